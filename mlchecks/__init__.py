@@ -1,0 +1,77 @@
+"""mlchecks: composable checks for the infrastructure tests of the ML Test Score rubric.
+
+The core types load eagerly (they need only numpy and attrs); the checks, statistics,
+serving adapters and reports load on first use, so ``import mlchecks`` stays light.
+
+>>> import mlchecks
+>>> mlchecks.Status.worst([mlchecks.Status.PASS, mlchecks.Status.FAIL])
+<Status.FAIL: 'fail'>
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from mlchecks.check import Check, Context, run_check
+from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
+from mlchecks.exceptions import CheckFailed, InvalidInput, MissingDependency, MLChecksError
+from mlchecks.protocols import Deployment, Endpoint, ModelServer, Response, Trainer
+from mlchecks.result import ErrorInfo, Finding, Result, Status
+from mlchecks.suite import MLTestScore, Suite, SuiteResult
+
+if TYPE_CHECKING:
+    from mlchecks import demo, report, serving, stats, testing  # noqa: F401
+
+try:
+    __version__ = version("mlchecks")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+# Public names that live in heavier modules, imported on first attribute access.
+_LAZY: dict[str, str] = {}
+
+_SUBMODULES = frozenset({"checks", "demo", "integrations", "report", "serving", "stats", "testing"})
+
+__all__ = [
+    "AtLeast",
+    "AtMost",
+    "Between",
+    "Check",
+    "CheckFailed",
+    "Context",
+    "Deployment",
+    "Endpoint",
+    "ErrorInfo",
+    "Finding",
+    "InvalidInput",
+    "MLChecksError",
+    "MLTestScore",
+    "MissingDependency",
+    "ModelServer",
+    "NoWorseThan",
+    "Response",
+    "Result",
+    "Status",
+    "Suite",
+    "SuiteResult",
+    "Trainer",
+    "__version__",
+    "run_check",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mlchecks.{name}")
+    raise AttributeError(f"module 'mlchecks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBMODULES})

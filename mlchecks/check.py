@@ -1,0 +1,170 @@
+"""The `Check` protocol, the shared run `Context`, and `run_check()`."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+from typing_extensions import ParamSpec, Protocol, runtime_checkable
+
+from mlchecks.result import Result, Status
+
+__all__ = ["Check", "Context", "run_check"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Check(Protocol):
+    """Anything with a ``name``, a ``rubric`` and a ``run(context)`` returning a `Result`.
+
+    Built-in checks are frozen attrs classes whose fields are their inputs and thresholds.
+    Your own check needs no base class:
+
+    >>> import attrs
+    >>> @attrs.frozen
+    ... class AlwaysPasses:
+    ...     name: str = "always_passes"
+    ...     rubric: int | None = None
+    ...     def run(self, context=None):
+    ...         return Result(check=self.name, status=Status.PASS, summary="nothing to see")
+    >>> isinstance(AlwaysPasses(), Check)
+    True
+    >>> run_check(AlwaysPasses()).status
+    <Status.PASS: 'pass'>
+    """
+
+    @property
+    def name(self) -> str:
+        """Stable snake_case name; used as the pytest id and in every report."""
+        ...
+
+    @property
+    def rubric(self) -> int | None:
+        """The ML Test Score infrastructure test (1..7) the check automates, or None."""
+        ...
+
+    def run(self, context: Context | None = None) -> Result:
+        """Run the check. Failures are FAIL findings, never exceptions."""
+        ...
+
+
+def _executor_or_none(value: object) -> Executor | None:
+    if value is not None and not callable(getattr(value, "submit", None)):
+        raise TypeError(f"'executor' must be a concurrent.futures.Executor (got {value!r})")
+    return value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class Context:
+    """What the checks of one run share.
+
+    Args:
+        executor: where independent work goes (two training runs, repeated rollbacks):
+            any `concurrent.futures.Executor`, including a Dask client's
+            ``get_executor()``. None runs the work inline.
+        seed: the root seed; `Context.rng` derives independent streams from it.
+        progress: called with one line of text for each step of long work.
+        workdir: where checks put temporary files (a fresh temp dir when None).
+
+    >>> ctx = Context(seed=7)
+    >>> ctx.submit(sum, [1, 2, 3]).result()
+    6
+    >>> float(ctx.rng("bootstrap").random()) == float(Context(seed=7).rng("bootstrap").random())
+    True
+    """
+
+    executor: Executor | None = attrs.field(default=None, converter=_executor_or_none)
+    seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+    progress: Callable[[str], None] | None = attrs.field(default=None)
+    workdir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` on the executor, or now when there is none."""
+        if self.executor is not None:
+            return self.executor.submit(fn, *args, **kwargs)
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def report(self, message: str) -> None:
+        """Send one line of progress to the progress callback, if any."""
+        if self.progress is not None:
+            self.progress(message)
+
+    def rng(self, stream: str | int = 0) -> np.random.Generator:
+        """An independent, reproducible random generator for ``stream``."""
+        key = stream if isinstance(stream, int) else int.from_bytes(stream.encode()[:8], "little")
+        return np.random.default_rng(np.random.SeedSequence([self.seed, key]))
+
+    @contextlib.contextmanager
+    def tempdir(self, prefix: str = "mlchecks-") -> Iterator[Path]:
+        """A temporary directory under ``workdir``, removed afterwards."""
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=self.workdir) as path:
+            yield Path(path)
+
+    def without_executor(self) -> Context:
+        """A copy that can be pickled and sent to a worker (no executor, no callback)."""
+        return attrs.evolve(self, executor=None, progress=None)
+
+
+def _check_name(check: object) -> str:
+    name = getattr(check, "name", None)
+    return name if isinstance(name, str) else type(check).__name__
+
+
+def run_check(check: Check, context: Context | None = None) -> Result:
+    """Run ``check`` and return its result, never raising for the check's own errors.
+
+    The result gets the wall time and the check's rubric number. An exception raised by
+    the check (or by user code it calls) becomes an ERROR result with the traceback kept;
+    so does a ``run()`` that returns something other than a `Result`.
+    `KeyboardInterrupt` and `SystemExit` propagate.
+
+    >>> class Broken:
+    ...     name = "broken"
+    ...     rubric = None
+    ...     def run(self, context=None):
+    ...         raise RuntimeError("disk full")
+    >>> result = run_check(Broken())
+    >>> result.status, result.error.message
+    (<Status.ERROR: 'error'>, 'disk full')
+    """
+    name = _check_name(check)
+    rubric = getattr(check, "rubric", None)
+    rubric = rubric if isinstance(rubric, int) and 1 <= rubric <= 7 else None
+    start = time.perf_counter()
+    try:
+        result: Any = check.run(context)
+        if not isinstance(result, Result):
+            raise TypeError(
+                f"{type(check).__name__}.run() must return a mlchecks.Result "
+                f"(got {type(result).__name__})"
+            )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        elapsed = time.perf_counter() - start
+        return Result.from_exception(name, exc, rubric=rubric, duration_s=elapsed)
+    elapsed = time.perf_counter() - start
+    changes: dict[str, Any] = {}
+    if result.duration_s == 0.0:
+        changes["duration_s"] = elapsed
+    if result.rubric is None and rubric is not None:
+        changes["rubric"] = rubric
+    if result.status is Status.SKIP and not result.summary:
+        changes["summary"] = "skipped (no reason given)"
+    return attrs.evolve(result, **changes) if changes else result

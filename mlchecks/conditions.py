@@ -1,0 +1,285 @@
+"""Thresholds as data: `AtLeast`, `AtMost`, `Between` and `NoWorseThan`.
+
+Conditions are frozen attrs objects, not closures, so they print, compare, pickle and
+serialize. Each one judges an observed value into a `Finding`:
+
+>>> AtMost(0.01).judge("churn", 0.157).status
+<Status.FAIL: 'fail'>
+>>> AtLeast(0.9, severity="warn").judge("accuracy", 0.85).message
+'accuracy 0.85 is below the minimum 0.9'
+>>> condition_from_dict(Between(0, 1).to_dict()) == Between(0, 1)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeAlias, Union
+
+import attrs
+
+from mlchecks._json import decode_float
+from mlchecks.result import Finding, Status
+
+__all__ = [
+    "AtLeast",
+    "AtMost",
+    "Between",
+    "Condition",
+    "NoWorseThan",
+    "condition_from_dict",
+    "relative_change",
+]
+
+
+def _severity(value: Status | str) -> Status:
+    status = value if isinstance(value, Status) else Status(str(value).lower())
+    if status not in (Status.FAIL, Status.WARN):
+        raise ValueError(f"'severity' must be Status.FAIL or Status.WARN (got {value!r})")
+    return status
+
+
+def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"'{attribute.name}' must be a finite number (got {value!r})")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number (got {value!r})")
+    return float(value)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _is_nan(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+@attrs.frozen
+class AtLeast:
+    """The observed value must be at least ``value``.
+
+    >>> AtLeast(0.9).holds(0.95), AtLeast(0.9).describe()
+    (True, '>= 0.9')
+    """
+
+    value: float = attrs.field(converter=_number, validator=_finite)
+    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+
+    def holds(self, observed: float) -> bool:
+        """True when ``observed >= value`` (NaN never holds)."""
+        return not _is_nan(observed) and observed >= self.value
+
+    def describe(self) -> str:
+        """The limit in words, as reports print it."""
+        return f">= {_fmt(self.value)}"
+
+    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
+        """A `Finding` for ``observed``: PASS, or this condition's severity."""
+        ok = self.holds(observed)
+        verb = "meets" if ok else "is below"
+        message = f"{name} {_fmt(observed)} {verb} the minimum {_fmt(self.value)}{context}"
+        status = Status.PASS if ok else self.severity
+        return Finding(name, status, observed, self.describe(), message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; `condition_from_dict` inverts it."""
+        return {"type": "AtLeast", "value": self.value, "severity": self.severity.value}
+
+
+@attrs.frozen
+class AtMost:
+    """The observed value must be at most ``value``.
+
+    >>> AtMost(0.01).holds(0.157), AtMost(0.01).describe()
+    (False, '<= 0.01')
+    """
+
+    value: float = attrs.field(converter=_number, validator=_finite)
+    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+
+    def holds(self, observed: float) -> bool:
+        """True when ``observed <= value`` (NaN never holds)."""
+        return not _is_nan(observed) and observed <= self.value
+
+    def describe(self) -> str:
+        """The limit in words."""
+        return f"<= {_fmt(self.value)}"
+
+    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
+        """A `Finding` for ``observed``."""
+        ok = self.holds(observed)
+        verb = "is within" if ok else "exceeds"
+        message = f"{name} {_fmt(observed)} {verb} the maximum {_fmt(self.value)}{context}"
+        status = Status.PASS if ok else self.severity
+        return Finding(name, status, observed, self.describe(), message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {"type": "AtMost", "value": self.value, "severity": self.severity.value}
+
+
+@attrs.frozen
+class Between:
+    """The observed value must lie in ``[low, high]`` (both ends included).
+
+    >>> Between(0, 1).holds(1.0), Between(0, 1).describe()
+    (True, 'in [0, 1]')
+    """
+
+    low: float = attrs.field(converter=_number, validator=_finite)
+    high: float = attrs.field(converter=_number, validator=_finite)
+    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+
+    def __attrs_post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"'low' must be <= 'high' (got low={self.low}, high={self.high})")
+
+    def holds(self, observed: float) -> bool:
+        """True when ``low <= observed <= high``."""
+        return not _is_nan(observed) and self.low <= observed <= self.high
+
+    def describe(self) -> str:
+        """The limit in words."""
+        return f"in [{_fmt(self.low)}, {_fmt(self.high)}]"
+
+    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
+        """A `Finding` for ``observed``."""
+        ok = self.holds(observed)
+        where = "inside" if ok else "outside"
+        message = f"{name} {_fmt(observed)} is {where} the range {self.describe()[3:]}{context}"
+        status = Status.PASS if ok else self.severity
+        return Finding(name, status, observed, self.describe(), message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "type": "Between",
+            "low": self.low,
+            "high": self.high,
+            "severity": self.severity.value,
+        }
+
+
+def relative_change(candidate: float, baseline: float) -> float:
+    """``(candidate - baseline) / |baseline|``, with a rule for a zero baseline.
+
+    With a zero baseline the relative change is 0 when the candidate is 0 too, and
+    ``±inf`` (the sign of the candidate) otherwise: any change from zero is infinitely large
+    in relative terms, so only an absolute limit can allow it.
+
+    >>> relative_change(0.9, 1.0)
+    -0.09999999999999998
+    >>> relative_change(-1.1, -1.0)
+    -0.10000000000000009
+    >>> relative_change(0.5, 0.0), relative_change(0.0, 0.0)
+    (inf, 0.0)
+    """
+    diff = candidate - baseline
+    if baseline == 0:
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    return diff / abs(baseline)
+
+
+def _optional_limit(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = _number(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"limit must be a finite number >= 0 (got {value!r})")
+    return number
+
+
+@attrs.frozen
+class NoWorseThan:
+    """The candidate may be worse than the baseline by at most ``abs`` and/or ``rel``.
+
+    "Worse" is lower when ``higher_is_better`` (accuracy, AUC) and higher otherwise (loss,
+    latency). The relative change is `relative_change`; when both limits are given, both
+    must hold. Improvements always hold.
+
+    >>> c = NoWorseThan(abs=0.005)
+    >>> c.holds(candidate=0.912, baseline=0.915), c.holds(candidate=0.905, baseline=0.915)
+    (True, False)
+    >>> NoWorseThan(rel=0.1, higher_is_better=False).holds(candidate=1.05, baseline=1.0)
+    True
+    """
+
+    abs: float | None = attrs.field(default=None, converter=_optional_limit)
+    rel: float | None = attrs.field(default=None, converter=_optional_limit)
+    higher_is_better: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+
+    def __attrs_post_init__(self) -> None:
+        if self.abs is None and self.rel is None:
+            raise ValueError("NoWorseThan needs 'abs', 'rel' or both (got neither)")
+
+    def worsening(self, candidate: float, baseline: float) -> tuple[float, float]:
+        """How much worse the candidate is, absolute and relative (negative = better)."""
+        sign = -1.0 if self.higher_is_better else 1.0
+        return sign * (candidate - baseline), sign * relative_change(candidate, baseline)
+
+    def holds(self, candidate: float, baseline: float) -> bool:
+        """True when the candidate is within both limits of the baseline (or better)."""
+        if _is_nan(candidate) or _is_nan(baseline):
+            return False
+        worse_abs, worse_rel = self.worsening(candidate, baseline)
+        if self.abs is not None and worse_abs > self.abs:
+            return False
+        return not (self.rel is not None and worse_rel > self.rel)
+
+    def describe(self) -> str:
+        """The limit in words, e.g. ``"drop <= 0.005"``."""
+        word = "drop" if self.higher_is_better else "rise"
+        parts = []
+        if self.abs is not None:
+            parts.append(f"{word} <= {_fmt(self.abs)}")
+        if self.rel is not None:
+            parts.append(f"relative {word} <= {self.rel:.3g}")
+        return " and ".join(parts)
+
+    def judge(self, name: str, candidate: float, baseline: float, *, context: str = "") -> Finding:
+        """A `Finding` whose ``observed`` is the signed change ``candidate - baseline``."""
+        ok = self.holds(candidate, baseline)
+        diff = candidate - baseline
+        verdict = "within" if ok else "beyond"
+        message = (
+            f"{name} changed from {_fmt(baseline)} to {_fmt(candidate)} "
+            f"({diff:+.4g}), {verdict} the allowed {self.describe()}{context}"
+        )
+        return Finding(name, Status.PASS if ok else self.severity, diff, self.describe(), message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "type": "NoWorseThan",
+            "abs": self.abs,
+            "rel": self.rel,
+            "higher_is_better": self.higher_is_better,
+            "severity": self.severity.value,
+        }
+
+
+Condition: TypeAlias = Union[AtLeast, AtMost, Between, NoWorseThan]  # noqa: UP007
+_TYPES: dict[str, type[Condition]] = {
+    "AtLeast": AtLeast,
+    "AtMost": AtMost,
+    "Between": Between,
+    "NoWorseThan": NoWorseThan,
+}
+
+
+def condition_from_dict(data: Mapping[str, Any]) -> Condition:
+    """Rebuild a condition from its ``to_dict()`` output."""
+    kind = data.get("type")
+    if kind not in _TYPES:
+        raise ValueError(f"'type' must be one of {sorted(_TYPES)} (got {kind!r})")
+    fields = {k: v for k, v in data.items() if k != "type"}
+    for key in ("value", "low", "high"):
+        if key in fields:
+            fields[key] = decode_float(fields[key])
+    return _TYPES[kind](**fields)

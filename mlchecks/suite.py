@@ -1,0 +1,487 @@
+"""`Suite` composes checks; `SuiteResult` and `MLTestScore` report on them."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mlchecks._json import decode_float, encode_float
+from mlchecks.check import Check, Context, run_check
+from mlchecks.exceptions import CheckFailed
+from mlchecks.result import Result, Status
+
+__all__ = ["RUBRIC_TESTS", "MLTestScore", "Suite", "SuiteResult"]
+
+#: The seven infrastructure tests of the ML Test Score rubric (Breck et al., 2017).
+RUBRIC_TESTS: Mapping[int, str] = {
+    1: "Training is reproducible",
+    2: "Model specification code is unit tested",
+    3: "The full ML pipeline is integration tested",
+    4: "Model quality is validated before attempting to serve it",
+    5: "The model allows debugging by observing a single example or batch",
+    6: "Models are tested via a canary process before entering production serving",
+    7: "Models can be rolled back to a previous serving version",
+}
+
+# The paper's interpretation of a section's total (Breck et al., 2017, Table V).
+# Each entry is (upper bound of the total, reading); above 5 the reading is exceptional.
+_READINGS: tuple[tuple[float, str], ...] = (
+    (0.0, "More of a research project than a productionized system."),
+    (
+        1.0,
+        "Not totally untested, but it is worth considering the possibility of serious "
+        "holes in reliability.",
+    ),
+    (
+        2.0,
+        "There's been a first pass at basic productionization, but additional investment "
+        "may be needed.",
+    ),
+    (
+        3.0,
+        "Reasonably tested, but it's possible that more of those tests and procedures may "
+        "be automated.",
+    ),
+    (
+        5.0,
+        "Strong levels of automated testing and monitoring, appropriate for "
+        "mission-critical systems.",
+    ),
+)
+_EXCEPTIONAL = "Exceptional levels of automated testing and monitoring."
+
+
+def _manual(value: Mapping[int, str] | None) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for key, note in (value or {}).items():
+        number = int(key)
+        if not 1 <= number <= 7:
+            raise ValueError(f"'manual' keys must be rubric tests 1..7 (got {key!r})")
+        if not isinstance(note, str) or not note.strip():
+            raise ValueError(
+                f"'manual[{number}]' must say how the test is done by hand, such as a "
+                f"runbook link (got {note!r})"
+            )
+        out[number] = note
+    return out
+
+
+@attrs.frozen
+class MLTestScore:
+    """The infrastructure section of the ML Test Score.
+
+    Each rubric test earns 1.0 when an automated check for it ran and passed, 0.5 when it
+    is declared done by hand (``Suite(..., manual={3: "runbook link"})``), and 0 otherwise.
+
+    >>> score = MLTestScore.from_results(
+    ...     [Result("repro", Status.PASS, rubric=1), Result("canary", Status.FAIL, rubric=6)],
+    ...     manual={7: "rollback runbook"},
+    ... )
+    >>> score.points[1], score.points[6], score.points[7], score.total
+    (1.0, 0.0, 0.5, 1.5)
+    >>> score.reading
+    "There's been a first pass at basic productionization, but additional investment may be needed."
+    """
+
+    points: Mapping[int, float]
+    manual: Mapping[int, str] = attrs.field(factory=dict, converter=_manual)
+
+    @classmethod
+    def from_results(
+        cls, results: Iterable[Result], manual: Mapping[int, str] | None = None
+    ) -> MLTestScore:
+        """Score a set of results (and the tests declared manual)."""
+        ran: dict[int, list[Result]] = {}
+        for r in results:
+            if r.rubric is not None and r.status is not Status.SKIP:
+                ran.setdefault(r.rubric, []).append(r)
+        manual = _manual(manual)
+        points: dict[int, float] = {}
+        for test in RUBRIC_TESTS:
+            if test in ran and all(r.passed for r in ran[test]):
+                points[test] = 1.0
+            elif test in manual:
+                points[test] = 0.5
+            else:
+                points[test] = 0.0
+        return cls(points=points, manual=manual)
+
+    @property
+    def total(self) -> float:
+        """The sum of the points, out of 7."""
+        return float(sum(self.points.values()))
+
+    @property
+    def maximum(self) -> float:
+        """The highest possible total (7)."""
+        return float(len(RUBRIC_TESTS))
+
+    @property
+    def reading(self) -> str:
+        """The paper's reading of the total."""
+        total = self.total
+        for upper, words in _READINGS:
+            if total <= upper:
+                return words
+        return _EXCEPTIONAL
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return {
+            "points": {str(k): v for k, v in sorted(self.points.items())},
+            "manual": {str(k): v for k, v in sorted(self.manual.items())},
+            "total": self.total,
+            "maximum": self.maximum,
+            "reading": self.reading,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MLTestScore:
+        """Rebuild from `MLTestScore.to_dict` output."""
+        points = {int(k): float(v) for k, v in data["points"].items()}
+        return cls(points=points, manual={int(k): v for k, v in data.get("manual", {}).items()})
+
+    def __str__(self) -> str:
+        return f"ML Test Score (infrastructure): {self.total:g} / {self.maximum:g}. {self.reading}"
+
+
+def _flatten(checks: Iterable[Check | Suite]) -> tuple[Check, ...]:
+    flat: list[Check] = []
+    for item in checks:
+        if isinstance(item, Suite):
+            flat.extend(item.checks)
+        elif isinstance(item, Check):
+            flat.append(item)
+        else:
+            raise TypeError(
+                "'checks' must contain Check objects (with name, rubric and run()) or "
+                f"Suites (got {item!r} that is a {type(item).__name__})"
+            )
+    return tuple(flat)
+
+
+def _merged_manual(
+    checks: Iterable[Check | Suite], own: Mapping[int, str] | None
+) -> dict[int, str]:
+    merged: dict[int, str] = {}
+    for item in checks:
+        if isinstance(item, Suite):
+            merged.update(item.manual)
+    merged.update(_manual(own))
+    return merged
+
+
+ProgressFn = Callable[[int, int, Result], None]
+
+
+def _progress_printer(total: int, enabled: bool) -> tuple[ProgressFn, Callable[[], None]]:
+    """A per-result progress callback: tqdm when installed, else a line per check."""
+    if not enabled or total == 0:
+        return (lambda done, n, result: None), (lambda: None)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        width = len(str(total))
+
+        def line(done: int, n: int, result: Result) -> None:
+            print(
+                f"[{done:>{width}}/{n}] {result.status.label:<5} {result.check} "
+                f"({result.duration_s:.2f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        return line, (lambda: None)
+    bar = tqdm(total=total, desc="mlchecks", unit="check", leave=False, file=sys.stderr)
+
+    def update(done: int, n: int, result: Result) -> None:
+        bar.set_postfix_str(f"{result.check}: {result.status.label}", refresh=False)
+        bar.update(1)
+
+    return update, bar.close
+
+
+@attrs.frozen(init=False)
+class Suite:
+    """An ordered collection of checks, run together and scored.
+
+    Args:
+        checks: checks and suites; nested suites are flattened, order kept.
+        name: the suite's name in reports.
+        manual: rubric tests (1..7) done by hand, each with a note such as a runbook link;
+            they earn 0.5 points in the score.
+
+    >>> from mlchecks.testing import StaticCheck
+    >>> suite = Suite([StaticCheck("a", Status.PASS), Suite([StaticCheck("b", Status.WARN)])])
+    >>> [c.name for c in suite.checks]
+    ['a', 'b']
+    >>> result = suite.run(progress=False)
+    >>> result.status, result.passed
+    (<Status.WARN: 'warn'>, True)
+    """
+
+    checks: tuple[Check, ...]
+    name: str
+    manual: Mapping[int, str]
+
+    def __init__(
+        self,
+        checks: Iterable[Check | Suite] = (),
+        name: str = "mlchecks",
+        manual: Mapping[int, str] | None = None,
+    ) -> None:
+        items = list(checks)
+        self.__attrs_init__(_flatten(items), str(name), _merged_manual(items, manual))
+
+    def __len__(self) -> int:
+        return len(self.checks)
+
+    def __iter__(self) -> Iterator[Check]:
+        return iter(self.checks)
+
+    def run(
+        self,
+        context: Context | None = None,
+        *,
+        executor: Executor | None = None,
+        fail_fast: bool = False,
+        progress: bool | ProgressFn = True,
+    ) -> SuiteResult:
+        """Run every check and return a `SuiteResult`. Never raises for a failing check.
+
+        Args:
+            context: shared settings (seed, workdir, progress callback, executor).
+            executor: run the checks concurrently on this executor (threads, processes, a
+                Dask client's ``get_executor()``). Checks sent to another process must
+                pickle. Defaults to ``context.executor`` when given, else runs in order here.
+            fail_fast: stop at the first FAIL or ERROR; the checks not run are SKIP.
+            progress: a line (or a tqdm bar) per finished check on stderr; or a callable
+                ``(done, total, result)``.
+        """
+        context = context if context is not None else Context()
+        executor = executor if executor is not None else context.executor
+        total = len(self.checks)
+        if callable(progress):
+            notify: ProgressFn = progress
+            close: Callable[[], None] = lambda: None  # noqa: E731
+        else:
+            notify, close = _progress_printer(total, bool(progress))
+        start = time.perf_counter()
+        try:
+            if executor is None:
+                results = self._run_inline(context, fail_fast, notify)
+            else:
+                results = self._run_on(executor, context, fail_fast, notify)
+        finally:
+            close()
+        return SuiteResult(
+            results=tuple(results),
+            name=self.name,
+            manual=self.manual,
+            duration_s=time.perf_counter() - start,
+        )
+
+    def _skipped(self, check: Check, cause: Result) -> Result:
+        return Result(
+            check=check.name,
+            status=Status.SKIP,
+            summary=f"not run: fail_fast stopped the suite after {cause.check!r} "
+            f"returned {cause.status.label}",
+            rubric=check.rubric,
+        )
+
+    def _run_inline(self, context: Context, fail_fast: bool, notify: ProgressFn) -> list[Result]:
+        results: list[Result] = []
+        stop: Result | None = None
+        for check in self.checks:
+            result = self._skipped(check, stop) if stop is not None else run_check(check, context)
+            results.append(result)
+            notify(len(results), len(self.checks), result)
+            if fail_fast and stop is None and not result.passed:
+                stop = result
+        return results
+
+    def _run_on(
+        self, executor: Executor, context: Context, fail_fast: bool, notify: ProgressFn
+    ) -> list[Result]:
+        # Checks run on the executor with a context that can travel to another process;
+        # the executor itself stays here (a check's own sub-work runs inline on the worker).
+        remote = context.without_executor()
+        futures: list[Future[Result]] = [
+            executor.submit(run_check, check, remote) for check in self.checks
+        ]
+        index = {id(f): i for i, f in enumerate(futures)}
+        results: list[Result | None] = [None] * len(futures)
+        stop: Result | None = None
+        done = 0
+        from concurrent.futures import as_completed
+
+        try:
+            for future in as_completed(futures):
+                i = index[id(future)]
+                if future.cancelled():
+                    continue
+                try:
+                    result = future.result()
+                except BaseException as exc:
+                    check = self.checks[i]
+                    result = Result.from_exception(check.name, exc, rubric=check.rubric)
+                results[i] = result
+                done += 1
+                notify(done, len(futures), result)
+                if fail_fast and stop is None and not result.passed:
+                    stop = result
+                    for other in futures:
+                        other.cancel()
+        finally:
+            for other in futures:
+                other.cancel()
+        out: list[Result] = []
+        for i, maybe in enumerate(results):
+            if maybe is None:
+                assert stop is not None
+                maybe = self._skipped(self.checks[i], stop)
+            out.append(maybe)
+        return out
+
+
+def _results(value: Iterable[Result]) -> tuple[Result, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(eq=False)
+class SuiteResult:
+    """The results of a suite run, in the suite's order.
+
+    >>> from mlchecks.testing import StaticCheck
+    >>> result = Suite([StaticCheck("ok", Status.PASS, rubric=1)]).run(progress=False)
+    >>> result.score.total
+    1.0
+    >>> SuiteResult.from_dict(result.to_dict()) == result
+    True
+    """
+
+    results: tuple[Result, ...] = attrs.field(converter=_results)
+    name: str = "mlchecks"
+    manual: Mapping[int, str] = attrs.field(factory=dict, converter=_manual)
+    duration_s: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """The worst status of the checks (PASS for an empty suite)."""
+        return Status.worst(r.status for r in self.results)
+
+    @property
+    def passed(self) -> bool:
+        """True when no check FAILED or ERRORED."""
+        return self.status.passed
+
+    @property
+    def score(self) -> MLTestScore:
+        """The ML Test Score of this run."""
+        return MLTestScore.from_results(self.results, self.manual)
+
+    def __getitem__(self, name: str) -> Result:
+        for r in self.results:
+            if r.check == name:
+                return r
+        names = ", ".join(repr(r.check) for r in self.results) or "none"
+        raise KeyError(f"no check named {name!r} in this suite (checks: {names})")
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def counts(self) -> dict[Status, int]:
+        """How many checks ended in each status."""
+        out = dict.fromkeys(Status, 0)
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    def raise_for_status(self) -> SuiteResult:
+        """Raise `CheckFailed` carrying this result unless the suite passed."""
+        if not self.passed:
+            raise CheckFailed(self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A strict-JSON-safe dict; `SuiteResult.from_dict` rebuilds an equal result."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "duration_s": encode_float(self.duration_s),
+            "results": [r.to_dict() for r in self.results],
+            "manual": {str(k): v for k, v in sorted(self.manual.items())},
+            "score": self.score.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SuiteResult:
+        """Rebuild from `SuiteResult.to_dict` output (``status`` and ``score`` are derived)."""
+        return cls(
+            results=[Result.from_dict(r) for r in data.get("results", ())],
+            name=data.get("name", "mlchecks"),
+            manual={int(k): v for k, v in data.get("manual", {}).items()},
+            duration_s=decode_float(data.get("duration_s", 0.0)),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SuiteResult):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON (no NaN tokens); `SuiteResult.from_json` inverts it."""
+        from mlchecks.report.json import suite_to_json
+
+        return suite_to_json(self, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> SuiteResult:
+        """Parse `SuiteResult.to_json` output."""
+        from mlchecks.report.json import suite_from_json
+
+        return suite_from_json(text)
+
+    def to_junit_xml(self) -> str:
+        """JUnit XML: one testsuite, one testcase per check."""
+        from mlchecks.report.junit import suite_to_junit_xml
+
+        return suite_to_junit_xml(self)
+
+    def to_markdown(self) -> str:
+        """Markdown that fits a CI job summary."""
+        from mlchecks.report.markdown import suite_to_markdown
+
+        return suite_to_markdown(self)
+
+    def to_html(self, *, full_page: bool = True) -> str:
+        """Static, self-contained HTML (no JavaScript)."""
+        from mlchecks.report.html import suite_to_html
+
+        return suite_to_html(self, full_page=full_page)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the report; the format follows the suffix (.json, .xml, .md, .html, .txt)."""
+        from mlchecks.report import save
+
+        return save(self, path)
+
+    def _repr_html_(self) -> str:
+        return self.to_html(full_page=False)
+
+    def __str__(self) -> str:
+        from mlchecks.report.text import suite_to_text
+
+        return suite_to_text(self)
