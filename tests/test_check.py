@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import attrs
+import pytest
+
+from mlchecks import Check, Context, Finding, Result, Status, run_check
+from mlchecks.testing import StaticCheck
+
+
+@attrs.frozen
+class Raises:
+    name: str = "raises"
+    rubric: int | None = 2
+
+    def run(self, context: Context | None = None) -> Result:
+        raise RuntimeError("user code exploded")
+
+
+@attrs.frozen
+class ReturnsNone:
+    name: str = "returns_none"
+    rubric: int | None = None
+
+    def run(self, context: Context | None = None) -> Result:
+        return None  # type: ignore[return-value]
+
+
+class TestCheckProtocol:
+    def test_structural(self) -> None:
+        """Any object with name, rubric and run() is a Check; others are not."""
+        assert isinstance(StaticCheck("x"), Check)
+        assert not isinstance(object(), Check)
+
+
+class TestRunCheck:
+    def test_adds_duration_and_rubric(self) -> None:
+        """run_check times the run and fills in the check's rubric."""
+
+        @attrs.frozen
+        class Plain:
+            name: str = "plain"
+            rubric: int | None = 4
+
+            def run(self, context: Context | None = None) -> Result:
+                return Result(self.name, Status.PASS, "ok")
+
+        result = run_check(Plain())
+        assert 4 == result.rubric
+        assert result.duration_s > 0
+
+    def test_exception_becomes_error_with_traceback(self) -> None:
+        """An exception in the check is an ERROR result, traceback kept, rubric kept."""
+        result = run_check(Raises())
+        assert Status.ERROR == result.status
+        assert 2 == result.rubric
+        assert result.error is not None
+        assert "user code exploded" in result.error.traceback
+        assert "in run" in result.error.traceback
+
+    def test_non_result_return_is_an_error(self) -> None:
+        """A run() that returns something else is reported, not propagated."""
+        result = run_check(ReturnsNone())
+        assert Status.ERROR == result.status
+        assert "must return a mlchecks.Result (got NoneType)" in result.summary
+
+    def test_keyboard_interrupt_propagates(self) -> None:
+        """Ctrl-C is not swallowed."""
+
+        @attrs.frozen
+        class Interrupted:
+            name: str = "i"
+            rubric: int | None = None
+
+            def run(self, context: Context | None = None) -> Result:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_check(Interrupted())
+
+    def test_skip_without_reason_gets_one(self) -> None:
+        """A SKIP with an empty summary is given a placeholder reason."""
+        result = run_check(StaticCheck("s", Status.SKIP, summary=""))
+        assert result.summary
+
+
+class TestContext:
+    def test_submit_inline_captures_exceptions(self) -> None:
+        """Without an executor, submit runs now and hands exceptions to the future."""
+        future = Context().submit(int, "not a number")
+        with pytest.raises(ValueError, match="invalid literal"):
+            future.result()
+
+    def test_submit_on_executor(self) -> None:
+        """With an executor, work runs there."""
+        with ThreadPoolExecutor(2) as pool:
+            assert 6 == Context(executor=pool).submit(sum, [1, 2, 3]).result()
+
+    def test_rejects_non_executor(self) -> None:
+        """A value without submit() is not an executor."""
+        with pytest.raises(TypeError, match="'executor' must be a concurrent.futures.Executor"):
+            Context(executor="threads")  # type: ignore[arg-type]
+
+    def test_rng_streams_are_reproducible_and_independent(self) -> None:
+        """The same seed and stream give the same numbers; other streams differ."""
+        a = Context(seed=3).rng("x").random(4)
+        b = Context(seed=3).rng("x").random(4)
+        c = Context(seed=3).rng("y").random(4)
+        d = Context(seed=4).rng("x").random(4)
+        assert a.tolist() == b.tolist()
+        assert a.tolist() != c.tolist()
+        assert a.tolist() != d.tolist()
+
+    def test_tempdir_under_workdir_is_removed(self, tmp_path: Path) -> None:
+        """tempdir() creates a folder under workdir and removes it afterwards."""
+        with Context(workdir=tmp_path / "w").tempdir() as path:
+            assert tmp_path / "w" == path.parent
+            (path / "f").write_text("x")
+        assert not path.exists()
+
+    def test_report_calls_progress(self) -> None:
+        """report() forwards lines to the progress callback."""
+        lines: list[str] = []
+        Context(progress=lines.append).report("step 1")
+        assert ["step 1"] == lines
+
+    def test_without_executor_is_picklable(self) -> None:
+        """The context sent to workers drops the executor and callback."""
+        import pickle
+
+        with ThreadPoolExecutor(1) as pool:
+            ctx = Context(executor=pool, progress=print, seed=5).without_executor()
+        assert 5 == pickle.loads(pickle.dumps(ctx)).seed
+
+
+def test_finding_default_limit_and_message() -> None:
+    """A bare finding has empty limit and message."""
+    assert ("", "") == (Finding("x", Status.PASS).limit, Finding("x", Status.PASS).message)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import mlchecks
+
+HEAVY = ("scipy", "pandas", "pytest", "matplotlib", "torch", "sklearn", "distributed", "tqdm")
+
+
+class TestPublicApi:
+    def test_all_is_sorted_and_importable(self) -> None:
+        """__all__ is sorted and every name in it resolves."""
+        names = [n for n in mlchecks.__all__ if n != "__version__"]
+        assert sorted(names) == names
+        for name in mlchecks.__all__:
+            assert getattr(mlchecks, name) is not None
+
+    def test_dir_lists_public_names_and_submodules(self) -> None:
+        """dir(mlchecks) shows the public API and the lazy submodules."""
+        listing = dir(mlchecks)
+        assert "Suite" in listing
+        assert "stats" in listing
+
+    def test_unknown_attribute(self) -> None:
+        """A typo raises AttributeError naming it."""
+        with pytest.raises(AttributeError, match="has no attribute 'Suit'"):
+            mlchecks.Suit  # noqa: B018
+
+    def test_version(self) -> None:
+        """__version__ comes from the installed metadata."""
+        assert mlchecks.__version__[0].isdigit()
+
+
+def test_import_is_light() -> None:
+    """`import mlchecks` loads none of the heavy optional modules."""
+    code = f"import sys, mlchecks; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert "" == out

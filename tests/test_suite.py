@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import attrs
+import pytest
+
+from mlchecks import MLTestScore, Result, Status, Suite, SuiteResult
+from mlchecks.check import Context
+from mlchecks.suite import RUBRIC_TESTS
+from mlchecks.testing import StaticCheck
+
+
+@attrs.frozen
+class Crashes:
+    name: str = "crashes"
+    rubric: int | None = 5
+
+    def run(self, context: Context | None = None) -> Result:
+        raise RuntimeError("boom")
+
+
+@attrs.frozen
+class ReportsPid:
+    """Records which process ran it, to prove work left this one."""
+
+    name: str
+    rubric: int | None = None
+
+    def run(self, context: Context | None = None) -> Result:
+        return Result(self.name, Status.PASS, "ran", metrics={"pid": float(os.getpid())})
+
+
+@attrs.frozen
+class Sleeps:
+    name: str
+    seconds: float = 0.2
+    rubric: int | None = None
+
+    def run(self, context: Context | None = None) -> Result:
+        time.sleep(self.seconds)
+        return Result(self.name, Status.PASS, "slept")
+
+
+def mixed_suite() -> Suite:
+    return Suite(
+        [
+            StaticCheck("passes", Status.PASS, rubric=1),
+            StaticCheck("fails", Status.FAIL, rubric=4),
+            Crashes(),
+        ],
+        name="mixed",
+    )
+
+
+class TestSuiteComposition:
+    def test_nested_suites_flatten_in_order(self) -> None:
+        """Checks of nested suites are spliced in place."""
+        inner = Suite([StaticCheck("b"), StaticCheck("c")], manual={3: "runbook"})
+        suite = Suite([StaticCheck("a"), inner, StaticCheck("d")])
+        assert ["a", "b", "c", "d"] == [c.name for c in suite.checks]
+        assert {3: "runbook"} == suite.manual
+
+    def test_rejects_non_checks(self) -> None:
+        """Something that is not a Check is named in the error."""
+        with pytest.raises(
+            TypeError, match=r"'checks' must contain Check objects .* \(got 42 that is a int\)"
+        ):
+            Suite([42])  # type: ignore[list-item]
+
+    def test_manual_note_required(self) -> None:
+        """A manual declaration needs a note."""
+        with pytest.raises(ValueError, match=r"'manual\[3\]' must say how"):
+            Suite([], manual={3: " "})
+
+    def test_manual_key_range(self) -> None:
+        """Manual keys are rubric tests 1..7."""
+        with pytest.raises(ValueError, match="'manual' keys must be rubric tests 1..7"):
+            Suite([], manual={9: "x"})
+
+
+class TestSuiteRun:
+    def test_sequential_statuses(self) -> None:
+        """A failing and a crashing check fail the suite; order is kept."""
+        result = mixed_suite().run(progress=False)
+        assert [Status.PASS, Status.FAIL, Status.ERROR] == [r.status for r in result]
+        assert Status.ERROR == result.status
+        assert not result.passed
+        assert "boom" in result["crashes"].error.traceback  # type: ignore[union-attr]
+
+    def test_error_alone_fails_the_suite(self) -> None:
+        """ERROR always fails a suite."""
+        result = Suite([StaticCheck("ok"), Crashes()]).run(progress=False)
+        assert not result.passed
+
+    def test_fail_fast_skips_the_rest(self) -> None:
+        """After the first FAIL the remaining checks are SKIP with a reason."""
+        result = mixed_suite().run(fail_fast=True, progress=False)
+        assert [Status.PASS, Status.FAIL, Status.SKIP] == [r.status for r in result]
+        assert "fail_fast" in result["crashes"].summary
+
+    def test_thread_pool_keeps_order(self) -> None:
+        """On threads the results come back in suite order."""
+        suite = Suite([Sleeps("slow", 0.3), Sleeps("fast", 0.0), StaticCheck("x", Status.FAIL)])
+        with ThreadPoolExecutor(3) as pool:
+            result = suite.run(executor=pool, progress=False)
+        assert ["slow", "fast", "x"] == [r.check for r in result]
+        assert Status.FAIL == result.status
+
+    def test_thread_pool_runs_concurrently(self) -> None:
+        """Two sleeping checks on two threads overlap."""
+        suite = Suite([Sleeps("a", 0.5), Sleeps("b", 0.5)])
+        with ThreadPoolExecutor(2) as pool:
+            start = time.perf_counter()
+            suite.run(executor=pool, progress=False)
+            elapsed = time.perf_counter() - start
+        assert elapsed < 0.95
+
+    def test_process_pool(self) -> None:
+        """Checks run in worker processes; statuses and tracebacks come back."""
+        suite = Suite([ReportsPid("pid"), *mixed_suite().checks])
+        with ProcessPoolExecutor(2) as pool:
+            result = suite.run(executor=pool, progress=False)
+        assert [Status.PASS, Status.PASS, Status.FAIL, Status.ERROR] == [r.status for r in result]
+        assert os.getpid() != int(result["pid"].metrics["pid"])
+        assert "boom" in result["crashes"].error.traceback  # type: ignore[union-attr]
+
+    def test_unpicklable_check_becomes_error(self) -> None:
+        """A check that cannot travel to a process is an ERROR, not a crash."""
+        local = StaticCheck("local", summary="x")
+        unpicklable = attrs.evolve(local, summary="y")
+        object.__setattr__(unpicklable, "summary", lambda: None)  # lambdas do not pickle
+        with ProcessPoolExecutor(1) as pool:
+            result = Suite([unpicklable]).run(executor=pool, progress=False)
+        assert Status.ERROR == result.status
+
+    def test_executor_from_context(self) -> None:
+        """Context.executor is used when no executor argument is given."""
+        with ThreadPoolExecutor(2) as pool:
+            result = Suite([ReportsPid("p")]).run(Context(executor=pool), progress=False)
+        assert result.passed
+
+    def test_progress_callable(self) -> None:
+        """A callable progress receives (done, total, result) per check."""
+        seen: list[tuple[int, int, str]] = []
+        mixed_suite().run(progress=lambda d, n, r: seen.append((d, n, r.check)))
+        assert [(1, 3, "passes"), (2, 3, "fails"), (3, 3, "crashes")] == seen
+
+    def test_progress_lines_without_tqdm(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without tqdm, a line per check goes to stderr."""
+        import builtins
+
+        real_import = builtins.__import__
+
+        def no_tqdm(name: str, *args: object, **kwargs: object) -> object:
+            if name.startswith("tqdm"):
+                raise ImportError(name)
+            return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(builtins, "__import__", no_tqdm)
+        mixed_suite().run(progress=True)
+        err = capsys.readouterr().err
+        assert "[1/3] PASS  passes" in err
+        assert "[3/3] ERROR crashes" in err
+
+    def test_progress_with_tqdm(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """With tqdm installed, a bar is drawn on stderr and closed."""
+        pytest.importorskip("tqdm")
+        mixed_suite().run(progress=True)
+        assert "mlchecks" in capsys.readouterr().err
+
+    def test_empty_suite_passes(self) -> None:
+        """No checks means nothing failed."""
+        result = Suite([]).run(progress=False)
+        assert (Status.PASS, 0) == (result.status, len(result))
+
+
+@pytest.mark.integration
+class TestDask:
+    def test_local_cluster_executor(self) -> None:
+        """A real Dask LocalCluster (processes) runs the suite through get_executor()."""
+        distributed = pytest.importorskip("distributed")
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            suite = Suite([ReportsPid("pid"), *mixed_suite().checks])
+            result = suite.run(executor=client.get_executor(), progress=False)
+        assert [Status.PASS, Status.PASS, Status.FAIL, Status.ERROR] == [r.status for r in result]
+        assert os.getpid() != int(result["pid"].metrics["pid"])
+
+
+class TestScore:
+    def test_points(self) -> None:
+        """1 for automated and passed, 0.5 for manual, 0 for failed or missing."""
+        score = MLTestScore.from_results(
+            [
+                Result("a", Status.PASS, rubric=1),
+                Result("b", Status.WARN, rubric=2),
+                Result("c", Status.PASS, rubric=4),
+                Result("d", Status.FAIL, rubric=4),
+                Result("e", Status.SKIP, rubric=5),
+            ],
+            manual={3: "runbook", 4: "manual review"},
+        )
+        assert {1: 1.0, 2: 1.0, 3: 0.5, 4: 0.5, 5: 0.0, 6: 0.0, 7: 0.0} == dict(score.points)
+        assert 3.0 == score.total
+
+    @pytest.mark.parametrize(
+        ("total", "start"),
+        [
+            (0.0, "More of a research project"),
+            (0.5, "Not totally untested"),
+            (1.0, "Not totally untested"),
+            (2.0, "There's been a first pass"),
+            (3.0, "Reasonably tested"),
+            (5.0, "Strong levels"),
+            (5.5, "Exceptional levels"),
+            (7.0, "Exceptional levels"),
+        ],
+    )
+    def test_reading(self, total: float, start: str) -> None:
+        """The reading follows the paper's bands."""
+        points = dict.fromkeys(RUBRIC_TESTS, 0.0)
+        remaining = total
+        for test in points:
+            take = min(1.0, remaining)
+            points[test] = take
+            remaining -= take
+        assert MLTestScore(points=points).reading.startswith(start)
+
+    def test_round_trip(self) -> None:
+        """The score survives to_dict/from_dict."""
+        score = MLTestScore.from_results([Result("a", Status.PASS, rubric=7)], {2: "x"})
+        assert score == MLTestScore.from_dict(score.to_dict())
+
+
+class TestSuiteResult:
+    def test_round_trip(self) -> None:
+        """to_dict/from_dict is lossless, including the manual notes and the score."""
+        suite = Suite(mixed_suite().checks, name="n", manual={6: "canary runbook"})
+        result = suite.run(progress=False)
+        back = SuiteResult.from_dict(result.to_dict())
+        assert result == back
+        assert 0.5 == back.score.points[6]
+
+    def test_getitem_names_checks(self) -> None:
+        """Looking up an unknown check lists the known ones."""
+        result = mixed_suite().run(progress=False)
+        with pytest.raises(KeyError, match="'passes'"):
+            result["nope"]
+
+    def test_counts(self) -> None:
+        """counts() tallies statuses."""
+        counts = mixed_suite().run(progress=False).counts()
+        assert (1, 1, 1, 0) == (
+            counts[Status.PASS],
+            counts[Status.FAIL],
+            counts[Status.ERROR],
+            counts[Status.SKIP],
+        )
