@@ -47,11 +47,32 @@ def assert_passes(
     """Run ``subject`` if needed and raise `CheckFailed` with the readable report unless it passed.
 
     `CheckFailed` is an `AssertionError`, so under pytest the failure shows as a test
-    failure whose message is the text report.
+    failure whose message is the text report (``str(result)``): every finding, its value
+    and its limit.
+
+    Args:
+        subject: a check or suite to run, or a result to judge as is.
+        context: the run's shared settings (seed, workdir) when ``subject`` is run.
+
+    Returns:
+        The result, when it passed (PASS, WARN or SKIP).
+
+    Raises:
+        CheckFailed: the result is FAIL or ERROR; ``.result`` carries it.
+        TypeError: ``subject`` is none of the accepted types.
 
     >>> assert_passes(StaticCheck("fine", Status.PASS)).status
     <Status.PASS: 'pass'>
+    >>> assert_passes(StaticCheck("broken", Status.FAIL))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.CheckFailed: ...broken...
     """
+    if isinstance(subject, type):
+        raise TypeError(
+            "assert_passes() takes a Check, Suite, Result or SuiteResult instance "
+            f"(got the class {subject.__name__}; create the check first)"
+        )
     if isinstance(subject, Result | SuiteResult):
         result: Result | SuiteResult = subject
     elif isinstance(subject, Suite):
@@ -79,6 +100,16 @@ def parametrize_with_checks(
     named in ``expected_failed`` (name -> reason) are marked ``xfail(strict=True)``; an
     unknown name there raises `ValueError` so the mapping cannot rot.
 
+    Args:
+        checks: a suite or any iterable of checks (nested suites flatten).
+        expected_failed: check name -> the reason it is known to fail.
+
+    Returns:
+        A ``pytest.mark.parametrize`` decorator over the argument ``check``.
+
+    Raises:
+        ValueError: ``expected_failed`` names a check that is not in ``checks``.
+
     Example, in a test module::
 
         @parametrize_with_checks(my_suite)
@@ -86,6 +117,10 @@ def parametrize_with_checks(
             assert_passes(check)
 
     ``pytest -k reproducibility`` then runs only that check.
+
+    >>> mark = parametrize_with_checks([StaticCheck("a"), StaticCheck("b")])
+    >>> [p.id for p in mark.args[1]]
+    ['a', 'b']
     """
     import pytest
 
