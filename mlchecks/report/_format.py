@@ -1,0 +1,198 @@
+"""Formatting shared by the report serializers: numbers, durations, counts and findings."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mlchecks.result import Finding, Result, Status
+from mlchecks.suite import RUBRIC_TESTS, MLTestScore
+
+__all__ = [
+    "STATUS_ORDER",
+    "clean",
+    "counts_phrase",
+    "finding_line",
+    "fmt_duration",
+    "fmt_number",
+    "fmt_value",
+    "is_scalar",
+    "notable_findings",
+    "rubric_label",
+    "score_rows",
+    "traceback_tail",
+]
+
+#: The order in which reports count statuses: good news first.
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.PASS,
+    Status.WARN,
+    Status.FAIL,
+    Status.ERROR,
+    Status.SKIP,
+)
+
+_COUNT_WORDS: Mapping[Status, tuple[str, str]] = {
+    Status.PASS: ("passed", "passed"),
+    Status.WARN: ("warning", "warnings"),
+    Status.FAIL: ("failed", "failed"),
+    Status.ERROR: ("error", "errors"),
+    Status.SKIP: ("skipped", "skipped"),
+}
+
+# Characters XML 1.0 forbids (C0 controls other than tab, newline and carriage return,
+# lone surrogates, U+FFFE and U+FFFF). HTML tolerates them but they are noise there too.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(text: object) -> str:
+    r"""``text`` as a string without the control characters XML 1.0 forbids.
+
+    >>> clean("bell\x07 and tab\t")
+    'bell and tab\t'
+    """
+    return _ILLEGAL.sub("", str(text))
+
+
+def fmt_number(value: float | None) -> str:
+    """A number with 4 significant digits (``"nan"``, ``"inf"`` for non-finite values).
+
+    >>> fmt_number(0.123456), fmt_number(1570.0), fmt_number(float("nan")), fmt_number(None)
+    ('0.1235', '1570', 'nan', '')
+    """
+    if value is None:
+        return ""
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.4g}"
+
+
+def fmt_value(value: Any) -> str:
+    """A scalar from ``details`` as short text (floats with 4 significant digits).
+
+    >>> fmt_value(0.333333), fmt_value(None), fmt_value(True), fmt_value("x")
+    ('0.3333', '', 'true', 'x')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return fmt_number(value)
+    return str(value)
+
+
+def is_scalar(value: Any) -> bool:
+    """True for the leaf values of JSON: None, bool, int, float and str."""
+    return value is None or isinstance(value, str | int | float)
+
+
+def fmt_duration(seconds: float) -> str:
+    """A duration for humans: ``"0.42s"``, ``"12.3s"``, ``"2m 05s"``.
+
+    >>> fmt_duration(0.4213), fmt_duration(12.34), fmt_duration(125.0)
+    ('0.42s', '12.3s', '2m 05s')
+    """
+    if not math.isfinite(seconds):
+        return f"{seconds}s"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
+def counts_phrase(statuses: Iterable[Status]) -> str:
+    """How many checks ended in each status, in words.
+
+    >>> counts_phrase([Status.PASS, Status.FAIL, Status.ERROR, Status.ERROR])
+    '1 passed, 1 failed, 2 errors'
+    >>> counts_phrase([])
+    'no checks'
+    """
+    counts = dict.fromkeys(STATUS_ORDER, 0)
+    for status in statuses:
+        counts[status] += 1
+    parts = []
+    for status, n in counts.items():
+        if n:
+            one, many = _COUNT_WORDS[status]
+            parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts) or "no checks"
+
+
+def rubric_label(result: Result) -> str:
+    """``"rubric 4"``, or an empty string for a check outside the rubric."""
+    return "" if result.rubric is None else f"rubric {result.rubric}"
+
+
+def notable_findings(result: Result) -> list[Finding]:
+    """The findings worth a reader's attention: every one whose status is not PASS."""
+    return [f for f in result.findings if f.status is not Status.PASS]
+
+
+def finding_line(finding: Finding) -> str:
+    """One finding on one line: status, name, observed value, limit and message.
+
+    >>> f = Finding("accuracy", Status.FAIL, 0.81, ">= 0.9", "accuracy 0.81 is below 0.9")
+    >>> finding_line(f)
+    'FAIL accuracy: observed 0.81, limit >= 0.9: accuracy 0.81 is below 0.9'
+    """
+    facts = []
+    if finding.observed is not None:
+        facts.append(f"observed {fmt_number(finding.observed)}")
+    if finding.limit:
+        facts.append(f"limit {finding.limit}")
+    line = f"{finding.status.label} {finding.name}"
+    if facts:
+        line += ": " + ", ".join(facts)
+    if finding.message:
+        line += ": " + finding.message
+    return line
+
+
+_MARKERS = re.compile(r"^[\s^~]*$")
+
+
+def traceback_tail(text: str, lines: int) -> list[str]:
+    r"""The end of a traceback: the innermost frame and the exception, at most ``lines`` lines.
+
+    Blank lines and the ``^^^^`` position markers of Python 3.11+ are left out.
+
+    >>> text = 'Traceback ...\n  File "a.py", line 1\n    g()\n  File "b.py", line 9\n'
+    >>> traceback_tail(text + "    raise ValueError\n    ^^^^^^^^^^\nValueError: bad\n", 6)
+    ['  File "b.py", line 9', '    raise ValueError', 'ValueError: bad']
+    """
+    kept = [line for line in text.splitlines() if not _MARKERS.match(line)]
+    frames = [i for i, line in enumerate(kept) if line.lstrip().startswith('File "')]
+    tail = kept[frames[-1] :] if frames else kept
+    return tail[-lines:] if lines > 0 else []
+
+
+def score_rows(results: Iterable[Result], score: MLTestScore) -> list[tuple[int, str, float, str]]:
+    """One row per rubric test: number, title, points, and how the points were earned.
+
+    The note names the automated checks of that test and their statuses, or the manual note.
+
+    >>> from mlchecks.suite import MLTestScore
+    >>> results = [Result("repro", Status.PASS, rubric=1)]
+    >>> score_rows(results, MLTestScore.from_results(results))[0]
+    (1, 'Training is reproducible', 1.0, 'automated: repro (PASS)')
+    """
+    by_test: dict[int, list[Result]] = {}
+    for r in results:
+        if r.rubric is not None:
+            by_test.setdefault(r.rubric, []).append(r)
+    rows = []
+    for test, title in RUBRIC_TESTS.items():
+        ran = ", ".join(f"{r.check} ({r.status.label})" for r in by_test.get(test, ()))
+        notes = []
+        if ran:
+            notes.append(f"automated: {ran}")
+        if test in score.manual:
+            notes.append(f"done by hand: {score.manual[test]}")
+        rows.append((test, title, score.points.get(test, 0.0), "; ".join(notes) or "not covered"))
+    return rows

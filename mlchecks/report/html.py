@@ -1,0 +1,377 @@
+"""Static, self-contained HTML reports for notebooks and for publishing as a page.
+
+The HTML has an inline ``<style>``, no JavaScript and no external resources. Drill-down
+uses ``<details>`` so a notebook cell stays compact: a check that failed opens by itself.
+Every string that comes from a check (names, summaries, messages, details, tracebacks) is
+escaped.
+
+Figures: checks can get plots through `register_figure`. A figure function takes the
+`Result` and returns HTML fragments (inline ``<svg>`` or an ``<img>`` with a data URI);
+they are shown in the check's section. Nothing is registered by default.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from mlchecks.exceptions import InvalidInput
+from mlchecks.report._format import (
+    clean,
+    counts_phrase,
+    fmt_duration,
+    fmt_value,
+    is_scalar,
+    rubric_label,
+    score_rows,
+)
+from mlchecks.result import Finding, Result, Status
+from mlchecks.suite import SuiteResult
+
+__all__ = ["FIGURES", "FigureFunction", "register_figure", "result_to_html", "suite_to_html"]
+
+#: A figure function: takes a check's result, returns HTML fragments (``<svg>``, ``<img>``).
+FigureFunction = Callable[[Result], list[str]]
+
+#: Figure functions by check-name prefix; use `register_figure` to add one.
+FIGURES: dict[str, FigureFunction] = {}
+
+_MAX_ROWS = 50
+_MAX_JSON_CHARS = 20_000
+
+_STYLE = """
+.mlc{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+font-size:14px;line-height:1.45;max-width:72em}
+.mlc h2{font-size:1.3em;margin:.3em 0}
+.mlc h3{font-size:1.1em;margin:1em 0 .3em}
+.mlc h4{font-size:1em;margin:.8em 0 .3em}
+.mlc p{margin:.3em 0}
+.mlc-muted{opacity:.7}
+.mlc-badge{display:inline-block;min-width:3.8em;padding:0 .4em;border-radius:.3em;color:#fff;
+font:600 .8em/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;text-align:center}
+.mlc-pass{background:#1a7f37}.mlc-skip{background:#6e7781}.mlc-warn{background:#9a6700}
+.mlc-fail{background:#cf222e}.mlc-error{background:#8250df}
+.mlc table{border-collapse:collapse;margin:.3em 0}
+.mlc th,.mlc td{border:1px solid rgba(127,127,127,.35);padding:.15em .5em;text-align:left;
+vertical-align:top}
+.mlc th{background:rgba(127,127,127,.12)}
+.mlc td.mlc-num{text-align:right;font-variant-numeric:tabular-nums}
+.mlc details.mlc-check{border:1px solid rgba(127,127,127,.35);border-left:4px solid #6e7781;
+border-radius:4px;margin:.4em 0;padding:.3em .6em}
+.mlc details.mlc-check.mlc-s-pass{border-left-color:#1a7f37}
+.mlc details.mlc-check.mlc-s-warn{border-left-color:#9a6700}
+.mlc details.mlc-check.mlc-s-fail{border-left-color:#cf222e}
+.mlc details.mlc-check.mlc-s-error{border-left-color:#8250df}
+.mlc details.mlc-sub{margin:.3em 0}
+.mlc summary{cursor:pointer}
+.mlc pre{white-space:pre-wrap;overflow-wrap:anywhere;background:rgba(127,127,127,.1);
+padding:.5em;border-radius:4px;font-size:.9em;max-height:30em;overflow:auto;margin:.3em 0}
+.mlc-figure img,.mlc-figure svg{max-width:100%;height:auto}
+"""
+
+
+def register_figure(check_name: str, fn: FigureFunction) -> FigureFunction:
+    """Draw ``fn(result)`` in the HTML section of every check whose name starts with ``check_name``.
+
+    ``fn`` returns a list of HTML fragments (inline ``<svg>`` or ``<img src="data:...">``);
+    they are inserted as they are, so they must not embed untrusted text unescaped. A figure
+    function that raises does not break the report: a note takes the figure's place.
+    Registering the same name again replaces the function.
+
+    Args:
+        check_name: a check's name, or a prefix of the names it applies to.
+        fn: the figure function.
+
+    Returns:
+        ``fn`` itself.
+
+    Raises:
+        InvalidInput: ``check_name`` is empty or ``fn`` is not callable.
+
+    >>> def note(result):
+    ...     return [f"<p>{result.summary.upper()}</p>"]
+    >>> _ = register_figure("demo_", note)
+    >>> "<p>ALL GOOD</p>" in result_to_html(Result("demo_check", Status.PASS, "all good"))
+    True
+    >>> del FIGURES["demo_"]
+    """
+    if not isinstance(check_name, str) or not check_name:
+        raise InvalidInput(f"'check_name' must be a non-empty string (got {check_name!r})")
+    if not callable(fn):
+        raise InvalidInput(f"'fn' must be callable (got {fn!r} that is a {type(fn).__name__})")
+    FIGURES[check_name] = fn
+    return fn
+
+
+def _esc(value: object) -> str:
+    return html.escape(clean(value), quote=True)
+
+
+def _badge(status: Status) -> str:
+    return f'<span class="mlc-badge mlc-{status.value}">{status.label}</span>'
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _cell(value: Any) -> str:
+    """One table cell: scalars formatted (numbers right-aligned), nested values as JSON."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return f"<td>{_esc(fmt_value(value))}</td>"
+    if isinstance(value, int | float):
+        return f'<td class="mlc-num" title="{_esc(value)}">{_esc(fmt_value(value))}</td>'
+    return f"<td><code>{_esc(_json(value))}</code></td>"
+
+
+def _more(total: int, shown: int, unit: str) -> str:
+    if total <= shown:
+        return ""
+    return f'<p class="mlc-muted">{total - shown} more {unit} not shown.</p>'
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> str:
+    """A table from already-rendered ``<td>`` cells, with a note when rows were left out."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = []
+    for shown, cells in enumerate(rows):
+        if shown >= _MAX_ROWS:
+            break
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return table + _more(total, len(body), "rows")
+
+
+def _key_value_table(items: Mapping[str, Any], header: tuple[str, str]) -> str:
+    rows = ([f"<td>{_esc(k)}</td>", _cell(v)] for k, v in items.items())
+    return _table(header, rows, len(items))
+
+
+def _columns(records: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """The shared keys of a list of dicts, or None when they are not same-keyed."""
+    if not records or not all(isinstance(r, Mapping) for r in records):
+        return None
+    first = list(records[0])
+    keys = set(first)
+    if not first or any(set(r) != keys for r in records):
+        return None
+    return first
+
+
+def _pre_json(value: Any) -> str:
+    text = _json(value)
+    if len(text) > _MAX_JSON_CHARS:
+        cut = len(text) - _MAX_JSON_CHARS
+        text = f"{text[:_MAX_JSON_CHARS]} ... ({cut} more characters)"
+    return f"<pre>{_esc(text)}</pre>"
+
+
+def _render(value: Any) -> str:
+    """Render one drill-down value generically (see the module docstring)."""
+    if is_scalar(value):
+        return f"<p><code>{_esc(fmt_value(value))}</code></p>"
+    if isinstance(value, Mapping):
+        if all(is_scalar(v) for v in value.values()):
+            return _key_value_table(value, ("key", "value"))
+        columns = _columns(list(value.values()))
+        if columns is not None:
+            rows = (
+                [f"<td>{_esc(k)}</td>", *(_cell(v[c]) for c in columns)] for k, v in value.items()
+            )
+            return _table(["key", *columns], rows, len(value))
+        return _pre_json(value)
+    if isinstance(value, list):
+        columns = _columns(value)
+        if columns is not None:
+            rows = ([_cell(r[c]) for c in columns] for r in value)
+            return _table(columns, rows, len(value))
+        if all(is_scalar(v) for v in value):
+            return _pre_json(value[:_MAX_ROWS]) + _more(len(value), _MAX_ROWS, "items")
+    return _pre_json(value)
+
+
+def _size(value: Any) -> str:
+    if not isinstance(value, list | Mapping):
+        return ""
+    n = len(value)
+    unit = ("row" if n == 1 else "rows") if isinstance(value, list) else "entry"
+    return f" ({n} {'entries' if unit == 'entry' and n != 1 else unit})"
+
+
+def _details(details: Mapping[str, Any]) -> list[str]:
+    if not details:
+        return []
+    scalars = {k: v for k, v in details.items() if is_scalar(v)}
+    parts = ["<h4>Details</h4>"]
+    if scalars:
+        parts.append(_key_value_table(scalars, ("key", "value")))
+    for key, value in details.items():
+        if key in scalars:
+            continue
+        parts.append(
+            f'<details class="mlc-sub"><summary>{_esc(key)}'
+            f'<span class="mlc-muted">{_esc(_size(value))}</span></summary>'
+            f"{_render(value)}</details>"
+        )
+    return parts
+
+
+def _findings(findings: Sequence[Finding]) -> list[str]:
+    if not findings:
+        return []
+    rows = (
+        [
+            f"<td>{_badge(f.status)}</td>",
+            f"<td>{_esc(f.name)}</td>",
+            _cell(f.observed),
+            f"<td>{_esc(f.limit)}</td>",
+            f"<td>{_esc(f.message)}</td>",
+        ]
+        # Findings that need attention first, in their original order otherwise.
+        for f in sorted(findings, key=lambda f: f.status is Status.PASS)
+    )
+    header = ("status", "name", "observed", "limit", "message")
+    return ["<h4>Findings</h4>", _table(header, rows, len(findings))]
+
+
+def _metrics(metrics: Mapping[str, float]) -> list[str]:
+    if not metrics:
+        return []
+    return ["<h4>Metrics</h4>", _key_value_table(metrics, ("metric", "value"))]
+
+
+def _figures(result: Result) -> list[str]:
+    fragments: list[str] = []
+    for prefix, fn in list(FIGURES.items()):
+        if not result.check.startswith(prefix):
+            continue
+        try:
+            drawn = fn(result)
+            if not isinstance(drawn, list) or not all(isinstance(f, str) for f in drawn):
+                raise TypeError(f"expected a list of HTML strings, got {type(drawn).__name__}")
+        except Exception as exc:
+            drawn = [
+                f'<p class="mlc-muted">The figure for {_esc(prefix)} could not be drawn: '
+                f"{_esc(type(exc).__name__)}: {_esc(exc)}</p>"
+            ]
+        fragments.extend(drawn)
+    if not fragments:
+        return []
+    return ["<h4>Figures</h4>", *(f'<div class="mlc-figure">{f}</div>' for f in fragments)]
+
+
+def _error(result: Result) -> list[str]:
+    if result.error is None:
+        return []
+    info = result.error
+    return [
+        f'<details class="mlc-sub" open><summary>Traceback: {_esc(info.type)}: '
+        f"{_esc(info.message)}</summary><pre>{_esc(info.traceback or info.message)}</pre>"
+        "</details>"
+    ]
+
+
+def _section(result: Result, *, open_: bool) -> str:
+    facts = [rubric_label(result), fmt_duration(result.duration_s)]
+    head = (
+        f"{_badge(result.status)} <strong>{_esc(result.check)}</strong> "
+        f'<span class="mlc-muted">{_esc(" · ".join(f for f in facts if f))}</span>'
+    )
+    if result.summary:
+        head += f" &mdash; {_esc(result.summary)}"
+    body = [
+        *_error(result),
+        *_findings(result.findings),
+        *_metrics(result.metrics),
+        *_details(result.details),
+        *_figures(result),
+    ]
+    status = result.status.value
+    opened = " open" if open_ else ""
+    return (
+        f'<details class="mlc-check mlc-s-{status}"{opened}><summary>{head}</summary>'
+        + "".join(body)
+        + "</details>"
+    )
+
+
+def _score(sr: SuiteResult) -> str:
+    score = sr.score
+    rows = [
+        [
+            f'<td class="mlc-num">{test}</td>',
+            f"<td>{_esc(title)}</td>",
+            f'<td class="mlc-num">{points:g}</td>',
+            f"<td>{_esc(note)}</td>",
+        ]
+        for test, title, points, note in score_rows(sr.results, score)
+    ]
+    return (
+        f"<h3>ML Test Score (infrastructure): {score.total:g} / {score.maximum:g}</h3>"
+        f"<p>{_esc(score.reading)}</p>"
+        '<details class="mlc-sub"><summary>Points per rubric test</summary>'
+        + _table(("test", "description", "points", "how"), rows, len(rows))
+        + "</details>"
+    )
+
+
+def result_to_html(result: Result) -> str:
+    """One check's result as an HTML fragment (what a notebook shows for a `Result`).
+
+    Args:
+        result: the check's result.
+
+    Returns:
+        A ``<div>`` with its own ``<style>``; the section is open.
+
+    >>> html = result_to_html(Result("<b>x</b>", Status.FAIL, "bad"))
+    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    True
+    """
+    return f'<div class="mlc"><style>{_STYLE}</style>{_section(result, open_=True)}</div>'
+
+
+def _suite_body(sr: SuiteResult) -> str:
+    counts = counts_phrase(r.status for r in sr.results)
+    parts = [
+        f"<h2>{_badge(sr.status)} mlchecks suite &lsquo;{_esc(sr.name)}&rsquo;</h2>",
+        f'<p class="mlc-muted">{_esc(counts)} in {_esc(fmt_duration(sr.duration_s))}</p>',
+        _score(sr),
+    ]
+    if sr.results:
+        parts.append("<h3>Checks</h3>")
+        parts.extend(_section(r, open_=r.status >= Status.WARN) for r in sr.results)
+    return "\n".join(parts)
+
+
+def suite_to_html(sr: SuiteResult, *, full_page: bool = True) -> str:
+    """A suite run as static HTML: status, score, and one section per check.
+
+    Args:
+        sr: the suite's result.
+        full_page: a complete document (``<!doctype html>`` ... ``</html>``) to save and open
+            in a browser; False gives a ``<div>`` fragment for a notebook.
+
+    Returns:
+        The HTML text.
+
+    >>> from mlchecks import Suite
+    >>> from mlchecks.testing import StaticCheck
+    >>> sr = Suite([StaticCheck("quality", Status.FAIL)], name="demo").run(progress=False)
+    >>> suite_to_html(sr).startswith("<!doctype html>")
+    True
+    >>> suite_to_html(sr, full_page=False).startswith('<div class="mlc">')
+    True
+    """
+    body = _suite_body(sr)
+    if not full_page:
+        return f'<div class="mlc"><style>{_STYLE}</style>{body}</div>'
+    title = _esc(f"mlchecks: {sr.name} - {sr.status.label}")
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f'<body>\n<div class="mlc">{body}</div>\n</body>\n</html>\n'
+    )
