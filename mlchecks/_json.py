@@ -51,17 +51,15 @@ def jsonable(value: Any) -> Any:
     output is strict JSON and survives a round trip unchanged.
 
     >>> import numpy as np
-    >>> jsonable({"a": np.float32(0.5), 1: (np.int64(2), float("nan"))})
-    {'a': 0.5, '1': [2, 'NaN']}
+    >>> jsonable({"a": np.float32(0.5), 1: (np.int64(2), float("nan"), np.float64("inf"))})
+    {'a': 0.5, '1': [2, 'NaN', 'Infinity']}
     """
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, int):
+    if isinstance(value, np.generic):  # before float/int: np.float64 subclasses float
+        return jsonable(value.item())
+    if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
         return encode_float(value)
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
     if isinstance(value, np.ndarray):
         return jsonable(value.tolist())
     if isinstance(value, Mapping):

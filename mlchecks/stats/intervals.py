@@ -1,0 +1,380 @@
+"""Confidence intervals: Wilson for a proportion, normal, and two fast bootstraps.
+
+- `wilson_interval`: a binomial proportion (accuracy, error rate) from its counts.
+- `normal_interval`: ``estimate ± z * standard_error``.
+- `bootstrap_counts`: for statistics that depend only on cell counts (accuracy, churn, a
+  paired accuracy difference, any confusion-matrix metric). Resampling n rows with
+  replacement and counting them is the same as drawing the counts from a multinomial with
+  the observed cell frequencies, so each resample costs O(cells), not O(rows).
+- `bootstrap_rows`: any statistic of rows, resampled in chunks so memory stays bounded.
+
+Both bootstraps give percentile intervals and keep the resampled statistics for p-values.
+
+>>> low, high = wilson_interval(90, 100)
+>>> round(low, 4), round(high, 4)
+(0.8256, 0.9448)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+import attrs
+import numpy as np
+
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._validate import as_array, describe
+
+__all__ = [
+    "BootstrapResult",
+    "ConfidenceInterval",
+    "bootstrap_counts",
+    "bootstrap_rows",
+    "normal_interval",
+    "wilson_interval",
+]
+
+#: Default number of elements (rows times resamples, or cells times resamples) that one
+#: chunk of bootstrap resamples may hold in memory.
+DEFAULT_CHUNK_SIZE = 1_000_000
+
+
+class ConfidenceInterval(NamedTuple):
+    """A two-sided confidence interval ``[low, high]``.
+
+    >>> low, high = ConfidenceInterval(0.1, 0.3)
+    >>> high
+    0.3
+    """
+
+    low: float
+    high: float
+
+
+def check_confidence(confidence: Any, name: str = "confidence") -> float:
+    """``confidence`` as a float in (0, 1), or `InvalidInput` naming ``name``.
+
+    >>> check_confidence(0.9)
+    0.9
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
+        raise InvalidInput(f"'{name}' must be a number in (0, 1) (got {describe(confidence)})")
+    value = float(confidence)
+    if not 0.0 < value < 1.0:
+        raise InvalidInput(f"'{name}' must be in (0, 1) (got {confidence!r})")
+    return value
+
+
+def check_count(value: Any, name: str, *, minimum: int = 0) -> int:
+    """``value`` as a Python int >= ``minimum`` (numpy integers accepted, bools and floats not).
+
+    >>> check_count(np.int64(3), "n")
+    3
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise InvalidInput(f"'{name}' must be an int (got {describe(value)})")
+    number = int(value)
+    if number < minimum:
+        raise InvalidInput(f"'{name}' must be >= {minimum} (got {number})")
+    return number
+
+
+def z_value(confidence: float) -> float:
+    """The two-sided standard-normal quantile for ``confidence`` (1.96 for 0.95).
+
+    >>> round(z_value(0.95), 4)
+    1.96
+    """
+    from scipy.special import ndtri
+
+    return float(ndtri(0.5 + check_confidence(confidence) / 2.0))
+
+
+def normal_interval(
+    estimate: float, standard_error: float, confidence: float = 0.95
+) -> ConfidenceInterval:
+    """The normal-approximation interval ``estimate ± z * standard_error``.
+
+    Args:
+        estimate: the point estimate.
+        standard_error: its standard error, finite and >= 0.
+        confidence: the two-sided coverage, in (0, 1).
+
+    Returns:
+        A `ConfidenceInterval` of Python floats.
+
+    Raises:
+        InvalidInput: for a non-finite estimate, a negative or non-finite standard error, or
+            a confidence outside (0, 1).
+
+    >>> [round(x, 4) for x in normal_interval(0.5, 0.1, 0.95)]
+    [0.304, 0.696]
+    """
+    if not math.isfinite(estimate):
+        raise InvalidInput(f"'estimate' must be finite (got {estimate!r})")
+    if not (math.isfinite(standard_error) and standard_error >= 0.0):
+        raise InvalidInput(f"'standard_error' must be finite and >= 0 (got {standard_error!r})")
+    half = z_value(confidence) * float(standard_error)
+    return ConfidenceInterval(float(estimate) - half, float(estimate) + half)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> ConfidenceInterval:
+    """The Wilson score interval for a binomial proportion ``successes / n``.
+
+    Computed by ``scipy.stats.binomtest(successes, n).proportion_ci(confidence,
+    method="wilson")`` (without continuity correction). Unlike the Wald interval it stays
+    inside [0, 1] and keeps its coverage near 0 and 1, e.g. for an accuracy of 1.0.
+
+    Args:
+        successes: the number of successes (correct predictions), in [0, n].
+        n: the number of trials, >= 1.
+        confidence: the two-sided coverage, in (0, 1).
+
+    Returns:
+        A `ConfidenceInterval` of Python floats.
+
+    Raises:
+        InvalidInput: for non-integer counts, ``n < 1``, ``successes`` outside [0, n], or a
+            confidence outside (0, 1).
+
+    >>> [round(x, 4) for x in wilson_interval(10, 10, 0.95)]
+    [0.7225, 1.0]
+    """
+    n = check_count(n, "n", minimum=1)
+    successes = check_count(successes, "successes")
+    if successes > n:
+        raise InvalidInput(f"'successes' must be <= n={n} (got {successes})")
+    level = check_confidence(confidence)
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return ConfidenceInterval(float(ci.low), float(ci.high))
+
+
+@attrs.frozen
+class BootstrapResult:
+    """A bootstrap estimate with its percentile interval and the resampled statistics.
+
+    Args:
+        estimate: the statistic on the original data.
+        ci: the percentile confidence interval.
+        standard_error: the standard deviation of the resampled statistics.
+        n_resamples: how many resamples gave a finite statistic.
+        distribution: the finite resampled statistics (not shown in the repr).
+    """
+
+    estimate: float
+    ci: ConfidenceInterval
+    standard_error: float
+    n_resamples: int
+    distribution: np.ndarray = attrs.field(repr=False, eq=False)
+
+    def pvalue(self, null: float, alternative: Literal["greater", "less"] = "greater") -> float:
+        """The one-sided bootstrap p-value against ``statistic == null``.
+
+        For ``alternative="greater"`` (the statistic exceeds ``null``) this is the fraction
+        of resampled statistics at or below ``null``, the smallest level at which the
+        percentile lower bound exceeds ``null``; ``"less"`` mirrors it. One is added to
+        numerator and denominator so the p-value is never 0 from a finite number of
+        resamples. NaN when no resample was finite.
+
+        >>> rng = np.random.default_rng(0)
+        >>> res = bootstrap_rows(np.mean, rng.normal(1.0, 1.0, 400), n_resamples=500, rng=1)
+        >>> res.pvalue(0.0) < 0.01, res.pvalue(2.0) > 0.99
+        (True, True)
+        """
+        if alternative not in ("greater", "less"):
+            raise InvalidInput(f"'alternative' must be 'greater' or 'less' (got {alternative!r})")
+        if self.n_resamples == 0:
+            return math.nan
+        if alternative == "greater":
+            extreme = int(np.count_nonzero(self.distribution <= null))
+        else:
+            extreme = int(np.count_nonzero(self.distribution >= null))
+        return (extreme + 1.0) / (self.n_resamples + 1.0)
+
+
+def _generator(rng: Any) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise InvalidInput(
+        f"'rng' must be None, an int seed or a numpy Generator (got {describe(rng)})"
+    )
+
+
+def _summarize(estimate: float, stats: np.ndarray, confidence: float) -> BootstrapResult:
+    finite = stats[np.isfinite(stats)]
+    if finite.size == 0:
+        ci = ConfidenceInterval(math.nan, math.nan)
+        return BootstrapResult(float(estimate), ci, math.nan, 0, finite)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
+    se = float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0
+    return BootstrapResult(
+        float(estimate), ConfidenceInterval(float(low), float(high)), se, int(finite.size), finite
+    )
+
+
+def _checked_output(value: Any, rows: int) -> np.ndarray:
+    out = np.asarray(value, dtype=np.float64)
+    if out.shape != (rows,):
+        raise InvalidInput(
+            f"'statistic' must return one value per resample, shape ({rows},) (got {describe(out)})"
+        )
+    return out
+
+
+def bootstrap_counts(
+    counts: Any,
+    statistic: Callable[[np.ndarray], Any],
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    rng: Any = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> BootstrapResult:
+    """Bootstrap a statistic of cell counts by drawing the counts from a multinomial.
+
+    A row bootstrap of n rows that fall into k cells (correct/incorrect, confusion-matrix
+    cells, the 4 cells of two models' correctness) changes only how many rows land in each
+    cell, and those counts are multinomial(n, observed frequencies). So one resample is one
+    ``Generator.multinomial`` draw of k numbers, whatever n is.
+
+    Args:
+        counts: non-negative integer cell counts of any shape (a vector, a confusion matrix),
+            with a positive total.
+        statistic: vectorized; takes an integer array of shape ``(r, *counts.shape)`` (r
+            resampled tables) and returns r values. It is also called once with the
+            observed table (r = 1) for the estimate. NaN results (say, a precision with no
+            predicted positives) are left out of the interval.
+        n_resamples: the number of resamples, >= 1.
+        confidence: the two-sided coverage of the percentile interval, in (0, 1).
+        rng: None, an int seed, or a `numpy.random.Generator`.
+        chunk_size: at most this many cells (resamples times cells) are drawn at a time.
+
+    Returns:
+        A `BootstrapResult`.
+
+    Raises:
+        InvalidInput: for negative, non-integer or all-zero counts, a statistic of the wrong
+            output shape, or bad settings.
+
+    Accuracy from 870 correct and 130 wrong predictions:
+
+    >>> res = bootstrap_counts([870, 130], lambda t: t[:, 0] / t.sum(axis=1), rng=0)
+    >>> res.estimate, round(res.ci.low, 2), round(res.ci.high, 2)
+    (0.87, 0.85, 0.89)
+    """
+    table = as_array(counts, "counts")
+    if table.dtype.kind == "f":
+        if not np.all(table == np.round(table)):
+            raise InvalidInput("'counts' must be whole numbers (got non-integer floats)")
+        table = table.astype(np.int64)
+    elif table.dtype.kind == "b" or table.dtype.kind not in "iu":
+        raise InvalidInput(f"'counts' must be integer cell counts (got {describe(table)})")
+    if table.min() < 0:
+        raise InvalidInput(f"'counts' must be >= 0 (got a minimum of {table.min()})")
+    total = int(table.sum())
+    if total < 1:
+        raise InvalidInput("'counts' must have a positive total (got 0)")
+    n_resamples = check_count(n_resamples, "n_resamples", minimum=1)
+    chunk_size = check_count(chunk_size, "chunk_size", minimum=1)
+    level = check_confidence(confidence)
+    generator = _generator(rng)
+
+    flat = table.reshape(-1).astype(np.float64)
+    pvals = flat / total
+    estimate = _checked_output(statistic(table[np.newaxis]), 1)[0]
+    stats = np.empty(n_resamples, dtype=np.float64)
+    per_chunk = max(1, chunk_size // flat.size)
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(n_resamples, start + per_chunk)
+        draws = generator.multinomial(total, pvals, size=stop - start)
+        stats[start:stop] = _checked_output(
+            statistic(draws.reshape((stop - start, *table.shape))), stop - start
+        )
+    return _summarize(float(estimate), stats, level)
+
+
+def bootstrap_rows(
+    statistic: Callable[..., Any],
+    *arrays: Any,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    rng: Any = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    vectorized: bool = False,
+) -> BootstrapResult:
+    """Bootstrap any statistic of rows, resampling the rows of every array together.
+
+    Resample indices are drawn for a chunk of resamples at a time, so memory stays near
+    ``chunk_size`` indices (plus, when vectorized, the resampled arrays of one chunk)
+    however many resamples there are.
+
+    Args:
+        statistic: ``statistic(*arrays) -> float``. With ``vectorized=True`` it gets arrays
+            with an extra leading resample axis, shape ``(r, n, ...)``, and returns r values.
+        *arrays: one or more arrays with the same number of rows n >= 1 (finite values);
+            row i of every array is kept together (paired data stays paired).
+        n_resamples: the number of resamples, >= 1.
+        confidence: the two-sided coverage of the percentile interval, in (0, 1).
+        rng: None, an int seed, or a `numpy.random.Generator`.
+        chunk_size: at most this many resampled row indices are held at a time.
+        vectorized: whether ``statistic`` takes a leading resample axis.
+
+    Returns:
+        A `BootstrapResult`.
+
+    Raises:
+        InvalidInput: for no arrays, arrays of different lengths, NaN or infinite values,
+            a statistic of the wrong output shape, or bad settings.
+
+    A paired difference of mean squared errors:
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=500)
+    >>> a, b = y + rng.normal(0, 0.5, 500), y + rng.normal(0, 1.0, 500)
+    >>> def mse_gain(y, a, b):
+    ...     return np.mean((y - b) ** 2) - np.mean((y - a) ** 2)
+    >>> res = bootstrap_rows(mse_gain, y, a, b, n_resamples=500, rng=0)
+    >>> bool(res.ci.low > 0)
+    True
+    """
+    if not arrays:
+        raise InvalidInput("bootstrap_rows needs at least one array (got none)")
+    data = [as_array(a, f"arrays[{i}]") for i, a in enumerate(arrays)]
+    lengths = {len(a) if a.ndim else 1 for a in data}
+    if any(a.ndim == 0 for a in data):
+        raise InvalidInput("'arrays' must be arrays with rows (got a scalar)")
+    if len(lengths) != 1:
+        raise InvalidInput(
+            f"'arrays' must have the same number of rows (got {[len(a) for a in data]})"
+        )
+    n = len(data[0])
+    n_resamples = check_count(n_resamples, "n_resamples", minimum=1)
+    chunk_size = check_count(chunk_size, "chunk_size", minimum=1)
+    level = check_confidence(confidence)
+    generator = _generator(rng)
+
+    if vectorized:
+        estimate = _checked_output(statistic(*[a[np.newaxis] for a in data]), 1)[0]
+    else:
+        estimate = float(statistic(*data))
+    stats = np.empty(n_resamples, dtype=np.float64)
+    per_chunk = max(1, chunk_size // n)
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(n_resamples, start + per_chunk)
+        index = generator.integers(0, n, size=(stop - start, n))
+        if vectorized:
+            stats[start:stop] = _checked_output(statistic(*[a[index] for a in data]), stop - start)
+        else:
+            for offset, rows in enumerate(index):
+                stats[start + offset] = float(statistic(*[a[rows] for a in data]))
+    return _summarize(float(estimate), stats, level)

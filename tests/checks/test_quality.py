@@ -1,0 +1,811 @@
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from mlchecks import AtLeast, AtMost, Between, NoWorseThan, Status
+from mlchecks.check import Context, run_check
+from mlchecks.checks.quality import GoldenSet, QualityCheck
+from mlchecks.exceptions import InvalidInput
+from mlchecks.result import Result
+from mlchecks.stats.auc import delong
+from mlchecks.stats.intervals import bootstrap_rows
+from mlchecks.stats.metrics import METRICS, f1
+
+REGIONS = np.array(["east", "north", "south", "west", "centre", "coast", "hills", "plains"])
+
+
+def wrong_labels(y: np.ndarray, ok: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``y`` where ``ok``, else one of the two other classes of three."""
+    return np.where(ok, y, (y + rng.integers(1, 3, len(y))) % 3)
+
+
+def probabilities(labels: np.ndarray) -> np.ndarray:
+    """(n, 3) probabilities putting 0.7 on ``labels``."""
+    probs = np.full((len(labels), 3), 0.15)
+    probs[np.arange(len(labels)), labels] = 0.7
+    return probs
+
+
+def scenario(
+    *,
+    n: int = 20_000,
+    east: int = 500,
+    drop: float = 0.0,
+    improve: float = 0.0,
+    churn: float = 0.3,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """A baseline at accuracy 0.85 and a retrained candidate on the same examples.
+
+    The candidate redraws the correctness of a ``churn`` fraction of examples (what a new
+    seed does), at accuracy ``0.85 + improve``; in the ``east`` slice it additionally gets
+    a ``drop`` fraction of examples wrong (the slice_regression fault).
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    region = REGIONS[np.concatenate([np.zeros(east, dtype=int), rng.integers(1, 8, n - east)])]
+    base_ok = rng.random(n) < 0.85
+    redraw = rng.random(n) < churn
+    cand_ok = np.where(redraw, rng.random(n) < 0.85 + improve, base_ok)
+    cand_ok &= ~((region == "east") & (rng.random(n) < drop / 0.85))
+    base = wrong_labels(y, base_ok, rng)
+    cand = wrong_labels(y, cand_ok, rng)
+    return {"labels": y, "region": region, "baseline": base, "candidate": cand}
+
+
+def versus_baseline(data: dict[str, np.ndarray], **kwargs: Any) -> QualityCheck:
+    settings: dict[str, Any] = {
+        "labels": data["labels"],
+        "predictions": data["candidate"],
+        "baseline_predictions": data["baseline"],
+        "slices": {"region": data["region"]},
+        "max_regression": {"accuracy": NoWorseThan(abs=0.02)},
+    }
+    settings.update(kwargs)
+    return QualityCheck(**settings)
+
+
+def row(result: Result, kind: str, metric: str, slice_label: str = "all") -> dict[str, Any]:
+    rows = [
+        r
+        for r in result.details["table"]
+        if (r["kind"], r["metric"], r["slice"]) == (kind, metric, slice_label)
+    ]
+    assert 1 == len(rows)
+    return rows[0]
+
+
+class TestQualityCheckHealthy:
+    @pytest.mark.parametrize("seed", [0, 1, 2])
+    def test_healthy_retrain_passes(self, seed: int) -> None:
+        """A retrain that changes 30% of predictions at the same accuracy passes every test."""
+        data = scenario(seed=seed)
+        result = versus_baseline(data, thresholds={"accuracy": AtLeast(0.8)}).run()
+        assert Status.PASS == result.status, result.summary
+        names = {f.name for f in result.findings}
+        assert {"floor.accuracy", "regression.accuracy"} <= names
+        assert "regression.accuracy.slice.region=east" in names
+
+    def test_report_shows_every_column_for_every_slice(self) -> None:
+        """Each slice row has candidate, baseline, difference, CI, p-values and a verdict."""
+        result = versus_baseline(scenario()).run()
+        east = row(result, "regression", "accuracy", "region=east")
+        assert {
+            "metric",
+            "slice",
+            "candidate",
+            "baseline",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "pvalue",
+            "adjusted_pvalue",
+            "verdict",
+        } <= set(east)
+        assert east["ci_low"] <= east["difference"] <= east["ci_high"]
+        assert east["pvalue"] <= east["adjusted_pvalue"] <= 1.0
+        assert 9 == sum(r["kind"] == "regression" for r in result.details["table"])
+
+    def test_result_is_json_safe_and_round_trips(self) -> None:
+        """Metrics and details are plain JSON; the result survives to_dict/from_dict."""
+        result = versus_baseline(scenario(), thresholds={"accuracy": AtLeast(0.8)}).run()
+        json.dumps(result.to_dict(), allow_nan=False)
+        assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
+        table = result.details["table"]
+        assert all(type(v) in (str, int, float, type(None)) for r in table for v in r.values())
+
+    def test_runs_under_run_check_with_its_rubric(self) -> None:
+        """The check is a Check: name 'quality', rubric 4."""
+        result = run_check(versus_baseline(scenario()))
+        assert ("quality", 4) == (result.check, result.rubric)
+
+    def test_same_context_seed_same_result(self) -> None:
+        """Bootstrap paths draw from the context's seed, so runs are reproducible."""
+        data = regression_data(seed=0, noise=1.0, n=300)
+        check = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            thresholds={"rmse": AtMost(2.0)},
+            n_resamples=100,
+        )
+        assert check.run(Context(seed=3)).metrics == check.run(Context(seed=3)).metrics
+
+
+class TestQualityCheckFloors:
+    def test_point_estimate_above_the_floor_but_bound_below_fails(self) -> None:
+        """Accuracy 0.92 on 400 examples has not shown accuracy >= 0.9; both are reported."""
+        y = np.zeros(400, dtype=int)
+        predictions = np.where(np.arange(400) < 368, 0, 1)
+        result = QualityCheck(
+            labels=y, predictions=predictions, thresholds={"accuracy": AtLeast(0.9)}
+        ).run()
+        finding = result.finding("floor.accuracy")
+        low = scipy.stats.binomtest(368, 400).proportion_ci(0.95, method="wilson").low
+        assert Status.FAIL == result.status
+        assert low == pytest.approx(finding.observed)
+        assert 0.92 == result.metrics["accuracy"]
+        assert low == pytest.approx(result.metrics["accuracy.ci_low"])
+        assert "point estimate 0.92" in finding.message
+        assert "lower 95% confidence bound" in finding.message
+        assert "fail" == row(result, "floor", "accuracy")["verdict"]
+
+    def test_enough_examples_pass_the_same_floor(self) -> None:
+        """The same accuracy on 10,000 examples has a lower bound above 0.9."""
+        y = np.zeros(10_000, dtype=int)
+        predictions = np.where(np.arange(10_000) < 9_200, 0, 1)
+        check = QualityCheck(
+            labels=y, predictions=predictions, thresholds={"accuracy": AtLeast(0.9)}
+        )
+        assert Status.PASS == check.run().status
+
+    def test_at_most_uses_the_upper_bound(self) -> None:
+        """A loss ceiling is judged on the upper confidence bound of the loss."""
+        data = scenario(n=2_000)
+        probs = probabilities(data["candidate"])
+        result = QualityCheck(
+            labels=data["labels"],
+            predictions=probs,
+            thresholds={"log_loss": AtMost(10.0)},
+            n_resamples=200,
+        ).run()
+        finding = result.finding("floor.log_loss")
+        assert result.metrics["log_loss.ci_high"] == finding.observed
+        assert result.metrics["log_loss.ci_low"] < result.metrics["log_loss"] < finding.observed
+        assert METRICS["log_loss"](data["labels"], probs) == pytest.approx(
+            result.metrics["log_loss"]
+        )
+
+    def test_between_needs_the_whole_interval_inside(self) -> None:
+        """Between passes only when both confidence bounds are inside the range."""
+        y = np.zeros(400, dtype=int)
+        predictions = np.where(np.arange(400) < 368, 0, 1)
+        inside = QualityCheck(
+            labels=y, predictions=predictions, thresholds={"accuracy": Between(0.85, 0.95)}
+        )
+        straddling = QualityCheck(
+            labels=y, predictions=predictions, thresholds={"accuracy": Between(0.9, 1.0)}
+        )
+        assert (Status.PASS, Status.FAIL) == (inside.run().status, straddling.run().status)
+
+    def test_warn_severity_is_kept(self) -> None:
+        """A floor with severity WARN warns instead of failing."""
+        y = np.zeros(400, dtype=int)
+        predictions = np.where(np.arange(400) < 368, 0, 1)
+        check = QualityCheck(
+            labels=y,
+            predictions=predictions,
+            thresholds={"accuracy": AtLeast(0.9, severity="warn")},
+        )
+        assert Status.WARN == check.run().status
+
+    def test_confusion_metric_uses_the_count_bootstrap(self) -> None:
+        """Macro F1's interval comes from resampled confusion counts and brackets the value."""
+        data = scenario(n=3_000)
+        result = QualityCheck(
+            labels=data["labels"],
+            predictions=data["candidate"],
+            thresholds={"f1_macro": AtLeast(0.5)},
+            n_resamples=400,
+        ).run()
+        value = f1(data["labels"], data["candidate"], average="macro")
+        assert value == pytest.approx(result.metrics["f1_macro"])
+        assert result.metrics["f1_macro.ci_low"] < value < result.metrics["f1_macro.ci_high"]
+        assert "count bootstrap" in result.finding("floor.f1_macro").message
+
+
+class TestQualityCheckRegression:
+    def test_slice_regression_fails_naming_the_slice_while_the_aggregate_passes(self) -> None:
+        """A 20-point drop in a 500-example slice fails there; the aggregate finding passes."""
+        data = scenario(drop=0.2)
+        result = versus_baseline(data).run()
+        assert Status.FAIL == result.status
+        assert Status.PASS == result.finding("regression.accuracy").status
+        east = result.finding("regression.accuracy.slice.region=east")
+        assert Status.FAIL == east.status
+        assert east.observed < -0.15
+        assert "region=east" in result.summary
+        failing = [f.name for f in result.findings if f.status is Status.FAIL]
+        assert ["regression.accuracy.slice.region=east"] == failing
+        assert abs(result.metrics["accuracy.difference"]) < 0.03
+
+    def test_benjamini_hochberg_names_the_same_slice(self) -> None:
+        """correction='bh' also finds the regressed slice and nothing else."""
+        result = versus_baseline(scenario(drop=0.2), correction="bh").run()
+        failing = [f.name for f in result.findings if f.status is Status.FAIL]
+        assert ["regression.accuracy.slice.region=east"] == failing
+        assert "BH-adjusted" in result.finding("regression.accuracy.slice.region=east").message
+
+    def test_holm_adjusts_the_slice_pvalues(self) -> None:
+        """Adjusted p-values are Holm's over the 8 slice tests."""
+        from mlchecks.stats.multiple import holm
+
+        result = versus_baseline(scenario(drop=0.2)).run()
+        rows = [r for r in result.details["table"] if r["slice"] != "all"]
+        raw = [r["pvalue"] for r in rows]
+        assert holm(raw).tolist() == pytest.approx([r["adjusted_pvalue"] for r in rows])
+
+    def test_overall_noninferiority_fails_when_inconclusive(self) -> None:
+        """With 300 examples the interval is wider than the margin: strict mode fails."""
+        data = scenario(n=300, east=0)
+        strict = versus_baseline(
+            data, slices=None, max_regression={"accuracy": NoWorseThan(abs=0.01)}
+        )
+        result = strict.run()
+        finding = result.finding("regression.accuracy")
+        assert Status.FAIL == finding.status
+        assert "cannot be ruled out" in finding.message
+        assert "inconclusive" in finding.message
+
+    def test_overall_regression_test_passes_when_inconclusive(self) -> None:
+        """overall_test='regression' fails only on a shown regression."""
+        data = scenario(n=300, east=0)
+        lenient = versus_baseline(
+            data,
+            slices=None,
+            max_regression={"accuracy": NoWorseThan(abs=0.01)},
+            overall_test="regression",
+        )
+        assert Status.PASS == lenient.run().status
+
+    def test_noninferiority_in_slices_fails_small_slices(self) -> None:
+        """slice_test='noninferiority' fails healthy slices with intervals wider than the margin."""
+        data = scenario()
+        strict = versus_baseline(data, slice_test="noninferiority").run()
+        failing = [f for f in strict.findings if f.status is Status.FAIL]
+        assert failing
+        assert all(".slice." in f.name for f in failing)
+        assert all("cannot be ruled out (non-inferiority p" in f.message for f in failing)
+        assert Status.PASS == versus_baseline(data).run().status
+
+    def test_small_slices_are_listed_but_not_tested(self) -> None:
+        """A slice under min_slice_size gets a 'skipped' row and no finding."""
+        result = versus_baseline(scenario(east=50, drop=0.5)).run()
+        east = row(result, "regression", "accuracy", "region=east")
+        assert ("skipped", None) == (east["verdict"], east["pvalue"])
+        assert "min_slice_size=100" in east["reason"]
+        assert all("east" not in f.name for f in result.findings)
+
+    def test_a_shown_regression_of_the_aggregate_fails(self) -> None:
+        """A candidate 5 points worse everywhere fails the aggregate and is 'shown'."""
+        data = scenario(churn=1.0, improve=-0.05)
+        finding = versus_baseline(data, slices=None).run().finding("regression.accuracy")
+        assert Status.FAIL == finding.status
+        assert "statistically shown" in finding.message
+
+    def test_paired_interval_matches_the_kernel(self) -> None:
+        """The aggregate row is the paired accuracy difference of the inference kernel."""
+        from mlchecks.stats.inference import paired_accuracy_difference
+
+        data = scenario()
+        result = versus_baseline(data, slices=None).run()
+        expected = paired_accuracy_difference(
+            data["candidate"] == data["labels"], data["baseline"] == data["labels"]
+        )
+        aggregate = row(result, "regression", "accuracy")
+        assert expected.difference == pytest.approx(aggregate["difference"])
+        assert expected.ci == pytest.approx((aggregate["ci_low"], aggregate["ci_high"]))
+
+    def test_error_rate_mirrors_accuracy(self) -> None:
+        """The error rate's difference is minus the accuracy's; a worse model still fails."""
+        data = scenario(churn=1.0, improve=-0.05)
+        result = versus_baseline(
+            data, slices=None, max_regression={"error_rate": NoWorseThan(abs=0.02)}
+        ).run()
+        aggregate = row(result, "regression", "error_rate")
+        assert aggregate["difference"] > 0
+        assert aggregate["ci_low"] <= aggregate["difference"] <= aggregate["ci_high"]
+        assert Status.FAIL == result.status
+
+    def test_relative_margin_scales_with_the_baseline(self) -> None:
+        """NoWorseThan(rel=0.05) on accuracy 0.85 allows a drop of about 0.0425."""
+        data = scenario(churn=1.0, improve=-0.02)
+        check = versus_baseline(
+            data, slices=None, max_regression={"accuracy": NoWorseThan(rel=0.05)}
+        )
+        finding = check.run().finding("regression.accuracy")
+        assert Status.PASS == finding.status
+        assert "allowed drop of 0.042" in finding.message
+
+    def test_zero_margin_uses_the_exact_mcnemar_test(self) -> None:
+        """With abs=0 a slice's regression p-value is the one-sided exact McNemar p."""
+        data = scenario(drop=0.2)
+        result = versus_baseline(
+            data, max_regression={"accuracy": NoWorseThan(abs=0.0)}, correction="none"
+        ).run()
+        east = data["region"] == "east"
+        cand_ok = data["candidate"][east] == data["labels"][east]
+        base_ok = data["baseline"][east] == data["labels"][east]
+        b, c = int(np.sum(cand_ok & ~base_ok)), int(np.sum(~cand_ok & base_ok))
+        expected = scipy.stats.binomtest(b, b + c, 0.5, alternative="less").pvalue
+        assert expected == pytest.approx(
+            row(result, "regression", "accuracy", "region=east")["pvalue"]
+        )
+
+    def test_loss_metrics_worsen_upwards(self) -> None:
+        """NoWorseThan on log_loss takes its direction from the metric: a rise is worse."""
+        data = scenario(n=4_000, east=0, churn=1.0, improve=-0.1)
+        check = versus_baseline(
+            data,
+            slices=None,
+            predictions=probabilities(data["candidate"]),
+            baseline_predictions=probabilities(data["baseline"]),
+            max_regression={"log_loss": NoWorseThan(abs=0.01)},
+            n_resamples=300,
+        )
+        assert check.max_regression["log_loss"].higher_is_better is False
+        finding = check.run().finding("regression.log_loss")
+        assert Status.FAIL == finding.status
+        assert finding.observed > 0
+        assert "rise" in finding.message
+
+
+def binary_scores(seed: int, n: int = 2_000, noise_b: float = 1.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return {
+        "y": y,
+        "base": y + rng.normal(0, 1.0, n),
+        "cand": y + rng.normal(0, noise_b, n),
+        "region": REGIONS[rng.integers(0, 4, n)],
+    }
+
+
+class TestQualityCheckAuc:
+    def test_auc_comparison_is_delong(self) -> None:
+        """ROC AUC rows come from DeLong's test on the same examples."""
+        data = binary_scores(0)
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            max_regression={"roc_auc": NoWorseThan(abs=0.05)},
+        ).run()
+        expected = delong(data["y"], data["cand"], data["base"])
+        aggregate = row(result, "regression", "roc_auc")
+        assert expected.difference == pytest.approx(aggregate["difference"])
+        assert expected.ci == pytest.approx((aggregate["ci_low"], aggregate["ci_high"]))
+        assert Status.PASS == result.status
+        assert "delong" in result.finding("regression.roc_auc").message
+
+    def test_a_much_worse_scorer_fails_in_every_slice(self) -> None:
+        """Scores with three times the noise lose AUC everywhere."""
+        data = binary_scores(1, noise_b=3.0)
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            slices={"region": data["region"]},
+            max_regression={"roc_auc": NoWorseThan(abs=0.02)},
+        ).run()
+        failing = {f.name for f in result.findings if f.status is Status.FAIL}
+        assert "regression.roc_auc" in failing
+        assert 4 == sum(name.startswith("regression.roc_auc.slice.") for name in failing)
+
+    def test_auc_floor_uses_the_delong_interval(self) -> None:
+        """An AUC floor is judged on DeLong's lower bound."""
+        data = binary_scores(2)
+        result = QualityCheck(
+            labels=data["y"], predictions=data["cand"], thresholds={"roc_auc": AtLeast(0.7)}
+        ).run()
+        assert Status.PASS == result.status
+        assert "delong" in result.finding("floor.roc_auc").message
+
+    def test_single_class_slice_is_skipped_with_the_reason(self) -> None:
+        """A slice where DeLong's variance is undefined is skipped, not an error."""
+        data = binary_scores(3)
+        region = data["region"].copy()
+        region[data["y"] == 1] = np.where(
+            region[data["y"] == 1] == "east", "north", region[data["y"] == 1]
+        )
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            slices={"region": region},
+            max_regression={"roc_auc": NoWorseThan(abs=0.05)},
+        ).run()
+        east = row(result, "regression", "roc_auc", "region=east")
+        assert "skipped" == east["verdict"]
+        assert "at least 2 positive" in east["reason"]
+
+
+def regression_data(seed: int, noise: float, n: int = 5_000) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    return {"y": y, "base": y + rng.normal(0, 1.0, n), "cand": y + rng.normal(0, noise, n)}
+
+
+class TestQualityCheckBootstrap:
+    def test_mse_comparison_passes_for_an_equally_good_model(self) -> None:
+        """Two models with the same noise have an MSE difference within 0.1."""
+        data = regression_data(0, noise=1.0)
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            max_regression={"mse": NoWorseThan(abs=0.1)},
+            n_resamples=300,
+        ).run()
+        assert Status.PASS == result.status, result.summary
+        assert "exact bootstrap se" in result.finding("regression.mse").message
+
+    def test_mse_interval_uses_the_exact_bootstrap_standard_error(self) -> None:
+        """For a mean the bootstrap se is sd(d, ddof=0)/sqrt(n), the limit of resampling."""
+        data = regression_data(1, noise=1.2)
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            max_regression={"mse": NoWorseThan(abs=0.1)},
+            n_resamples=400,
+        ).run()
+        d = (data["cand"] - data["y"]) ** 2 - (data["base"] - data["y"]) ** 2
+        half = scipy.stats.norm.ppf(0.975) * d.std() / math.sqrt(d.size)
+        aggregate = row(result, "regression", "mse")
+        assert d.mean() == pytest.approx(aggregate["difference"])
+        assert half == pytest.approx(aggregate["ci_high"] - aggregate["difference"], rel=1e-9)
+        resampled = bootstrap_rows(np.mean, d, n_resamples=2000, rng=0)
+        # 2000 resamples estimate the same standard error to within about 3% (2 sigma).
+        assert half / scipy.stats.norm.ppf(0.975) == pytest.approx(
+            resampled.standard_error, rel=0.05
+        )
+
+    def test_a_noisier_model_fails_on_mse(self) -> None:
+        """Noise sd 1.5 instead of 1 raises the MSE by about 1.25: a shown regression."""
+        data = regression_data(2, noise=1.5)
+        finding = (
+            QualityCheck(
+                labels=data["y"],
+                predictions=data["cand"],
+                baseline_predictions=data["base"],
+                max_regression={"mse": NoWorseThan(abs=0.1)},
+                n_resamples=200,
+            )
+            .run()
+            .finding("regression.mse")
+        )
+        assert Status.FAIL == finding.status
+        assert "statistically shown" in finding.message
+
+    def test_metric_without_per_example_values_uses_the_row_bootstrap(self) -> None:
+        """RMSE (not a mean of per-example values) is bootstrapped by rows."""
+        data = regression_data(3, noise=1.0, n=500)
+        result = QualityCheck(
+            labels=data["y"],
+            predictions=data["cand"],
+            baseline_predictions=data["base"],
+            max_regression={"rmse": NoWorseThan(abs=0.5)},
+            thresholds={"rmse": AtMost(1.5)},
+            n_resamples=100,
+        ).run()
+        assert Status.PASS == result.status, result.summary
+        aggregate = row(result, "regression", "rmse")
+        assert aggregate["ci_low"] < aggregate["difference"] < aggregate["ci_high"]
+
+    def test_paired_f1_uses_paired_confusion_counts(self) -> None:
+        """The paired macro-F1 difference is that of the metric, and a worse model fails."""
+        data = scenario(n=4_000, east=0, churn=1.0, improve=-0.1)
+        result = versus_baseline(
+            data, slices=None, max_regression={"f1_macro": NoWorseThan(abs=0.02)}, n_resamples=300
+        ).run()
+        expected = f1(data["labels"], data["candidate"], average="macro") - f1(
+            data["labels"], data["baseline"], average="macro"
+        )
+        aggregate = row(result, "regression", "f1_macro")
+        assert expected == pytest.approx(aggregate["difference"])
+        assert Status.FAIL == result.status
+
+    def test_count_bootstrap_agrees_with_the_row_bootstrap(self) -> None:
+        """Resampling the paired confusion counts gives the row bootstrap's standard error."""
+        data = scenario(n=3_000, east=0)
+        y, cand, base = data["labels"], data["candidate"], data["baseline"]
+        result = versus_baseline(
+            data, slices=None, max_regression={"f1_macro": NoWorseThan(abs=0.05)}, n_resamples=1000
+        ).run()
+        aggregate = row(result, "regression", "f1_macro")
+        se_counts = (aggregate["ci_high"] - aggregate["difference"]) / scipy.stats.norm.ppf(0.975)
+        by_rows = bootstrap_rows(
+            lambda t, a, b: f1(t, a, average="macro") - f1(t, b, average="macro"),
+            y,
+            cand,
+            base,
+            n_resamples=1000,
+            rng=1,
+        )
+        # Each standard error has about 2% Monte Carlo error at 1000 resamples.
+        assert by_rows.standard_error == pytest.approx(se_counts, rel=0.1)
+
+
+class TestQualityCheckImprovement:
+    def test_suspicious_improvement_warns(self) -> None:
+        """A 10-point jump beyond a 5-point bound warns and names the likely causes."""
+        data = scenario(churn=1.0, improve=0.1)
+        result = versus_baseline(data, slices=None, suspicious_improvement={"accuracy": 0.05}).run()
+        finding = result.finding("improvement.accuracy")
+        assert (Status.WARN, Status.WARN) == (result.status, finding.status)
+        assert finding.observed == pytest.approx(0.1, abs=0.01)
+        assert "leakage" in finding.message
+        assert result.passed
+
+    def test_ordinary_improvement_passes(self) -> None:
+        """A healthy retrain is not a suspicious improvement."""
+        result = versus_baseline(scenario(), suspicious_improvement={"accuracy": 0.05}).run()
+        assert Status.PASS == result.finding("improvement.accuracy").status
+
+    def test_improvement_alone_needs_no_max_regression(self) -> None:
+        """suspicious_improvement works with a baseline and no regression limits."""
+        data = scenario(churn=1.0, improve=0.1)
+        check = QualityCheck(
+            labels=data["labels"],
+            predictions=data["candidate"],
+            baseline_predictions=data["baseline"],
+            suspicious_improvement={"accuracy": 0.05},
+        )
+        assert Status.WARN == check.run().status
+
+
+def linear_predict(inputs: np.ndarray) -> np.ndarray:
+    """A tiny regression model: the sum of the features."""
+    return np.asarray(inputs, dtype=float).sum(axis=1)
+
+
+class TestGoldenSet:
+    def test_every_mismatch_is_listed(self) -> None:
+        """Mismatches give index, expected and got, for every differing example."""
+        inputs = np.arange(10.0).reshape(5, 2)
+        expected = linear_predict(inputs)
+        expected[[1, 3]] += 1.0
+        result = QualityCheck(predict=linear_predict, golden=GoldenSet(inputs, expected)).run()
+        assert Status.FAIL == result.status
+        assert [
+            {"index": 1, "expected": 6.0, "got": 5.0},
+            {"index": 3, "expected": 14.0, "got": 13.0},
+        ] == result.details["golden_mismatches"]
+        assert "2 of 5 golden examples differ" in result.finding("golden").message
+
+    def test_matching_outputs_pass(self) -> None:
+        """Outputs within the tolerance pass."""
+        inputs = np.arange(10.0).reshape(5, 2)
+        golden = GoldenSet(inputs, linear_predict(inputs) + 1e-7, atol=1e-6)
+        result = QualityCheck(predict=linear_predict, golden=golden).run()
+        assert (Status.PASS, []) == (result.status, result.details["golden_mismatches"])
+
+    def test_integer_expectations_compare_predicted_classes(self) -> None:
+        """Expected labels against (n, C) probabilities compare the argmax."""
+        golden = GoldenSet(np.array([0, 1, 2]), expected=[0, 1, 1])
+        result = QualityCheck(predict=probabilities, golden=golden).run()
+        assert [{"index": 2, "expected": 1, "got": 2}] == result.details["golden_mismatches"]
+
+    def test_nan_probabilities_mismatch_and_show_the_row(self) -> None:
+        """A row of NaN probabilities never matches a label; the mismatch shows the raw row."""
+        probs = probabilities(np.array([0, 1]))
+        probs[1] = np.nan
+        golden = GoldenSet(np.zeros((2, 1)), expected=[0, 1])
+        result = QualityCheck(predict=lambda x: probs, golden=golden).run()
+        mismatches = result.details["golden_mismatches"]
+        assert [1] == [m["index"] for m in mismatches]
+        assert ["NaN", "NaN", "NaN"] == mismatches[0]["got"]
+
+    def test_rows_of_two_dimensional_outputs_compare_as_a_whole(self) -> None:
+        """For (n, k) expected outputs, a row mismatches when any element does."""
+        expected = np.array([[0.1, 0.9], [0.5, 0.5]])
+        got = np.array([[0.1, 0.9], [0.5, 0.6]])
+        assert [1] == [m["index"] for m in GoldenSet(None, expected).mismatches(got)]
+
+    def test_nan_outputs_mismatch(self) -> None:
+        """A NaN output never matches."""
+        golden = GoldenSet(np.zeros((2, 1)), expected=[0.0, 0.0])
+        result = QualityCheck(predict=lambda x: np.array([0.0, np.nan]), golden=golden).run()
+        assert [1] == [m["index"] for m in result.details["golden_mismatches"]]
+
+    def test_wrong_output_shape_fails(self) -> None:
+        """Outputs of another shape fail the golden finding instead of raising."""
+        golden = GoldenSet(np.zeros((2, 1)), expected=[0.0, 0.0])
+        result = QualityCheck(predict=lambda x: np.zeros(3), golden=golden).run()
+        assert Status.FAIL == result.finding("golden").status
+        assert "shape (3,)" in result.finding("golden").message
+
+    def test_golden_with_evaluation_in_predict_mode(self) -> None:
+        """predict + inputs evaluates the candidate and runs the golden set through it."""
+        rng = np.random.default_rng(0)
+        inputs = rng.normal(size=(1_000, 2))
+        labels = linear_predict(inputs) + rng.normal(0, 0.1, 1_000)
+        calls: list[int] = []
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            calls.append(len(x))
+            return linear_predict(x)
+
+        result = QualityCheck(
+            labels=labels,
+            predict=predict,
+            inputs=inputs,
+            golden=GoldenSet(inputs[:5], linear_predict(inputs[:5])),
+            thresholds={"mse": AtMost(0.02)},
+            n_resamples=100,
+        ).run()
+        assert Status.PASS == result.status, result.summary
+        assert [5, 1_000] == calls
+        assert ((labels - linear_predict(inputs)) ** 2).mean() == pytest.approx(
+            result.metrics["mse"]
+        )
+
+    def test_negative_tolerance_is_rejected(self) -> None:
+        """Tolerances are >= 0."""
+        with pytest.raises(InvalidInput, match="'atol' must be a finite number >= 0"):
+            GoldenSet([1], [1.0], atol=-1.0)
+
+    def test_inputs_and_expected_must_match_in_length(self) -> None:
+        """One expected output per golden input."""
+        with pytest.raises(InvalidInput, match="'inputs' and 'expected' must have the same"):
+            GoldenSet([1, 2], [1.0])
+
+
+class TestQualityCheckBadModel:
+    def test_nan_predictions_fail_instead_of_raising(self) -> None:
+        """A model that outputs NaN fails the check with the count of bad rows."""
+        probs = probabilities(np.zeros(100, dtype=int))
+        probs[3] = np.nan
+        result = QualityCheck(
+            labels=np.zeros(100, dtype=int),
+            predictions=probs,
+            thresholds={"accuracy": AtLeast(0.5)},
+        ).run()
+        finding = result.finding("predictions")
+        assert (Status.FAIL, 1.0) == (finding.status, finding.observed)
+
+    def test_predict_returning_the_wrong_length_fails(self) -> None:
+        """predict(inputs) must return one prediction per label."""
+        result = QualityCheck(
+            labels=np.zeros(10, dtype=int),
+            predict=lambda x: np.zeros(9, dtype=int),
+            inputs=np.zeros((10, 1)),
+            thresholds={"accuracy": AtLeast(0.5)},
+        ).run()
+        assert Status.FAIL == result.finding("predictions").status
+
+
+class TestQualityCheckValidation:
+    y = np.zeros(10, dtype=int)
+
+    def test_unknown_metric_lists_the_known_ones(self) -> None:
+        """A misspelt metric name is rejected with the list of names."""
+        with pytest.raises(
+            InvalidInput, match="'thresholds' keys must be known metric names.*accuracy, error_rate"
+        ):
+            QualityCheck(labels=self.y, predictions=self.y, thresholds={"acc": AtLeast(0.9)})
+
+    def test_no_worse_than_belongs_in_max_regression(self) -> None:
+        """thresholds take absolute conditions only."""
+        with pytest.raises(InvalidInput, match="use max_regression for NoWorseThan"):
+            QualityCheck(
+                labels=self.y, predictions=self.y, thresholds={"accuracy": NoWorseThan(abs=0.1)}
+            )
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("confidence", 1.5, "'confidence' must be in \\(0, 1\\)"),
+            ("min_slice_size", 0, "'min_slice_size' must be an int >= 1"),
+            ("correction", "bonferroni", "'correction' must be one of holm, bh, none"),
+            ("overall_test", "strict", "'overall_test' must be one of noninferiority, regression"),
+            ("n_resamples", 10, "'n_resamples' must be an int >= 100"),
+        ],
+    )
+    def test_settings_are_validated(self, field: str, value: object, message: str) -> None:
+        """Each setting names itself and the bad value."""
+        with pytest.raises(InvalidInput, match=message):
+            QualityCheck(
+                labels=self.y,
+                predictions=self.y,
+                thresholds={"accuracy": AtLeast(0.5)},
+                **{field: value},
+            )
+
+    def test_suspicious_improvement_bound_must_be_positive(self) -> None:
+        """The improvement bound is a positive number, named in the error."""
+        with pytest.raises(InvalidInput, match="'suspicious_improvement\\['accuracy'\\]' must be"):
+            QualityCheck(
+                labels=self.y,
+                predictions=self.y,
+                baseline_predictions=self.y,
+                suspicious_improvement={"accuracy": -0.1},
+            )
+
+    def test_thresholds_must_be_a_mapping(self) -> None:
+        """A list of conditions is not a mapping of metric names."""
+        with pytest.raises(InvalidInput, match="'thresholds' must be a mapping"):
+            QualityCheck(labels=self.y, predictions=self.y, thresholds=[AtLeast(0.5)])  # type: ignore[arg-type]
+
+    def test_predictions_or_predict_and_inputs_are_required(self) -> None:
+        """Without predictions there is nothing to evaluate."""
+        with pytest.raises(InvalidInput, match="'predictions' or both 'predict' and 'inputs'"):
+            QualityCheck(labels=self.y, thresholds={"accuracy": AtLeast(0.5)})
+
+    def test_predictions_and_inputs_together_are_rejected(self) -> None:
+        """Two sources of candidate predictions are ambiguous."""
+        with pytest.raises(InvalidInput, match="either 'predictions' or 'predict' with 'inputs'"):
+            QualityCheck(
+                labels=self.y,
+                predictions=self.y,
+                predict=linear_predict,
+                inputs=np.zeros((10, 1)),
+                thresholds={"accuracy": AtLeast(0.5)},
+            )
+
+    def test_golden_needs_predict(self) -> None:
+        """Golden inputs must be run through the model."""
+        with pytest.raises(InvalidInput, match="'golden' needs 'predict'"):
+            QualityCheck(labels=self.y, predictions=self.y, golden=GoldenSet([1], [1]))
+
+    def test_max_regression_needs_a_baseline(self) -> None:
+        """A regression limit without the previous model's predictions is an error."""
+        with pytest.raises(InvalidInput, match="need 'baseline_predictions'"):
+            QualityCheck(
+                labels=self.y, predictions=self.y, max_regression={"accuracy": NoWorseThan(abs=0.1)}
+            )
+
+    def test_baseline_needs_max_regression(self) -> None:
+        """A baseline without limits would be silently ignored: it is an error."""
+        with pytest.raises(InvalidInput, match="'max_regression' is empty"):
+            QualityCheck(
+                labels=self.y,
+                predictions=self.y,
+                baseline_predictions=self.y,
+                thresholds={"accuracy": AtLeast(0.5)},
+            )
+
+    def test_nothing_to_check_is_rejected(self) -> None:
+        """A check with no condition is a mistake."""
+        with pytest.raises(InvalidInput, match="nothing to check"):
+            QualityCheck(labels=self.y, predictions=self.y)
+
+    def test_lengths_must_agree(self) -> None:
+        """Predictions and labels describe the same examples."""
+        with pytest.raises(InvalidInput, match="'labels' and 'predictions' must have the same"):
+            QualityCheck(
+                labels=self.y, predictions=self.y[:9], thresholds={"accuracy": AtLeast(0.5)}
+            )
+
+    def test_slices_must_have_one_id_per_example(self) -> None:
+        """A slice array of the wrong length is rejected at construction."""
+        with pytest.raises(InvalidInput, match="one slice id per example"):
+            QualityCheck(
+                labels=self.y,
+                predictions=self.y,
+                slices={"region": np.zeros(9, dtype=int)},
+                thresholds={"accuracy": AtLeast(0.5)},
+            )
+
+    def test_nan_labels_are_rejected(self) -> None:
+        """Labels are data, not model output: NaN there is invalid input."""
+        with pytest.raises(InvalidInput, match="'labels' must be finite"):
+            QualityCheck(
+                labels=[0.0, np.nan], predictions=[0, 0], thresholds={"accuracy": AtLeast(0.5)}
+            )

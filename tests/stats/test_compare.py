@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats import compare as compare_module
+from mlchecks.stats.compare import (
+    PredictionComparison,
+    compare_predictions,
+    first_mismatch,
+    loss_divergence,
+)
+
+
+def brute_force(
+    a: np.ndarray,
+    b: np.ndarray,
+    labels: np.ndarray | None,
+    atol: float,
+    rtol: float,
+    top_k: int,
+) -> dict[str, Any]:
+    """The same statistics with full-size temporaries and a Python loop for the top k."""
+    a2 = a.reshape(len(a), -1).astype(np.float64)
+    b2 = b.reshape(len(b), -1).astype(np.float64)
+    diff = np.abs(a2 - b2)
+    row = diff.max(axis=1)
+    if a.ndim == 2:
+        la, lb = a.argmax(axis=1), b.argmax(axis=1)
+    else:
+        la, lb = a > 0.5, b > 0.5
+    beyond = (diff > atol + rtol * np.maximum(np.abs(a2), np.abs(b2))).any(axis=1)
+    ranked = sorted((-row[i], i) for i in range(len(a)) if row[i] > 0)[:top_k]
+    out: dict[str, Any] = {
+        "churn_count": int((la != lb).sum()),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "count_beyond_tolerance": int(beyond.sum()),
+        "differing_count": int((row > 0).sum()),
+        "top_indices": tuple(i for _, i in ranked),
+        "top_diffs": tuple(-v for v, _ in ranked),
+    }
+    if labels is not None:
+        out["correctness_churn_count"] = int(((la == labels) != (lb == labels)).sum())
+    return out
+
+
+@st.composite
+def prediction_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Small (n, C) or (n,) pairs from a coarse grid, so ties and equal rows are common."""
+    n = draw(st.integers(1, 30))
+    c = draw(st.sampled_from([0, 2, 3]))
+    shape = (n, c) if c else (n,)
+    grid = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+    a = np.array(draw(st.lists(grid, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))))
+    a = a.reshape(shape)
+    change = np.array(draw(st.lists(st.booleans(), min_size=a.size, max_size=a.size)))
+    other = np.array(draw(st.lists(grid, min_size=a.size, max_size=a.size))).reshape(shape)
+    b = np.where(change.reshape(shape), other, a)
+    labels = np.array(draw(st.lists(st.integers(0, max(c, 2) - 1), min_size=n, max_size=n)))
+    return a, b, labels
+
+
+class TestComparePredictions:
+    @given(prediction_pairs(), st.integers(1, 7), st.sampled_from([0.0, 0.2]))
+    @settings(max_examples=80, deadline=None)
+    def test_matches_brute_force_for_any_chunk_size(
+        self, pair: tuple[np.ndarray, np.ndarray, np.ndarray], chunk: int, rtol: float
+    ) -> None:
+        """Every statistic equals the full-size reference, whatever the chunk size."""
+        a, b, labels = pair
+        result = compare_predictions(
+            a, b, labels=labels, atol=0.1, rtol=rtol, top_k=3, chunk_size=chunk
+        )
+        expected = brute_force(a, b, labels, 0.1, rtol, 3)
+        got = attrs.asdict(result)
+        for key, value in expected.items():
+            assert value == pytest.approx(got[key]), key
+        assert result.identical == (expected["differing_count"] == 0)
+
+    def test_chunked_equals_unchunked_on_gpu_runs(self, gpu_arrays: dict[str, np.ndarray]) -> None:
+        """A tiny chunk size gives the same result (sums up to rounding) on real runs."""
+        a, b = gpu_arrays["gpu_nondet_seed0_a__probs"], gpu_arrays["gpu_nondet_seed0_b__probs"]
+        y = gpu_arrays["y_test"]
+        whole = attrs.asdict(compare_predictions(a, b, labels=y, atol=1e-6))
+        chunked = attrs.asdict(compare_predictions(a, b, labels=y, atol=1e-6, chunk_size=37))
+        assert whole.pop("mean_abs_diff") == pytest.approx(chunked.pop("mean_abs_diff"), rel=1e-9)
+        assert whole == chunked
+
+    def test_gpu_nondeterministic_runs(self, gpu_arrays: dict[str, np.ndarray]) -> None:
+        """Recorded nondeterministic GPU runs churn on 15.65% of examples (7.18% correctness)."""
+        a, b = gpu_arrays["gpu_nondet_seed0_a__probs"], gpu_arrays["gpu_nondet_seed0_b__probs"]
+        result = compare_predictions(a, b, labels=gpu_arrays["y_test"], atol=1e-6)
+        assert (1565, 718) == (result.churn_count, result.correctness_churn_count)
+        assert 0.4297 == pytest.approx(result.max_abs_diff, abs=1e-4)
+        assert 1.0 == result.fraction_beyond_tolerance
+        assert (0, 2648) == (result.first_diff_index, result.top_indices[0])
+
+    def test_gpu_deterministic_runs_identical(self, gpu_arrays: dict[str, np.ndarray]) -> None:
+        """Deterministic runs give identical predictions: zero everywhere, correlation 1."""
+        a, b = gpu_arrays["gpu_det_seed0_a__probs"], gpu_arrays["gpu_det_seed0_b__probs"]
+        result = compare_predictions(a, b, labels=gpu_arrays["y_test"])
+        assert result.identical
+        assert (0, 0.0, (), None, 1.0) == (
+            result.churn_count,
+            result.max_abs_diff,
+            result.top_indices,
+            result.first_diff_index,
+            result.rank_correlation,
+        )
+
+    def test_rank_correlation_is_spearman_of_top1(self) -> None:
+        """For (n, C) input the correlation is scipy's Spearman of each row's maximum."""
+        rng = np.random.default_rng(0)
+        a = rng.dirichlet(np.ones(4), size=200)
+        b = a + rng.normal(scale=0.05, size=a.shape)
+        expected = scipy.stats.spearmanr(a.max(axis=1), b.max(axis=1)).statistic
+        assert expected == pytest.approx(compare_predictions(a, b).rank_correlation)
+
+    def test_rank_correlation_with_ties_1d(self) -> None:
+        """Tied scores use midranks, as scipy's Spearman does."""
+        a = np.array([0.1, 0.1, 0.3, 0.3, 0.9, 0.5])
+        b = np.array([0.2, 0.1, 0.3, 0.4, 0.4, 0.6])
+        expected = scipy.stats.spearmanr(a, b).statistic
+        assert expected == pytest.approx(compare_predictions(a, b).rank_correlation)
+
+    def test_rank_correlation_sampled_above_limit(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Above RANK_SAMPLE examples the correlation uses every k-th example."""
+        monkeypatch.setattr(compare_module, "RANK_SAMPLE", 10)
+        rng = np.random.default_rng(1)
+        a, b = rng.random(35), rng.random(35)
+        expected = scipy.stats.spearmanr(a[::4], b[::4]).statistic
+        assert expected == pytest.approx(compare_predictions(a, b).rank_correlation)
+
+    def test_rank_correlation_undefined(self) -> None:
+        """n = 1, a constant vector, or rank_correlation=False give None."""
+        assert compare_predictions([0.2], [0.3]).rank_correlation is None
+        assert compare_predictions([0.2, 0.2], [0.3, 0.4]).rank_correlation is None
+        assert compare_predictions([0.2, 0.2], [0.2, 0.2]).rank_correlation is None
+        options = {"rank_correlation": False}
+        assert compare_predictions([0.1, 0.2], [0.3, 0.2], **options).rank_correlation is None
+
+    def test_n_equals_one(self) -> None:
+        """One example that changes class is churn 1."""
+        result = compare_predictions([[0.6, 0.4]], [[0.4, 0.6]], labels=[0])
+        assert (1.0, 1.0, (0,)) == (result.churn, result.correctness_churn, result.top_indices)
+
+    def test_ties_inside_a_row_break_to_the_first_class(self) -> None:
+        """A row that becomes tied keeps class 0 (argmax picks the first maximum): no churn."""
+        result = compare_predictions([[0.6, 0.4]], [[0.5, 0.5]])
+        assert (0, 1) == (result.churn_count, result.differing_count)
+
+    def test_integer_labels_compare_as_classes(self) -> None:
+        """(n,) integer predictions are class labels: churn is the fraction that differ."""
+        result = compare_predictions(np.array([0, 3, 2]), np.array([0, 1, 2]), labels=[0, 3, 1])
+        assert (1, 1) == (result.churn_count, result.correctness_churn_count)
+
+    def test_threshold_for_scores(self) -> None:
+        """(n,) scores are classes by `score > threshold`."""
+        result = compare_predictions([0.3, 0.8], [0.35, 0.6], threshold=0.7)
+        assert 0.5 == result.churn
+
+    def test_relative_tolerance_is_symmetric(self) -> None:
+        """rtol scales by the larger magnitude, so swapping runs does not change the verdict."""
+        ab = compare_predictions([1.0, 10.0], [1.05, 10.4], rtol=0.04)
+        ba = compare_predictions([1.05, 10.4], [1.0, 10.0], rtol=0.04)
+        assert 1 == ab.count_beyond_tolerance == ba.count_beyond_tolerance
+
+    def test_top_k_zero_and_larger_than_differing(self) -> None:
+        """top_k=0 lists nothing; a large top_k lists only the examples that differ."""
+        a, b = np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.25, 0.3])
+        assert () == compare_predictions(a, b, top_k=0).top_indices
+        assert (1,) == compare_predictions(a, b, top_k=10).top_indices
+
+    def test_top_k_ties_keep_smallest_indices(self) -> None:
+        """Equal differences are listed by index, across chunk boundaries too."""
+        a = np.zeros(10)
+        b = np.full(10, 0.5)
+        assert (0, 1, 2) == compare_predictions(a, b, top_k=3, chunk_size=4).top_indices
+
+    def test_float32_differences_are_exact(self) -> None:
+        """Differences are taken in float64, so a float32 ulp shows exactly."""
+        a = np.array([1.0], dtype=np.float32)
+        b = np.nextafter(a, np.float32(2))
+        assert float(b[0]) - 1.0 == compare_predictions(a, b).max_abs_diff
+
+    def test_to_dict_is_plain(self) -> None:
+        """to_dict gives lists and Python numbers."""
+        data = compare_predictions([0.2, 0.6], [0.2, 0.4]).to_dict()
+        assert [1] == data["top_indices"]
+        assert isinstance(data["churn"], float)
+
+    def test_result_type(self) -> None:
+        """The kernel returns a PredictionComparison with Python scalars."""
+        result = compare_predictions([[1.0, 0.0]], [[1.0, 0.0]])
+        assert isinstance(result, PredictionComparison)
+        assert isinstance(result.max_abs_diff, float)
+
+
+class TestComparePredictionsValidation:
+    @pytest.mark.parametrize(
+        ("a", "b", "kwargs", "match"),
+        [
+            ([0.1, 0.2], [0.1], {}, r"same shape \(got \(2,\) and \(1,\)\)"),
+            ([[0.1, 0.9]], [0.1, 0.9], {}, "same shape"),
+            ([], [], {}, "at least 1 rows"),
+            ([0.1, float("nan")], [0.1, 0.2], {}, "'a' must be finite .* first in row 1"),
+            ([[0.1, 0.2], [0.1, np.inf]], [[0.1, 0.2], [0.1, 0.2]], {"chunk_size": 2}, "row 1"),
+            ([0.1, 0.2], [0.1, float("nan")], {}, "'b' must be finite"),
+            ([0.1], [0.2], {"labels": [0, 1]}, "one label per example"),
+            ([[0.1, 0.9]], [[0.1, 0.9]], {"labels": [2]}, r"class indices in \[0, 2\)"),
+            ([0.1], [0.2], {"atol": -1}, "'atol' must be a finite number >= 0"),
+            ([0.1], [0.2], {"rtol": float("inf")}, "'rtol' must be a finite number"),
+            ([0.1], [0.2], {"top_k": -1}, "'top_k' must be >= 0"),
+            ([0.1], [0.2], {"top_k": 1.5}, "'top_k' must be an int"),
+            ([0.1], [0.2], {"chunk_size": 0}, "'chunk_size' must be >= 1"),
+            ([0.1], [0.2], {"atol": True}, "'atol' must be a number"),
+            (["x"], ["y"], {}, "must be numeric"),
+        ],
+    )
+    def test_bad_input_rejected(self, a: Any, b: Any, kwargs: dict[str, Any], match: str) -> None:
+        """Shapes, NaN, empty input, labels and options are validated with clear messages."""
+        with pytest.raises(InvalidInput, match=match):
+            compare_predictions(a, b, **kwargs)
+
+
+def brute_force_divergence(a: list[float], b: list[float], tol: float) -> tuple[Any, Any]:
+    """First step differing at all and beyond tol, by a Python loop."""
+    first = beyond = None
+    for step, (x, y) in enumerate(zip(a, b, strict=False)):
+        same = x == y or (np.isnan(x) and np.isnan(y))
+        if not same and first is None:
+            first = step
+        if not same and not abs(x - y) <= tol and beyond is None:
+            beyond = step
+    if len(a) != len(b):
+        n = min(len(a), len(b))
+        first = n if first is None else first
+        beyond = n if beyond is None else beyond
+    return first, beyond
+
+
+class TestLossDivergence:
+    @given(
+        st.lists(st.sampled_from([1.0, 1.0 + 1e-7, 1.5, float("nan")]), max_size=12),
+        st.lists(st.sampled_from([1.0, 1.0 + 1e-7, 1.5, float("nan")]), max_size=12),
+    )
+    @settings(max_examples=60, deadline=None)
+    def test_matches_loop(self, a: list[float], b: list[float]) -> None:
+        """First steps equal a Python loop, NaN equal to NaN, any length."""
+        if not a or not b:
+            return
+        result = loss_divergence(a, b, tolerance=1e-6)
+        assert brute_force_divergence(a, b, 1e-6) == (result.first_step, result.first_step_beyond)
+
+    def test_gpu_nondeterministic_losses(self, gpu_arrays: dict[str, np.ndarray]) -> None:
+        """The recorded runs differ from step 18 and by more than 1e-6 from step 160."""
+        a = gpu_arrays["gpu_nondet_seed0_a__losses"]
+        b = gpu_arrays["gpu_nondet_seed0_b__losses"]
+        result = loss_divergence(a, b, tolerance=1e-6)
+        assert (18, 160) == (result.first_step, result.first_step_beyond)
+        assert (a[160], b[160]) == (result.loss_a, result.loss_b)
+        assert result.diverged
+
+    def test_identical(self) -> None:
+        """Identical curves never diverge."""
+        result = loss_divergence([1.0, float("nan")], [1.0, float("nan")])
+        assert (None, None, False) == (result.first_step, result.first_step_beyond, result.diverged)
+
+    def test_run_that_stops_early(self) -> None:
+        """A shorter run diverges where it stops, with no loss values to show."""
+        result = loss_divergence([1.0, 0.9], [1.0])
+        assert (1, 1, None) == (result.first_step, result.first_step_beyond, result.loss_a)
+
+    def test_infinite_loss_is_beyond(self) -> None:
+        """An infinite loss against a finite one is beyond any tolerance."""
+        assert 0 == loss_divergence([np.inf], [1.0], tolerance=1e9).first_step_beyond
+
+    @pytest.mark.parametrize(
+        ("a", "kwargs", "match"),
+        [
+            ([], {}, "at least 1 rows"),
+            ([[1.0]], {}, "must be 1-D"),
+            ([1.0], {"tolerance": -1.0}, "'tolerance' must be a finite number >= 0"),
+        ],
+    )
+    def test_bad_input_rejected(self, a: Any, kwargs: dict[str, Any], match: str) -> None:
+        """Empty, 2-D input and negative tolerances are rejected."""
+        with pytest.raises(InvalidInput, match=match):
+            loss_divergence(a, [1.0], **kwargs)
+
+
+class TestFirstMismatch:
+    def test_cases(self) -> None:
+        """First differing index; a shorter sequence differs at its end; equal gives None."""
+        assert 0 == first_mismatch(["a"], ["b"])
+        assert 2 == first_mismatch(["a", "b"], ["a", "b", "c"])
+        assert first_mismatch(["a", "b"], ["a", "b"]) is None

@@ -1,0 +1,574 @@
+"""Tests for mlchecks.stats.sequential: e-values, confidence sequences, the canary verdict."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from scipy.spatial.distance import jensenshannon
+
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats.sequential import (
+    BettingTest,
+    CanaryMonitor,
+    CategoricalShareTest,
+    ShareTest,
+    beta_binomial_log_evalue,
+    betting_confidence_sequence,
+    betting_log_evalues,
+    categorical_share_log_evalues,
+    js_divergence,
+    psi,
+    shadow_decision,
+    share_log_evalues,
+    split_decision,
+)
+
+
+def integrated_evalue(k: int, n: int, share: float, alternative: str) -> float:
+    """The Beta-mixture e-value by numerical integration (the brute-force reference)."""
+    a, b = 1.0, (1.0 - share) / share
+    low, high = {"greater": (share, 1.0), "less": (0.0, share), "two-sided": (0.0, 1.0)}[
+        alternative
+    ]
+    prior = stats.beta(a, b)
+    mass = prior.cdf(high) - prior.cdf(low)
+
+    def integrand(theta: float) -> float:
+        return float(theta**k * (1 - theta) ** (n - k) * prior.pdf(theta) / mass)
+
+    value, _ = integrate.quad(integrand, low, high, points=[share], limit=200)
+    return value / (share**k * (1 - share) ** (n - k))
+
+
+class TestBetaBinomialLogEvalue:
+    @pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+    @pytest.mark.parametrize(("k", "n", "share"), [(0, 5, 0.2), (3, 5, 0.2), (7, 30, 0.05)])
+    def test_matches_numerical_integration(
+        self, alternative: str, k: int, n: int, share: float
+    ) -> None:
+        """The closed form equals the mixture integral computed by quadrature."""
+        expected = integrated_evalue(k, n, share, alternative)
+        got = math.exp(float(beta_binomial_log_evalue(k, n, share, alternative=alternative)))
+        assert expected == pytest.approx(got, rel=1e-6)
+
+    @pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+    @pytest.mark.parametrize("n", [1, 2, 7, 20])
+    def test_expectation_under_the_null_is_one(self, alternative: str, n: int) -> None:
+        """Averaged over the binomial null distribution the e-value is exactly 1."""
+        share = 0.3
+        k = np.arange(n + 1)
+        evalues = np.exp(beta_binomial_log_evalue(k, n, share, alternative=alternative))
+        assert 1.0 == pytest.approx(float(np.sum(stats.binom.pmf(k, n, share) * evalues)))
+
+    def test_no_events_is_one(self) -> None:
+        """Before any event the e-value is 1."""
+        assert 0.0 == float(beta_binomial_log_evalue(0, 0, 0.05))
+
+    def test_broadcasts(self) -> None:
+        """Arrays of counts give an array of e-values."""
+        assert (3,) == beta_binomial_log_evalue([0, 1, 2], [2, 2, 2], 0.5).shape
+
+    def test_one_sided_is_below_one_when_hits_are_rare(self) -> None:
+        """No hits among many events is evidence for, not against, the one-sided null."""
+        assert float(beta_binomial_log_evalue(0, 100, 0.05)) < 0.0
+
+    @pytest.mark.parametrize("share", [0.0, 1.0, -0.1, float("nan"), True])
+    def test_rejects_a_share_outside_the_open_unit_interval(self, share: Any) -> None:
+        """The null share must lie in (0, 1)."""
+        with pytest.raises(InvalidInput, match="'share'"):
+            beta_binomial_log_evalue(1, 2, share)
+
+    def test_rejects_more_hits_than_events(self) -> None:
+        """k > n is not a count."""
+        with pytest.raises(InvalidInput, match="0 <= k <= n"):
+            beta_binomial_log_evalue(3, 2, 0.5)
+
+    def test_rejects_an_unknown_alternative(self) -> None:
+        """The alternative is one of three names."""
+        with pytest.raises(InvalidInput, match="'alternative'"):
+            beta_binomial_log_evalue(1, 2, 0.5, alternative="bigger")  # type: ignore[arg-type]
+
+
+class TestShareLogEvalues:
+    def test_path_is_the_closed_form_at_every_step(self) -> None:
+        """Each entry of the path is the closed form for the counts so far."""
+        hits = np.array([True, False, False, True, True, False])
+        expected = [
+            float(beta_binomial_log_evalue(hits[: i + 1].sum(), i + 1, 0.2))
+            for i in range(hits.size)
+        ]
+        np.testing.assert_allclose(expected, share_log_evalues(hits, 0.2))
+
+    def test_online_test_matches_the_path(self) -> None:
+        """`ShareTest.update` gives the same log e-values as the vectorized path."""
+        hits = np.random.default_rng(0).random(50) < 0.3
+        test = ShareTest(0.2, alternative="two-sided")
+        online = [test.update(bool(h)) for h in hits]
+        np.testing.assert_allclose(
+            share_log_evalues(hits, 0.2, alternative="two-sided"), online, rtol=1e-12
+        )
+        assert (50, int(hits.sum())) == (test.n, test.hits)
+
+    def test_empty_stream(self) -> None:
+        """No events give an empty path."""
+        assert (0,) == share_log_evalues([], 0.5).shape
+
+    def test_rejects_non_boolean_hits(self) -> None:
+        """Hits are booleans (or 0/1)."""
+        with pytest.raises(InvalidInput, match="'hits' must be booleans"):
+            share_log_evalues([0, 2], 0.5)
+
+    def test_rejects_nan(self) -> None:
+        """NaN is not a hit indicator."""
+        with pytest.raises(InvalidInput, match="'hits' must be finite"):
+            share_log_evalues([1.0, float("nan")], 0.5)
+
+    def test_false_alarm_rate_under_continuous_monitoring(self) -> None:
+        """Under the null the path reaches 1/alpha in at most alpha of 400 streams."""
+        rng = np.random.default_rng(1)
+        hits = rng.random((400, 500)) < 0.1
+        crossed = [share_log_evalues(row, 0.1)[-1] for row in hits]
+        ever = [np.max(share_log_evalues(row, 0.1)) >= math.log(20) for row in hits]
+        assert np.mean(ever) <= 0.05
+        assert len(crossed) == 400
+
+
+class TestCategoricalShare:
+    def test_final_value_is_the_product_of_per_category_mixtures(self) -> None:
+        """Chained predictive probabilities equal the per-category closed forms multiplied."""
+        rng = np.random.default_rng(2)
+        codes = rng.integers(0, 4, 200)
+        hits = rng.random(200) < 0.3
+        expected = sum(
+            float(
+                beta_binomial_log_evalue(
+                    hits[codes == c].sum(), (codes == c).sum(), 0.25, alternative="two-sided"
+                )
+            )
+            for c in range(4)
+        )
+        assert expected == pytest.approx(categorical_share_log_evalues(codes, hits, 0.25)[-1])
+
+    def test_online_test_matches_the_path(self) -> None:
+        """`CategoricalShareTest.update` reproduces the vectorized path."""
+        rng = np.random.default_rng(3)
+        codes = rng.integers(0, 5, 100)
+        hits = rng.random(100) < 0.2
+        test = CategoricalShareTest(0.2)
+        online = [test.update(int(c), bool(h)) for c, h in zip(codes, hits, strict=True)]
+        np.testing.assert_allclose(categorical_share_log_evalues(codes, hits, 0.2), online)
+
+    def test_single_category_is_the_two_sided_share_test(self) -> None:
+        """With one category the test is the two-sided share test."""
+        hits = np.array([True, False, True, True])
+        np.testing.assert_allclose(
+            share_log_evalues(hits, 0.5, alternative="two-sided"),
+            categorical_share_log_evalues(np.zeros(4, dtype=int), hits, 0.5),
+        )
+
+    def test_expectation_under_the_null_is_one(self) -> None:
+        """Enumerating every hit sequence for fixed categories, the mean e-value is 1."""
+        codes = np.array([0, 1, 0, 2, 1, 0])
+        share = 0.3
+        total = 0.0
+        for bits in itertools.product([False, True], repeat=codes.size):
+            hits = np.array(bits)
+            prob = np.prod(np.where(hits, share, 1 - share))
+            total += prob * math.exp(categorical_share_log_evalues(codes, hits, share)[-1])
+        assert 1.0 == pytest.approx(total)
+
+    def test_empty_stream(self) -> None:
+        """No events give an empty path."""
+        assert (0,) == categorical_share_log_evalues([], [], 0.5).shape
+
+    def test_rejects_non_integer_categories(self) -> None:
+        """Categories are integer codes."""
+        with pytest.raises(InvalidInput, match="'categories' must be integers"):
+            categorical_share_log_evalues([0.5, 1.5], [True, False], 0.5)
+
+    def test_rejects_mismatched_lengths(self) -> None:
+        """Categories and hits pair up one to one."""
+        with pytest.raises(InvalidInput, match="same number of rows"):
+            categorical_share_log_evalues([0, 1], [True], 0.5)
+
+
+def brute_force_betting(x: np.ndarray, m: float, low: float, high: float, side: str) -> float:
+    """The mixture of constant-bet wealth processes, with an explicit loop."""
+    reach = m - low if side == "greater" else high - m
+    bets = [0.9 / reach * 0.5**j for j in range(8)]
+    wealth = []
+    for lam in bets:
+        w = 1.0
+        for value in x:
+            w *= 1 + lam * ((value - m) if side == "greater" else (m - value))
+        wealth.append(w)
+    return math.log(sum(wealth) / len(wealth))
+
+
+class TestBettingLogEvalues:
+    @pytest.mark.parametrize("side", ["greater", "less"])
+    def test_matches_a_loop(self, side: Any) -> None:
+        """The vectorized path equals the wealth computed by an explicit loop."""
+        x = np.random.default_rng(4).uniform(-1, 1, 30)
+        path = betting_log_evalues(x, 0.1, low=-1, high=1, alternative=side)
+        assert brute_force_betting(x, 0.1, -1, 1, side) == pytest.approx(path[-1])
+        assert brute_force_betting(x[:7], 0.1, -1, 1, side) == pytest.approx(path[6])
+
+    def test_expectation_at_the_null_mean_is_one(self) -> None:
+        """For a two-point distribution with mean m the e-value averages exactly 1."""
+        values, probs = np.array([-1.0, 1.0]), np.array([0.4, 0.6])  # mean 0.2
+        total = 0.0
+        for seq in itertools.product([0, 1], repeat=8):
+            x = values[list(seq)]
+            weight = float(np.prod(probs[list(seq)]))
+            total += weight * math.exp(betting_log_evalues(x, 0.2, low=-1, high=1)[-1])
+        assert 1.0 == pytest.approx(total)
+
+    def test_online_test_matches_the_path(self) -> None:
+        """`BettingTest.update` reproduces the vectorized path."""
+        x = np.random.default_rng(5).uniform(0, 1, 40)
+        test = BettingTest(0.4, low=0.0, high=1.0, alternative="greater")
+        online = [test.update(v) for v in x]
+        np.testing.assert_allclose(betting_log_evalues(x, 0.4, low=0, high=1), online)
+
+    def test_constant_observations_at_the_null_mean_stay_at_one(self) -> None:
+        """Observations equal to the null mean win nothing."""
+        assert 0.0 == pytest.approx(betting_log_evalues(np.zeros(10), 0.0, low=-1, high=1)[-1])
+
+    def test_rejects_observations_outside_the_bounds(self) -> None:
+        """Bounded means bounded."""
+        with pytest.raises(InvalidInput, match=r"'x' must lie in \[-1, 1\]"):
+            betting_log_evalues([0.5, 2.0], 0.0, low=-1, high=1)
+
+    def test_rejects_a_null_mean_on_the_bound(self) -> None:
+        """The null mean must be strictly inside the bounds."""
+        with pytest.raises(InvalidInput, match="'null_mean'"):
+            betting_log_evalues([0.5], 1.0, low=-1, high=1)
+
+    def test_rejects_nan(self) -> None:
+        """NaN observations are rejected."""
+        with pytest.raises(InvalidInput, match="'x' must be finite"):
+            betting_log_evalues([float("nan")], 0.0, low=-1, high=1)
+
+    def test_online_rejects_out_of_bounds(self) -> None:
+        """The online test checks each observation too."""
+        with pytest.raises(InvalidInput, match="'x' must lie in"):
+            BettingTest(0.0, low=-1, high=1).update(3.0)
+
+
+class TestBettingConfidenceSequence:
+    def test_covers_the_mean_and_narrows(self) -> None:
+        """The interval contains the true mean and shrinks as data accumulate."""
+        x = np.random.default_rng(6).uniform(-0.5, 0.7, 2000)  # mean 0.1
+        short = betting_confidence_sequence(x[:100], low=-1, high=1)
+        long = betting_confidence_sequence(x, low=-1, high=1)
+        assert short.low < 0.1 < short.high
+        assert long.low < 0.1 < long.high
+        assert long.high - long.low < short.high - short.low
+
+    def test_time_uniform_coverage(self) -> None:
+        """The interval excludes the true mean at some time in at most alpha of 300 runs.
+
+        The interval at time t excludes m exactly when one of the one-sided e-values at m
+        reaches 2 / alpha, so the whole path of both e-values is checked at once.
+        """
+        rng = np.random.default_rng(7)
+        misses = 0
+        for _ in range(300):
+            x = rng.uniform(-1, 1, 400) ** 3  # mean 0, skewed toward 0, bounded
+            up = betting_log_evalues(x, 0.0, low=-1, high=1, alternative="greater")
+            down = betting_log_evalues(x, 0.0, low=-1, high=1, alternative="less")
+            misses += bool(max(up.max(), down.max()) >= math.log(2 / 0.1))
+        assert misses / 300 <= 0.1
+        ci = betting_confidence_sequence(x, low=-1, high=1, alpha=0.1)
+        assert ci.low < 0.0 < ci.high
+
+    def test_empty_input_is_the_whole_range(self) -> None:
+        """With no data every mean in the bounds is plausible."""
+        assert (-1.0, 1.0) == tuple(betting_confidence_sequence([], low=-1, high=1))
+
+    def test_constant_input(self) -> None:
+        """Constant data give a tight interval around the constant."""
+        ci = betting_confidence_sequence(np.full(500, 0.3), low=-1, high=1)
+        assert ci.low < 0.3 < ci.high
+        assert ci.high - ci.low < 0.2
+
+    def test_single_observation(self) -> None:
+        """One observation cannot exclude much of the range."""
+        ci = betting_confidence_sequence([0.0], low=-1, high=1)
+        assert ci.low < -0.9
+        assert ci.high > 0.9
+
+
+class TestEffectSizes:
+    def test_psi_matches_the_formula(self) -> None:
+        """PSI is sum (p - q) ln(p / q) of the smoothed proportions."""
+        a, b = np.array([50.0, 30, 20]), np.array([30.0, 30, 40])
+        p, q = (a + 0.5) / (a.sum() + 1.5), (b + 0.5) / (b.sum() + 1.5)
+        assert float(np.sum((p - q) * np.log(p / q))) == pytest.approx(psi(a, b))
+
+    def test_psi_is_zero_for_identical_distributions(self) -> None:
+        """Equal counts have no shift; proportional counts almost none (smoothing)."""
+        assert 0.0 == psi([10, 20, 30], [10, 20, 30])
+        assert psi([10, 20, 30], [20, 40, 60]) < 1e-4
+
+    def test_psi_stays_finite_with_an_empty_category(self) -> None:
+        """Smoothing keeps a category seen on one side only finite."""
+        assert math.isfinite(psi([10, 0], [5, 5]))
+
+    def test_js_matches_scipy(self) -> None:
+        """JS divergence is scipy's Jensen-Shannon distance squared (base 2)."""
+        a, b = [50, 30, 20, 0], [30, 30, 35, 5]
+        expected = float(jensenshannon(a, b, base=2) ** 2)
+        assert expected == pytest.approx(js_divergence(a, b))
+
+    def test_js_of_disjoint_supports_is_one(self) -> None:
+        """Distributions with no common category are maximally different."""
+        assert 1.0 == js_divergence([3, 0], [0, 4])
+
+    def test_rejects_mismatched_lengths(self) -> None:
+        """The count vectors cover the same categories."""
+        with pytest.raises(InvalidInput, match="same length"):
+            psi([1, 2], [1, 2, 3])
+
+    def test_rejects_negative_counts(self) -> None:
+        """Counts are non-negative."""
+        with pytest.raises(InvalidInput, match="non-negative"):
+            js_divergence([1, -2], [1, 2])
+
+
+# ------------------------------------------------------------------------ canary verdict
+
+
+def split_stream(
+    rng: np.random.Generator,
+    n: int,
+    fraction: float,
+    *,
+    error_rate: float = 0.01,
+    candidate_error_rate: float | None = None,
+    latency_ratio: float = 1.0,
+    classes: tuple[float, ...] = (0.5, 0.3, 0.2),
+    candidate_classes: tuple[float, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic split-mode stream: routing, errors, log-normal latencies, classes."""
+    arm = rng.random(n) < fraction
+    cand_err = error_rate if candidate_error_rate is None else candidate_error_rate
+    error = rng.random(n) < np.where(arm, cand_err, error_rate)
+    latency = np.exp(rng.normal(np.log(0.01), 0.3, n)) * np.where(arm, latency_ratio, 1.0)
+    base_labels = rng.choice(len(classes), n, p=classes)
+    cand_labels = rng.choice(len(classes), n, p=candidate_classes or classes)
+    return arm, error, latency, np.where(arm, cand_labels, base_labels)
+
+
+def online_split(stream: tuple[np.ndarray, ...], **settings: Any) -> CanaryMonitor:
+    """Feed a split stream to a `CanaryMonitor` one request at a time."""
+    monitor = CanaryMonitor(**settings)
+    for arm, err, lat, lab in zip(*stream, strict=True):
+        monitor.observe(candidate=bool(arm), error=bool(err), latency_s=float(lat), label=int(lab))
+        if monitor.decision != "continue":
+            break
+    return monitor
+
+
+class TestCanaryMonitor:
+    @pytest.mark.parametrize(
+        ("seed", "fault"),
+        [
+            (0, {}),
+            (1, {"candidate_error_rate": 0.2}),
+            (2, {"latency_ratio": 2.0}),
+            (3, {"candidate_classes": (0.2, 0.3, 0.5)}),
+        ],
+    )
+    def test_online_and_vectorized_verdicts_agree(self, seed: int, fault: Any) -> None:
+        """`observe` request by request reaches the decision `split_decision` computes."""
+        stream = split_stream(np.random.default_rng(seed), 3000, 0.2, **fault)
+        settings = {"fraction": 0.2, "candidate_requests": 400}
+        monitor = online_split(stream, **settings)
+        vectorized = split_decision(*stream, **settings)
+        expected = monitor.decision if monitor.decision != "continue" else "inconclusive"
+        assert expected == vectorized.decision
+        assert monitor.reasons == vectorized.reasons
+        assert monitor.n_requests == vectorized.n_requests
+
+    @pytest.mark.parametrize("seed", [0, 1])
+    def test_shadow_online_and_vectorized_verdicts_agree(self, seed: int) -> None:
+        """`observe_pair` reaches the decision `shadow_decision` computes."""
+        rng = np.random.default_rng(seed)
+        n = 600
+        c_err, b_err = rng.random(n) < 0.05 * (1 + seed), rng.random(n) < 0.05
+        c_lat, b_lat = np.exp(rng.normal(0, 0.3, (2, n)))
+        b_lab = rng.integers(0, 3, n)
+        c_lab = np.where(rng.random(n) < 0.1 * (1 + 3 * seed), rng.integers(0, 3, n), b_lab)
+        monitor = CanaryMonitor(fraction=0.5, mode="shadow", candidate_requests=500)
+        for row in zip(c_err, b_err, c_lat, b_lat, c_lab, b_lab, strict=True):
+            monitor.observe_pair(
+                candidate_error=bool(row[0]),
+                baseline_error=bool(row[1]),
+                candidate_latency_s=float(row[2]),
+                baseline_latency_s=float(row[3]),
+                candidate_label=int(row[4]),
+                baseline_label=int(row[5]),
+            )
+        vectorized = shadow_decision(
+            c_err, b_err, c_lat, b_lat, c_lab, b_lab, fraction=0.5, candidate_requests=500
+        )
+        expected = monitor.decision if monitor.decision != "continue" else "inconclusive"
+        assert (expected, monitor.reasons) == (vectorized.decision, vectorized.reasons)
+        assert monitor.n_requests == vectorized.n_requests
+
+    def test_passes_once_the_candidate_served_the_planned_requests(self) -> None:
+        """With nothing wrong the decision is PASS at the planned candidate sample."""
+        monitor = online_split(
+            split_stream(np.random.default_rng(8), 5000, 0.1), fraction=0.1, candidate_requests=200
+        )
+        assert ("pass", 200) == (monitor.decision, monitor.n_candidate)
+
+    def test_fails_on_candidate_only_errors_with_the_reason(self) -> None:
+        """A candidate failing where the baseline never does fails on errors."""
+        monitor = CanaryMonitor(fraction=0.05)
+        for _ in range(6):
+            monitor.observe(candidate=True, error=True, latency_s=None, label=None)
+        assert ("fail", ("errors",)) == (monitor.decision, monitor.reasons)
+
+    def test_a_small_significant_shift_is_tolerated(self) -> None:
+        """A detected shift whose PSI is below max_psi does not fail the canary."""
+        rng = np.random.default_rng(9)
+        stream = split_stream(
+            rng, 6000, 0.5, error_rate=0.0, classes=(0.5, 0.5), candidate_classes=(0.4, 0.6)
+        )
+        monitor = online_split(stream, fraction=0.5, candidate_requests=2500, max_psi=0.1)
+        assert "pass" == monitor.decision
+        assert monitor.shift_tolerated
+        strict = split_decision(*stream, fraction=0.5, candidate_requests=2500, max_psi=None)
+        assert ("fail", ("shift",)) == (strict.decision, strict.reasons)
+
+    def test_evidence_is_json_safe(self) -> None:
+        """The evidence dict serializes to JSON and reports the latency interval."""
+        monitor = online_split(
+            split_stream(np.random.default_rng(10), 2000, 0.2), fraction=0.2, candidate_requests=100
+        )
+        evidence = monitor.evidence()
+        json.dumps(evidence)
+        low, high = evidence["latency_ratio_interval"]
+        assert low < evidence["latency_ratio"] < high
+
+    def test_observe_is_for_split_mode(self) -> None:
+        """Mixing up the modes is an error that names the right method."""
+        with pytest.raises(InvalidInput, match="observe_pair"):
+            CanaryMonitor(mode="shadow").observe(
+                candidate=True, error=False, latency_s=0.1, label=0
+            )
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("fraction", 1.5),
+            ("mode", "mirror"),
+            ("alpha", 0.0),
+            ("max_latency_ratio", 0.5),
+            ("clip_ratio", 1.0),
+            ("max_psi", -1.0),
+            ("candidate_requests", 0),
+        ],
+    )
+    def test_rejects_bad_settings(self, name: str, value: Any) -> None:
+        """Each setting is validated with a message naming it."""
+        with pytest.raises(InvalidInput, match=f"'{name}'"):
+            CanaryMonitor(**{name: value})
+
+
+def naive_false_alarm(stream: tuple[np.ndarray, ...], level: float) -> bool:
+    """Repeat three fixed-sample tests after every request; True if any ever rejects."""
+    arm, error, latency, label = stream
+    ok = ~error
+    n_c, n_b = np.cumsum(arm), np.cumsum(~arm)
+    e_c, e_b = np.cumsum(arm & error), np.cumsum(~arm & error)
+    ready = (n_c >= 20) & (n_b >= 20)
+    # errors: one-sided two-proportion z-test
+    pooled = (e_c + e_b) / np.maximum(n_c + n_b, 1)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / np.maximum(n_c, 1) + 1 / np.maximum(n_b, 1)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_err = (e_c / np.maximum(n_c, 1) - e_b / np.maximum(n_b, 1)) / se
+    # latency: one-sided Welch z-test on log-latency
+    logl = np.log(latency)
+    sc, sb = np.cumsum(np.where(arm & ok, logl, 0)), np.cumsum(np.where(~arm & ok, logl, 0))
+    qc, qb = np.cumsum(np.where(arm & ok, logl**2, 0)), np.cumsum(np.where(~arm & ok, logl**2, 0))
+    mc, mb = np.cumsum(arm & ok), np.cumsum(~arm & ok)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_c, mean_b = sc / mc, sb / mb
+        var_c, var_b = qc / mc - mean_c**2, qb / mb - mean_b**2
+        z_lat = (mean_c - mean_b) / np.sqrt(var_c / mc + var_b / mb)
+    # classes: chi-square test of the 2 x C table
+    onehot = np.eye(3)[label] * ok[:, None]
+    tab_c, tab_b = np.cumsum(onehot * arm[:, None], 0), np.cumsum(onehot * ~arm[:, None], 0)
+    total = tab_c + tab_b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exp_c = total * (tab_c.sum(1) / total.sum(1))[:, None]
+        exp_b = total - exp_c
+        chi2 = np.nansum((tab_c - exp_c) ** 2 / exp_c + (tab_b - exp_b) ** 2 / exp_b, axis=1)
+    p = np.stack([stats.norm.sf(z_err), stats.norm.sf(z_lat), stats.chi2.sf(chi2, df=2)])
+    return bool(np.any((np.nan_to_num(p, nan=1.0) < level / 3) & ready))
+
+
+class TestStageOneSimulation:
+    """The stage-1 verdict checked after every request, on simulated streams."""
+
+    def test_false_alarm_rate_is_at_most_alpha_and_naive_peeking_is_not(self) -> None:
+        """Over 200 identical-arm streams the verdict fails at most alpha of the time.
+
+        The same streams judged by fixed-sample tests repeated after every request fail far
+        more often than alpha.
+        """
+        rng = np.random.default_rng(2024)
+        settings = {
+            "fraction": 0.1,
+            "alpha": 0.05,
+            "candidate_requests": 1000,
+            "max_latency_ratio": 1.0,  # the null on the boundary: the hardest case
+            "max_psi": None,  # every significant shift fails
+        }
+        fails = naive = 0
+        runs = 200
+        for _ in range(runs):
+            stream = split_stream(rng, 10000, 0.1)
+            fails += split_decision(*stream, **settings).decision == "fail"
+            naive += naive_false_alarm(stream, 0.05)
+        assert fails / runs <= 0.05
+        assert naive / runs > 0.1
+
+    @pytest.mark.parametrize(
+        ("fault", "reason", "n", "settings"),
+        [
+            (
+                {"error_rate": 0.02, "candidate_error_rate": 0.04},
+                "errors",
+                20000,
+                {"candidate_requests": 2000},
+            ),
+            ({"latency_ratio": 1.3}, "latency", 10000, {"candidate_requests": 1000}),
+            (
+                {"candidate_classes": (0.3, 0.3, 0.4)},
+                "shift",
+                10000,
+                {"candidate_requests": 1000},
+            ),
+        ],
+        ids=["twice_the_error_rate", "latency_plus_30_percent", "shifted_classes"],
+    )
+    def test_power(self, fault: Any, reason: str, n: int, settings: Any) -> None:
+        """Against each planted regression the verdict fails, naming it, in >= 80% of runs."""
+        rng = np.random.default_rng(7)
+        runs = 60
+        caught = 0
+        for _ in range(runs):
+            decision = split_decision(*split_stream(rng, n, 0.1, **fault), fraction=0.1, **settings)
+            caught += decision.decision == "fail" and reason in decision.reasons
+        assert caught / runs >= 0.8
