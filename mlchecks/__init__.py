@@ -23,6 +23,8 @@ from mlchecks.suite import MLTestScore, Suite, SuiteResult
 
 if TYPE_CHECKING:
     from mlchecks import demo, report, serving, stats, testing  # noqa: F401
+    from mlchecks.checks.quality import GoldenSet, QualityCheck
+    from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
 
 try:
     __version__ = version("mlchecks")
@@ -30,11 +32,17 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 # Public names that live in heavier modules, imported on first attribute access.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "GoldenSet": "mlchecks.checks.quality",
+    "QualityCheck": "mlchecks.checks.quality",
+    "ReproducibilityCheck": "mlchecks.checks.reproducibility",
+    "TrainingRun": "mlchecks.checks.reproducibility",
+}
 
 _SUBMODULES = frozenset({"checks", "demo", "integrations", "report", "serving", "stats", "testing"})
 
 __all__ = [
+    "__version__",
     "AtLeast",
     "AtMost",
     "Between",
@@ -45,21 +53,23 @@ __all__ = [
     "Endpoint",
     "ErrorInfo",
     "Finding",
+    "GoldenSet",
     "InvalidInput",
     "MLChecksError",
     "MLTestScore",
     "MissingDependency",
     "ModelServer",
     "NoWorseThan",
+    "QualityCheck",
+    "ReproducibilityCheck",
     "Response",
     "Result",
     "Status",
     "Suite",
     "SuiteResult",
     "Trainer",
-    "__version__",
+    "TrainingRun",
     "run_check",
-    *sorted(_LAZY),
 ]
 
 

@@ -41,3 +41,15 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert "" == out
+
+
+@pytest.mark.parametrize("module", ["mlchecks", "mlchecks.checks", "mlchecks.stats"])
+def test_all_lists_exactly_the_lazy_and_eager_names(module: str) -> None:
+    """The literal __all__ (needed by type checkers) matches what the module can load."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    lazy = set(getattr(mod, "_LAZY", {}))
+    assert lazy <= set(mod.__all__)
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None

@@ -1,0 +1,36 @@
+"""The built-in checks, one module per rubric test (loaded on first use).
+
+>>> from mlchecks.checks import ReproducibilityCheck
+>>> ReproducibilityCheck.__module__
+'mlchecks.checks.reproducibility'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlchecks.checks.quality import GoldenSet, QualityCheck
+    from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
+
+_LAZY: dict[str, str] = {
+    "GoldenSet": "quality",
+    "QualityCheck": "quality",
+    "ReproducibilityCheck": "reproducibility",
+    "TrainingRun": "reproducibility",
+}
+
+__all__ = ["GoldenSet", "QualityCheck", "ReproducibilityCheck", "TrainingRun"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"mlchecks.checks.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlchecks.checks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
