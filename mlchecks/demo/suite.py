@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from mlchecks.check import Check
 from mlchecks.conditions import AtLeast, NoWorseThan
 from mlchecks.demo.system import DemoSystem
 from mlchecks.suite import Suite
 
+if TYPE_CHECKING:
+    from mlchecks.checks.reproducibility import TrainingRun
+
 __all__ = ["build_suite", "demo_training_run"]
 
 
-def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None) -> object:
+def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None) -> TrainingRun:
     """Train one demo model with ``seed`` and return it as a `TrainingRun`.
 
     A module-level function (not a closure) so a process pool or a Dask cluster can run it.
@@ -28,14 +33,14 @@ def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None
     return TrainingRun(**system.train(seed).run_fields())
 
 
-def _reproducibility(system: DemoSystem) -> object:
+def _reproducibility(system: DemoSystem) -> Check:
     from mlchecks.checks.reproducibility import ReproducibilityCheck
 
     train = functools.partial(demo_training_run, data_seed=system.seed, fault=system.fault_name)
     return ReproducibilityCheck(train=train, seeds=(system.seed, system.seed))
 
 
-def _quality(system: DemoSystem) -> object:
+def _quality(system: DemoSystem) -> Check:
     from mlchecks.checks.quality import QualityCheck
 
     baseline, candidate = system.baseline(), system.candidate()
@@ -50,7 +55,7 @@ def _quality(system: DemoSystem) -> object:
 
 
 # In rubric order; each builder takes the (possibly faulty) system and returns a check.
-_BUILDERS: tuple[Callable[[DemoSystem], object], ...] = (_reproducibility, _quality)
+_BUILDERS: tuple[Callable[[DemoSystem], Check], ...] = (_reproducibility, _quality)
 
 
 def build_suite(fault: str | None = None, seed: int = 0) -> Suite:
@@ -65,4 +70,4 @@ def build_suite(fault: str | None = None, seed: int = 0) -> Suite:
     """
     system = DemoSystem(seed=seed, fault=fault)
     title = "demo" if fault is None else f"demo with fault {fault!r}"
-    return Suite([build(system) for build in _BUILDERS], name=title)  # type: ignore[misc]
+    return Suite([build(system) for build in _BUILDERS], name=title)
