@@ -23,8 +23,11 @@ from mlchecks.suite import MLTestScore, Suite, SuiteResult
 
 if TYPE_CHECKING:
     from mlchecks import demo, report, serving, stats, testing  # noqa: F401
+    from mlchecks.checks.canary import CanaryCheck
+    from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
+    from mlchecks.checks.rollback import RollbackCheck
 
 try:
     __version__ = version("mlchecks")
@@ -33,6 +36,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 # Public names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "CanaryCheck": "mlchecks.checks.canary",
+    "Pipeline": "mlchecks.checks.pipeline",
+    "PipelineCheck": "mlchecks.checks.pipeline",
+    "RollbackCheck": "mlchecks.checks.rollback",
+    "Stage": "mlchecks.checks.pipeline",
     "GoldenSet": "mlchecks.checks.quality",
     "QualityCheck": "mlchecks.checks.quality",
     "ReproducibilityCheck": "mlchecks.checks.reproducibility",
@@ -46,6 +54,7 @@ __all__ = [
     "AtLeast",
     "AtMost",
     "Between",
+    "CanaryCheck",
     "Check",
     "CheckFailed",
     "Context",
@@ -60,10 +69,14 @@ __all__ = [
     "MissingDependency",
     "ModelServer",
     "NoWorseThan",
+    "Pipeline",
+    "PipelineCheck",
     "QualityCheck",
     "ReproducibilityCheck",
     "Response",
     "Result",
+    "RollbackCheck",
+    "Stage",
     "Status",
     "Suite",
     "SuiteResult",

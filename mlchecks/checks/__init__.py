@@ -11,17 +11,35 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlchecks.checks.canary import CanaryCheck
+    from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
+    from mlchecks.checks.rollback import RollbackCheck
 
 _LAZY: dict[str, str] = {
+    "CanaryCheck": "canary",
+    "Pipeline": "pipeline",
+    "PipelineCheck": "pipeline",
+    "RollbackCheck": "rollback",
+    "Stage": "pipeline",
     "GoldenSet": "quality",
     "QualityCheck": "quality",
     "ReproducibilityCheck": "reproducibility",
     "TrainingRun": "reproducibility",
 }
 
-__all__ = ["GoldenSet", "QualityCheck", "ReproducibilityCheck", "TrainingRun"]
+__all__ = [
+    "CanaryCheck",
+    "GoldenSet",
+    "Pipeline",
+    "PipelineCheck",
+    "QualityCheck",
+    "ReproducibilityCheck",
+    "RollbackCheck",
+    "Stage",
+    "TrainingRun",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -311,7 +311,8 @@ class Components:
 
     Args:
         trainer: the trainer class the current training code uses.
-        pipeline: the feature pipeline class.
+        pipeline: the feature pipeline class of the next release of the feature code, the
+            one the pipeline integration test exercises (production serves the released one).
         candidate_model: the class serving the candidate version.
         service: the class of the service in front of the server.
         seeded_shuffle: whether the batch shuffling uses the training seed.

@@ -2,18 +2,24 @@
 
 >>> suite = build_suite(fault=None, seed=0)
 >>> [check.name for check in suite.checks][:2]
-['reproducibility', 'quality']
+['reproducibility', 'pipeline']
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import itertools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from mlchecks.check import Check
 from mlchecks.conditions import AtLeast, NoWorseThan
-from mlchecks.demo.system import DemoSystem
+from mlchecks.demo.data import CLASSES, COLUMNS, make_table, split_table
+from mlchecks.demo.model import MLPTrainer, make_batches, predict_proba
+from mlchecks.demo.serving import ServedModel
+from mlchecks.demo.system import CANDIDATE_VERSION, DemoSystem
 from mlchecks.suite import Suite
 
 if TYPE_CHECKING:
@@ -54,8 +60,92 @@ def _quality(system: DemoSystem) -> Check:
     )
 
 
+def _pipeline(system: DemoSystem) -> Check:
+    """Raw table -> split -> fitted features -> MLP -> a served model, on a 2,000-row sample."""
+    from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage
+    from mlchecks.serving import InProcessServer
+
+    feature_pipeline = system.components.pipeline
+    registry: dict[str, ServedModel] = {}
+
+    def train(features: np.ndarray, splits: Any) -> MLPTrainer:
+        trainer = MLPTrainer(features.shape[1], len(CLASSES), seed=system.seed, hidden=16, lr=0.05)
+        for batch in make_batches(features, splits.train["label"], 60, 64, system.seed):
+            trainer.train_step(batch)
+        return trainer
+
+    def deploy(outputs: Any) -> str:
+        registry["pipeline"] = ServedModel.from_trainer(
+            outputs["train"], outputs["fit"], version="pipeline"
+        )
+        return "pipeline"
+
+    pipeline = Pipeline(
+        [
+            Stage("source", lambda: make_table(2000, seed=system.seed), columns=COLUMNS),
+            Stage("split", split_table),
+            Stage("fit", lambda splits: feature_pipeline().fit(splits.train)),
+            Stage(
+                "features",
+                lambda fitted, splits: fitted.transform(splits.train),
+                inputs=("fit", "split"),
+                dtype=np.floating,
+                finite=True,
+            ),
+            Stage("train", train, inputs=("features", "split")),
+        ]
+    )
+    return PipelineCheck(
+        pipeline,
+        holdout=lambda out: out["split"].holdout,
+        training_features=lambda out, rows: out["fit"].transform(rows),
+        serving_features=lambda out, row: out["fit"].transform_row(row),
+        feature_names=lambda out: out["fit"].feature_names,
+        server=InProcessServer(loader=registry.__getitem__),
+        deploy=deploy,
+        predict=lambda out, features: predict_proba(out["train"].params(), features),
+        n_rows=100,
+    )
+
+
+def _canary(system: DemoSystem) -> Check:
+    """Candidate "2" into the production server (baseline "1" live), probes then a trickle."""
+    from mlchecks.checks.canary import CanaryCheck
+
+    server = system.build_server(load_candidate=False)
+    rows = system.production_rows()
+
+    def traffic() -> Iterator[Any]:
+        return itertools.islice(itertools.cycle(rows), 6000)
+
+    return CanaryCheck(
+        server,
+        CANDIDATE_VERSION,
+        probe_inputs=rows[:100],
+        offline_predictions=lambda probes: system.offline_predictions(CANDIDATE_VERSION, probes),
+        traffic=traffic,
+        fraction=0.2,
+        candidate_requests=200,
+    )
+
+
+def _rollback(system: DemoSystem) -> Check:
+    """Deploy candidate "2" on the demo service, then roll back to "1" under load."""
+    from mlchecks.checks.rollback import RollbackCheck
+
+    service = system.service()
+    probes = system.production_rows()[:40]
+    return RollbackCheck(service, service, CANDIDATE_VERSION, probes, repeats=3, max_duration_s=2.0)
+
+
 # In rubric order; each builder takes the (possibly faulty) system and returns a check.
-_BUILDERS: tuple[Callable[[DemoSystem], Check], ...] = (_reproducibility, _quality)
+_BUILDERS: tuple[Callable[[DemoSystem], Check], ...] = (
+    _reproducibility,
+    _pipeline,
+    _quality,
+    _canary,
+    _rollback,
+)
 
 
 def build_suite(fault: str | None = None, seed: int = 0) -> Suite:

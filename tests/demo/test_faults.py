@@ -184,20 +184,19 @@ class TestTrainingServingSkew:
     def test_serving_features_differ_in_income(self) -> None:
         """The serving path's features differ from the batch path's in the 'income' column only."""
         system = DemoSystem(fault="training_serving_skew")
+        pipeline = system.components.pipeline().fit(system.train_table)
         records = system.production_rows()[:200]
-        served = np.stack([system.pipeline.transform_row(r) for r in records])
-        batch = system.pipeline.transform(system.holdout_table)[:200]
+        served = np.stack([pipeline.transform_row(r) for r in records])
+        batch = pipeline.transform(system.holdout_table)[:200]
         bad = np.abs(served - batch).max(axis=0) > 1e-9
-        assert ["income"] == [
-            n for n, b in zip(system.pipeline.feature_names, bad, strict=True) if b
-        ]
+        assert ["income"] == [n for n, b in zip(pipeline.feature_names, bad, strict=True) if b]
 
-    def test_served_predictions_disagree_with_offline(self) -> None:
-        """Served predictions change class on many production rows."""
+    def test_production_serving_keeps_the_released_feature_code(self) -> None:
+        """The fault is in the feature code under test; production serving is untouched."""
         system = DemoSystem(fault="training_serving_skew")
         served = system.served_model("1")(system.production_rows())
         offline = system.offline_predictions("1")
-        assert np.mean(served.argmax(axis=1) != offline.argmax(axis=1)) > 0.1
+        assert np.allclose(served, offline)
 
 
 class TestSliceRegression:

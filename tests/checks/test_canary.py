@@ -1,0 +1,379 @@
+"""Tests for mlchecks.checks.canary: `CanaryCheck`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+from mlchecks import Check, Context, Result, Status, run_check
+from mlchecks.checks.canary import CanaryCheck
+from mlchecks.demo import CANDIDATE_VERSION, DemoSystem
+from mlchecks.exceptions import InvalidInput
+from mlchecks.protocols import ModelServer, Response
+
+# ------------------------------------------------------------------------------ fakes
+
+
+@attrs.define
+class Behaviour:
+    """How a fake version answers: class probabilities, an error rate, a simulated latency."""
+
+    classes: Sequence[float] = (0.5, 0.3, 0.2)
+    error_rate: float = 0.0
+    latency_s: float = 0.01
+    hang: bool = False
+
+
+class FakeServer:
+    """A `ModelServer` whose versions answer from simulated distributions, without sleeping.
+
+    Latencies are drawn log-normally around each version's ``latency_s`` and reported in
+    the `Response`, so latency regressions are simulated, not waited for.
+    """
+
+    def __init__(
+        self, behaviours: dict[str, Behaviour], *, live: str = "1", loaded: Sequence[str] = ("1",)
+    ) -> None:
+        self.behaviours = behaviours
+        self.live = live
+        self.loaded = list(loaded)
+        self.rng = np.random.default_rng(0)
+        self.load_failures = 0
+        self.release = threading.Event()
+
+    def load(self, version: str) -> None:
+        if self.load_failures:
+            self.load_failures -= 1
+            raise ConnectionError("model store unavailable")
+        if version not in self.behaviours:
+            raise KeyError(version)
+        if version not in self.loaded:
+            self.loaded.append(version)
+
+    def unload(self, version: str) -> None:
+        self.loaded.remove(version)
+
+    def versions(self) -> tuple[str, ...]:
+        return tuple(self.loaded)
+
+    def live_version(self) -> str:
+        return self.live
+
+    def infer(self, inputs: Any, version: str | None = None) -> Response:
+        version = version or self.live
+        if version not in self.loaded:
+            return Response(error=f"404 version {version} not loaded", error_kind="client")
+        b = self.behaviours[version]
+        if b.hang:
+            self.release.wait(2.0)
+        if self.rng.random() < b.error_rate:
+            return Response(version=version, error="500 internal error", error_kind="server")
+        probs = self.rng.dirichlet(np.asarray(b.classes) * 50)
+        latency = b.latency_s * float(np.exp(self.rng.normal(0.0, 0.3)))
+        return Response(outputs=probs, version=version, latency_s=latency)
+
+
+def fake_check(server: FakeServer, **overrides: Any) -> CanaryCheck:
+    """A canary of version "2" against "1" on a fake server, stage 1 over 8000 requests."""
+    settings: dict[str, Any] = {
+        "probe_inputs": list(range(50)),
+        "traffic": lambda: iter(range(8000)),
+        "fraction": 0.2,
+        "candidate_requests": 400,
+        "max_psi": 0.05,
+    }
+    settings.update(overrides)
+    return CanaryCheck(server, "2", **settings)
+
+
+def healthy() -> FakeServer:
+    return FakeServer({"1": Behaviour(), "2": Behaviour()})
+
+
+# ----------------------------------------------------------------------- demo system
+
+
+def demo_check(fault: str | None = None, **overrides: Any) -> CanaryCheck:
+    """A canary of the demo's candidate "2" in its production server, baseline "1" live."""
+    system = DemoSystem(seed=0, fault=fault, n_rows=4000, n_steps=100)
+    server = system.build_server(load_candidate=False)
+    rows = system.production_rows()
+
+    def traffic() -> Iterator[Any]:
+        return itertools.islice(itertools.cycle(rows), 6000)
+
+    settings: dict[str, Any] = {
+        "probe_inputs": rows[:100],
+        "offline_predictions": lambda probes: system.offline_predictions(CANDIDATE_VERSION, probes),
+        "traffic": traffic,
+        "fraction": 0.2,
+        "candidate_requests": 200,
+    }
+    settings.update(overrides)
+    return CanaryCheck(server, CANDIDATE_VERSION, **settings)
+
+
+class TestCanaryCheckOnTheDemo:
+    def test_passes_on_the_healthy_demo(self) -> None:
+        """The healthy candidate loads, agrees with its offline predictions and passes stage 1."""
+        result = run_check(demo_check())
+        assert Status.PASS == result.status, str(result)
+        assert Status.PASS == result.finding("trickle").status
+        assert 200.0 == result.metrics["trickle_candidate_requests"]
+        assert 1.0 == result.metrics["probe_agreement"]
+        assert 6 == result.rubric
+
+    def test_fails_on_canary_errors_naming_the_error_class(self) -> None:
+        """A candidate crashing on ~5% of requests fails stage 0 with the server errors."""
+        result = run_check(demo_check("canary_errors"))
+        assert Status.FAIL == result.status
+        finding = result.finding("probe.errors")
+        assert Status.FAIL == finding.status
+        assert "server errors" in finding.message
+        assert "KeyError: 'phone'" in finding.message
+        assert Status.SKIP == result.finding("trickle").status
+
+    def test_stage_one_catches_canary_errors_that_stage_zero_lets_through(self) -> None:
+        """With probe errors tolerated, the sequential error test fails the trickle."""
+        result = run_check(
+            demo_check("canary_errors", max_probe_errors=100, candidate_requests=400)
+        )
+        finding = result.finding("trickle.errors")
+        assert Status.FAIL == finding.status
+        assert "fails more often than the baseline" in finding.message
+        assert "server" in finding.message
+
+    def test_fails_on_canary_slow_naming_the_latency_ratio(self) -> None:
+        """A candidate with a blocking lookup fails the latency test with its ratio."""
+        result = run_check(demo_check("canary_slow"))
+        assert Status.FAIL == result.status
+        finding = result.finding("trickle.latency")
+        assert Status.FAIL == finding.status
+        assert "latency ratio" in finding.message
+        assert "max_latency_ratio 1.2" in finding.message
+        assert finding.observed is not None
+        assert finding.observed > 1.2
+
+    def test_fails_on_version_skew(self) -> None:
+        """A server parsing requests with the old schema disagrees with the offline predictions."""
+        result = run_check(demo_check("version_skew"))
+        assert Status.FAIL == result.status
+        finding = result.finding("probe.agreement")
+        assert Status.FAIL == finding.status
+        assert "offline predictions" in finding.message
+        assert result.metrics["probe_agreement"] < 0.5
+
+    def test_result_round_trips_through_json(self) -> None:
+        """Evidence and metrics are JSON-safe."""
+        result = run_check(demo_check("canary_slow"))
+        assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
+
+
+class TestStageZero:
+    def test_load_is_retried_after_errors(self) -> None:
+        """Loading that fails twice and then succeeds passes, reporting the failed attempts."""
+        server = healthy()
+        server.load_failures = 2
+        result = run_check(fake_check(server, traffic=None))
+        assert Status.PASS == result.finding("load").status
+        assert "after 2 failed attempts" in result.finding("load").message
+
+    def test_load_that_keeps_failing_fails(self) -> None:
+        """After the retries are used up the load fails with the last error."""
+        server = healthy()
+        server.load_failures = 5
+        result = run_check(fake_check(server, traffic=None, load_retries=1))
+        finding = result.finding("load")
+        assert Status.FAIL == finding.status
+        assert "ConnectionError: model store unavailable" in finding.message
+
+    def test_timeouts_are_an_error_class(self) -> None:
+        """A request slower than request_timeout_s counts as a timeout error."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(hang=True)})
+        try:
+            result = run_check(
+                fake_check(server, traffic=None, probe_inputs=[0], request_timeout_s=0.05)
+            )
+        finally:
+            server.release.set()
+        finding = result.finding("probe.errors")
+        assert Status.FAIL == finding.status
+        assert "1 timeout" in finding.message
+
+    def test_disagreement_with_offline_predictions_fails(self) -> None:
+        """Served outputs unlike the offline predictions fail the agreement finding."""
+        offline = np.tile([0.0, 0.0, 1.0], (50, 1))
+        result = run_check(fake_check(healthy(), traffic=None, offline_predictions=offline))
+        assert Status.FAIL == result.finding("probe.agreement").status
+
+    def test_output_shape_differing_from_offline_fails(self) -> None:
+        """Outputs of another shape than the offline predictions are malformed."""
+        offline = np.zeros((50, 4))
+        result = run_check(fake_check(healthy(), traffic=None, offline_predictions=offline))
+        assert "shape" in result.finding("probe.outputs").message
+        assert Status.FAIL == result.finding("probe.outputs").status
+
+    def test_metadata_skew_fails_naming_the_component(self) -> None:
+        """A server running other library versions than training used fails per component."""
+        result = run_check(
+            fake_check(
+                healthy(),
+                traffic=None,
+                trained_with={"numpy": "2.4.1", "schema": "7"},
+                serving_with=lambda: {"numpy": "2.4.1", "schema": "6"},
+            )
+        )
+        finding = result.finding("metadata.schema")
+        assert Status.FAIL == finding.status
+        assert "'7'" in finding.message
+        assert "'6'" in finding.message
+
+    def test_unloads_the_candidate_afterwards(self) -> None:
+        """The server is left with the versions it had."""
+        server = healthy()
+        run_check(fake_check(server, traffic=None))
+        assert ("1",) == server.versions()
+
+    def test_without_traffic_stage_zero_alone_passes(self) -> None:
+        """With no traffic the check is stage 0 only."""
+        result = run_check(fake_check(healthy(), traffic=None))
+        assert Status.PASS == result.status
+        assert "trickle" not in {f.name for f in result.findings}
+
+
+class TestStageOne:
+    def test_identical_versions_pass(self) -> None:
+        """A candidate behaving like the baseline passes once it served the planned requests."""
+        result = run_check(fake_check(healthy()))
+        assert Status.PASS == result.status, str(result)
+        assert 400.0 == result.metrics["trickle_candidate_requests"]
+
+    def test_more_errors_fail_the_error_test(self) -> None:
+        """Twenty times the baseline's error rate fails on errors."""
+        server = FakeServer({"1": Behaviour(error_rate=0.005), "2": Behaviour(error_rate=0.1)})
+        result = run_check(fake_check(server, max_probe_errors=50))
+        assert Status.FAIL == result.finding("trickle.errors").status
+        assert "trickle" == result.findings[-1].name
+
+    def test_slower_candidate_fails_the_latency_test(self) -> None:
+        """A candidate twice as slow fails the latency test, reporting the ratio."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(latency_s=0.02)})
+        result = run_check(fake_check(server))
+        finding = result.finding("trickle.latency")
+        assert Status.FAIL == finding.status
+        assert finding.observed == pytest.approx(2.0, rel=0.2)
+
+    def test_shifted_predictions_fail_the_shift_test(self) -> None:
+        """A candidate predicting another class mix fails the shift test with PSI reported."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(classes=(0.2, 0.3, 0.5))})
+        result = run_check(fake_check(server))
+        finding = result.finding("trickle.shift")
+        assert Status.FAIL == finding.status
+        assert "PSI" in finding.message
+
+    def test_short_traffic_is_inconclusive(self) -> None:
+        """Traffic that ends before the planned candidate requests gives WARN with evidence."""
+        result = run_check(fake_check(healthy(), traffic=list(range(300))))
+        assert Status.WARN == result.status
+        assert "inconclusive after 300 requests" in result.finding("trickle").message
+
+    def test_max_requests_bounds_the_trickle(self) -> None:
+        """Stage 1 consumes at most max_requests requests."""
+        result = run_check(fake_check(healthy(), max_requests=250))
+        assert 250.0 == result.metrics["trickle_requests"]
+        assert Status.WARN == result.status
+
+    def test_shadow_mode_compares_pairs(self) -> None:
+        """In shadow mode mirrored requests go to both versions and a slow candidate fails."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(latency_s=0.03)})
+        result = run_check(fake_check(server, mode="shadow"))
+        assert Status.FAIL == result.finding("trickle.latency").status
+        assert "shadow" == result.details["trickle"]["mode"]
+
+    def test_shadow_mode_passes_identical_versions(self) -> None:
+        """Identical versions pass in shadow mode."""
+        result = run_check(fake_check(healthy(), mode="shadow"))
+        assert Status.PASS == result.status, str(result)
+
+    def test_routing_is_reproducible_from_the_context_seed(self) -> None:
+        """The same seed routes the same requests to the candidate."""
+        first = run_check(fake_check(healthy()), Context(seed=3))
+        second = run_check(fake_check(healthy()), Context(seed=3))
+        assert first.metrics["trickle_requests"] == second.metrics["trickle_requests"]
+
+    def test_needs_a_baseline(self) -> None:
+        """Without a live version or a baseline, stage 1 fails saying what is missing."""
+
+        class NoLive(FakeServer):
+            def live_version(self) -> Any:
+                return None
+
+        server = NoLive({"1": Behaviour(), "2": Behaviour()})
+        result = run_check(fake_check(server))
+        assert "needs a baseline" in result.finding("trickle").message
+
+
+class TestConstruction:
+    def test_is_a_check(self) -> None:
+        """CanaryCheck satisfies the Check protocol; the fake satisfies ModelServer."""
+        server = healthy()
+        assert isinstance(server, ModelServer)
+        check = fake_check(server)
+        assert isinstance(check, Check)
+        assert ("canary", 6) == (check.name, check.rubric)
+
+    @pytest.mark.parametrize(
+        ("overrides", "match"),
+        [
+            ({"probe_inputs": []}, "'probe_inputs' must not be empty"),
+            ({"fraction": 0.0}, "'fraction'"),
+            ({"fraction": 1.0}, "'fraction'"),
+            ({"alpha": 1.5}, "'alpha'"),
+            ({"mode": "mirror"}, "'mode' must be one of"),
+            ({"max_latency_ratio": 0.9}, "'max_latency_ratio'"),
+            ({"clip_ratio": 1.1}, "'clip_ratio' must exceed"),
+            ({"candidate_requests": 0}, "'candidate_requests'"),
+            ({"traffic": 5}, "'traffic'"),
+            ({"offline_predictions": np.zeros(3)}, "one per probe input"),
+            ({"trained_with": ["numpy"]}, "'trained_with'"),
+            ({"score_bins": (0.5, 0.2)}, "'score_bins'"),
+        ],
+    )
+    def test_rejects_bad_fields(self, overrides: dict[str, Any], match: str) -> None:
+        """Each field is validated with a message naming it."""
+        with pytest.raises(InvalidInput, match=match):
+            fake_check(healthy(), **overrides)
+
+    def test_refuses_a_remote_server(self) -> None:
+        """Load goes to 127.0.0.1 only unless allow_remote=True."""
+
+        class Remote(FakeServer):
+            url = "http://203.0.113.9:8080"
+
+        server = Remote({"1": Behaviour(), "2": Behaviour()})
+        with pytest.raises(InvalidInput, match="allow_remote"):
+            fake_check(server)
+        assert fake_check(server, allow_remote=True).allow_remote
+
+    def test_server_must_be_an_endpoint(self) -> None:
+        """A server without infer() is rejected."""
+        with pytest.raises(InvalidInput, match="'server'"):
+            CanaryCheck(object(), "2", [1])  # type: ignore[arg-type]
+
+
+def test_label_default_classifies_vectors_and_scores() -> None:
+    """Vectors give their argmax, scalar scores their bin, other outputs no class."""
+    check = fake_check(healthy())
+    label: Callable[[Any], int | None] = check._label
+    assert 2 == label(np.array([0.1, 0.2, 0.7]))
+    assert 9 == label(0.95)
+    assert 0 == label(0.05)
+    assert 3 == label(np.int64(3))
+    assert label("text") is None

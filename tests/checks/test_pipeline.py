@@ -1,0 +1,398 @@
+"""Tests for mlchecks.checks.pipeline: `Stage`, `Pipeline` and `PipelineCheck`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlchecks import Check, Result, Status, run_check
+from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage, count_rows
+from mlchecks.demo import (
+    CLASSES,
+    MLPTrainer,
+    ServedModel,
+    make_batches,
+    make_table,
+    predict_proba,
+    split_table,
+)
+from mlchecks.demo.data import COLUMNS
+from mlchecks.demo.faults import components
+from mlchecks.exceptions import InvalidInput
+from mlchecks.protocols import Response
+from mlchecks.serving import InProcessServer
+
+
+def demo_check(fault: str | None = None, **overrides: Any) -> PipelineCheck:
+    """The demo system's pipeline: table -> split -> fitted features -> MLP -> served model.
+
+    The serving half publishes the trained model to a registry the `InProcessServer`
+    loads from; the served model computes its features with the serving path
+    (``transform_row``), so ``training_serving_skew`` shows up in both comparisons.
+    """
+    feature_pipeline = components(fault).pipeline
+    registry: dict[str, ServedModel] = {}
+    server = InProcessServer(loader=registry.__getitem__)
+
+    def train(features: np.ndarray, splits: Any) -> MLPTrainer:
+        trainer = MLPTrainer(features.shape[1], len(CLASSES), seed=0, hidden=16, lr=0.05)
+        for batch in make_batches(features, splits.train["label"], 60, 64, 0):
+            trainer.train_step(batch)
+        return trainer
+
+    def deploy(outputs: Any) -> str:
+        registry["p1"] = ServedModel.from_trainer(outputs["train"], outputs["fit"], version="p1")
+        return "p1"
+
+    pipeline = Pipeline(
+        [
+            Stage("source", lambda: make_table(2000, seed=0), columns=COLUMNS),
+            Stage("split", split_table),
+            Stage("fit", lambda splits: feature_pipeline().fit(splits.train)),
+            Stage(
+                "features",
+                lambda fitted, splits: fitted.transform(splits.train),
+                inputs=("fit", "split"),
+                shape=(None, 18),
+                dtype=np.floating,
+                finite=True,
+            ),
+            Stage("train", train, inputs=("features", "split")),
+        ]
+    )
+    settings: dict[str, Any] = {
+        "holdout": lambda out: out["split"].holdout,
+        "training_features": lambda out, rows: out["fit"].transform(rows),
+        "serving_features": lambda out, row: out["fit"].transform_row(row),
+        "feature_names": lambda out: out["fit"].feature_names,
+        "server": server,
+        "deploy": deploy,
+        "predict": lambda out, features: predict_proba(out["train"].params(), features),
+        "n_rows": 100,
+    }
+    settings.update(overrides)
+    return PipelineCheck(pipeline, **settings)
+
+
+class TestCountRows:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (np.zeros((5, 2)), 5),
+            ({"a": [1, 2], "b": [3, 4]}, 2),
+            ({}, 0),
+            ([{"a": 1}, {"a": 2}, {"a": 3}], 3),
+            ((np.zeros((4, 2)), np.zeros(4)), 4),
+            ((np.zeros(4), np.zeros(3)), None),
+            (np.float64(1.0), None),
+            ({"lr": 0.1}, None),
+            (None, None),
+        ],
+    )
+    def test_counts_rows_of_tabular_values(self, value: Any, expected: int | None) -> None:
+        """Arrays, column mappings, records and (X, y) tuples have rows; scalars do not."""
+        assert expected == count_rows(value)
+
+    def test_counts_data_frame_rows(self) -> None:
+        """A pandas data frame counts its rows."""
+        pd = pytest.importorskip("pandas")
+        assert 3 == count_rows(pd.DataFrame({"a": [1, 2, 3]}))
+
+
+class TestStage:
+    def test_contract_holds_for_a_good_output(self) -> None:
+        """An output meeting every clause has no violations."""
+        stage = Stage(
+            "f", abs, columns=("a",), shape=(None, 1), dtype=np.floating, finite=True, max_dropped=0
+        )
+        assert () == stage.check_output({"a": np.array([1.0, 2.0])}, rows_in=2)
+
+    @pytest.mark.parametrize(
+        ("stage", "output", "rows_in", "expected"),
+        [
+            (Stage("s", abs), np.zeros((0, 3)), None, "empty"),
+            (Stage("s", abs, columns=("a", "b")), {"a": [1]}, None, "missing columns ['b']"),
+            (Stage("s", abs, columns=("a",)), np.zeros(3), None, "no named columns"),
+            (Stage("s", abs, shape=(None, 4)), np.zeros((3, 5)), None, "shape (3, 5)"),
+            (Stage("s", abs, dtype=np.floating), {"a": np.arange(3)}, None, "dtype is not"),
+            (Stage("s", abs, finite=True), np.array([1.0, np.nan]), None, "1 NaN or infinite"),
+            (Stage("s", abs, max_dropped=0.1), np.zeros(5), 10, "dropped 5 of 10"),
+            (Stage("s", abs, max_added=0.0), np.zeros(12), 10, "added 2 rows"),
+            (Stage("s", abs, max_dropped=0.0), np.zeros(3), None, "cannot compare rows"),
+            (Stage("s", abs), None, None, "returned None"),
+        ],
+    )
+    def test_each_clause_reports_its_violation(
+        self, stage: Stage, output: Any, rows_in: int | None, expected: str
+    ) -> None:
+        """Each contract clause names what is wrong."""
+        (problem,) = stage.check_output(output, rows_in)
+        assert expected in problem
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"name": ""}, "'name'"),
+            ({"fn": 3}, "'fn' must be callable"),
+            ({"shape": (None, -1)}, "'shape'"),
+            ({"dtype": "not a dtype"}, "'dtype'"),
+            ({"max_dropped": -0.5}, "'max_dropped'"),
+            ({"columns": "abc"}, "sequence of names"),
+        ],
+    )
+    def test_rejects_bad_fields(self, kwargs: dict[str, Any], match: str) -> None:
+        """Fields are validated at construction with the field named."""
+        fields: dict[str, Any] = {"name": "s", "fn": abs, **kwargs}
+        with pytest.raises(InvalidInput, match=match):
+            Stage(**fields)
+
+
+class TestPipeline:
+    def test_runs_stages_in_order_with_named_inputs(self) -> None:
+        """Stages get the previous output, or the named earlier outputs in order."""
+        pipe = Pipeline(
+            [
+                Stage("a", lambda: [1, 2, 3]),
+                Stage("b", lambda xs: [x * 10 for x in xs]),
+                Stage("c", lambda a, b: list(zip(a, b, strict=True)), inputs=("a", "b")),
+            ]
+        )
+        run = pipe.run()
+        assert [(1, 10), (2, 20), (3, 30)] == run.outputs["c"]
+        assert [None, 3, 3] == [r.rows_in for r in run.reports]
+        assert run.ok
+
+    def test_a_raising_stage_stops_the_run(self) -> None:
+        """Later stages are skipped and the error is kept."""
+
+        def broken(_: Any) -> Any:
+            raise KeyError("label")
+
+        run = Pipeline([Stage("a", lambda: [1]), Stage("b", broken), Stage("c", len)]).run()
+        assert ["ok", "failed", "skipped"] == [r.status for r in run.reports]
+        assert "KeyError" == run.reports[1].error.type  # type: ignore[union-attr]
+        assert not run.completed
+
+    def test_reports_dropped_rows(self) -> None:
+        """A filtering stage reports how many rows it dropped."""
+        run = Pipeline([Stage("a", lambda: list(range(10))), Stage("b", lambda r: r[:7])]).run()
+        assert 3 == run.reports[1].dropped
+
+    @pytest.mark.parametrize(
+        ("stages", "match"),
+        [
+            ([], "must not be empty"),
+            ([Stage("a", abs), Stage("a", abs)], "unique"),
+            ([Stage("a", abs, inputs=("x",))], "takes no inputs"),
+            ([Stage("a", abs), Stage("b", abs, inputs=("c",))], "not an earlier stage"),
+            (["not a stage"], "Stage objects"),
+        ],
+    )
+    def test_rejects_malformed_stage_lists(self, stages: list[Any], match: str) -> None:
+        """Stage lists are validated at construction."""
+        with pytest.raises(InvalidInput, match=match):
+            Pipeline(stages)
+
+
+class TestPipelineCheckOnTheDemo:
+    def test_passes_on_the_healthy_demo(self) -> None:
+        """The healthy demo pipeline runs, meets its contracts and serves what it trained."""
+        result = run_check(demo_check())
+        assert Status.PASS == result.status, str(result)
+        assert 0.0 == result.metrics["skewed_features"]
+        assert 0.0 == result.metrics["prediction_mismatch"]
+        assert {"source", "split", "fit", "features", "train"} <= {
+            s["stage"] for s in result.details["stages"]
+        }
+        assert 3 == result.rubric
+
+    def test_fails_on_training_serving_skew_naming_the_feature(self) -> None:
+        """The planted skew fails, naming 'income' and showing example rows."""
+        result = run_check(demo_check("training_serving_skew"))
+        assert Status.FAIL == result.status
+        finding = result.finding("skew.income")
+        assert Status.FAIL == finding.status
+        assert "feature 'income'" in finding.message
+        assert "row 0: training" in finding.message
+        assert ["income"] == [
+            f.name.removeprefix("skew.") for f in result.findings if f.name.startswith("skew.")
+        ]
+        assert Status.FAIL == result.finding("served_vs_offline").status
+        top = result.details["feature_skew"][0]
+        assert ("income", 100) == (top["feature"], top["rows_differing"])
+        assert "income" in top["examples"][0]["raw"]
+
+    def test_leaves_the_server_as_it_was(self) -> None:
+        """The version the check loaded is unloaded afterwards."""
+        check = demo_check()
+        run_check(check)
+        assert () == check.server.versions()  # type: ignore[union-attr]
+
+    def test_result_round_trips_through_json(self) -> None:
+        """Details and metrics are JSON-safe."""
+        result = run_check(demo_check("training_serving_skew"))
+        assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
+
+    def test_is_a_check(self) -> None:
+        """PipelineCheck satisfies the Check protocol with its stable name."""
+        check = demo_check()
+        assert isinstance(check, Check)
+        assert "pipeline" == check.name
+
+
+def simple_check(**overrides: Any) -> PipelineCheck:
+    """A tiny numeric system: scale a column, predict its double, serve from a dict."""
+    models: dict[str, Callable[[Any], Any]] = {}
+    server = InProcessServer(loader=models.__getitem__)
+
+    def deploy(out: Any) -> str:
+        models["v"] = lambda features: np.asarray(features) * 2.0
+        return "v"
+
+    settings: dict[str, Any] = {
+        "holdout": lambda out: {"x": np.arange(5.0)},
+        "training_features": lambda out, rows: np.asarray(rows["x"])[:, None] / 10,
+        "serving_features": lambda out, row: np.array([row["x"] / 10]),
+        "server": server,
+        "deploy": deploy,
+        "predict": lambda out, features: features * 2.0,
+        "send": "features",
+    }
+    settings.update(overrides)
+    pipe = Pipeline([Stage("source", lambda: {"x": np.arange(20.0)})])
+    return PipelineCheck(pipe, **settings)
+
+
+class TestPipelineCheck:
+    def test_passes_on_a_consistent_system(self) -> None:
+        """Identical feature paths and a faithful server pass."""
+        assert Status.PASS == run_check(simple_check()).status
+
+    def test_a_failing_stage_fails_and_skips_serving(self) -> None:
+        """A stage that raises is a FAIL finding; the serving half is skipped."""
+
+        def broken() -> Any:
+            raise OSError("table not found")
+
+        check = PipelineCheck(
+            Pipeline([Stage("source", broken)]),
+            holdout=lambda out: out["source"],
+            training_features=lambda out, rows: rows,
+        )
+        result = run_check(check)
+        assert Status.FAIL == result.status
+        assert "OSError: table not found" in result.finding("stage.source").message
+        assert Status.SKIP == result.finding("end_to_end").status
+
+    def test_a_contract_violation_fails_the_stage(self) -> None:
+        """Broken contracts fail their stage with the violation in the message."""
+        pipe = Pipeline([Stage("source", lambda: np.array([1.0, np.inf]), finite=True)])
+        result = run_check(PipelineCheck(pipe))
+        assert "NaN or infinite" in result.finding("stage.source").message
+        assert Status.FAIL == result.status
+
+    def test_server_errors_fail_with_their_class(self) -> None:
+        """Failed requests are counted by error class."""
+
+        class Failing:
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                return Response(error="500 model crashed", error_kind="server")
+
+        result = run_check(simple_check(server=Failing(), load=False))
+        finding = result.finding("serving.errors")
+        assert Status.FAIL == finding.status
+        assert "5 server" in finding.message
+
+    def test_a_load_that_raises_fails(self) -> None:
+        """A model that cannot be loaded fails the load step."""
+        result = run_check(simple_check(deploy=lambda out: "missing"))
+        assert Status.FAIL == result.finding("serving.load").status
+        assert "KeyError" in result.finding("serving.load").message
+
+    def test_served_predictions_that_differ_fail(self) -> None:
+        """A server computing something else than the offline model fails the comparison."""
+        result = run_check(simple_check(predict=lambda out, features: features * 3.0))
+        finding = result.finding("served_vs_offline")
+        assert Status.FAIL == finding.status
+        assert "differ from the offline predictions" in finding.message
+
+    def test_serving_path_exceptions_fail(self) -> None:
+        """A serving feature path that raises on a row fails with the row named."""
+
+        def serving(out: Any, row: Any) -> Any:
+            if row["x"] == 3.0:
+                raise ValueError("unknown category")
+            return np.array([row["x"] / 10])
+
+        result = run_check(simple_check(serving_features=serving))
+        assert "row 3: ValueError" in result.finding("serving_features").message
+
+    def test_tolerance_allows_small_differences(self) -> None:
+        """Feature differences within atol + rtol * |training| pass."""
+        result = run_check(
+            simple_check(
+                serving_features=lambda out, row: np.array([row["x"] / 10 + 1e-9]),
+                send="raw",
+                server=None,
+                deploy=None,
+                predict=None,
+            )
+        )
+        assert Status.PASS == result.finding("training_serving_skew").status
+
+    @pytest.mark.parametrize(
+        ("overrides", "match"),
+        [
+            ({"deploy": None}, "'server' needs 'deploy'"),
+            ({"training_features": None}, "needs 'holdout' and 'training_features'"),
+            ({"n_rows": 0}, "'n_rows'"),
+            ({"feature_atol": -1.0}, "'feature_atol'"),
+            ({"max_prediction_mismatch": 1.5}, "'max_prediction_mismatch'"),
+            ({"send": "bytes"}, "'send'"),
+        ],
+    )
+    def test_rejects_bad_configuration(self, overrides: dict[str, Any], match: str) -> None:
+        """Missing callables and out-of-range thresholds are reported at construction."""
+        with pytest.raises((InvalidInput, ValueError), match=match):
+            simple_check(**overrides)
+
+    def test_refuses_a_remote_server(self) -> None:
+        """A server on another host needs allow_remote=True."""
+
+        class Remote:
+            url = "http://192.0.2.1:8080"
+
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                raise AssertionError("never called")
+
+        with pytest.raises(InvalidInput, match="allow_remote"):
+            simple_check(server=Remote())
+
+
+class TestDataFrames:
+    def test_contracts_read_data_frame_columns(self) -> None:
+        """Columns, dtypes and finiteness are read from a pandas data frame."""
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
+        stage = Stage("s", abs, columns=("a", "c"), dtype=np.number, finite=True)
+        problems = stage.check_output(frame, rows_in=2)
+        assert 3 == len(problems)
+        assert "missing columns ['c']" in problems[0]
+        assert "b (object)" in problems[1]
+        assert "a has 1 NaN" in problems[2]
+
+    def test_a_data_frame_holdout_is_sent_row_by_row(self) -> None:
+        """A data frame of held-out rows is sliced, batched and sent as row dicts."""
+        pd = pytest.importorskip("pandas")
+        check = simple_check(
+            holdout=lambda out: pd.DataFrame({"x": np.arange(8.0), "y": list("abcdefgh")}),
+            training_features=lambda out, frame: frame[["x"]].to_numpy() / 10,
+            n_rows=6,
+        )
+        result = run_check(check)
+        assert Status.PASS == result.status, str(result)
+        assert 6.0 == result.metrics["holdout_rows"]
