@@ -2,8 +2,8 @@
 
 Each topic lives in its own module: `metrics`, `compare` (two runs' predictions), `sliced`
 (per-slice aggregation), `inference` (McNemar, paired differences, TOST), `auc` (DeLong),
-`intervals` (Wilson, bootstraps) and `multiple` (Holm, Benjamini-Hochberg). The names below
-are re-exported here for convenience.
+`intervals` (Wilson, bootstraps), `multiple` (Holm, Benjamini-Hochberg) and `sequential`
+(anytime-valid tests for canaries). The names below are re-exported here for convenience.
 
 >>> from mlchecks import stats
 >>> stats.holm([0.01, 0.04, 0.03]).round(2).tolist()
@@ -50,6 +50,11 @@ _LAZY: dict[str, str] = {
     "delong": "auc",
     "delong_ci": "auc",
     "roc_auc_midrank": "auc",
+    # sequential (anytime-valid) tests
+    "CanaryMonitor": "sequential",
+    "betting_confidence_sequence": "sequential",
+    "js_divergence": "sequential",
+    "psi": "sequential",
     # multiple testing
     "adjust": "multiple",
     "benjamini_hochberg": "multiple",
@@ -58,6 +63,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "BootstrapResult",
+    "CanaryMonitor",
     "ConfidenceInterval",
     "DeLongResult",
     "EquivalenceResult",
@@ -69,6 +75,7 @@ __all__ = [
     "SliceCodes",
     "adjust",
     "benjamini_hochberg",
+    "betting_confidence_sequence",
     "bootstrap_counts",
     "bootstrap_rows",
     "compare_predictions",
@@ -79,9 +86,11 @@ __all__ = [
     "encode_slicings",
     "get_metric",
     "holm",
+    "js_divergence",
     "loss_divergence",
     "mcnemar_exact",
     "paired_accuracy_difference",
+    "psi",
     "roc_auc_midrank",
     "sliced_accuracy",
     "sliced_confusion",
