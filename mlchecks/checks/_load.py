@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,6 +29,8 @@ from mlchecks.protocols import Endpoint, Response
 from mlchecks.stats._validate import describe
 
 __all__ = [
+    "probe_inputs",
+    "version_field",
     "LOCAL_HOSTS",
     "Call",
     "LoadGenerator",
@@ -120,6 +122,24 @@ def callable_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 
 
 # ------------------------------------------------------------------------------- locality
+
+
+def version_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: None or a non-empty version string."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidInput(f"'{attribute.name}' must be a non-empty string (got {value!r})")
+
+
+def probe_inputs(value: Any) -> tuple[Any, ...]:
+    """attrs converter: a non-empty sequence of request inputs, as a tuple."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput(
+            f"'probe_inputs' must be a sequence of request inputs (got {describe(value)})"
+        )
+    probes = tuple(value)
+    if not probes:
+        raise InvalidInput("'probe_inputs' must not be empty")
+    return probes
 
 
 def _host_of(target: Any) -> str | None:

@@ -55,6 +55,8 @@ from mlchecks.checks._load import (
     number_in,
     one_of,
     optional,
+    probe_inputs,
+    version_field,
 )
 from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.exceptions import InvalidInput
@@ -77,22 +79,6 @@ def _server(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             "'server' must be a ModelServer (infer, load, unload, versions) "
             f"(got {describe(value)})"
         )
-
-
-def _version(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidInput(f"'{attribute.name}' must be a non-empty string (got {value!r})")
-
-
-def _probes(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(
-            f"'probe_inputs' must be a sequence of request inputs (got {describe(value)})"
-        )
-    probes = tuple(value)
-    if not probes:
-        raise InvalidInput("'probe_inputs' must not be empty")
-    return probes
 
 
 def _offline(value: Any) -> Any:
@@ -208,10 +194,10 @@ class CanaryCheck:
     """
 
     server: Endpoint = attrs.field(validator=_server)
-    candidate: str = attrs.field(validator=_version)
-    probe_inputs: tuple[Any, ...] = attrs.field(converter=_probes)
+    candidate: str = attrs.field(validator=version_field)
+    probe_inputs: tuple[Any, ...] = attrs.field(converter=probe_inputs)
     offline_predictions: Any = attrs.field(default=None, converter=_offline)
-    baseline: str | None = attrs.field(default=None, validator=_version)
+    baseline: str | None = attrs.field(default=None, validator=version_field)
     traffic: Iterable[Any] | Callable[[], Iterable[Any]] | None = attrs.field(
         default=None, validator=_traffic
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -47,6 +47,8 @@ from mlchecks.checks._load import (
     number_in,
     optional,
     outputs_equal,
+    probe_inputs,
+    version_field,
 )
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
@@ -69,22 +71,6 @@ def _deployment(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
 def _endpoint(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Endpoint):
         raise InvalidInput(f"'endpoint' must be an Endpoint with infer() (got {describe(value)})")
-
-
-def _version(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidInput(f"'{attribute.name}' must be a non-empty string (got {value!r})")
-
-
-def _probes(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(
-            f"'probe_inputs' must be a sequence of request inputs (got {describe(value)})"
-        )
-    probes = tuple(value)
-    if not probes:
-        raise InvalidInput("'probe_inputs' must not be empty")
-    return probes
 
 
 @attrs.frozen
@@ -162,9 +148,9 @@ class RollbackCheck:
 
     deployment: Deployment = attrs.field(validator=_deployment)
     endpoint: Endpoint = attrs.field(validator=_endpoint)
-    candidate: str = attrs.field(validator=_version)
-    probe_inputs: tuple[Any, ...] = attrs.field(converter=_probes)
-    known_good: str | None = attrs.field(default=None, validator=_version)
+    candidate: str = attrs.field(validator=version_field)
+    probe_inputs: tuple[Any, ...] = attrs.field(converter=probe_inputs)
+    known_good: str | None = attrs.field(default=None, validator=version_field)
     repeats: int = attrs.field(default=3, validator=int_at_least(1))
     max_rollback_s: float = attrs.field(default=1.0, validator=_POSITIVE)
     max_failed_requests: int = attrs.field(default=0, validator=int_at_least(0))
