@@ -19,7 +19,13 @@ from typing import Any
 from mlchecks.serving.inprocess import InProcessServer
 
 # Public name -> the submodule that defines it, imported on first attribute access.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "MLflowDeployment": "mlchecks.serving.mlflow",
+    "MLflowEndpoint": "mlchecks.serving.mlflow",
+    "V2Deployment": "mlchecks.serving.v2",
+    "V2Endpoint": "mlchecks.serving.v2",
+    "V2Error": "mlchecks.serving.v2",
+}
 
 __all__ = ["InProcessServer", *sorted(_LAZY)]
 
