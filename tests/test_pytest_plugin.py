@@ -35,7 +35,7 @@ SUITE = Suite([StaticCheck("good_check", Status.PASS, rubric=1), Drifting()], na
 
 
 def _write_tests(pytester: pytest.Pytester, body: str) -> None:
-    pytester.makepyfile(test_system=SUITE_MODULE + body)
+    pytester.makepyfile(test_ml_system_under_check=SUITE_MODULE + body)
 
 
 class TestParametrizeWithChecks:
