@@ -1,0 +1,458 @@
+"""PyTorch adapter: `TorchTrainer` wraps a module, optimizer and loss as a `Trainer`.
+
+Install with ``pip install "mlchecks[torch]"``; torch is imported only when a
+`TorchTrainer` is built, so importing this module costs nothing.
+
+`record_run` trains any `Trainer` over batches and returns the
+`mlchecks.checks.reproducibility.TrainingRun` that `ReproducibilityCheck` compares.
+
+>>> import torch
+>>> from torch import nn
+>>> _ = torch.manual_seed(0)
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+>>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+>>> trainer = TorchTrainer(model, optimizer, nn.CrossEntropyLoss())
+>>> X, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+>>> loss = trainer.train_step((X, y))
+>>> trainer.predict(X).shape, trainer.step
+((16, 3), 1)
+>>> [name for name in trainer.state() if name.startswith("optim/0.")]
+['optim/0.weight/momentum_buffer', 'optim/0.bias/momentum_buffer']
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from mlchecks.exceptions import InvalidInput, MissingDependency
+from mlchecks.stats._validate import describe
+
+if TYPE_CHECKING:
+    from mlchecks.checks.reproducibility import TrainingRun
+    from mlchecks.protocols import Trainer
+
+__all__ = ["TorchTrainer", "record_run"]
+
+Output = Literal["raw", "softmax", "sigmoid"]
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is installed where this is tested
+        raise MissingDependency(
+            'TorchTrainer needs PyTorch: pip install "mlchecks[torch]"'
+        ) from exc
+    return torch
+
+
+def _numeric(value: Any) -> np.ndarray | None:
+    """``value`` as a numeric numpy array, or None for what is not numeric (None, strings)."""
+    if value is None or isinstance(value, str):
+        return None
+    if hasattr(value, "detach"):
+        return np.array(value.detach().cpu().numpy(), copy=True)
+    try:
+        array = np.array(value)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype.kind in "biufc" else None
+
+
+class TorchTrainer:
+    """A PyTorch ``nn.Module`` with its optimizer and loss, driven one step at a time.
+
+    Args:
+        model: the ``torch.nn.Module``; it is moved to ``device``.
+        optimizer: a ``torch.optim.Optimizer`` over the model's parameters.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar tensor``.
+        device: where the model runs (``"cpu"``, ``"cuda:0"``).
+        scheduler: an optional learning-rate scheduler, stepped after every optimizer step
+            and saved with the checkpoint.
+        output: what `predict` returns: the model's ``"raw"`` outputs, or their
+            ``"softmax"`` (over the last axis) or ``"sigmoid"``.
+        trace_modules: module names `trace` records (None: every leaf module).
+
+    A batch is ``(inputs, targets)``. ``inputs`` is a tensor or array (``model(inputs)``),
+    a tuple of them (``model(*inputs)``) or a mapping (``model(**inputs)``). numpy floating
+    arrays are converted to the model's parameter dtype; everything is moved to ``device``.
+
+    `state` names: ``param/<name>`` and ``buffer/<name>`` (the module's ``state_dict``),
+    ``optim/<param name>/<slot>`` (momentum buffers, Adam moments and steps),
+    ``optim/group<i>/<hyperparameter>`` (learning rate, betas, ...), ``sched/<key>``,
+    ``rng/torch`` (and ``rng/cuda`` on a GPU) and ``step``. `save` writes all of it with
+    ``torch.save`` and `load` restores it (with ``weights_only=True``), so training resumes
+    exactly where it stopped.
+
+    Raises:
+        MissingDependency: torch is not installed.
+        InvalidInput: ``model``, ``optimizer`` or ``loss_fn`` has the wrong type.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        loss_fn: Callable[[Any, Any], Any],
+        device: Any = "cpu",
+        *,
+        scheduler: Any = None,
+        output: Output = "raw",
+        trace_modules: Sequence[str] | None = None,
+    ) -> None:
+        torch = _import_torch()
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidInput(f"'model' must be a torch.nn.Module (got {describe(model)})")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise InvalidInput(
+                f"'optimizer' must be a torch.optim.Optimizer (got {describe(optimizer)})"
+            )
+        if not callable(loss_fn):
+            raise InvalidInput(f"'loss_fn' must be callable (got {describe(loss_fn)})")
+        if output not in ("raw", "softmax", "sigmoid"):
+            raise InvalidInput(
+                f"'output' must be one of 'raw', 'softmax', 'sigmoid' (got {output!r})"
+            )
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.scheduler = scheduler
+        self.output: Output = output
+        self.trace_modules = None if trace_modules is None else tuple(trace_modules)
+        if self.trace_modules is not None:
+            known = {name for name, _ in self.model.named_modules()}
+            unknown = [m for m in self.trace_modules if m not in known]
+            if unknown:
+                raise InvalidInput(
+                    f"'trace_modules' names modules the model does not have: {unknown}"
+                )
+        self._step = 0
+        self._stepped = False
+
+    def __repr__(self) -> str:
+        return (
+            f"TorchTrainer({type(self.model).__name__}, {type(self.optimizer).__name__}, "
+            f"device={str(self.device)!r}, step={self._step})"
+        )
+
+    @property
+    def step(self) -> int:
+        """How many optimizer steps `train_step` has taken (restored by `load`)."""
+        return self._step
+
+    # ------------------------------------------------------------------ conversion
+
+    def _float_dtype(self) -> Any:
+        torch = _import_torch()
+        for param in self.model.parameters():
+            if param.is_floating_point():
+                return param.dtype
+        return torch.get_default_dtype()
+
+    def _to_device(self, value: Any) -> Any:
+        torch = _import_torch()
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device)
+        if isinstance(value, np.ndarray):
+            tensor = torch.as_tensor(value)
+            if tensor.is_floating_point():
+                tensor = tensor.to(self._float_dtype())
+            return tensor.to(self.device)
+        if isinstance(value, Mapping):
+            return {k: self._to_device(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return type(value)(self._to_device(v) for v in value)
+        return value
+
+    def _forward(self, inputs: Any) -> Any:
+        inputs = self._to_device(inputs)
+        if isinstance(inputs, Mapping):
+            return self.model(**inputs)
+        if isinstance(inputs, tuple):
+            return self.model(*inputs)
+        return self.model(inputs)
+
+    # ------------------------------------------------------------------ the protocol
+
+    def train_step(self, batch: Any) -> float:
+        """One optimizer step on ``batch = (inputs, targets)``; returns the loss before it.
+
+        Raises:
+            InvalidInput: ``batch`` is not a pair.
+        """
+        if not isinstance(batch, tuple | list) or len(batch) != 2:
+            raise InvalidInput(f"'batch' must be a pair (inputs, targets) (got {describe(batch)})")
+        inputs, targets = batch
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        outputs = self._forward(inputs)
+        loss = self.loss_fn(outputs, self._to_device(targets))
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self._step += 1
+        self._stepped = True
+        return float(loss.detach().cpu().item())
+
+    def _transform(self, outputs: Any) -> Any:
+        torch = _import_torch()
+        if self.output == "softmax":
+            return torch.softmax(outputs, dim=-1)
+        if self.output == "sigmoid":
+            return torch.sigmoid(outputs)
+        return outputs
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """Outputs for ``inputs`` in eval mode without gradients, as a numpy array."""
+        torch = _import_torch()
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                outputs = self._transform(self._forward(inputs))
+        finally:
+            self.model.train(was_training)
+        return np.array(outputs.detach().cpu().numpy(), copy=True)
+
+    def _param_names(self) -> dict[int, str]:
+        """Optimizer state index -> parameter name (the order of ``state_dict()``)."""
+        by_id = {id(p): name for name, p in self.model.named_parameters()}
+        ordered = [p for group in self.optimizer.param_groups for p in group["params"]]
+        return {i: by_id.get(id(p), f"#{i}") for i, p in enumerate(ordered)}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of everything training depends on, name -> numpy array (see the class)."""
+        torch = _import_torch()
+        out: dict[str, np.ndarray] = {}
+        params = dict(self.model.named_parameters())
+        for name, value in self.model.state_dict().items():
+            prefix = "param" if name in params else "buffer"
+            out[f"{prefix}/{name}"] = np.array(value.detach().cpu().numpy(), copy=True)
+        optim = self.optimizer.state_dict()
+        names = self._param_names()
+        for index, slots in optim["state"].items():
+            for slot, value in slots.items():
+                array = _numeric(value)
+                if array is not None:
+                    out[f"optim/{names.get(index, f'#{index}')}/{slot}"] = array
+        for g, group in enumerate(optim["param_groups"]):
+            for key, value in group.items():
+                array = None if key == "params" else _numeric(value)
+                if array is not None and array.dtype.kind != "b":  # flags are not state
+                    out[f"optim/group{g}/{key}"] = array
+        if self.scheduler is not None:
+            for key, value in self.scheduler.state_dict().items():
+                array = _numeric(value)
+                if array is not None:
+                    out[f"sched/{key}"] = array
+        out["rng/torch"] = torch.get_rng_state().numpy().copy()
+        if self.device.type == "cuda":  # pragma: no cover - no GPU where this is tested
+            out["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy().copy()
+        out["step"] = np.array(self._step, dtype=np.int64)
+        return out
+
+    def _checkpoint(self) -> dict[str, Any]:
+        """What `save` writes (override to customize what a checkpoint holds)."""
+        torch = _import_torch()
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":  # pragma: no cover - no GPU where this is tested
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        checkpoint: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "step": self._step,
+        }
+        if self.scheduler is not None:
+            checkpoint["scheduler"] = self.scheduler.state_dict()
+        return checkpoint
+
+    def _restore(self, checkpoint: Mapping[str, Any]) -> None:
+        """What `load` does with the checkpoint read from disk."""
+        torch = _import_torch()
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler is not None and "scheduler" in checkpoint:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if "cuda" in checkpoint["rng"]:  # pragma: no cover - no GPU where this is tested
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
+        self._step = int(checkpoint["step"])
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint to ``path`` with ``torch.save``."""
+        _import_torch().save(self._checkpoint(), Path(path))
+
+    def load(self, path: str | Path) -> None:
+        """Restore model, optimizer, scheduler, RNG state and step from ``path``.
+
+        The file is read with ``torch.load(..., weights_only=True)``: tensors and plain
+        containers only, no arbitrary code.
+        """
+        torch = _import_torch()
+        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+        self._restore(checkpoint)
+
+    # ------------------------------------------------------------------ the extras
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """The gradients of the last `train_step`, keyed ``param/<name>`` like `state`.
+
+        A trainable parameter that received no gradient (not used in the forward pass)
+        appears as zeros; frozen parameters (``requires_grad=False``) are left out. Empty
+        before the first step.
+        """
+        if not self._stepped:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for name, param in self.model.named_parameters():
+            if not param.requires_grad:
+                continue
+            grad = param.grad
+            array = (
+                np.zeros(tuple(param.shape), dtype=param.detach().cpu().numpy().dtype)
+                if grad is None
+                else grad.detach().cpu().numpy()
+            )
+            out[f"param/{name}"] = np.array(array, copy=True)
+        return out
+
+    def trace(self, inputs: Any) -> dict[str, np.ndarray]:
+        """Outputs of named modules for ``inputs`` (eval mode, no gradients), via forward hooks.
+
+        Records ``trace_modules``, or every leaf module; a module returning a tuple gives
+        ``<name>.0``, ``<name>.1``, ... The hooks are removed afterwards.
+        """
+        torch = _import_torch()
+        captured: dict[str, np.ndarray] = {}
+        wanted = self.trace_modules
+        modules = [
+            (name, module)
+            for name, module in self.model.named_modules()
+            if (name in wanted if wanted is not None else name and not any(module.children()))
+        ]
+
+        def hook_for(name: str) -> Callable[..., None]:
+            def hook(module: Any, args: Any, output: Any) -> None:
+                if isinstance(output, torch.Tensor):
+                    captured[name] = output.detach().cpu().numpy().copy()
+                elif isinstance(output, tuple | list):
+                    for i, item in enumerate(output):
+                        if isinstance(item, torch.Tensor):
+                            captured[f"{name}.{i}"] = item.detach().cpu().numpy().copy()
+
+            return hook
+
+        handles = [module.register_forward_hook(hook_for(name)) for name, module in modules]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self._forward(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+            self.model.train(was_training)
+        return captured
+
+    def fingerprint(self) -> str:
+        """A 16-hex-digit SHA-256 prefix of all parameter bytes (equal parameters, equal
+        fingerprints)."""
+        digest = hashlib.sha256()
+        for _, param in self.model.named_parameters():
+            digest.update(np.ascontiguousarray(param.detach().cpu().numpy()).tobytes())
+        return digest.hexdigest()[:16]
+
+
+def _fingerprint(trainer: Trainer) -> str:
+    method = getattr(trainer, "fingerprint", None)
+    if callable(method):
+        return str(method())
+    state = trainer.state()
+    names = sorted(k for k in state if k.startswith("param/")) or sorted(state)
+    digest = hashlib.sha256()
+    for name in names:
+        value = state[name]
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        digest.update(np.ascontiguousarray(np.asarray(value)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float | None:
+    if predictions.ndim == 2 and predictions.shape[1] > 1 and labels.dtype.kind in "iu":
+        return float(np.mean(np.argmax(predictions, axis=1) == labels))
+    return None
+
+
+def record_run(
+    trainer: Trainer,
+    batches: Iterable[Any],
+    eval_inputs: Any,
+    eval_labels: Any,
+    slices: Any = None,
+    *,
+    name: str = "run",
+) -> TrainingRun:
+    """Train ``trainer`` on ``batches`` and record what `ReproducibilityCheck` compares.
+
+    Works with any `Trainer` (a `TorchTrainer`, the demo's ``MLPTrainer``, your own). For a
+    classifier, have ``predict`` return class probabilities (``TorchTrainer(...,
+    output="softmax")``) so every metric, log loss included, can be compared.
+
+    Args:
+        trainer: the trainer to train (it is trained in place).
+        batches: the batches, one step each.
+        eval_inputs: inputs of a fixed evaluation set, as ``predict`` takes them.
+        eval_labels: their labels.
+        slices: one slice id per evaluation example, or a mapping name -> ids.
+        name: the run's name in reports.
+
+    Returns:
+        A ``TrainingRun`` with the loss of every step, the parameter fingerprint after
+        every step (``trainer.fingerprint()`` when it has one, else a SHA-256 prefix of the
+        ``param/*`` state entries, or of all entries), the evaluation predictions, and the
+        metrics ``final_loss`` (mean of the last 10 losses) and, for class scores,
+        ``accuracy``.
+
+    >>> from mlchecks.demo import DemoSystem, make_trainer
+    >>> system = DemoSystem(seed=0)
+    >>> run = record_run(make_trainer(0), system.batches(0)[:20], system.X_valid, system.y_valid)
+    >>> len(run.losses), len(run.step_hashes), run.predictions.shape == (len(system.y_valid), 3)
+    (20, 20, True)
+    """
+    from mlchecks.checks.reproducibility import TrainingRun
+
+    losses: list[float] = []
+    hashes: list[str] = []
+    for batch in batches:
+        losses.append(float(trainer.train_step(batch)))
+        hashes.append(_fingerprint(trainer))
+    if not losses:
+        raise InvalidInput("'batches' must contain at least one batch (got none)")
+    raw = trainer.predict(eval_inputs)
+    predictions = np.asarray(raw.detach().cpu().numpy() if hasattr(raw, "detach") else raw)
+    labels = np.asarray(eval_labels)
+    tail = np.asarray(losses[-10:])
+    metrics: dict[str, float] = {}
+    if np.all(np.isfinite(tail)):
+        metrics["final_loss"] = float(tail.mean())
+    accuracy = _accuracy(predictions, labels)
+    if accuracy is not None:
+        metrics["accuracy"] = accuracy
+    return TrainingRun(
+        metrics=metrics,
+        predictions=predictions,
+        labels=labels,
+        slices=slices,
+        losses=np.asarray(losses),
+        step_hashes=tuple(hashes),
+        name=name,
+    )

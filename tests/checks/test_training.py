@@ -1,0 +1,775 @@
+"""Tests for mlchecks.checks.training: the trend test and the two training checks."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.signal
+import scipy.stats
+
+from mlchecks import Context, Result, Status, run_check
+from mlchecks.checks._state import (
+    compare_states,
+    preserve_global_rngs,
+    seed_global_rngs,
+    snapshot,
+)
+from mlchecks.checks.training import (
+    CheckpointRestoreCheck,
+    LossDecreasesCheck,
+    loss_trend,
+    min_blocks,
+)
+from mlchecks.demo import DemoSystem, MLPTrainer, make_trainer
+from mlchecks.demo.faults import (
+    ForgetsOptimizerTrainer,
+    ForgetsRngTrainer,
+)
+from mlchecks.demo.system import DEMO_N_FEATURES
+from mlchecks.exceptions import InvalidInput
+
+SYSTEM = DemoSystem(seed=0)
+BATCHES = SYSTEM.batches(0)
+
+
+# --------------------------------------------------------------------------- factories
+# Module-level so that isolation="process" can pickle them into a spawned child.
+
+
+def forgets_optimizer(seed: int) -> MLPTrainer:
+    """The demo trainer with the checkpoint_forgets_optimizer_state fault."""
+    return ForgetsOptimizerTrainer(DEMO_N_FEATURES, 3, hidden=16, lr=0.05, seed=seed)
+
+
+def forgets_rng(seed: int) -> MLPTrainer:
+    """The demo trainer with the checkpoint_forgets_rng fault."""
+    return ForgetsRngTrainer(DEMO_N_FEATURES, 3, hidden=16, lr=0.05, seed=seed)
+
+
+def dies_in_child(seed: int) -> MLPTrainer:
+    """Healthy in the parent; a spawned child exits at once, as if the machine failed."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    return make_trainer(seed)
+
+
+class FailingSave(MLPTrainer):
+    def save(self, path: str | Path) -> None:
+        raise OSError("disk full")
+
+
+class FailingLoad(MLPTrainer):
+    def load(self, path: str | Path) -> None:
+        raise KeyError("optimizer")
+
+
+class ForgetsStep(MLPTrainer):
+    """Restores everything but the step counter."""
+
+    def _restore(self, arrays: dict[str, np.ndarray], *, source: str) -> None:
+        step = self._step
+        super()._restore(arrays, source=source)
+        self._step = step
+
+
+class Unseeded(MLPTrainer):
+    """Dropout draws from OS entropy: two runs with one seed differ."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rng = np.random.Generator(np.random.PCG64())
+
+
+class UsesGlobalNumpy(MLPTrainer):
+    """Perturbs the loss with the global numpy generator, which its checkpoint does not save."""
+
+    def train_step(self, batch: Any) -> float:
+        return super().train_step(batch) + float(np.random.random()) * 1e-3  # noqa: NPY002
+
+
+def demo(cls: type[MLPTrainer]) -> Any:
+    return lambda seed: cls(DEMO_N_FEATURES, 3, hidden=16, lr=0.05, seed=seed)
+
+
+class CurveTrainer:
+    """A fake trainer whose train_step returns the next value of a fixed loss curve."""
+
+    def __init__(self, curve: np.ndarray) -> None:
+        self.curve = np.asarray(curve, dtype=float)
+        self.position = 0
+
+    def train_step(self, batch: Any) -> float:
+        value = float(self.curve[self.position])
+        self.position += 1
+        return value
+
+    def predict(self, inputs: Any) -> Any:
+        return inputs
+
+    def state(self) -> dict[str, Any]:
+        return {"position": np.array(self.position)}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(str(self.position))
+
+    def load(self, path: str | Path) -> None:
+        self.position = int(Path(path).read_text())
+
+
+class NoCopy(MLPTrainer):
+    """A trainer that refuses to be deep-copied (like one holding a lock or a device handle)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise TypeError("cannot deep-copy a trainer holding a device handle")
+
+
+def ar1(rng: np.random.Generator, n: int, phi: float, size: int | None = None) -> np.ndarray:
+    """Stationary AR(1) noise with unit innovations; shape (size, n) when size is given."""
+    shape = (n + 200,) if size is None else (size, n + 200)
+    noise = rng.normal(size=shape)
+    return scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=-1)[..., 200:]
+
+
+def roundtrips(result: Result) -> bool:
+    return Result.from_dict(result.to_dict()) == result
+
+
+# --------------------------------------------------------------------------- state helpers
+
+
+class TestCompareStates:
+    def test_equal_states_have_no_diffs(self) -> None:
+        """Identical snapshots compare equal, NaNs with the same bits included."""
+        state = {
+            "w": np.array([1.0, np.nan]),
+            "t": np.array(3),
+            "rng": np.arange(4, dtype=np.uint64),
+        }
+        assert [] == compare_states(state, snapshot(state))
+
+    def test_bitwise_by_default(self) -> None:
+        """Without tolerances 0.0 and -0.0 differ, and so do values one ulp apart."""
+        a = {"w": np.array([0.0, 1.0])}
+        b = {"w": np.array([-0.0, np.nextafter(1.0, 2.0)])}
+        (diff,) = compare_states(a, b)
+        assert (2, 2, (0,)) == (diff.n_different, diff.size, diff.first_index)
+
+    def test_tolerances(self) -> None:
+        """With atol or rtol, floating entries compare with np.isclose; integers stay exact."""
+        a = {"w": np.array([1.0, 2.0]), "t": np.array(3)}
+        b = {"w": np.array([1.0 + 1e-9, 2.0]), "t": np.array(4)}
+        diffs = compare_states(a, b, atol=1e-6)
+        assert ["t"] == [d.name for d in diffs]
+        assert "'t' is 4, expected 3" == diffs[0].describe()
+
+    def test_missing_unexpected_shape_and_dtype(self) -> None:
+        """Each kind of structural difference is reported with its reason."""
+        a = {"gone": np.zeros(1), "shape": np.zeros(2), "dtype": np.zeros(2)}
+        b = {"new": np.zeros(1), "shape": np.zeros(3), "dtype": np.zeros(2, dtype=np.float32)}
+        reasons = {d.name: d.reason for d in compare_states(a, b)}
+        assert {
+            "gone": "missing",
+            "new": "unexpected",
+            "shape": "shape",
+            "dtype": "dtype",
+        } == reasons
+
+    def test_ignore_patterns(self) -> None:
+        """Names matching an ignore pattern are skipped."""
+        diffs = compare_states({"rng/a": np.zeros(1)}, {"rng/a": np.ones(1)}, ignore=["rng/*"])
+        assert [] == diffs
+
+    def test_max_abs_diff_with_nan(self) -> None:
+        """A value that became NaN counts as an infinite difference."""
+        (diff,) = compare_states({"w": np.array([1.0])}, {"w": np.array([np.nan])})
+        assert np.inf == diff.max_abs_diff
+
+    def test_object_entries(self) -> None:
+        """Non-numeric entries compare by equality."""
+        a = {"names": np.array(["a", 2], dtype=object)}
+        b = {"names": np.array(["a", 3], dtype=object)}
+        assert 1 == compare_states(a, b)[0].n_different
+
+
+class TestGlobalRngs:
+    def test_preserve_restores_every_generator(self) -> None:
+        """random and numpy's global generator are back where they were after the block."""
+        random.seed(1)
+        np.random.seed(1)  # noqa: NPY002
+        with preserve_global_rngs():
+            seed_global_rngs(99)
+            random.random()
+        assert (random.random(), np.random.random()) == (  # noqa: NPY002
+            random.Random(1).random(),
+            np.random.RandomState(1).random_sample(),
+        )
+
+    def test_seed_is_deterministic(self) -> None:
+        """Seeding twice with one value gives the same draws."""
+        with preserve_global_rngs():
+            seed_global_rngs(5)
+            first = (random.random(), np.random.random())  # noqa: NPY002
+            seed_global_rngs(5)
+            assert first == (random.random(), np.random.random())  # noqa: NPY002
+
+
+# --------------------------------------------------------------------------- loss_trend
+
+
+class TestMinBlocks:
+    def test_values(self) -> None:
+        """The floor allows one out-of-order pair of blocks to be significant at alpha."""
+        assert (5, 6, 8) == (min_blocks(0.05), min_blocks(0.01), min_blocks(0.001))
+
+    def test_one_inversion_reaches_alpha(self) -> None:
+        """With min_blocks(alpha) blocks, a curve with one adjacent swap has p <= alpha."""
+        for alpha in (0.05, 0.01, 0.001):
+            b = min_blocks(alpha)
+            means = np.arange(b, 0, -1, dtype=float)
+            means[[0, 1]] = means[[1, 0]]
+            p = scipy.stats.kendalltau(np.arange(b), means, alternative="less").pvalue
+            assert p <= alpha
+
+
+class TestLossTrend:
+    def test_strictly_decreasing(self) -> None:
+        """A strictly decreasing curve gives tau -1 and a tiny p-value on 10 blocks."""
+        trend = loss_trend(np.linspace(2.0, 0.5, 200))
+        assert 10 == trend.n_blocks
+        assert -1.0 == pytest.approx(trend.tau)
+        assert trend.pvalue < 1e-6
+        assert trend.decreasing(0.01)
+
+    def test_matches_scipy_on_block_means(self) -> None:
+        """The p-value is scipy's one-sided Kendall's tau on np.array_split block means."""
+        rng = np.random.default_rng(3)
+        losses = 1.0 - np.linspace(0, 0.1, 203) + rng.normal(scale=0.05, size=203)
+        trend = loss_trend(losses, n_blocks=10)
+        means = [chunk.mean() for chunk in np.array_split(losses, trend.n_blocks)]
+        reference = scipy.stats.kendalltau(np.arange(trend.n_blocks), means, alternative="less")
+        assert reference.pvalue == pytest.approx(trend.pvalue)
+        assert reference.statistic == pytest.approx(trend.tau)
+        assert pytest.approx(means) == list(trend.block_means)
+
+    def test_constant_curve(self) -> None:
+        """A constant curve has no trend (p = 1) and raises no warning."""
+        trend = loss_trend(np.full(50, 0.7))
+        assert (0.0, 1.0, 0.0) == (trend.tau, trend.pvalue, trend.relative_drop)
+
+    def test_increasing_curve(self) -> None:
+        """An increasing loss is not a decrease and its relative drop is negative."""
+        trend = loss_trend(np.linspace(1.0, 2.0, 100))
+        assert not trend.decreasing(0.05)
+        assert trend.relative_drop == pytest.approx(-0.9, abs=0.05)
+
+    def test_relative_drop(self) -> None:
+        """The relative drop compares the first and last block means."""
+        trend = loss_trend(np.linspace(2.0, 1.0, 100))
+        first, last = trend.block_means[0], trend.block_means[-1]
+        assert (first - last) / first == pytest.approx(trend.relative_drop)
+        assert (1.955, 1.045) == pytest.approx((first, last), abs=1e-3)
+
+    def test_few_steps_use_the_floor(self) -> None:
+        """With exactly min_blocks(alpha) losses, each block is one step."""
+        trend = loss_trend([5.0, 4.0, 3.0, 2.0, 1.0, 0.5], alpha=0.01)
+        assert (6, 1.0) == (trend.n_blocks, trend.block_size)
+
+    def test_autocorrelated_noise_gets_fewer_blocks(self) -> None:
+        """Strongly autocorrelated noise makes blocks longer than its correlation time."""
+        rng = np.random.default_rng(0)
+        trend = loss_trend(ar1(rng, 300, 0.95), n_blocks=10, alpha=0.01)
+        assert trend.lag1_autocorrelation > 0.8
+        assert trend.n_blocks < 10
+        assert trend.block_size >= 4 * trend.correlation_steps or trend.n_blocks == 6
+
+    @pytest.mark.parametrize("phi", [0.0, 0.8, 0.9])
+    def test_false_alarm_rate_on_flat_autocorrelated_curves(self, phi: float) -> None:
+        """On flat AR(1) curves the test declares a decrease at about rate alpha, not more."""
+        rng = np.random.default_rng(2024)
+        alpha, repetitions = 0.05, 300
+        curves = 1.0 + 0.1 * ar1(rng, 200, phi, size=repetitions)
+        alarms = sum(loss_trend(c, alpha=alpha).decreasing(alpha) for c in curves)
+        margin = 3 * np.sqrt(alpha * (1 - alpha) / repetitions)
+        assert alarms / repetitions <= alpha + margin
+
+    def test_raw_kendall_would_not_hold_alpha(self) -> None:
+        """Kendall's test on raw steps of the same curves raises far more false alarms."""
+        rng = np.random.default_rng(2024)
+        curves = 1.0 + 0.1 * ar1(rng, 200, 0.9, size=200)
+        steps = np.arange(200)
+        raw = sum(
+            scipy.stats.kendalltau(steps, c, alternative="less").pvalue <= 0.05 for c in curves
+        )
+        assert raw / 200 > 0.2
+
+    def test_real_gpu_training_curve_decreases(self, gpu_arrays: dict[str, np.ndarray]) -> None:
+        """The losses of a real recorded PyTorch run show a decrease at alpha 0.01."""
+        trend = loss_trend(gpu_arrays["gpu_det_seed0_a__losses"], alpha=0.01)
+        assert trend.decreasing(0.01)
+        assert trend.relative_drop > 0.05
+
+    def test_noisy_decreasing_curve_decreases(self) -> None:
+        """A decaying curve with autocorrelated noise is detected reliably."""
+        rng = np.random.default_rng(7)
+        t = np.arange(200)
+        hits = sum(
+            loss_trend(0.5 + 1.5 * np.exp(-t / 60) + 0.1 * ar1(rng, 200, 0.5)).decreasing(0.01)
+            for _ in range(50)
+        )
+        assert 50 == hits
+
+    def test_rejects_nan(self) -> None:
+        """NaN losses are rejected, naming the argument."""
+        with pytest.raises(InvalidInput, match="'losses' must be finite"):
+            loss_trend([1.0, np.nan, 0.5, 0.4, 0.3, 0.2, 0.1])
+
+    def test_rejects_too_few_values(self) -> None:
+        """Fewer losses than the fewest blocks are rejected."""
+        with pytest.raises(InvalidInput, match="at least 6 values"):
+            loss_trend([3.0, 2.0, 1.0], alpha=0.01)
+
+    def test_rejects_unreachable_alpha(self) -> None:
+        """n_blocks whose smallest p-value exceeds alpha is rejected."""
+        with pytest.raises(InvalidInput, match="cannot reach alpha"):
+            loss_trend(np.linspace(1, 0, 50), n_blocks=4, alpha=0.01)
+
+    def test_rejects_bad_alpha(self) -> None:
+        """alpha outside (0, 1) is rejected."""
+        with pytest.raises(InvalidInput, match=r"'alpha' must be in \(0, 1\)"):
+            loss_trend(np.linspace(1, 0, 50), alpha=1.5)
+
+
+# --------------------------------------------------------------------------- LossDecreasesCheck
+
+
+class TestLossDecreasesCheck:
+    def test_passes_on_healthy_demo(self) -> None:
+        """The healthy demo trainer's loss decreases over 60 steps, from about ln 3."""
+        check = LossDecreasesCheck(make_trainer=make_trainer, batches=BATCHES[:60], n_classes=3)
+        result = run_check(check)
+        assert Status.PASS == result.status, str(result)
+        assert Status.PASS == result.finding("initial_loss").status
+        assert 2 == result.rubric
+        assert roundtrips(result)
+
+    def test_leaves_the_users_trainer_and_rngs_unchanged(self) -> None:
+        """Training a copy leaves the trainer's state and the global generators as they were."""
+        trainer = make_trainer(0)
+        trainer.train_step(BATCHES[0])
+        before = snapshot(trainer.state())
+        random.seed(5)
+        np.random.seed(5)  # noqa: NPY002
+        result = LossDecreasesCheck(trainer=trainer, batches=BATCHES[:60]).run()
+        assert Status.PASS == result.status
+        assert "copy" == result.details["isolation"]
+        after = snapshot(trainer.state())
+        assert before.keys() == after.keys()
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+        draws = (random.random(), np.random.random())  # noqa: NPY002
+        random.seed(5)
+        np.random.seed(5)  # noqa: NPY002
+        assert (random.random(), np.random.random()) == draws  # noqa: NPY002
+
+    def test_checkpoint_isolation_restores_the_trainer(self) -> None:
+        """isolation='checkpoint' trains the trainer itself and restores it with load()."""
+        trainer = make_trainer(1)
+        before = trainer.fingerprint()
+        result = LossDecreasesCheck(
+            trainer=trainer, batches=BATCHES[:50], isolation="checkpoint"
+        ).run()
+        assert "checkpoint" == result.details["isolation"]
+        assert Status.PASS == result.finding("trainer_restored").status
+        assert before == trainer.fingerprint()
+
+    def test_auto_falls_back_to_checkpoint(self) -> None:
+        """A trainer that cannot be deep-copied is isolated through its own checkpoints."""
+        trainer = NoCopy(DEMO_N_FEATURES, 3, seed=0)
+        result = LossDecreasesCheck(trainer=trainer, batches=BATCHES[:50]).run()
+        assert ("checkpoint", Status.PASS) == (result.details["isolation"], result.status)
+        assert 0 == trainer.step
+
+    def test_copy_isolation_refuses_an_uncopyable_trainer(self) -> None:
+        """isolation='copy' with a trainer that cannot be copied raises its error."""
+        check = LossDecreasesCheck(
+            trainer=NoCopy(DEMO_N_FEATURES, 3), batches=BATCHES[:50], isolation="copy"
+        )
+        assert Status.ERROR == run_check(check).status
+
+    def test_checkpoint_restore_bug_is_reported(self) -> None:
+        """When save/load cannot restore the trainer, trainer_restored FAILS naming entries."""
+        trainer = ForgetsOptimizerTrainer(DEMO_N_FEATURES, 3, seed=0)
+        trainer.train_step(BATCHES[0])
+        result = LossDecreasesCheck(
+            trainer=trainer, batches=BATCHES[:50], isolation="checkpoint"
+        ).run()
+        finding = result.finding("trainer_restored")
+        assert Status.FAIL == finding.status
+        assert "'adam/m/W1'" in finding.message
+
+    def test_overfit_one_batch_passes(self) -> None:
+        """Repeating one batch drives the healthy trainer's loss below 10% of its start."""
+        check = LossDecreasesCheck(
+            make_trainer=make_trainer, batches=[BATCHES[0]], overfit_one_batch=True, n_steps=200
+        )
+        result = check.run()
+        assert Status.PASS == result.status, str(result)
+        assert result.metrics["overfit_fraction"] <= 0.1
+
+    def test_overfit_fails_when_the_loss_does_not_collapse(self) -> None:
+        """A learning rate too small to memorize one batch FAILS the overfit finding."""
+        slow = demo_factory_with_lr(1e-3)
+        check = LossDecreasesCheck(
+            make_trainer=slow, batches=[BATCHES[0]], overfit_one_batch=True, n_steps=100
+        )
+        finding = check.run().finding("overfit")
+        assert Status.FAIL == finding.status
+        assert "exceeds the maximum 0.1" in finding.message
+
+    def test_fails_on_a_flat_noisy_curve(self) -> None:
+        """A flat curve with autocorrelated noise FAILS: no downward trend."""
+        rng = np.random.default_rng(1)
+        curve = 1.0 + 0.05 * ar1(rng, 200, 0.8)
+        result = LossDecreasesCheck(
+            trainer=CurveTrainer(curve), batches=[None], n_steps=len(curve)
+        ).run()
+        assert Status.FAIL == result.status
+        assert Status.FAIL == result.finding("loss_trend").status
+        assert "no downward trend" in result.summary or "relative_drop" in result.summary
+
+    def test_plateau_gets_a_hint(self) -> None:
+        """A curve that falls and then flattens FAILS the trend with a hint to use fewer steps."""
+        rng = np.random.default_rng(0)
+        curve = np.concatenate([np.linspace(2.0, 1.0, 20), 1.0 + 0.05 * rng.normal(size=180)])
+        finding = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=200)
+        message = finding.run().finding("loss_trend").message
+        assert "then stopped falling" in message
+        assert "check fewer steps" in message
+
+    def test_fails_on_a_small_drop(self) -> None:
+        """A significant but tiny decrease FAILS the minimum relative drop."""
+        curve = np.linspace(1.0, 0.99, 100)
+        result = LossDecreasesCheck(
+            trainer=CurveTrainer(curve), batches=[None], n_steps=len(curve)
+        ).run()
+        assert Status.PASS == result.finding("loss_trend").status
+        assert Status.FAIL == result.finding("relative_drop").status
+
+    def test_nonfinite_loss_fails_naming_the_step(self) -> None:
+        """The exploding-learning-rate fault gives a NaN loss; the finding names its step."""
+        system = DemoSystem(seed=0, fault="exploding_learning_rate", n_rows=1000)
+        result = LossDecreasesCheck(make_trainer=system.make_trainer, batches=BATCHES[:50]).run()
+        finding = result.finding("loss_finite")
+        assert Status.FAIL == finding.status
+        assert 1.0 == finding.observed
+        assert "at step 1 of 50" in finding.message
+        assert 2 == result.metrics["n_steps"]
+        assert roundtrips(result)
+
+    def test_initial_loss_warns_far_from_ln_c(self) -> None:
+        """A first loss far from ln(n_classes) WARNS (here the class count is wrong)."""
+        check = LossDecreasesCheck(make_trainer=make_trainer, batches=BATCHES[:50], n_classes=50)
+        result = check.run()
+        assert Status.WARN == result.finding("initial_loss").status
+        assert Status.WARN == result.status
+        assert "ln(50)" in result.finding("initial_loss").message
+
+    def test_batches_cycle(self) -> None:
+        """n_steps beyond len(batches) cycles through the batches."""
+        trainer = CurveTrainer(np.linspace(2.0, 1.0, 40))
+        result = LossDecreasesCheck(trainer=trainer, batches=[1, 2, 3], n_steps=40).run()
+        assert 40 == result.metrics["n_steps"]
+
+    def test_uses_context_seed(self) -> None:
+        """Without a seed field, make_trainer gets the context's seed."""
+        seen: list[int] = []
+
+        def factory(seed: int) -> MLPTrainer:
+            seen.append(seed)
+            return make_trainer(seed)
+
+        LossDecreasesCheck(make_trainer=factory, batches=BATCHES[:20]).run(Context(seed=11))
+        assert [11] == seen
+
+    def test_requires_exactly_one_trainer_source(self) -> None:
+        """Passing both or neither of trainer and make_trainer is an error."""
+        with pytest.raises(InvalidInput, match="exactly one of 'trainer'"):
+            LossDecreasesCheck(batches=BATCHES[:20])
+        with pytest.raises(InvalidInput, match="exactly one of 'trainer'"):
+            LossDecreasesCheck(trainer=make_trainer(0), make_trainer=make_trainer, batches=[1])
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"batches": []}, "at least one batch"),
+            ({"batches": "abc"}, "'batches' must be a sequence"),
+            ({"n_steps": 3}, "'n_steps' must be at least 6"),
+            ({"alpha": 0.0}, r"'alpha' must be in \(0, 1\)"),
+            ({"min_relative_drop": 1.5}, r"'min_relative_drop' must be in \[0, 1\]"),
+            ({"n_blocks": 4}, "cannot reach alpha"),
+            ({"n_classes": 1}, "'n_classes' must be an integer >= 2"),
+            ({"isolation": "fork"}, "'isolation' must be one of"),
+            ({"make_trainer": 3}, "'make_trainer' must be callable"),
+        ],
+    )
+    def test_validates_fields(self, kwargs: dict[str, Any], message: str) -> None:
+        """Bad fields raise InvalidInput naming the field and the value."""
+        fields: dict[str, Any] = {"make_trainer": make_trainer, "batches": BATCHES[:20]}
+        fields.update(kwargs)
+        with pytest.raises(InvalidInput, match=message):
+            LossDecreasesCheck(**fields)
+
+    def test_rejects_a_non_trainer(self) -> None:
+        """A trainer without the protocol's methods is rejected."""
+        with pytest.raises(InvalidInput, match="must implement the Trainer protocol"):
+            LossDecreasesCheck(trainer=object(), batches=[1])  # type: ignore[arg-type]
+
+    def test_non_numeric_loss_is_an_error(self) -> None:
+        """A train_step returning something that is not a number gives an ERROR result."""
+
+        class Odd(CurveTrainer):
+            def train_step(self, batch: Any) -> Any:
+                return "low"
+
+        result = run_check(LossDecreasesCheck(trainer=Odd(np.ones(3)), batches=[1], n_steps=10))
+        assert Status.ERROR == result.status
+        assert "must return the loss as a number" in result.summary
+
+
+def demo_factory_with_lr(lr: float) -> Any:
+    return lambda seed: MLPTrainer(DEMO_N_FEATURES, 3, hidden=16, lr=lr, dropout=0.0, seed=seed)
+
+
+# --------------------------------------------------------------------------- CheckpointRestoreCheck
+
+
+class TestCheckpointRestoreCheck:
+    def test_passes_on_healthy_demo_inprocess(self) -> None:
+        """The healthy demo trainer restores exactly in-process."""
+        result = run_check(CheckpointRestoreCheck(make_trainer=make_trainer, batches=BATCHES[:20]))
+        assert Status.PASS == result.status, str(result)
+        assert 10 == result.metrics["restore_step"]
+        assert {
+            "deterministic_prefix",
+            "load",
+            "restored_state",
+            "step_counter",
+            "losses_after_restore",
+            "final_state",
+        } == {f.name for f in result.findings}
+        assert roundtrips(result)
+
+    def test_passes_on_healthy_demo_with_a_real_crash(self) -> None:
+        """In process isolation the interrupted child is SIGKILLed and the restore still matches."""
+        check = CheckpointRestoreCheck(
+            make_trainer=make_trainer, batches=BATCHES[:16], isolation="process", timeout_s=120
+        )
+        result = run_check(check)
+        assert Status.PASS == result.status, str(result)
+        if hasattr(signal, "SIGKILL"):
+            assert -signal.SIGKILL == result.details["interrupted_exit_code"]
+
+    def test_forgotten_optimizer_state_fails_naming_the_entries(self) -> None:
+        """A checkpoint without the Adam moments FAILS, naming them and the step counter."""
+        result = CheckpointRestoreCheck(make_trainer=forgets_optimizer, batches=BATCHES[:20]).run()
+        assert Status.FAIL == result.status
+        restored = result.finding("restored_state")
+        assert Status.FAIL == restored.status
+        for entry in ("'adam/m/W1'", "'adam/t' is 0, expected 10"):
+            assert entry in restored.message
+        assert entry.split()[0] in result.summary
+        names = [d["name"] for d in result.details["restored_state_diffs"]]
+        assert {f"adam/{s}/{p}" for s in "mv" for p in ("W1", "b1", "W2", "b2")} | {
+            "adam/t"
+        } == set(names)
+        losses = result.finding("losses_after_restore")
+        assert Status.FAIL == losses.status
+        assert 11 == losses.observed
+        assert Status.FAIL == result.finding("final_state").status
+
+    def test_forgotten_optimizer_state_fails_with_a_real_crash(self) -> None:
+        """The same fault FAILS in process isolation, naming the optimizer entries."""
+        check = CheckpointRestoreCheck(
+            make_trainer=forgets_optimizer, batches=BATCHES[:12], isolation="process"
+        )
+        result = run_check(check)
+        assert Status.FAIL == result.status, str(result)
+        assert "'adam/m/W1'" in result.finding("restored_state").message
+
+    def test_forgotten_rng_fails_naming_the_entry(self) -> None:
+        """A checkpoint without the dropout generator FAILS naming 'rng/state'."""
+        result = CheckpointRestoreCheck(make_trainer=forgets_rng, batches=BATCHES[:20]).run()
+        assert Status.FAIL == result.status
+        assert ["rng/state"] == [d["name"] for d in result.details["restored_state_diffs"]]
+        assert "'rng/state'" in result.summary
+        assert 10 == result.finding("losses_after_restore").observed
+
+    def test_forgotten_rng_fails_with_a_real_crash(self) -> None:
+        """The RNG fault FAILS in process isolation too."""
+        check = CheckpointRestoreCheck(
+            make_trainer=forgets_rng, batches=BATCHES[:12], isolation="process"
+        )
+        result = run_check(check)
+        assert Status.FAIL == result.status, str(result)
+        assert "'rng/state'" in result.finding("restored_state").message
+
+    def test_state_not_in_the_checkpoint_shows_through_reseeding(self) -> None:
+        """A trainer drawing from the global numpy generator diverges after the restore."""
+        result = CheckpointRestoreCheck(
+            make_trainer=demo(UsesGlobalNumpy), batches=BATCHES[:10]
+        ).run()
+        assert Status.PASS == result.finding("deterministic_prefix").status
+        assert Status.FAIL == result.finding("losses_after_restore").status
+        assert 5 == result.finding("losses_after_restore").observed
+
+    def test_checkpoint_every_restores_from_the_last_checkpoint(self) -> None:
+        """With checkpoint_every=3 and a crash after step 8 the restore starts at step 6."""
+        check = CheckpointRestoreCheck(
+            make_trainer=make_trainer, batches=BATCHES[:14], crash_at=8, checkpoint_every=3
+        )
+        assert (3, 6) == check.save_steps
+        result = check.run()
+        assert Status.PASS == result.status, str(result)
+        assert 6 == result.metrics["restore_step"]
+        assert 8 == len(result.details["restored_losses"])
+
+    def test_save_error_fails(self) -> None:
+        """An exception in save() is a FAIL naming the error and the step."""
+        result = CheckpointRestoreCheck(make_trainer=demo(FailingSave), batches=BATCHES[:8]).run()
+        finding = result.finding("save")
+        assert Status.FAIL == finding.status
+        assert "OSError: disk full" in finding.message
+        assert "after step 4" in finding.message
+
+    def test_load_error_fails(self) -> None:
+        """An exception in load() is a FAIL naming the error."""
+        result = CheckpointRestoreCheck(make_trainer=demo(FailingLoad), batches=BATCHES[:8]).run()
+        finding = result.finding("load")
+        assert Status.FAIL == finding.status
+        assert "KeyError" in finding.message
+
+    def test_step_counter_not_restored_fails(self) -> None:
+        """A load() that keeps the fresh trainer's step counter FAILS step_counter."""
+        result = CheckpointRestoreCheck(make_trainer=demo(ForgetsStep), batches=BATCHES[:8]).run()
+        finding = result.finding("step_counter")
+        assert Status.FAIL == finding.status
+        assert 0.0 == finding.observed
+        assert "'step' is 0" in finding.message
+
+    def test_nondeterministic_training_fails_the_prefix(self) -> None:
+        """Training that is not reproducible from the seed FAILS deterministic_prefix."""
+        result = CheckpointRestoreCheck(make_trainer=demo(Unseeded), batches=BATCHES[:8]).run()
+        finding = result.finding("deterministic_prefix")
+        assert Status.FAIL == finding.status
+        assert "not reproducible" in finding.message
+
+    def test_tolerances_allow_small_differences(self) -> None:
+        """With atol, a restore that differs only in tiny noise passes the loss comparison."""
+        result = CheckpointRestoreCheck(
+            make_trainer=demo(UsesGlobalNumpy), batches=BATCHES[:10], atol=0.01
+        ).run()
+        assert Status.PASS == result.finding("losses_after_restore").status
+
+    def test_ignore_skips_entries(self) -> None:
+        """Entries matching an ignore pattern are not compared right after load."""
+        result = CheckpointRestoreCheck(
+            make_trainer=forgets_rng, batches=BATCHES[:10], ignore=["rng/*"]
+        ).run()
+        assert Status.PASS == result.finding("restored_state").status
+
+    def test_child_dying_early_is_an_error(self) -> None:
+        """A child process that dies before checkpointing gives an ERROR naming the exit code."""
+        check = CheckpointRestoreCheck(
+            make_trainer=dies_in_child, batches=BATCHES[:6], isolation="process", timeout_s=60
+        )
+        result = run_check(check)
+        assert Status.ERROR == result.status
+        assert "exit code 3" in result.summary
+
+    def test_unpicklable_factory_is_rejected_in_process_mode(self) -> None:
+        """A lambda cannot reach a spawned child; the ERROR says what to do instead."""
+        check = CheckpointRestoreCheck(
+            make_trainer=lambda seed: make_trainer(seed), batches=BATCHES[:6], isolation="process"
+        )
+        result = run_check(check)
+        assert Status.ERROR == result.status
+        assert "needs make_trainer and batches that can be pickled" in result.summary
+
+    def test_leaves_global_rngs_alone(self) -> None:
+        """The check re-seeds the global generators while it runs and restores them after."""
+        random.seed(9)
+        state = random.getstate()
+        CheckpointRestoreCheck(make_trainer=make_trainer, batches=BATCHES[:6]).run()
+        assert state == random.getstate()
+
+    def test_uses_context_seed_and_tempdir(self, tmp_path: Path) -> None:
+        """make_trainer gets the context's seed; checkpoints go under the context's workdir."""
+        seen: list[int] = []
+        paths: list[Path] = []
+
+        class Recording(MLPTrainer):
+            def save(self, path: str | Path) -> None:
+                paths.append(Path(path))
+                super().save(path)
+
+        def factory(seed: int) -> MLPTrainer:
+            seen.append(seed)
+            return Recording(DEMO_N_FEATURES, 3, seed=seed)
+
+        check = CheckpointRestoreCheck(make_trainer=factory, batches=BATCHES[:6])
+        assert Status.PASS == check.run(Context(seed=4, workdir=tmp_path)).status
+        assert {4} == set(seen)
+        assert paths
+        assert tmp_path in paths[0].parents
+        assert [] == list(tmp_path.iterdir())
+
+    def test_reports_progress(self) -> None:
+        """Each phase is reported through the context's progress callback."""
+        lines: list[str] = []
+        lock = threading.Lock()
+
+        def progress(line: str) -> None:
+            with lock:
+                lines.append(line)
+
+        CheckpointRestoreCheck(make_trainer=make_trainer, batches=BATCHES[:6]).run(
+            Context(progress=progress)
+        )
+        assert 3 == len(lines)
+        assert all(line.startswith("checkpoint_restore:") for line in lines)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"crash_at": 20}, r"'crash_at' must be in \[1, n_steps\)"),
+            ({"crash_at": 0}, "'crash_at' must be an integer >= 1"),
+            ({"checkpoint_every": 15}, "'checkpoint_every' must be <= crash_at 10"),
+            ({"isolation": "thread"}, "'isolation' must be one of"),
+            ({"atol": -1.0}, "'atol' must be a finite number >= 0"),
+            ({"ignore": [1]}, "'ignore' must contain strings"),
+            ({"batches": [BATCHES[0]]}, "'n_steps' must be at least 2"),
+            ({"timeout_s": 0}, "'timeout_s' must be a finite number > 0"),
+            ({"step_key": 3}, "'step_key' must be a string or None"),
+        ],
+    )
+    def test_validates_fields(self, kwargs: dict[str, Any], message: str) -> None:
+        """Bad fields raise InvalidInput naming the field and the value."""
+        fields: dict[str, Any] = {"make_trainer": make_trainer, "batches": BATCHES[:20]}
+        fields.update(kwargs)
+        with pytest.raises(InvalidInput, match=message):
+            CheckpointRestoreCheck(**fields)
+
+    def test_check_is_frozen_with_a_short_repr(self) -> None:
+        """Checks are frozen attrs objects whose repr leaves out the batches."""
+        check = CheckpointRestoreCheck(make_trainer=make_trainer, batches=BATCHES[:4])
+        with pytest.raises(AttributeError):
+            check.n_steps = 3  # type: ignore[misc]
+        assert "batches" not in repr(check)
+        assert "crash_at=None" in repr(check)
