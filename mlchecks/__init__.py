@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
     from mlchecks.checks.rollback import RollbackCheck
+    from mlchecks.checks.single_batch import SingleBatchCheck
+    from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
 
 try:
     __version__ = version("mlchecks")
@@ -36,6 +38,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 # Public names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "CheckpointRestoreCheck": "mlchecks.checks.training",
+    "LossDecreasesCheck": "mlchecks.checks.training",
+    "SingleBatchCheck": "mlchecks.checks.single_batch",
     "CanaryCheck": "mlchecks.checks.canary",
     "Pipeline": "mlchecks.checks.pipeline",
     "PipelineCheck": "mlchecks.checks.pipeline",
@@ -57,6 +62,7 @@ __all__ = [
     "CanaryCheck",
     "Check",
     "CheckFailed",
+    "CheckpointRestoreCheck",
     "Context",
     "Deployment",
     "Endpoint",
@@ -64,6 +70,7 @@ __all__ = [
     "Finding",
     "GoldenSet",
     "InvalidInput",
+    "LossDecreasesCheck",
     "MLChecksError",
     "MLTestScore",
     "MissingDependency",
@@ -76,6 +83,7 @@ __all__ = [
     "Response",
     "Result",
     "RollbackCheck",
+    "SingleBatchCheck",
     "Stage",
     "Status",
     "Suite",

@@ -16,8 +16,13 @@ if TYPE_CHECKING:
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
     from mlchecks.checks.rollback import RollbackCheck
+    from mlchecks.checks.single_batch import SingleBatchCheck
+    from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
 
 _LAZY: dict[str, str] = {
+    "CheckpointRestoreCheck": "training",
+    "LossDecreasesCheck": "training",
+    "SingleBatchCheck": "single_batch",
     "CanaryCheck": "canary",
     "Pipeline": "pipeline",
     "PipelineCheck": "pipeline",
@@ -31,12 +36,15 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CanaryCheck",
+    "CheckpointRestoreCheck",
     "GoldenSet",
+    "LossDecreasesCheck",
     "Pipeline",
     "PipelineCheck",
     "QualityCheck",
     "ReproducibilityCheck",
     "RollbackCheck",
+    "SingleBatchCheck",
     "Stage",
     "TrainingRun",
 ]

@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from mlchecks.demo.features import FeaturePipeline
-from mlchecks.demo.model import MLPTrainer
+from mlchecks.demo.model import Batch, MLPTrainer
 from mlchecks.demo.serving import DemoService, ServedModel
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
@@ -94,8 +94,8 @@ _FAULT_LIST = (
     ),
     Fault(
         "exploding_learning_rate",
-        "the learning-rate schedule lr/sqrt(t) reads the step counter before incrementing it, "
-        "so the first update uses an infinite learning rate and the parameters become non-finite",
+        "the step is scaled by sqrt(64 / (batch_size - 1)), an off-by-one that is harmless on "
+        "batches but divides by zero on a single example: the update and parameters become inf",
         "single_batch",
         5,
     ),
@@ -183,11 +183,23 @@ class DeadParameterTrainer(MLPTrainer):
 
 
 class ExplodingLearningRateTrainer(MLPTrainer):
-    """``exploding_learning_rate``: the schedule is evaluated at the pre-increment step."""
+    """``exploding_learning_rate``: the batch-size scaling of the step is off by one.
+
+    The step is scaled by ``sqrt(reference / (n - 1))``, an ``n - 1`` copied from an
+    unbiased-variance formula. On ordinary batches the scale is about 1 and training looks
+    healthy; a one-example batch divides by zero and the first update is infinite.
+    """
+
+    reference_batch = 64
+
+    def train_step(self, batch: Batch) -> float:
+        self._batch_rows = len(batch[1])
+        return super().train_step(batch)
 
     def _learning_rate(self, t: int) -> Any:
-        # Bug: uses the step counter as it was before this step (0 on the first update).
-        return np.float64(self.lr) / np.sqrt(np.float64(t - 1))
+        with np.errstate(divide="ignore"):
+            scale = np.sqrt(np.float64(self.reference_batch) / np.float64(self._batch_rows - 1))
+        return super()._learning_rate(t) * scale
 
 
 class ForgetsOptimizerTrainer(MLPTrainer):

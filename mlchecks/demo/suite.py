@@ -2,7 +2,7 @@
 
 >>> suite = build_suite(fault=None, seed=0)
 >>> [check.name for check in suite.checks][:2]
-['reproducibility', 'pipeline']
+['reproducibility', 'loss_decreases']
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mlchecks.suite import Suite
 if TYPE_CHECKING:
     from mlchecks.checks.reproducibility import TrainingRun
 
-__all__ = ["build_suite", "demo_training_run"]
+__all__ = ["build_suite", "demo_trainer", "demo_training_run"]
 
 
 def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None) -> TrainingRun:
@@ -37,6 +37,52 @@ def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None
 
     system = DemoSystem(seed=data_seed, fault=fault)
     return TrainingRun(**system.train(seed).run_fields())
+
+
+def demo_trainer(seed: int, *, data_seed: int = 0, fault: str | None = None) -> MLPTrainer:
+    """A fresh demo trainer (with the fault's training code): a picklable ``make_trainer``.
+
+    The checkpoint check restarts training in fresh processes, so its factory must be a
+    module-level function rather than a bound method of a `DemoSystem`.
+    """
+    return DemoSystem(seed=data_seed, fault=fault).make_trainer(seed)
+
+
+def _factory(system: DemoSystem) -> Callable[[int], MLPTrainer]:
+    return functools.partial(demo_trainer, data_seed=system.seed, fault=system.fault_name)
+
+
+def _loss_decreases(system: DemoSystem) -> Check:
+    """60 steps: the demo's loss flattens after about 40, and the check tests the trend."""
+    from mlchecks.checks.training import LossDecreasesCheck
+
+    return LossDecreasesCheck(
+        make_trainer=_factory(system),
+        batches=system.batches(system.seed)[:60],
+        seed=system.seed,
+        n_classes=len(CLASSES),
+    )
+
+
+def _checkpoint_restore(system: DemoSystem) -> Check:
+    """Train 40 steps, SIGKILL the training process after a checkpoint, restore, compare."""
+    from mlchecks.checks.training import CheckpointRestoreCheck
+
+    return CheckpointRestoreCheck(
+        make_trainer=_factory(system),
+        batches=system.batches(system.seed)[:40],
+        seed=system.seed,
+        isolation="process",
+    )
+
+
+def _single_batch(system: DemoSystem) -> Check:
+    from mlchecks.checks.single_batch import SingleBatchCheck
+
+    batch = system.batches(system.seed)[0]
+    return SingleBatchCheck(
+        batch=batch, make_trainer=system.make_trainer, seed=system.seed, inputs=batch[0]
+    )
 
 
 def _reproducibility(system: DemoSystem) -> Check:
@@ -141,8 +187,11 @@ def _rollback(system: DemoSystem) -> Check:
 # In rubric order; each builder takes the (possibly faulty) system and returns a check.
 _BUILDERS: tuple[Callable[[DemoSystem], Check], ...] = (
     _reproducibility,
+    _loss_decreases,
+    _checkpoint_restore,
     _pipeline,
     _quality,
+    _single_batch,
     _canary,
     _rollback,
 )

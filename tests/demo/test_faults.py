@@ -253,14 +253,24 @@ class TestDeadParameter:
 
 
 class TestExplodingLearningRate:
-    def test_one_step_makes_parameters_non_finite(self) -> None:
-        """After a single step every parameter tensor holds inf or NaN, and so do the outputs."""
+    def test_one_example_step_makes_parameters_non_finite(self) -> None:
+        """A step on a single example leaves inf or NaN in every parameter and the outputs."""
         system = DemoSystem(fault="exploding_learning_rate")
-        _, after, trainer = one_step(system)
+        trainer = system.make_trainer(0)
+        X, y = system.batches(0)[0]
+        trainer.train_step((X[:1], y[:1]))
+        after = trainer.state()
         for name in ("param/W1", "param/b1", "param/W2", "param/b2"):
             assert not np.isfinite(after[name]).all(), name
         assert not np.isfinite(trainer.predict(system.X_valid[:5])).all()
         assert not np.isfinite(trainer.train_step(system.batches(0)[1]))
+
+    def test_batched_training_still_looks_healthy(self) -> None:
+        """On ordinary batches the off-by-one scale is about 1: the bug hides from training."""
+        system = DemoSystem(fault="exploding_learning_rate")
+        run = system.train(0)
+        assert np.isfinite(run.losses).all()
+        assert run.metrics["accuracy"] > 0.75
 
     def test_healthy_step_stays_finite(self, healthy: DemoSystem) -> None:
         """On healthy code the parameters and outputs stay finite after a step."""
