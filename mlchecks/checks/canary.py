@@ -19,14 +19,23 @@ ML Test Score).
   versions the model was trained with are compared with those the server runs.
 - **Stage 1, trickle.** Consume live requests from ``traffic``; route a ``fraction`` to
   the candidate and the rest to the baseline (``mode="split"``), or mirror a fraction to
-  both (``mode="shadow"``, paired comparison). After every request three anytime-valid
+  both (``mode="shadow"``, paired comparison). After every request anytime-valid
   sequential tests (`mlchecks.stats.sequential.CanaryMonitor`) judge errors, latency
-  and prediction shift, each at ``alpha / 3``, so the chance of a false FAIL for a
+  and prediction shift, and in shadow mode also how often the two versions' predictions
+  differ on the same request (the disagreement rate, against ``max_disagreement``); each
+  gets an equal share of ``alpha`` (Bonferroni), so the chance of a false FAIL for a
   candidate identical to the baseline is at most ``alpha`` although the canary is
-  judged after every request. The canary stops early on a FAIL, PASSes once the
+  judged after every request. Split mode compares only the two versions' class
+  proportions: a candidate predicting another class for most requests with the same
+  overall mix (trained on inverted labels) passes it; the report says so and suggests
+  shadow mode. The canary stops early on a FAIL, PASSes once the
   candidate has served ``candidate_requests`` requests with no regression detected, and
   WARNs "inconclusive after N requests" when the traffic, ``max_requests`` or
   ``max_duration_s`` runs out first.
+
+Outputs are read per request as one example's: a vector of class scores of shape ``(k,)``
+or ``(1, k)`` (the leading batch axis of a single-row request, as V2 servers answer), or
+one score of shape ``()``, ``(1,)`` or ``(1, 1)``.
 
 Every request the check sends is bounded: ``request_timeout_s`` each, ``max_requests``
 and ``max_duration_s`` in total, and only to 127.0.0.1 unless ``allow_remote=True``.
@@ -58,6 +67,7 @@ from mlchecks.checks._load import (
     probe_inputs,
     version_field,
 )
+from mlchecks.checks._series import even_indices, quantile_sample, significant
 from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
@@ -68,6 +78,13 @@ from mlchecks.stats.sequential import CanaryMonitor
 __all__ = ["CanaryCheck"]
 
 _SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: Why split mode cannot catch a candidate that predicts differently request by request.
+_SPLIT_NOTE = (
+    "split mode compares the two versions' class proportions, not individual predictions "
+    "(each request goes to one version only), so a candidate that predicts another class for "
+    "most requests with the same overall mix, e.g. one trained on inverted labels, passes it; "
+    "use mode='shadow' to test how often the candidate disagrees with the baseline"
+)
 
 
 # ------------------------------------------------------------------------------ fields
@@ -136,8 +153,9 @@ class CanaryCheck:
         candidate: the version under test.
         probe_inputs: production inputs for stage 0, one request each.
         offline_predictions: the candidate's offline predictions for ``probe_inputs``
-            (one per input), or ``f(inputs) -> predictions`` computing them with the
-            training-side code. None skips the agreement check.
+            (one per input: ``(n, k)``, or ``(n, 1, k)`` like single-row V2 answers), or
+            ``f(inputs) -> predictions`` computing them with the training-side code. None
+            skips the agreement check.
         baseline: the version live traffic goes to; None: the server's ``live_version()``.
         traffic: live request inputs for stage 1 (an iterable, or a callable returning a
             fresh one per run). None skips stage 1.
@@ -157,17 +175,27 @@ class CanaryCheck:
             component in both must match exactly.
         fraction: the candidate's share of live requests (split) or of mirrored requests
             (shadow).
-        mode: ``"split"`` (route) or ``"shadow"`` (mirror to both; users get the baseline).
-        alpha: the false-FAIL rate bound of stage 1 as a whole.
+        mode: ``"split"`` (route; compares class proportions only) or ``"shadow"`` (mirror
+            to both, users get the baseline; also tests the disagreement rate).
+        alpha: the false-FAIL rate bound of stage 1 as a whole, shared equally by its
+            tests (three in split mode, four in shadow mode).
         candidate_requests: stage 1 passes once the candidate served this many requests.
         max_requests: the most live requests stage 1 consumes.
         max_duration_s: the longest stage 1 runs.
         max_latency_ratio: the candidate may be this many times slower (geometric mean).
         clip_ratio: per-pair latency ratios are clipped to ``[1/clip, clip]``.
         max_psi, max_js: a detected prediction shift fails only above these effect sizes.
+        max_disagreement: shadow mode: the highest tolerated rate of mirrored requests on
+            which the candidate's prediction differs from the baseline's (another top
+            class, or a scalar score further than ``score_tolerance``); None reports the
+            rate without judging it. Retrained models typically change a few percent of
+            predictions; set it from your own seed-to-seed churn (rubric test 1).
+        score_tolerance: two scalar scores differ when they are further apart than this.
         score_bins: bin edges turning scalar scores into classes for the shift test.
         classify: ``classify(outputs) -> int | None``, a response's class (default: the
-            argmax of a vector, the bin of a scalar score).
+            argmax of a ``(k,)`` or ``(1, k)`` vector, the bin of a scalar score, an
+            integer scalar as is). When given, it also decides disagreement (the classes
+            differ).
         unload: unload the candidate afterwards when the check loaded it.
         allow_remote: allow a server that is not on 127.0.0.1.
         name: the check's name.
@@ -227,6 +255,8 @@ class CanaryCheck:
     clip_ratio: float = attrs.field(default=10.0, validator=_POSITIVE)
     max_psi: float | None = attrs.field(default=0.1, validator=optional(number_in(0.0)))
     max_js: float | None = attrs.field(default=None, validator=optional(number_in(0.0, 1.0)))
+    max_disagreement: float | None = attrs.field(default=0.1, validator=optional(_UNIT_OPEN))
+    score_tolerance: float = attrs.field(default=0.1, validator=number_in(0.0))
     score_bins: tuple[float, ...] = attrs.field(default=_SCORE_BINS, converter=_bins)
     classify: Callable[[Any], int | None] | None = attrs.field(
         default=None, validator=optional(callable_field)
@@ -290,10 +320,11 @@ class CanaryCheck:
             caller.close()
             if loaded and self.load and self.unload and before is not None:
                 self._restore(server, before, details)
+        note = details.get("trickle", {}).get("note")
         return Result.from_findings(
             self.name,
             findings,
-            summary=_summary(findings, self.candidate),
+            summary=_summary(findings, self.candidate, note),
             metrics=metrics,
             details=details,
             rubric=self.rubric,
@@ -521,7 +552,7 @@ class CanaryCheck:
         if offline is not None and shapes and len(shapes) == 1:
             want = offline.shape[1:]
             (got,) = shapes
-            if got != want:
+            if _example_shape(got) != _example_shape(want):
                 problems.append(
                     f"outputs have shape {got}; the offline predictions have shape {want} per input"
                 )
@@ -578,8 +609,9 @@ class CanaryCheck:
         classed = 0
         worst = 0.0
         examples: list[dict[str, Any]] = []
-        for i, served in arrays.items():
-            want = offline[i]
+        for i, raw in arrays.items():
+            want = _one_example(offline[i])
+            served = None if raw is None else _one_example(raw)
             if served is None or served.shape != want.shape:
                 if len(examples) < 5:
                     examples.append({"probe": i, "reason": "shape or type differs"})
@@ -686,16 +718,45 @@ class CanaryCheck:
         array = as_output_array(outputs)
         if array is None or array.size == 0:
             return None
-        if array.size == 1:
-            if array.dtype.kind in "iu":
-                return int(array.reshape(-1)[0])
-            score = float(array.reshape(-1)[0])
+        example = _one_example(array)
+        if example.ndim == 0:
+            if example.dtype.kind in "biu":
+                return int(example)
+            score = float(example)
             if not math.isfinite(score):
                 return None
             return int(np.searchsorted(np.asarray(self.score_bins), score, side="right"))
-        if array.ndim == 1:
-            return int(np.argmax(array))
+        if example.ndim == 1:
+            return int(np.argmax(example))
         return None
+
+    def _disagree(self, candidate: Any, baseline: Any) -> bool | None:
+        """Whether two versions' outputs for one request differ (None: not comparable).
+
+        With ``classify``: their classes differ. Otherwise class-score vectors differ in
+        their argmax, scalar scores by more than ``score_tolerance`` (integer scalars when
+        unequal), and outputs of different shapes always; batch outputs are not compared.
+        """
+        if self.classify is not None:
+            c_label, b_label = self._label(candidate), self._label(baseline)
+            return None if c_label is None or b_label is None else c_label != b_label
+        c_array, b_array = as_output_array(candidate), as_output_array(baseline)
+        if c_array is None or b_array is None or c_array.size == 0 or b_array.size == 0:
+            return None
+        c, b = _one_example(c_array), _one_example(b_array)
+        if c.ndim > 1 or b.ndim > 1:
+            return None
+        if c.shape != b.shape:
+            return True
+        if c.ndim == 1:
+            return int(np.argmax(c)) != int(np.argmax(b))
+        if c.dtype.kind in "biu" and b.dtype.kind in "biu":
+            return int(c) != int(b)
+        x, y = float(c), float(b)
+        finite = (math.isfinite(x), math.isfinite(y))
+        if not all(finite):
+            return True if any(finite) else None  # NaN against a number differs
+        return abs(x - y) > self.score_tolerance
 
     def _trickle(
         self,
@@ -736,6 +797,7 @@ class CanaryCheck:
             max_psi=self.max_psi,
             max_js=self.max_js,
             candidate_requests=self.candidate_requests,
+            max_disagreement=self.max_disagreement,
         )
         traffic = self.traffic() if callable(self.traffic) else self.traffic
         assert traffic is not None
@@ -744,10 +806,12 @@ class CanaryCheck:
             "candidate": {"requests": 0, "errors": {}, "latencies": []},
             "baseline": {"requests": 0, "errors": {}, "latencies": []},
         }
+        examples: list[dict[str, Any]] = []  # the first mirrored requests that disagree
         ctx.report(f"canary: trickle to {self.candidate!r} against {baseline!r}")
         start = time.perf_counter()
         stop_reason = "the traffic ran out"
         consumed = 0
+        trajectory: list[tuple[float, ...]] = []  # log e-values after each request
         for request in traffic:
             if time.perf_counter() - start >= self.max_duration_s:
                 stop_reason = f"max_duration_s={self.max_duration_s:g} passed"
@@ -776,14 +840,36 @@ class CanaryCheck:
                 got = {arm: self._send(caller, server, request, v) for v, arm in order}
                 c_ok = self._tally(arms["candidate"], got["candidate"], self.candidate)
                 b_ok = self._tally(arms["baseline"], got["baseline"], baseline)
+                c_out, b_out = got["candidate"].outputs, got["baseline"].outputs
+                differ = self._disagree(c_out, b_out) if c_ok and b_ok else None
+                c_label = self._label(c_out) if c_ok else None
+                b_label = self._label(b_out) if b_ok else None
                 monitor.observe_pair(
                     candidate_error=not c_ok,
                     baseline_error=not b_ok,
                     candidate_latency_s=got["candidate"].latency_s if c_ok else None,
                     baseline_latency_s=got["baseline"].latency_s if b_ok else None,
-                    candidate_label=self._label(got["candidate"].outputs) if c_ok else None,
-                    baseline_label=self._label(got["baseline"].outputs) if b_ok else None,
+                    candidate_label=c_label,
+                    baseline_label=b_label,
+                    disagree=differ,
                 )
+                if differ and len(examples) < 5:
+                    examples.append(
+                        {
+                            "request": consumed - 1,
+                            "candidate": _brief(c_out, c_label),
+                            "baseline": _brief(b_out, b_label),
+                        }
+                    )
+            disagreement = monitor.disagreement
+            trajectory.append(
+                (
+                    monitor.errors.log_evalue,
+                    monitor.latency.log_evalue,
+                    monitor.shift.log_evalue,
+                    math.nan if disagreement is None else disagreement.log_evalue,
+                )
+            )
             if monitor.decision != "continue":
                 stop_reason = (
                     "a regression was detected"
@@ -795,8 +881,10 @@ class CanaryCheck:
                 stop_reason = f"max_requests={self.max_requests} was reached"
                 break
         elapsed = time.perf_counter() - start
+        if self.mode == "shadow":
+            details["disagreement_examples"] = examples
         return self._verdict(
-            monitor, arms, baseline, consumed, elapsed, stop_reason, metrics, details
+            monitor, arms, baseline, consumed, elapsed, stop_reason, trajectory, metrics, details
         )
 
     @staticmethod
@@ -819,12 +907,13 @@ class CanaryCheck:
         consumed: int,
         elapsed: float,
         stop_reason: str,
+        trajectory: list[tuple[float, ...]],
         metrics: dict[str, float],
         details: dict[str, Any],
     ) -> list[Finding]:
         evidence = monitor.evidence()
         cfg = monitor.config
-        threshold = 3.0 / cfg.alpha
+        threshold = cfg.n_tests / cfg.alpha
         evidence["stop_reason"] = stop_reason
         evidence["seconds"] = elapsed
         evidence["baseline"] = baseline
@@ -834,9 +923,13 @@ class CanaryCheck:
                 "errors": dict(arm["errors"]),
                 "first_error": arm.get("first_error"),
                 **latency_quantiles(arm["latencies"]),
+                "latency_sample_s": quantile_sample(arm["latencies"], limit=200),
             }
             for name, arm in arms.items()
         }
+        evidence["trajectory"] = _trajectory(trajectory)
+        if cfg.mode == "split":
+            evidence["note"] = _SPLIT_NOTE
         details["trickle"] = evidence
         metrics.update(
             {
@@ -892,7 +985,7 @@ class CanaryCheck:
 
         ratio = monitor.latency_ratio
         low, high = evidence["latency_ratio_interval"]
-        conf = 1.0 - cfg.alpha / 3.0
+        conf = 1.0 - cfg.alpha_per_test
         lat_text = (
             f"latency ratio {ratio:.3g} (geometric mean of {len(monitor.differences)} pairs, "
             f"{conf:.1%} confidence sequence [{low:.3g}, {high:.3g}])"
@@ -960,6 +1053,12 @@ class CanaryCheck:
                 )
             )
 
+        disagreement_text = ""
+        if cfg.mode == "shadow":
+            level = 1.0 - 2.0 * cfg.alpha_per_test
+            finding, disagreement_text = self._disagreement(monitor, threshold, level, metrics)
+            findings.append(finding)
+
         served = f"the candidate served {monitor.n_candidate} of {consumed} requests"
         if monitor.decision == "fail":
             names = ", ".join(sorted(reasons))
@@ -988,9 +1087,69 @@ class CanaryCheck:
                 f"inconclusive after {consumed} requests: {stop_reason} before the candidate "
                 f"served candidate_requests={self.candidate_requests} ({served}; no regression "
                 f"detected so far: errors e-value {monitor.errors.evalue:.3g}, {lat_text}, "
-                f"{effect})",
+                f"{effect}{disagreement_text})",
             )
         return [*findings, verdict]
+
+    def _disagreement(
+        self, monitor: CanaryMonitor, threshold: float, conf: float, metrics: dict[str, float]
+    ) -> tuple[Finding, str]:
+        """The shadow-mode disagreement finding, and a clause for the inconclusive verdict."""
+        n, k = monitor.n_compared, monitor.n_disagreed
+        rate = monitor.disagreement_rate
+        low, high = monitor.disagreement_interval()
+        test = monitor.disagreement
+        metrics.update(
+            {
+                "disagreement_pairs": float(n),
+                "disagreement_rate": rate,
+                "disagreement_rate_low": low,
+                "disagreement_rate_high": high,
+            }
+        )
+        if test is not None:
+            metrics["disagreement_evalue"] = test.evalue
+        limit = (
+            "reported only" if self.max_disagreement is None else f"<= {self.max_disagreement:g}"
+        )
+        observed = None if n == 0 else rate
+        if n == 0:
+            pairs = len(monitor.differences)
+            status = Status.WARN if pairs else Status.PASS
+            why = (
+                f"none of the {pairs} mirrored requests both versions answered gave outputs "
+                "with a class or a score to compare (pass classify=...)"
+                if pairs
+                else "no mirrored request was answered by both versions yet"
+            )
+            message = f"the disagreement rate could not be measured: {why}"
+            return Finding("trickle.disagreement", status, observed, limit, message), ""
+        counts = (
+            f"{k} of {n} paired requests (disagreement rate {rate:.3g}, {conf:.1%} "
+            f"confidence sequence [{low:.3g}, {high:.3g}])"
+        )
+        clause = f", disagreement rate {rate:.3g} on {n} pairs"
+        if test is None:
+            message = (
+                f"the candidate's prediction differs from the baseline's on {counts}; not judged "
+                "(max_disagreement=None)"
+            )
+            return Finding("trickle.disagreement", Status.PASS, observed, limit, message), clause
+        if "disagreement" in monitor.reasons:
+            message = (
+                f"the candidate's prediction differs from the baseline's on {counts}, more often "
+                f"than max_disagreement {self.max_disagreement:g} allows (e-value "
+                f"{test.evalue:.4g} >= {threshold:.4g}): request by request it predicts "
+                "differently from the live model, as a model trained on wrong or inverted "
+                "labels does"
+            )
+            return Finding("trickle.disagreement", Status.FAIL, observed, limit, message), clause
+        message = (
+            f"no evidence that the candidate disagrees with the baseline more often than "
+            f"max_disagreement {self.max_disagreement:g}: its prediction differs on {counts}, "
+            f"e-value {test.evalue:.4g} < {threshold:.4g}"
+        )
+        return Finding("trickle.disagreement", Status.PASS, observed, limit, message), clause
 
     def _restore(self, server: Any, before: tuple[str, ...], details: dict[str, Any]) -> None:
         if self.candidate in before:
@@ -1003,6 +1162,25 @@ class CanaryCheck:
             details["unloaded"] = self.candidate
         except Exception as exc:
             details["unload_error"] = f"{type(exc).__name__}: {exc}"
+
+
+_TESTS = ("errors", "latency", "shift", "disagreement")
+
+
+def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[float]]:
+    """Each test's e-value after up to `MAX_POINTS` requests; its peak and the end kept.
+
+    A test that did not run (NaN throughout: disagreement outside shadow mode) is left out.
+    """
+    values = np.asarray(log_evalues, dtype=np.float64).reshape(-1, len(_TESTS))
+    ran = [k for k in range(len(_TESTS)) if len(values) and not np.isnan(values[:, k]).all()]
+    peaks = [int(np.nanargmax(values[:, k])) for k in ran]
+    kept = even_indices(len(values), keep=[*peaks, len(values) - 1])
+    evalues = np.exp(np.minimum(values[kept], 709.0))  # capped below float overflow
+    out: dict[str, list[float]] = {"request": (kept + 1).tolist()}
+    for k in ran:
+        out[f"{_TESTS[k]}_evalue"] = significant(evalues[:, k])
+    return out
 
 
 def _shift_limit(max_psi: float | None, max_js: float | None) -> str:
@@ -1018,6 +1196,32 @@ def _classes(table: Mapping[str, Sequence[int]]) -> str:
     return ", ".join(f"{k}: {c}/{b}" for k, (c, b) in table.items())
 
 
+def _example_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of one example's output: ``(1, k) -> (k,)``, any single value -> ``()``."""
+    if math.prod(shape) == 1:
+        return ()
+    if len(shape) >= 2 and shape[0] == 1:
+        return shape[1:]
+    return shape
+
+
+def _one_example(array: np.ndarray) -> np.ndarray:
+    """``array`` as one example's output: a single-row batch axis dropped (see `_example_shape`).
+
+    V2 servers answer a one-row request with shape ``(1, k)``; ``(k,)`` and ``(1, k)`` both
+    mean one example's ``k`` class scores, and ``()``, ``(1,)`` and ``(1, 1)`` one score.
+    """
+    return array.reshape(_example_shape(array.shape))
+
+
+def _brief(outputs: Any, label: int | None) -> dict[str, Any]:
+    """A JSON-safe summary of one response's outputs for the report."""
+    array = as_output_array(outputs)
+    if array is not None and array.size <= 10:
+        return {"class": label, "outputs": array.tolist()}
+    return {"class": label}
+
+
 def _versions(server: Any) -> tuple[str, ...] | None:
     versions = getattr(server, "versions", None)
     if not callable(versions):
@@ -1028,7 +1232,7 @@ def _versions(server: Any) -> tuple[str, ...] | None:
         return None
 
 
-def _summary(findings: Sequence[Finding], candidate: str) -> str:
+def _summary(findings: Sequence[Finding], candidate: str, note: str | None) -> str:
     bad = [f for f in findings if f.status >= Status.FAIL]
     if bad:
         head = bad[0]
@@ -1036,12 +1240,15 @@ def _summary(findings: Sequence[Finding], candidate: str) -> str:
             head = next((f for f in bad if f.name.startswith("trickle.")), head)
         more = f" (and {len(bad) - 1} more failed conditions)" if len(bad) > 1 else ""
         return head.message + more
+    caveat = f" (note: {note})" if note else ""
     warn = [f for f in findings if f.status is Status.WARN]
     if warn:
-        return warn[0].message
+        return warn[0].message + caveat
     trickle = next((f for f in findings if f.name == "trickle" and f.status is Status.PASS), None)
     if trickle is not None:
-        return f"version {candidate!r} passed stage 0 and the live trickle: {trickle.message}"
+        return (
+            f"version {candidate!r} passed stage 0 and the live trickle: {trickle.message}{caveat}"
+        )
     return (
         f"version {candidate!r} loads, serves production inputs and matches its offline predictions"
     )

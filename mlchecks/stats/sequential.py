@@ -18,6 +18,9 @@ reaches ``1 / alpha`` is at most ``alpha``. Values are returned as natural logar
 - `betting_log_evalues`, `BettingTest`, `betting_confidence_sequence`: the mean of bounded
   observations (clipped log-latency differences) by betting (Waudby-Smith & Ramdas, 2023);
   inverted, a confidence sequence (Howard et al., 2021).
+- `rate_log_evalue`, `rate_log_evalues`, `RateTest`, `rate_confidence_sequence`: the same
+  betting test for a rate (the mean of 0/1 outcomes: how often a candidate's prediction
+  differs from the baseline's), in closed form from the counts and vectorized over streams.
 - `psi`, `js_divergence`: effect sizes of a shift between two count vectors.
 - `CanaryMonitor`, `split_decision`, `shadow_decision`: the stage-1 verdict of
   `mlchecks.checks.canary.CanaryCheck`, online (one observation at a time) and vectorized
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 import attrs
@@ -48,6 +51,7 @@ __all__ = [
     "BettingTest",
     "CanaryMonitor",
     "CategoricalShareTest",
+    "RateTest",
     "ShareTest",
     "StreamDecision",
     "beta_binomial_log_evalue",
@@ -56,6 +60,9 @@ __all__ = [
     "categorical_share_log_evalues",
     "js_divergence",
     "psi",
+    "rate_confidence_sequence",
+    "rate_log_evalue",
+    "rate_log_evalues",
     "shadow_decision",
     "share_log_evalues",
     "split_decision",
@@ -572,27 +579,252 @@ def betting_confidence_sequence(
             >= threshold
         )
 
+    return ConfidenceInterval(
+        _bisect_bound(rejects, "greater", lo, hi), _bisect_bound(rejects, "less", lo, hi)
+    )
+
+
+def _bisect_bound(
+    rejects: Callable[[float, Sided], bool], side: Sided, lo: float, hi: float
+) -> float:
+    """One end of a confidence sequence: the boundary of the means ``side``'s test rejects.
+
+    ``"greater"`` rejects every mean below the lower bound, ``"less"`` every mean above the
+    upper one; each one-sided e-value is monotone in the mean, so bisection finds the edge.
+    """
     span = hi - lo
     eps = span * 1e-9
+    inner, outer = (hi - eps, lo + eps) if side == "greater" else (lo + eps, hi - eps)
+    if not rejects(outer, side):
+        return lo if side == "greater" else hi
+    if rejects(inner, side):
+        return inner
+    for _ in range(60):
+        mid = 0.5 * (inner + outer)
+        if rejects(mid, side):
+            outer = mid
+        else:
+            inner = mid
+        if abs(inner - outer) < span * 1e-7:
+            break
+    return outer
 
-    def bisect(side: Sided) -> float:
-        # "greater" rejects for m below the lower bound; "less" for m above the upper one.
-        inner, outer = (hi - eps, lo + eps) if side == "greater" else (lo + eps, hi - eps)
-        if not rejects(outer, side):
-            return lo if side == "greater" else hi
-        if rejects(inner, side):
-            return inner
-        for _ in range(60):
-            mid = 0.5 * (inner + outer)
-            if rejects(mid, side):
-                outer = mid
-            else:
-                inner = mid
-            if abs(inner - outer) < span * 1e-7:
-                break
-        return outer
 
-    return ConfidenceInterval(bisect("greater"), bisect("less"))
+# ------------------------------------------------------------ rate (Bernoulli mean) test
+
+
+def _counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
+    k_arr, n_arr = np.broadcast_arrays(
+        np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    )
+    if not (np.isfinite(n_arr).all() and (k_arr >= 0).all() and (n_arr >= k_arr).all()):
+        raise InvalidInput("'k' and 'n' must be finite counts with 0 <= k <= n")
+    return k_arr, n_arr
+
+
+def _rate_factors(null_rate: float, side: str, n_bets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each bet's log wealth factor on a hit and on a miss (`betting_log_evalues` on 0/1)."""
+    bets = _bets(null_rate, 0.0, 1.0, side, n_bets)
+    if side == "greater":
+        return np.log1p(bets * (1.0 - null_rate)), np.log1p(-bets * null_rate)
+    return np.log1p(-bets * (1.0 - null_rate)), np.log1p(bets * null_rate)
+
+
+def rate_log_evalue(
+    k: Any,
+    n: Any,
+    null_rate: float,
+    *,
+    alternative: Sided = "greater",
+    n_bets: int = 8,
+) -> np.ndarray:
+    """Log e-value of the betting test for a rate, after ``k`` hits in ``n`` trials.
+
+    Tests ``H0: rate <= null_rate`` (``alternative="greater"``) or ``H0: rate >=
+    null_rate`` (``"less"``), where a trial is a hit with probability at most (at least)
+    ``null_rate`` given everything before it; nothing else is assumed. It is
+    `betting_log_evalues` on 0/1 observations with ``low=0, high=1``: a constant bet
+    ``lam`` ends with wealth ``(1 + lam (1 - p))^k (1 - lam p)^(n - k)`` (``p`` the null
+    rate) whatever the order of the trials, so the e-value, the average over the bets, is
+    a closed form in the counts. Its expectation is at most 1 under the null at every
+    stopping time, so it reaches ``1 / alpha`` with probability at most ``alpha``.
+
+    Args:
+        k: hit counts (array-like, broadcast with ``n``).
+        n: trial counts, each ``>= k``.
+        null_rate: the boundary of the null, in (0, 1).
+        alternative: ``"greater"`` or ``"less"``.
+        n_bets: how many bets the e-value averages (as in `betting_log_evalues`).
+
+    Returns:
+        The natural log of the e-value, float64, shaped like ``k`` and ``n`` broadcast.
+
+    Raises:
+        InvalidInput: ``null_rate`` outside (0, 1), negative counts or ``k > n``.
+
+    >>> round(float(rate_log_evalue(4, 4, 0.1)), 3)  # four hits in a row against <= 10%
+    6.859
+    >>> float(rate_log_evalue(0, 0, 0.1))
+    0.0
+    """
+    p = _open_unit(null_rate, "null_rate")
+    side = _alternative(alternative, ("greater", "less"))
+    hit, miss = _rate_factors(p, side, _n_bets(n_bets))
+    k_arr, n_arr = _counts(k, n)
+    wealth = k_arr[..., None] * hit + (n_arr - k_arr)[..., None] * miss
+    return np.asarray(logsumexp(wealth, axis=-1) - math.log(hit.size), dtype=np.float64)
+
+
+def rate_log_evalues(
+    hits: Any, null_rate: float, *, alternative: Sided = "greater", n_bets: int = 8
+) -> np.ndarray:
+    """The path of `rate_log_evalue` over streams of 0/1 outcomes, along the last axis.
+
+    Leading axes are independent streams, so many simulated canaries run in one call.
+
+    Args:
+        hits: booleans (or 0/1), at least 1-D; the last axis is time.
+        null_rate, alternative, n_bets: as in `rate_log_evalue`.
+
+    Returns:
+        ``log E`` after each outcome, the shape of ``hits``.
+
+    >>> rate_log_evalues([[1, 1, 1], [0, 0, 0]], 0.1).round(2)
+    array([[ 1.1 ,  2.77,  4.75],
+           [-0.25, -0.38, -0.46]])
+    """
+    h = as_array(hits, "hits", min_size=0)
+    if h.ndim == 0:
+        raise InvalidInput(f"'hits' must be at least 1-D (got {describe(h)})")
+    if h.dtype.kind != "b":
+        if not (h.dtype.kind in "iuf" and np.isin(h, (0, 1)).all()):
+            raise InvalidInput(f"'hits' must be booleans (got {describe(h)})")
+        h = h.astype(bool)
+    k = np.cumsum(h, axis=-1)
+    n = np.arange(1, h.shape[-1] + 1)
+    return rate_log_evalue(k, n, null_rate, alternative=alternative, n_bets=n_bets)
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InvalidInput(f"'{name}' must be an int >= 0 (got {value!r})")
+    return int(value)
+
+
+def rate_confidence_sequence(
+    k: int, n: int, *, alpha: float = 0.05, n_bets: int = 8
+) -> ConfidenceInterval:
+    """The confidence sequence for a rate after ``k`` hits in ``n`` trials.
+
+    Inverts `rate_log_evalue` as `betting_confidence_sequence` inverts the betting test
+    (it is that interval for 0/1 observations, from the counts alone): every rate neither
+    one-sided test rejects at ``alpha / 2``. The intervals cover the true rate at every
+    ``n`` simultaneously with probability at least ``1 - alpha``.
+
+    Args:
+        k: the hits so far.
+        n: the trials so far (``>= k``).
+        alpha: one minus the coverage.
+        n_bets: as in `rate_log_evalue`.
+
+    Returns:
+        A `ConfidenceInterval` within [0, 1]; ``(0, 1)`` when ``n == 0``.
+
+    Raises:
+        InvalidInput: counts that are not integers with ``0 <= k <= n``, or ``alpha``
+            outside (0, 1).
+
+    >>> ci = rate_confidence_sequence(50, 1000)
+    >>> bool(ci.low < 0.05 < ci.high), bool(ci.high < 0.1)
+    (True, True)
+    """
+    hits, trials = _count(k, "k"), _count(n, "n")
+    if hits > trials:
+        raise InvalidInput(f"'k' must not exceed 'n' (got k={k!r}, n={n!r})")
+    a = _open_unit(alpha, "alpha")
+    bets_n = _n_bets(n_bets)
+    if trials == 0:
+        return ConfidenceInterval(0.0, 1.0)
+    threshold = math.log(2.0 / a)
+
+    def rejects(m: float, side: Sided) -> bool:
+        return float(rate_log_evalue(hits, trials, m, alternative=side, n_bets=bets_n)) >= threshold
+
+    return ConfidenceInterval(
+        _bisect_bound(rejects, "greater", 0.0, 1.0), _bisect_bound(rejects, "less", 0.0, 1.0)
+    )
+
+
+class RateTest:
+    """Online `rate_log_evalues`: feed 0/1 outcomes one at a time with `update`.
+
+    Args:
+        null_rate: the boundary of the null, in (0, 1).
+        alternative: ``"greater"`` (``H0: rate <= null_rate``) or ``"less"``.
+        n_bets: as in `rate_log_evalue`.
+
+    >>> test = RateTest(0.1)
+    >>> for hit in [True, True, False, True, True]:
+    ...     _ = test.update(hit)
+    >>> test.n, test.hits, test.rate, test.rejects(alpha=0.05)
+    (5, 4, 0.8, True)
+    """
+
+    __slots__ = (
+        "_hit",
+        "_log_wealth",
+        "_miss",
+        "alternative",
+        "hits",
+        "log_evalue",
+        "n",
+        "null_rate",
+    )
+
+    def __init__(
+        self, null_rate: float, *, alternative: Sided = "greater", n_bets: int = 8
+    ) -> None:
+        self.null_rate = _open_unit(null_rate, "null_rate")
+        self.alternative: Sided = _alternative(alternative, ("greater", "less"))  # type: ignore[assignment]
+        self._hit, self._miss = _rate_factors(self.null_rate, self.alternative, _n_bets(n_bets))
+        self._log_wealth = np.zeros(self._hit.size)
+        self.n = 0
+        self.hits = 0
+        self.log_evalue = 0.0
+
+    def update(self, hit: bool) -> float:
+        """Add one outcome (True for a hit); return ``log E``."""
+        self.n += 1
+        self.hits += bool(hit)
+        self._log_wealth += self._hit if hit else self._miss
+        self.log_evalue = float(logsumexp(self._log_wealth)) - math.log(self._log_wealth.size)
+        return self.log_evalue
+
+    @property
+    def evalue(self) -> float:
+        """The e-value itself (``inf`` when it overflows)."""
+        return _exp(self.log_evalue)
+
+    @property
+    def rate(self) -> float:
+        """The observed rate ``hits / n`` (NaN before the first outcome)."""
+        return self.hits / self.n if self.n else math.nan
+
+    def rejects(self, alpha: float) -> bool:
+        """True when the e-value has reached ``1 / alpha``."""
+        return self.log_evalue >= -math.log(_open_unit(alpha, "alpha"))
+
+    def interval(self, alpha: float = 0.05) -> ConfidenceInterval:
+        """`rate_confidence_sequence` of the outcomes so far."""
+        return rate_confidence_sequence(
+            self.hits, self.n, alpha=alpha, n_bets=self._log_wealth.size
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RateTest(null_rate={_fmt(self.null_rate)}, alternative={self.alternative!r}, "
+            f"n={self.n}, hits={self.hits}, evalue={_fmt(self.evalue)})"
+        )
 
 
 # ---------------------------------------------------------------------------- effect sizes
@@ -694,7 +926,7 @@ class StreamDecision(NamedTuple):
             the planned number of requests with none detected) or ``"inconclusive"`` (the
             stream ended first).
         reasons: the tests that detected a regression: ``"errors"``, ``"latency"``,
-            ``"shift"``.
+            ``"shift"``, ``"disagreement"`` (shadow mode).
         n_requests: observations consumed when the decision was made.
         n_candidate: of those, how many the candidate served.
     """
@@ -721,6 +953,7 @@ class _Config:
     max_psi: float | None
     max_js: float | None
     candidate_requests: int
+    max_disagreement: float | None
 
     @classmethod
     def build(
@@ -734,6 +967,7 @@ class _Config:
         max_psi: Any,
         max_js: Any,
         candidate_requests: Any,
+        max_disagreement: Any,
     ) -> _Config:
         frac = _open_unit(fraction, "fraction")
         if mode not in ("split", "shadow"):
@@ -760,6 +994,9 @@ class _Config:
             raise InvalidInput(
                 f"'candidate_requests' must be an int >= 1 (got {candidate_requests!r})"
             )
+        disagreement = (
+            None if max_disagreement is None else _open_unit(max_disagreement, "max_disagreement")
+        )
         return cls(
             frac,
             mode,
@@ -769,6 +1006,7 @@ class _Config:
             None if max_psi is None else float(max_psi),
             None if max_js is None else float(max_js),
             int(candidate_requests),
+            disagreement,
         )
 
     @property
@@ -777,9 +1015,24 @@ class _Config:
         return self.fraction if self.mode == "split" else 0.5
 
     @property
+    def tests_disagreement(self) -> bool:
+        """True when the disagreement rate is judged (shadow mode with a limit)."""
+        return self.mode == "shadow" and self.max_disagreement is not None
+
+    @property
+    def n_tests(self) -> int:
+        """How many tests share ``alpha``: 3, or 4 with the disagreement test."""
+        return 4 if self.tests_disagreement else 3
+
+    @property
+    def alpha_per_test(self) -> float:
+        """Each test's share of ``alpha`` (Bonferroni)."""
+        return self.alpha / self.n_tests
+
+    @property
     def log_threshold(self) -> float:
-        """``log(3 / alpha)``: each of the three tests runs at ``alpha / 3`` (Bonferroni)."""
-        return math.log(3.0 / self.alpha)
+        """``log(n_tests / alpha)``: each test fails at e-value ``1 / alpha_per_test``."""
+        return math.log(self.n_tests / self.alpha)
 
     @property
     def bound(self) -> float:
@@ -807,9 +1060,9 @@ def _log_ratio(candidate_s: float, baseline_s: float, bound: float) -> float:
 class CanaryMonitor:
     """The stage-1 verdict of a canary, updated after every request.
 
-    Three anytime-valid tests run side by side, each at ``alpha / 3`` (Bonferroni), so the
-    chance of a false FAIL for a candidate identical to the baseline is at most ``alpha``
-    however long the canary runs and whenever it stops:
+    Three anytime-valid tests run side by side (four in shadow mode), each at ``alpha / 3``
+    (``alpha / 4``; Bonferroni), so the chance of a false FAIL for a candidate identical to
+    the baseline is at most ``alpha`` however long the canary runs and whenever it stops:
 
     - **errors**: is the candidate's share of errors larger than its share of traffic
       (split mode), or are candidate-only errors more common than baseline-only errors
@@ -823,6 +1076,12 @@ class CanaryMonitor:
       disagreeing pair of labels (shadow mode). A rejection is a failure only while the
       effect size is above ``max_psi`` (or ``max_js``); rejections of smaller shifts are
       reported but tolerated.
+    - **disagreement** (shadow mode only): is the fraction of mirrored requests on which
+      the two versions' predictions differ above ``max_disagreement``? A one-sided
+      `RateTest`. The shift test compares distributions, so it cannot see a candidate that
+      predicts another class for most requests while keeping the overall mix (a model
+      trained on inverted labels of balanced classes); this test can. Split mode sends
+      each request to one version only and cannot compare individual predictions.
 
     The decision is ``"fail"`` as soon as a test fails, ``"pass"`` once the candidate has
     served ``candidate_requests`` requests without one, and ``"continue"`` before.
@@ -836,6 +1095,8 @@ class CanaryMonitor:
         max_psi, max_js: effect-size thresholds for a prediction shift (None: not used;
             both None: any significant shift fails).
         candidate_requests: how many candidate requests make a PASS.
+        max_disagreement: the highest tolerated rate of differing predictions between the
+            versions on mirrored requests, in (0, 1) (shadow mode; None: reported only).
 
     >>> monitor = CanaryMonitor(fraction=0.5, candidate_requests=3)
     >>> for arm in [True, False, True, False, True]:
@@ -855,6 +1116,7 @@ class CanaryMonitor:
         max_psi: float | None = 0.1,
         max_js: float | None = None,
         candidate_requests: int = 500,
+        max_disagreement: float | None = 0.1,
     ) -> None:
         self.config = _Config.build(
             fraction=fraction,
@@ -865,6 +1127,7 @@ class CanaryMonitor:
             max_psi=max_psi,
             max_js=max_js,
             candidate_requests=candidate_requests,
+            max_disagreement=max_disagreement,
         )
         cfg = self.config
         self.errors = ShareTest(cfg.share, alternative="greater")
@@ -875,6 +1138,13 @@ class CanaryMonitor:
             cfg.null_log_ratio, low=-cfg.bound, high=cfg.bound, alternative="less"
         )
         self.shift = CategoricalShareTest(cfg.share)
+        self.disagreement = (
+            RateTest(cfg.max_disagreement)
+            if cfg.tests_disagreement and cfg.max_disagreement is not None
+            else None
+        )
+        self.n_compared = 0  # mirrored pairs whose predictions were compared
+        self.n_disagreed = 0  # of those, pairs whose predictions differ
         self.n_requests = 0
         self.n_candidate = 0
         self.candidate_errors = 0
@@ -940,8 +1210,21 @@ class CanaryMonitor:
         baseline_latency_s: float | None,
         candidate_label: int | None,
         baseline_label: int | None,
+        disagree: bool | None = None,
     ) -> Decision:
-        """Record one shadow-mode request, sent to both the candidate and the baseline."""
+        """Record one shadow-mode request, sent to both the candidate and the baseline.
+
+        Args:
+            candidate_error, baseline_error: whether each version failed the request.
+            candidate_latency_s, baseline_latency_s: their latencies.
+            candidate_label, baseline_label: their predicted classes (None: no class).
+            disagree: whether the two predictions differ; None: they differ when both
+                labels are known and unequal (pass it to compare outputs otherwise, e.g.
+                scalar scores within a tolerance). Ignored unless both versions succeeded.
+
+        Returns:
+            The decision after this request.
+        """
         if self.config.mode != "shadow":
             raise InvalidInput("observe_pair() is for mode='shadow'; use observe() in split mode")
         if self.decision != "continue":
@@ -963,6 +1246,13 @@ class CanaryMonitor:
                 self.baseline_labels[b] = self.baseline_labels.get(b, 0) + 1
                 if c != b:
                     self.shift.update(_pair_code(c, b), c < b)
+                if disagree is None:
+                    disagree = c != b
+            if disagree is not None:
+                self.n_compared += 1
+                self.n_disagreed += bool(disagree)
+                if self.disagreement is not None:
+                    self.disagreement.update(bool(disagree))
         return self._decide()
 
     def _add_difference(self, value: float) -> None:
@@ -984,6 +1274,8 @@ class CanaryMonitor:
                 reasons.append("shift")
             else:
                 self.shift_tolerated = True
+        if self.disagreement is not None and self.disagreement.log_evalue >= threshold:
+            reasons.append("disagreement")
         if reasons:
             self.decision, self.reasons = "fail", tuple(reasons)
         elif self.n_candidate >= self.config.candidate_requests:
@@ -1019,12 +1311,28 @@ class CanaryMonitor:
         return math.exp(math.fsum(self.differences) / len(self.differences))
 
     def latency_ratio_interval(self) -> ConfidenceInterval:
-        """The confidence sequence for the latency ratio at level ``alpha / 3``."""
+        """The confidence sequence for the latency ratio at level ``alpha_per_test``."""
         bound = self.config.bound
         cs = betting_confidence_sequence(
-            self.differences, low=-bound, high=bound, alpha=self.config.alpha / 3.0
+            self.differences, low=-bound, high=bound, alpha=self.config.alpha_per_test
         )
         return ConfidenceInterval(math.exp(cs.low), math.exp(cs.high))
+
+    @property
+    def disagreement_rate(self) -> float:
+        """The fraction of compared mirrored pairs whose predictions differ (NaN before one)."""
+        return self.n_disagreed / self.n_compared if self.n_compared else math.nan
+
+    def disagreement_interval(self) -> ConfidenceInterval:
+        """The confidence sequence for the disagreement rate.
+
+        Each end inverts a one-sided test at ``alpha_per_test`` (together a ``1 - 2 *
+        alpha_per_test`` confidence sequence), so the lower end is above
+        ``max_disagreement`` exactly when the disagreement test rejects.
+        """
+        return rate_confidence_sequence(
+            self.n_disagreed, self.n_compared, alpha=2.0 * self.config.alpha_per_test
+        )
 
     def evidence(self) -> dict[str, Any]:
         """Everything the verdict rests on, as JSON-safe Python values."""
@@ -1032,13 +1340,14 @@ class CanaryMonitor:
         cand, base = self._label_counts()
         keys = sorted(set(self.candidate_labels) | set(self.baseline_labels))
         interval = self.latency_ratio_interval()
-        return {
+        evidence: dict[str, Any] = {
             "decision": self.decision,
             "reasons": list(self.reasons),
             "mode": cfg.mode,
             "alpha": cfg.alpha,
-            "alpha_per_test": cfg.alpha / 3.0,
-            "evalue_threshold": 3.0 / cfg.alpha,
+            "tests": cfg.n_tests,
+            "alpha_per_test": cfg.alpha_per_test,
+            "evalue_threshold": cfg.n_tests / cfg.alpha,
             "requests": self.n_requests,
             "candidate_requests": self.n_candidate,
             "candidate_errors": self.candidate_errors,
@@ -1056,6 +1365,21 @@ class CanaryMonitor:
             "js": self.js,
             "classes": {str(k): [int(c), int(b)] for k, c, b in zip(keys, cand, base, strict=True)},
         }
+        if cfg.mode == "shadow":
+            low, high = self.disagreement_interval()
+            evidence.update(
+                {
+                    "max_disagreement": cfg.max_disagreement,
+                    "disagreement_pairs": self.n_compared,
+                    "disagreements": self.n_disagreed,
+                    "disagreement_rate": self.disagreement_rate,
+                    "disagreement_interval": [low, high],
+                    "disagreement_evalue": (
+                        None if self.disagreement is None else self.disagreement.evalue
+                    ),
+                }
+            )
+        return evidence
 
     def __repr__(self) -> str:
         return (
@@ -1139,12 +1463,18 @@ def _decide_stream(
     log_latency: np.ndarray,
     log_shift: np.ndarray,
     gate: np.ndarray,
+    log_disagreement: np.ndarray,
     n_candidate: np.ndarray,
     cfg: _Config,
 ) -> StreamDecision:
     threshold = cfg.log_threshold
     fails = np.stack(
-        [log_errors >= threshold, log_latency >= threshold, (log_shift >= threshold) & gate]
+        [
+            log_errors >= threshold,
+            log_latency >= threshold,
+            (log_shift >= threshold) & gate,
+            log_disagreement >= threshold,
+        ]
     )
     any_fail = fails.any(axis=0)
     n = any_fail.size
@@ -1152,7 +1482,7 @@ def _decide_stream(
     reached = n_candidate >= cfg.candidate_requests
     first_pass = int(np.argmax(reached)) if reached.any() else n
     if first_fail < n and first_fail <= first_pass:
-        names = ("errors", "latency", "shift")
+        names = ("errors", "latency", "shift", "disagreement")
         reasons = tuple(name for name, hit in zip(names, fails[:, first_fail], strict=True) if hit)
         return StreamDecision("fail", reasons, first_fail + 1, int(n_candidate[first_fail]))
     if first_pass < n:
@@ -1227,7 +1557,8 @@ def split_decision(
     hits = arm[label_times]
     log_shift = _at_times(label_times, categorical_share_log_evalues(codes, hits, cfg.share), n)
     gate = _shift_effects(label_times, np.where(hits, codes, -1), np.where(hits, -1, codes), n, cfg)
-    return _decide_stream(log_errors, log_latency, log_shift, gate, n_candidate, cfg)
+    no_test = np.zeros(n)
+    return _decide_stream(log_errors, log_latency, log_shift, gate, no_test, n_candidate, cfg)
 
 
 def shadow_decision(
@@ -1237,6 +1568,7 @@ def shadow_decision(
     baseline_latency_s: Any,
     candidate_label: Any,
     baseline_label: Any,
+    disagree: Any = None,
     **settings: Any,
 ) -> StreamDecision:
     """The `CanaryMonitor` verdict on a whole shadow-mode stream (one row per mirrored request).
@@ -1245,6 +1577,11 @@ def shadow_decision(
         candidate_error, baseline_error: 1-D booleans per mirrored request.
         candidate_latency_s, baseline_latency_s: 1-D latencies.
         candidate_label, baseline_label: 1-D integer classes, -1 where there is none.
+        disagree: whether the two predictions differ, as `CanaryMonitor.observe_pair`
+            takes it: 1-D integers per request, 1 where they differ, 0 where they agree,
+            -1 where it is not given (booleans: given everywhere); where it is not given,
+            and when ``disagree`` is None, the labels decide (they differ where both are
+            known and unequal).
         **settings: `CanaryMonitor`'s keyword arguments (``mode`` defaults to ``"shadow"``).
 
     Returns:
@@ -1283,17 +1620,40 @@ def shadow_decision(
     )
 
     labelled = np.flatnonzero(both_ok & (c_lab >= 0) & (b_lab >= 0))
-    disagree = labelled[c_lab[labelled] != b_lab[labelled]]
-    low = np.minimum(c_lab[disagree], b_lab[disagree])
-    high = np.maximum(c_lab[disagree], b_lab[disagree])
+    unequal = labelled[c_lab[labelled] != b_lab[labelled]]
+    low = np.minimum(c_lab[unequal], b_lab[unequal])
+    high = np.maximum(c_lab[unequal], b_lab[unequal])
     codes = (low + high) * (low + high + 1) // 2 + high
     log_shift = _at_times(
-        disagree,
-        categorical_share_log_evalues(codes, c_lab[disagree] < b_lab[disagree], 0.5),
+        unequal,
+        categorical_share_log_evalues(codes, c_lab[unequal] < b_lab[unequal], 0.5),
         n,
     )
     gate = _shift_effects(labelled, c_lab[labelled], b_lab[labelled], n, cfg)
-    return _decide_stream(log_errors, log_latency, log_shift, gate, n_candidate, cfg)
+
+    flags = np.full(n, -1) if disagree is None else _flags(disagree, "disagree", n)
+    given = flags >= 0
+    compared = np.flatnonzero(both_ok & (given | ((c_lab >= 0) & (b_lab >= 0))))
+    differ = np.where(given[compared], flags[compared] == 1, c_lab[compared] != b_lab[compared])
+    log_disagreement = (
+        _at_times(compared, rate_log_evalues(differ, cfg.max_disagreement), n)
+        if cfg.tests_disagreement and cfg.max_disagreement is not None
+        else np.zeros(n)
+    )
+    return _decide_stream(
+        log_errors, log_latency, log_shift, gate, log_disagreement, n_candidate, cfg
+    )
+
+
+def _flags(value: Any, name: str, n: int) -> np.ndarray:
+    array = as_array(value, name, ndim=1, min_size=0)
+    if array.dtype.kind == "b":
+        array = array.astype(np.int64)
+    if array.dtype.kind not in "iu" or not np.isin(array, (-1, 0, 1)).all():
+        raise InvalidInput(f"'{name}' must be booleans or -1/0/1 (got {describe(array)})")
+    if array.size != n:
+        raise InvalidInput(f"'{name}' must have {n} entries (got {array.size})")
+    return array.astype(np.int64)
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -1305,4 +1665,5 @@ _DEFAULTS: dict[str, Any] = {
     "max_psi": 0.1,
     "max_js": None,
     "candidate_requests": 500,
+    "max_disagreement": 0.1,
 }

@@ -14,26 +14,39 @@ import pytest
 
 from mlchecks import Check, Context, Result, Status, run_check
 from mlchecks.checks.canary import CanaryCheck
-from mlchecks.demo import CANDIDATE_VERSION, DemoSystem
+from mlchecks.demo import BASELINE_VERSION, CANDIDATE_VERSION, DemoSystem
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import ModelServer, Response
+from mlchecks.serving import InProcessServer
 
 # ------------------------------------------------------------------------------ fakes
 
 
 @attrs.define
 class Behaviour:
-    """How a fake version answers: class probabilities, an error rate, a simulated latency."""
+    """How a fake version answers: class probabilities, an error rate, a simulated latency.
+
+    ``roll`` rotates the class scores by that many places (with balanced ``classes`` the
+    same class mix, but another class for every request: a model trained on permuted
+    labels); ``batch_axis`` answers shape ``(1, k)``, as V2 servers do for one row.
+    """
 
     classes: Sequence[float] = (0.5, 0.3, 0.2)
     error_rate: float = 0.0
     latency_s: float = 0.01
     hang: bool = False
+    roll: int = 0
+    batch_axis: bool = False
+
+
+BALANCED = (1 / 3, 1 / 3, 1 / 3)
 
 
 class FakeServer:
     """A `ModelServer` whose versions answer from simulated distributions, without sleeping.
 
+    Requests are integers; a version's class probabilities are drawn from a generator
+    seeded by the request, so versions with the same `Behaviour` answer a request alike.
     Latencies are drawn log-normally around each version's ``latency_s`` and reported in
     the `Response`, so latency regressions are simulated, not waited for.
     """
@@ -75,9 +88,15 @@ class FakeServer:
             self.release.wait(2.0)
         if self.rng.random() < b.error_rate:
             return Response(version=version, error="500 internal error", error_kind="server")
-        probs = self.rng.dirichlet(np.asarray(b.classes) * 50)
         latency = b.latency_s * float(np.exp(self.rng.normal(0.0, 0.3)))
-        return Response(outputs=probs, version=version, latency_s=latency)
+        return Response(outputs=self.outputs(version, inputs), version=version, latency_s=latency)
+
+    def outputs(self, version: str, inputs: Any) -> np.ndarray:
+        """What ``version`` answers to request ``inputs`` (the offline prediction)."""
+        b = self.behaviours[version]
+        probs = np.random.default_rng(int(inputs)).dirichlet(np.asarray(b.classes) * 50)
+        probs = np.roll(probs, b.roll)
+        return probs[None, :] if b.batch_axis else probs
 
 
 def fake_check(server: FakeServer, **overrides: Any) -> CanaryCheck:
@@ -100,18 +119,46 @@ def healthy() -> FakeServer:
 # ----------------------------------------------------------------------- demo system
 
 
-def demo_check(fault: str | None = None, **overrides: Any) -> CanaryCheck:
-    """A canary of the demo's candidate "2" in its production server, baseline "1" live."""
+class Rolled:
+    """A served demo model whose class outputs are rotated: trained on permuted labels."""
+
+    def __init__(self, model: Callable[[Any], np.ndarray]) -> None:
+        self.model = model
+
+    def __call__(self, inputs: Any) -> np.ndarray:
+        return np.roll(self.model(inputs), 1, axis=-1)
+
+
+def demo_check(fault: str | None = None, *, flipped: bool = False, **overrides: Any) -> CanaryCheck:
+    """A canary of the demo's candidate "2" in its production server, baseline "1" live.
+
+    ``flipped`` serves a candidate whose class outputs are rotated (`Rolled`): it computes
+    the same offline, so stage 0 passes, but it predicts another class for every request.
+    """
     system = DemoSystem(seed=0, fault=fault, n_rows=4000, n_steps=100)
-    server = system.build_server(load_candidate=False)
     rows = system.production_rows()
+    if flipped:
+
+        def loader(version: str) -> Callable[[Any], np.ndarray]:
+            model = system.served_model(version)
+            return Rolled(model) if version == CANDIDATE_VERSION else model
+
+        server = InProcessServer(loader=loader, name="demo", seed=0)
+        server.load(BASELINE_VERSION)
+        server.set_live(BASELINE_VERSION)
+    else:
+        server = system.build_server(load_candidate=False)
+
+    def offline(probes: list[Any]) -> np.ndarray:
+        predictions = system.offline_predictions(CANDIDATE_VERSION, probes)
+        return np.roll(predictions, 1, axis=-1) if flipped else predictions
 
     def traffic() -> Iterator[Any]:
         return itertools.islice(itertools.cycle(rows), 6000)
 
     settings: dict[str, Any] = {
         "probe_inputs": rows[:100],
-        "offline_predictions": lambda probes: system.offline_predictions(CANDIDATE_VERSION, probes),
+        "offline_predictions": offline,
         "traffic": traffic,
         "fraction": 0.2,
         "candidate_requests": 200,
@@ -174,6 +221,43 @@ class TestCanaryCheckOnTheDemo:
         """Evidence and metrics are JSON-safe."""
         result = run_check(demo_check("canary_slow"))
         assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
+
+    def test_label_flipped_candidate_fails_in_shadow_mode(self) -> None:
+        """A candidate predicting another class for every request fails the disagreement test.
+
+        It serves what it computes offline, so stage 0 passes; the paired disagreement rate
+        names the rate, the limit and the number of paired requests.
+        """
+        result = run_check(demo_check(flipped=True, mode="shadow"))
+        assert Status.PASS == result.finding("probe.agreement").status
+        assert Status.FAIL == result.status
+        finding = result.finding("trickle.disagreement")
+        assert Status.FAIL == finding.status, str(result)
+        assert "<= 0.1" == finding.limit
+        assert "max_disagreement 0.1" in finding.message
+        pairs = int(result.metrics["disagreement_pairs"])
+        assert f"{pairs} of {pairs} paired requests (disagreement rate 1" in finding.message
+        assert pairs < 20
+        assert 1.0 == result.metrics["disagreement_rate"]
+        assert result.metrics["disagreement_rate_low"] > 0.1
+        assert "disagreement" in result.details["trickle"]["reasons"]
+        example = result.details["disagreement_examples"][0]
+        assert example["candidate"]["class"] != example["baseline"]["class"]
+
+    def test_healthy_candidate_passes_in_shadow_mode(self) -> None:
+        """The retrained demo candidate disagrees on a few percent of requests and passes."""
+        result = run_check(demo_check(mode="shadow"))
+        assert Status.PASS == result.status, str(result)
+        finding = result.finding("trickle.disagreement")
+        assert Status.PASS == finding.status
+        assert 200.0 == result.metrics["disagreement_pairs"]
+        low, high = result.details["trickle"]["disagreement_interval"]
+        assert low <= result.metrics["disagreement_rate"] <= high
+        assert result.metrics["disagreement_rate"] < 0.1
+        assert (low, high) == (
+            result.metrics["disagreement_rate_low"],
+            result.metrics["disagreement_rate_high"],
+        )
 
 
 class TestStageZero:
@@ -302,6 +386,59 @@ class TestStageOne:
         result = run_check(fake_check(healthy(), mode="shadow"))
         assert Status.PASS == result.status, str(result)
 
+    def test_split_mode_passes_a_permuted_candidate_and_says_why(self) -> None:
+        """With balanced classes, permuted predictions keep the class mix: split mode cannot
+        see them, and its summary and details say so and suggest shadow mode."""
+        server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
+        result = run_check(fake_check(server))
+        assert Status.PASS == result.status, str(result)
+        assert "not individual predictions" in result.summary
+        assert "mode='shadow'" in result.summary
+        assert "not individual predictions" in result.details["trickle"]["note"]
+        assert "trickle.disagreement" not in {f.name for f in result.findings}
+
+    def test_shadow_mode_fails_a_permuted_candidate(self) -> None:
+        """The same permuted candidate fails the paired disagreement test in shadow mode."""
+        server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
+        result = run_check(fake_check(server, mode="shadow"))
+        assert Status.FAIL == result.finding("trickle.disagreement").status
+        assert ("disagreement",) == tuple(result.details["trickle"]["reasons"])
+        assert 0.1 == result.details["trickle"]["max_disagreement"]
+        assert "note" not in result.details["trickle"]
+
+    def test_without_max_disagreement_the_rate_is_only_reported(self) -> None:
+        """max_disagreement=None reports the rate and its interval without judging it."""
+        server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
+        result = run_check(fake_check(server, mode="shadow", max_disagreement=None))
+        finding = result.finding("trickle.disagreement")
+        assert (Status.PASS, "reported only") == (finding.status, finding.limit)
+        assert "not judged" in finding.message
+        assert 1.0 == result.metrics["disagreement_rate"]
+        assert "disagreement_evalue" not in result.metrics
+        assert 3 == result.details["trickle"]["tests"]
+
+    def test_shadow_mode_splits_alpha_four_ways(self) -> None:
+        """With the disagreement test the four tests each get alpha / 4 (Bonferroni)."""
+        shadow = run_check(fake_check(healthy(), mode="shadow", alpha=0.04))
+        split = run_check(fake_check(healthy(), alpha=0.03))
+        assert (4, 0.01, 100.0) == tuple(
+            shadow.details["trickle"][k] for k in ("tests", "alpha_per_test", "evalue_threshold")
+        )
+        assert (3, 0.01) == (
+            split.details["trickle"]["tests"],
+            split.details["trickle"]["alpha_per_test"],
+        )
+        assert "e-value < 100" == shadow.finding("trickle.errors").limit
+
+    def test_unclassifiable_outputs_leave_the_disagreement_unmeasured(self) -> None:
+        """Pairs whose outputs have no class or score give a WARN naming classify=."""
+        result = run_check(
+            fake_check(healthy(), mode="shadow", classify=lambda outputs: None, traffic=range(3000))
+        )
+        finding = result.finding("trickle.disagreement")
+        assert Status.WARN == finding.status
+        assert "classify=" in finding.message
+
     def test_routing_is_reproducible_from_the_context_seed(self) -> None:
         """The same seed routes the same requests to the candidate."""
         first = run_check(fake_check(healthy()), Context(seed=3))
@@ -344,6 +481,9 @@ class TestConstruction:
             ({"offline_predictions": np.zeros(3)}, "one per probe input"),
             ({"trained_with": ["numpy"]}, "'trained_with'"),
             ({"score_bins": (0.5, 0.2)}, "'score_bins'"),
+            ({"max_disagreement": 0.0}, "'max_disagreement'"),
+            ({"max_disagreement": 1.0}, "'max_disagreement'"),
+            ({"score_tolerance": -0.1}, "'score_tolerance'"),
         ],
     )
     def test_rejects_bad_fields(self, overrides: dict[str, Any], match: str) -> None:
@@ -368,12 +508,79 @@ class TestConstruction:
             CanaryCheck(object(), "2", [1])  # type: ignore[arg-type]
 
 
-def test_label_default_classifies_vectors_and_scores() -> None:
-    """Vectors give their argmax, scalar scores their bin, other outputs no class."""
-    check = fake_check(healthy())
-    label: Callable[[Any], int | None] = check._label
-    assert 2 == label(np.array([0.1, 0.2, 0.7]))
-    assert 9 == label(0.95)
-    assert 0 == label(0.05)
-    assert 3 == label(np.int64(3))
-    assert label("text") is None
+class TestOutputShapes:
+    def test_label_default_classifies_vectors_and_scores(self) -> None:
+        """Vectors give their argmax, scalar scores their bin, other outputs no class."""
+        label: Callable[[Any], int | None] = fake_check(healthy())._label
+        assert 2 == label(np.array([0.1, 0.2, 0.7]))
+        assert 9 == label(0.95)
+        assert 0 == label(0.05)
+        assert 3 == label(np.int64(3))
+        assert label("text") is None
+
+    def test_label_accepts_a_single_row_batch_axis(self) -> None:
+        """(k,) and (1, k) are one example's class scores; (1,) and (1, 1) one score."""
+        label: Callable[[Any], int | None] = fake_check(healthy())._label
+        assert 2 == label(np.array([[0.1, 0.2, 0.7]]))
+        assert 9 == label(np.array([0.95]))
+        assert 9 == label(np.array([[0.95]]))
+        assert 1 == label(np.array([[1]]))
+        assert label(np.zeros((2, 3))) is None  # two examples: no single class
+
+    @pytest.mark.parametrize(
+        ("candidate", "baseline", "expected"),
+        [
+            ([0.1, 0.9], [0.2, 0.8], False),
+            ([0.9, 0.1], [0.2, 0.8], True),
+            ([[0.9, 0.1]], [0.2, 0.8], True),
+            ([[0.1, 0.9]], [[0.3, 0.7]], False),
+            (0.50, 0.55, False),
+            ([0.50], [[0.65]], True),
+            (2, 2, False),
+            (np.int64(1), np.int64(2), True),
+            (float("nan"), 0.5, True),
+            ([0.2, 0.3, 0.5], [0.5, 0.5], True),
+            (np.zeros((2, 3)), np.zeros((2, 3)), None),
+            ("text", 0.5, None),
+        ],
+    )
+    def test_disagreement_of_two_outputs(
+        self, candidate: Any, baseline: Any, expected: Any
+    ) -> None:
+        """Class vectors differ in their argmax, scores beyond score_tolerance, shapes always."""
+        check = fake_check(healthy(), score_tolerance=0.1)
+        assert expected == check._disagree(np.asarray(candidate), np.asarray(baseline))
+
+    def test_disagreement_follows_classify_when_given(self) -> None:
+        """A user's classify decides both the class and whether two outputs differ."""
+        check = fake_check(healthy(), classify=lambda outputs: int(np.asarray(outputs).sum() > 1))
+        assert check._disagree(np.array([0.9, 0.9]), np.array([0.1, 0.1]))
+        assert not check._disagree(np.array([0.9, 0.0]), np.array([0.1, 0.0]))
+
+    @pytest.mark.parametrize(
+        ("served", "offline"),
+        [("(1, k)", "(n, k)"), ("(k,)", "(n, 1, k)"), ("(1, k)", "(n, 1, k)")],
+    )
+    def test_stage_zero_accepts_a_single_row_batch_axis(self, served: str, offline: str) -> None:
+        """Served (1, k) outputs match offline (n, k) predictions, and (k,) match (n, 1, k)."""
+        batch_axis = served == "(1, k)"
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(batch_axis=batch_axis)})
+        predictions = np.stack([server.outputs("2", i).reshape(-1) for i in range(50)])
+        if offline == "(n, 1, k)":
+            predictions = predictions[:, None, :]
+        result = run_check(fake_check(server, traffic=None, offline_predictions=predictions))
+        assert Status.PASS == result.status, str(result)
+        assert 1.0 == result.metrics["probe_agreement"]
+        assert 1.0 == result.metrics["probe_class_agreement"]
+
+    def test_stage_one_classifies_single_row_batch_outputs(self) -> None:
+        """(1, k) answers get classes and are compared in shadow mode without classify=."""
+        server = FakeServer(
+            {
+                "1": Behaviour(BALANCED, batch_axis=True),
+                "2": Behaviour(BALANCED, roll=1, batch_axis=True),
+            }
+        )
+        result = run_check(fake_check(server, mode="shadow"))
+        assert Status.FAIL == result.finding("trickle.disagreement").status
+        assert 3 == len(result.details["trickle"]["classes"])

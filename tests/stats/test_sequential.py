@@ -17,6 +17,7 @@ from mlchecks.stats.sequential import (
     BettingTest,
     CanaryMonitor,
     CategoricalShareTest,
+    RateTest,
     ShareTest,
     beta_binomial_log_evalue,
     betting_confidence_sequence,
@@ -24,6 +25,9 @@ from mlchecks.stats.sequential import (
     categorical_share_log_evalues,
     js_divergence,
     psi,
+    rate_confidence_sequence,
+    rate_log_evalue,
+    rate_log_evalues,
     shadow_decision,
     share_log_evalues,
     split_decision,
@@ -43,14 +47,14 @@ def integrated_evalue(k: int, n: int, share: float, alternative: str) -> float:
         return float(theta**k * (1 - theta) ** (n - k) * prior.pdf(theta) / mass)
 
     value, _ = integrate.quad(integrand, low, high, points=[share], limit=200)
-    return value / (share**k * (1 - share) ** (n - k))
+    return float(value) / (share**k * (1 - share) ** (n - k))
 
 
 class TestBetaBinomialLogEvalue:
     @pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
     @pytest.mark.parametrize(("k", "n", "share"), [(0, 5, 0.2), (3, 5, 0.2), (7, 30, 0.05)])
     def test_matches_numerical_integration(
-        self, alternative: str, k: int, n: int, share: float
+        self, alternative: Any, k: int, n: int, share: float
     ) -> None:
         """The closed form equals the mixture integral computed by quadrature."""
         expected = integrated_evalue(k, n, share, alternative)
@@ -59,7 +63,7 @@ class TestBetaBinomialLogEvalue:
 
     @pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
     @pytest.mark.parametrize("n", [1, 2, 7, 20])
-    def test_expectation_under_the_null_is_one(self, alternative: str, n: int) -> None:
+    def test_expectation_under_the_null_is_one(self, alternative: Any, n: int) -> None:
         """Averaged over the binomial null distribution the e-value is exactly 1."""
         share = 0.3
         k = np.arange(n + 1)
@@ -304,6 +308,118 @@ class TestBettingConfidenceSequence:
         assert ci.high > 0.9
 
 
+class TestRateLogEvalue:
+    @pytest.mark.parametrize("side", ["greater", "less"])
+    def test_equals_the_betting_test_on_zero_one_observations(self, side: Any) -> None:
+        """The closed form in the counts is `betting_log_evalues` on the 0/1 outcomes."""
+        x = (np.random.default_rng(11).random(200) < 0.25).astype(float)
+        expected = betting_log_evalues(x, 0.2, low=0.0, high=1.0, alternative=side)
+        np.testing.assert_allclose(expected, rate_log_evalues(x, 0.2, alternative=side))
+
+    def test_matches_a_loop(self) -> None:
+        """The e-value equals the mixture of constant-bet wealths computed by a loop."""
+        x = np.array([1.0, 0, 0, 1, 1, 0, 1])
+        expected = brute_force_betting(x, 0.3, 0.0, 1.0, "greater")
+        assert expected == pytest.approx(float(rate_log_evalue(4, 7, 0.3)))
+
+    @pytest.mark.parametrize("side", ["greater", "less"])
+    @pytest.mark.parametrize("n", [1, 5, 20])
+    def test_expectation_at_the_null_rate_is_one(self, side: Any, n: int) -> None:
+        """Averaged over the binomial distribution at the null rate the e-value is exactly 1."""
+        k = np.arange(n + 1)
+        evalues = np.exp(rate_log_evalue(k, n, 0.1, alternative=side))
+        assert 1.0 == pytest.approx(float(np.sum(stats.binom.pmf(k, n, 0.1) * evalues)))
+
+    def test_expectation_inside_the_null_is_below_one(self) -> None:
+        """A rate below the null boundary makes the e-value a supermartingale."""
+        k = np.arange(31)
+        evalues = np.exp(rate_log_evalue(k, 30, 0.1))
+        assert float(np.sum(stats.binom.pmf(k, 30, 0.05) * evalues)) < 1.0
+
+    def test_no_trials_is_one_and_counts_broadcast(self) -> None:
+        """Before any trial the e-value is 1; arrays of counts give an array."""
+        assert 0.0 == float(rate_log_evalue(0, 0, 0.1))
+        assert (2, 3) == rate_log_evalue([[0], [1]], [1, 2, 3], 0.1).shape
+
+    @pytest.mark.parametrize("rate", [0.0, 1.0, float("nan"), True])
+    def test_rejects_a_null_rate_outside_the_open_unit_interval(self, rate: Any) -> None:
+        """The null rate must lie in (0, 1)."""
+        with pytest.raises(InvalidInput, match="'null_rate'"):
+            rate_log_evalue(1, 2, rate)
+
+    def test_rejects_more_hits_than_trials(self) -> None:
+        """k > n is not a count."""
+        with pytest.raises(InvalidInput, match="0 <= k <= n"):
+            rate_log_evalue(3, 2, 0.1)
+
+
+class TestRateLogEvalues:
+    def test_rows_are_independent_streams(self) -> None:
+        """A 2-D input gives each row's own path."""
+        hits = np.random.default_rng(12).random((3, 40)) < 0.3
+        paths = rate_log_evalues(hits, 0.2)
+        for row, path in zip(hits, paths, strict=True):
+            np.testing.assert_allclose(rate_log_evalues(row, 0.2), path)
+
+    def test_empty_stream(self) -> None:
+        """No outcomes give an empty path."""
+        assert (0,) == rate_log_evalues([], 0.1).shape
+
+    @pytest.mark.parametrize(
+        ("hits", "match"),
+        [([0, 2], "must be booleans"), ([1.0, float("nan")], "must be finite"), (1, "1-D")],
+    )
+    def test_rejects_non_boolean_outcomes(self, hits: Any, match: str) -> None:
+        """Outcomes are booleans or 0/1 along at least one axis."""
+        with pytest.raises(InvalidInput, match=match):
+            rate_log_evalues(hits, 0.1)
+
+
+class TestRateConfidenceSequence:
+    @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (40, 500)])
+    def test_equals_the_betting_confidence_sequence_of_the_outcomes(self, k: int, n: int) -> None:
+        """From the counts alone it is the betting interval of the 0/1 outcomes."""
+        x = np.r_[np.ones(k), np.zeros(n - k)]
+        expected = betting_confidence_sequence(x, low=0.0, high=1.0, alpha=0.1)
+        np.testing.assert_allclose(expected, rate_confidence_sequence(k, n, alpha=0.1), atol=1e-6)
+
+    def test_edges(self) -> None:
+        """No trials give [0, 1]; all misses a lower end of 0; all hits an upper end of 1."""
+        assert (0.0, 1.0) == tuple(rate_confidence_sequence(0, 0))
+        assert 0.0 == rate_confidence_sequence(0, 50).low
+        assert 1.0 == rate_confidence_sequence(50, 50).high
+
+    @pytest.mark.parametrize(("k", "n"), [(3, 3), (4, 4), (10, 40), (13, 60), (30, 200)])
+    def test_lower_end_clears_the_null_exactly_when_the_test_rejects(self, k: int, n: int) -> None:
+        """Each end inverts the one-sided test at alpha / 2."""
+        rejects = float(rate_log_evalue(k, n, 0.1)) >= math.log(1 / 0.0125)
+        assert rejects == (rate_confidence_sequence(k, n, alpha=0.025).low > 0.1)
+
+    @pytest.mark.parametrize(("k", "n", "match"), [(3, 2, "must not exceed"), (1.5, 2, "'k'")])
+    def test_rejects_bad_counts(self, k: Any, n: Any, match: str) -> None:
+        """Counts are integers with k <= n."""
+        with pytest.raises(InvalidInput, match=match):
+            rate_confidence_sequence(k, n)
+
+
+class TestRateTest:
+    def test_online_test_matches_the_path(self) -> None:
+        """`RateTest.update` gives the same log e-values as the vectorized path."""
+        hits = np.random.default_rng(13).random(60) < 0.2
+        test = RateTest(0.15)
+        online = [test.update(bool(h)) for h in hits]
+        np.testing.assert_allclose(rate_log_evalues(hits, 0.15), online)
+        assert (60, int(hits.sum())) == (test.n, test.hits)
+        assert hits.mean() == pytest.approx(test.rate)
+
+    def test_interval_and_rate_before_any_outcome(self) -> None:
+        """Before any outcome the rate is NaN and the interval the whole unit interval."""
+        test = RateTest(0.1)
+        assert math.isnan(test.rate)
+        assert (0.0, 1.0) == tuple(test.interval())
+        assert "RateTest(null_rate=0.1" in repr(test)
+
+
 class TestEffectSizes:
     def test_psi_matches_the_formula(self) -> None:
         """PSI is sum (p - q) ln(p / q) of the smoothed proportions."""
@@ -422,6 +538,74 @@ class TestCanaryMonitor:
         assert (expected, monitor.reasons) == (vectorized.decision, vectorized.reasons)
         assert monitor.n_requests == vectorized.n_requests
 
+    def test_shadow_disagreement_flags_online_and_vectorized_agree(self) -> None:
+        """Explicit disagreement flags (-1: the labels decide) give the same verdict both ways."""
+        rng = np.random.default_rng(14)
+        n = 400
+        ok, lat = np.zeros(n, bool), np.ones(n)
+        labels = np.where(rng.random(n) < 0.2, -1, rng.integers(0, 3, n))  # -1: no class
+        flags = np.where(rng.random(n) < 0.3, -1, (rng.random(n) < 0.25).astype(int))
+        monitor = CanaryMonitor(mode="shadow", candidate_requests=n)
+        for label, flag in zip(labels, flags, strict=True):
+            monitor.observe_pair(
+                candidate_error=False,
+                baseline_error=False,
+                candidate_latency_s=1.0,
+                baseline_latency_s=1.0,
+                candidate_label=None if label < 0 else int(label),
+                baseline_label=None if label < 0 else int(label),
+                disagree=None if flag < 0 else bool(flag),
+            )
+        vectorized = shadow_decision(ok, ok, lat, lat, labels, labels, flags, candidate_requests=n)
+        assert ("fail", ("disagreement",)) == (monitor.decision, monitor.reasons)
+        assert (monitor.decision, monitor.reasons) == (vectorized.decision, vectorized.reasons)
+        assert monitor.n_requests == vectorized.n_requests
+        assert monitor.n_compared < monitor.n_requests  # no flag and no label: not compared
+
+    def test_disagreement_is_judged_only_in_shadow_mode_with_a_limit(self) -> None:
+        """Without max_disagreement the rate is counted but never fails the canary."""
+        monitor = CanaryMonitor(mode="shadow", candidate_requests=50, max_disagreement=None)
+        for i in range(50):
+            monitor.observe_pair(
+                candidate_error=False,
+                baseline_error=False,
+                candidate_latency_s=1.0,
+                baseline_latency_s=1.0,
+                candidate_label=i % 2,  # always another class, with the same class mix
+                baseline_label=1 - i % 2,
+            )
+        assert ("pass", 1.0) == (monitor.decision, monitor.disagreement_rate)
+        assert 3 == monitor.config.n_tests
+        assert 4 == CanaryMonitor(mode="shadow").config.n_tests
+        assert 3 == CanaryMonitor(mode="split").config.n_tests
+
+    def test_shadow_evidence_reports_the_disagreement_rate(self) -> None:
+        """The evidence has the rate, its confidence sequence and the alpha split."""
+        monitor = CanaryMonitor(mode="shadow", alpha=0.04, candidate_requests=100)
+        for i in range(100):
+            monitor.observe_pair(
+                candidate_error=False,
+                baseline_error=False,
+                candidate_latency_s=1.0,
+                baseline_latency_s=1.0,
+                candidate_label=int(i % 20 == 0),
+                baseline_label=0,
+            )
+        evidence = monitor.evidence()
+        json.dumps(evidence)
+        assert (100, 5, 0.05) == (
+            evidence["disagreement_pairs"],
+            evidence["disagreements"],
+            evidence["disagreement_rate"],
+        )
+        low, high = evidence["disagreement_interval"]
+        assert low < 0.05 < high
+        assert (4, 0.01, 100.0) == (
+            evidence["tests"],
+            evidence["alpha_per_test"],
+            evidence["evalue_threshold"],
+        )
+
     def test_passes_once_the_candidate_served_the_planned_requests(self) -> None:
         """With nothing wrong the decision is PASS at the planned candidate sample."""
         monitor = online_split(
@@ -475,6 +659,8 @@ class TestCanaryMonitor:
             ("clip_ratio", 1.0),
             ("max_psi", -1.0),
             ("candidate_requests", 0),
+            ("max_disagreement", 1.0),
+            ("max_disagreement", 0.0),
         ],
     )
     def test_rejects_bad_settings(self, name: str, value: Any) -> None:
@@ -570,3 +756,39 @@ class TestStageOneSimulation:
             decision = split_decision(*split_stream(rng, n, 0.1, **fault), fraction=0.1, **settings)
             caught += decision.decision == "fail" and reason in decision.reasons
         assert caught / runs >= 0.8
+
+    @pytest.mark.parametrize("rate", [0.1, 0.05])
+    def test_disagreement_false_alarms_at_most_its_share_of_alpha(self, rate: float) -> None:
+        """At or below max_disagreement the disagreement test ever rejects in at most alpha / 4
+        of 1,000 streams watched after every one of 500 pairs (all streams in one call)."""
+        outcomes = np.random.default_rng(15).random((1000, 500)) < rate
+        paths = rate_log_evalues(outcomes, 0.1)
+        ever = (paths >= math.log(4 / 0.05)).any(axis=1)
+        assert ever.mean() <= 0.05 / 4
+
+    def test_shadow_verdict_false_alarms_at_most_alpha_at_the_disagreement_limit(self) -> None:
+        """Over 200 shadow streams disagreeing on exactly max_disagreement of the pairs (and
+        otherwise identical) the whole verdict fails at most alpha of the time."""
+        rng = np.random.default_rng(16)
+        n, runs = 2000, 200
+        fails = 0
+        for _ in range(runs):
+            c_err, b_err = rng.random((2, n)) < 0.01
+            c_lat, b_lat = np.exp(rng.normal(np.log(0.01), 0.3, (2, n)))
+            b_lab = rng.integers(0, 3, n)
+            other = (b_lab + rng.integers(1, 3, n)) % 3  # a uniformly chosen other class
+            c_lab = np.where(rng.random(n) < 0.1, other, b_lab)
+            decision = shadow_decision(
+                c_err, b_err, c_lat, b_lat, c_lab, b_lab, candidate_requests=n
+            )
+            fails += decision.decision == "fail"
+        assert fails / runs <= 0.05
+
+    def test_disagreement_power_against_half_the_pairs(self) -> None:
+        """A candidate disagreeing on half the pairs is caught in every one of 400 streams,
+        after a median of at most 20 pairs and always within 100."""
+        outcomes = np.random.default_rng(17).random((400, 100)) < 0.5
+        hit = rate_log_evalues(outcomes, 0.1) >= math.log(4 / 0.05)
+        assert hit.any(axis=1).all()
+        first = hit.argmax(axis=1) + 1
+        assert np.median(first) <= 20
