@@ -463,14 +463,14 @@ class TestLossDecreasesCheck:
         assert Status.FAIL == result.finding("relative_drop").status
 
     def test_nonfinite_loss_fails_naming_the_step(self) -> None:
-        """The exploding-learning-rate fault gives a NaN loss; the finding names its step."""
-        system = DemoSystem(seed=0, fault="exploding_learning_rate", n_rows=1000)
-        result = LossDecreasesCheck(make_trainer=system.make_trainer, batches=BATCHES[:50]).run()
+        """A loss that turns NaN fails loss_finite naming the step, and training stops there."""
+        curve = np.r_[np.linspace(2.0, 1.0, 10), np.nan, np.linspace(1.0, 0.5, 39)]
+        result = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=50).run()
         finding = result.finding("loss_finite")
         assert Status.FAIL == finding.status
-        assert 1.0 == finding.observed
-        assert "at step 1 of 50" in finding.message
-        assert 2 == result.metrics["n_steps"]
+        assert 10.0 == finding.observed
+        assert "nan at step 10 of 50" in finding.message
+        assert "after the loss was 1" in finding.message
         assert roundtrips(result)
 
     def test_initial_loss_warns_far_from_ln_c(self) -> None:
