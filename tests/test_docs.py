@@ -36,3 +36,14 @@ def test_code_blocks_run(
         compiled = compile(code, f"{page.relative_to(ROOT)}[block {number}]", "exec")
         exec(compiled, namespace)
     assert os.getcwd() == str(tmp_path)
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(page: Path) -> None:
+    """Every relative link in the page points at a file or folder that exists."""
+    targets = [t for t in LINK.findall(page.read_text()) if "://" not in t]
+    missing = [t for t in targets if not (page.parent / t).exists()]
+    assert [] == missing
