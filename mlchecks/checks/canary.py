@@ -927,9 +927,9 @@ class CanaryCheck:
             }
             for name, arm in arms.items()
         }
-        evidence["trajectory"] = _trajectory(trajectory)
         if cfg.mode == "split":
             evidence["note"] = _SPLIT_NOTE
+        evidence["trajectory"] = _trajectory(trajectory)  # last: the longest entry
         details["trickle"] = evidence
         metrics.update(
             {

@@ -964,6 +964,7 @@ class QualityCheck:
                 paired,
                 pvalue=test.pvalue,
                 adjusted=test.adjusted,
+                limit=_sign(test.metric) * test.margin,
             )
         )
         name = f"regression.{test.metric}" + (f".slice.{test.label}" if test.label else "")
@@ -1067,9 +1068,14 @@ def _row(
     ci: ConfidenceInterval | None = None,
     pvalue: float | None = None,
     adjusted: float | None = None,
+    limit: float | None = None,
     reason: str = "",
 ) -> dict[str, Any]:
-    """One row of the report table; a comparison fills its columns from ``paired``."""
+    """One row of the report table; a comparison fills its columns from ``paired``.
+
+    ``limit`` is the difference (candidate - baseline) beyond which a regression test
+    judges the candidate worse: ``-margin`` for a metric where higher is better.
+    """
     if paired is not None:
         candidate, ci = paired.candidate, paired.ci
     row: dict[str, Any] = {
@@ -1082,6 +1088,7 @@ def _row(
         "difference": None if paired is None else paired.difference,
         "ci_low": None if ci is None else ci.low,
         "ci_high": None if ci is None else ci.high,
+        "difference_limit": limit,
         "pvalue": pvalue,
         "adjusted_pvalue": adjusted,
         "test": test,

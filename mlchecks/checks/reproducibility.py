@@ -39,6 +39,7 @@ import attrs
 import numpy as np
 
 from mlchecks.check import Context
+from mlchecks.checks._series import even_indices
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
@@ -1040,6 +1041,7 @@ class _Evaluation:
             tables[slicing] = table
         self._judge_slices(tests)
         self.details["slices"] = tables
+        self.details["slice_tolerance"] = 0.0 if self.exact else self.check.slice_tolerance
 
     def _slice_values(
         self, p: _Prepared, metric: Metric, codes: SliceCodes, counts: np.ndarray
@@ -1233,6 +1235,7 @@ class _Evaluation:
                 k,
             )
             found.append((order, k, divergence, hash_step))
+        self._loss_curves(found)
         if not found:
             return
         _, k, divergence, hash_step = min(found, key=lambda row: row[0])
@@ -1243,6 +1246,32 @@ class _Evaluation:
             self.metrics["first_divergence_step"] = float(divergence.first_step_beyond)
         if hash_step is not None:
             self.metrics["first_hash_difference_step"] = float(hash_step)
+
+    def _loss_curves(
+        self, found: Sequence[tuple[Any, int, LossDivergence | None, int | None]]
+    ) -> None:
+        """Every run's losses at up to `MAX_POINTS` shared steps, for report figures.
+
+        The steps where a pair first differs are always among them.
+        """
+        curves = {p.name: p.run.losses for p in self.prepared if p.run.losses is not None}
+        if not curves:
+            return
+        marked: list[int] = []
+        for _, _, divergence, hash_step in found:
+            if divergence is not None:
+                steps = (divergence.first_step, divergence.first_step_beyond)
+                marked += [s for s in steps if s is not None]
+            if hash_step is not None:
+                marked.append(hash_step)
+        kept = even_indices(max(len(v) for v in curves.values()), keep=marked)
+        self.details["losses"] = {
+            "steps": kept.tolist(),
+            "runs": {
+                name: [float(v[s]) if s < len(v) else math.nan for s in kept]
+                for name, v in curves.items()
+            },
+        }
 
     def _divergence_finding(
         self, i: int, j: int, divergence: LossDivergence | None, hash_step: int | None

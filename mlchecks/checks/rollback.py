@@ -50,6 +50,7 @@ from mlchecks.checks._load import (
     probe_inputs,
     version_field,
 )
+from mlchecks.checks._series import priority_indices
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Deployment, Endpoint, Response
@@ -87,9 +88,15 @@ class _Repeat:
     errors: Mapping[str, int]
     first_error: str | None
     settled: bool
+    # Responses around the switch, for report figures: "t_s" (arrival, s after the command)
+    # and "outcome" ("candidate", "known_good", "failed" or "other"), at most MAX_POINTS.
+    timeline: Mapping[str, list[Any]] = attrs.field(factory=dict)
 
     def row(self, index: int) -> dict[str, Any]:
-        return {"repeat": index, **attrs.asdict(self)}
+        return {
+            "repeat": index,
+            **attrs.asdict(self, filter=lambda attribute, _: attribute.name != "timeline"),
+        }
 
 
 class _Failure(Exception):
@@ -432,7 +439,41 @@ class RollbackCheck:
             errors=errors,
             first_error=first_error,
             settled=settled,
+            timeline=self._timeline(records, t0, known_good, good_refs, cand_refs),
         )
+
+    def _timeline(
+        self,
+        records: list[Record],
+        t0: float,
+        known_good: str,
+        good_refs: list[Any],
+        cand_refs: list[Any],
+    ) -> dict[str, list[Any]]:
+        """Which version answered each request, by arrival time; changes and failures kept."""
+        outcomes = []
+        for record in records:
+            response = record.response
+            if self._is(response, known_good, good_refs[record.index]):
+                outcomes.append("known_good")
+            elif not response.ok:
+                outcomes.append("failed")
+            elif response.version == self.candidate or outputs_equal(
+                response.outputs, cand_refs[record.index], exact=True
+            ):
+                outcomes.append("candidate")
+            else:
+                outcomes.append("other")
+        labels = np.array(outcomes, dtype=object)
+        changed = np.zeros(labels.size, dtype=bool)
+        changed[1:] = labels[1:] != labels[:-1]
+        changed[:-1] |= changed[1:]  # both sides of a change
+        important = changed | (labels == "failed") | (labels == "other")
+        kept = priority_indices(important)
+        return {
+            "t_s": [round(records[i].done - t0, 6) for i in kept],
+            "outcome": [outcomes[i] for i in kept],
+        }
 
     def _after(
         self, known_good: str, good_refs: list[Any], cand_refs: list[Any], details: dict[str, Any]
@@ -485,6 +526,11 @@ class RollbackCheck:
         details: dict[str, Any],
     ) -> list[Finding]:
         details["repeats"] = [r.row(i + 1) for i, r in enumerate(repeats)]
+        shown = max(
+            range(len(repeats)),
+            key=lambda i: (repeats[i].failed, repeats[i].candidate_after, repeats[i].all_s),
+        )
+        details["timeline"] = {"repeat": shown + 1, **repeats[shown].timeline}
         n = len(repeats)
 
         def quantiles(values: Sequence[float]) -> tuple[float, float]:

@@ -513,6 +513,7 @@ class SingleBatchCheck:
             "tensors": rows,
             "gradients": grad_rows,
             "activations": act_rows,
+            "update_ratio_band": list(self.update_ratio),
         }
 
         findings.append(self._loss_finding(probe))

@@ -7,7 +7,9 @@ escaped.
 
 Figures: checks can get plots through `register_figure`. A figure function takes the
 `Result` and returns HTML fragments (inline ``<svg>`` or an ``<img>`` with a data URI);
-they are shown in the check's section. Nothing is registered by default.
+they are shown in the check's section. The built-in checks have figures of their own
+(`mlchecks.report.figures`, drawn when matplotlib is installed); a function registered
+under the same name replaces the built-in one. `FIGURES` holds only registered functions.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ border-radius:4px;margin:.4em 0;padding:.3em .6em}
 .mlc pre{white-space:pre-wrap;overflow-wrap:anywhere;background:rgba(127,127,127,.1);
 padding:.5em;border-radius:4px;font-size:.9em;max-height:30em;overflow:auto;margin:.3em 0}
 .mlc-figure img,.mlc-figure svg{max-width:100%;height:auto}
+.mlc figure.mlc-fig{margin:.5em 0 1em;max-width:640px}
+.mlc figure.mlc-fig svg{display:block;background:#fff;border-radius:4px}
+.mlc figcaption{font-size:.9em;opacity:.85;margin-top:.3em}
 """
 
 
@@ -242,9 +247,16 @@ def _metrics(metrics: Mapping[str, float]) -> list[str]:
     return ["<h4>Metrics</h4>", _key_value_table(metrics, ("metric", "value"))]
 
 
+def _figure_functions() -> dict[str, FigureFunction]:
+    """The built-in figures (`mlchecks.report.figures`), replaced by registered ones."""
+    from mlchecks.report.figures import BUILTIN_FIGURES
+
+    return {**BUILTIN_FIGURES, **FIGURES}
+
+
 def _figures(result: Result) -> list[str]:
     fragments: list[str] = []
-    for prefix, fn in list(FIGURES.items()):
+    for prefix, fn in _figure_functions().items():
         if not result.check.startswith(prefix):
             continue
         try:

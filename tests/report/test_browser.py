@@ -1,0 +1,174 @@
+"""The HTML report in a real browser: headless Chromium renders the demo's report.
+
+Chromium loads the saved page from a ``file://`` URL, once to dump the DOM it built
+(``--dump-dom``) and once to take a screenshot. The DOM must show every check's status,
+the score and the figures; the screenshots are kept as CI artifacts under
+``$MLCHECKS_ARTIFACTS`` (default ``build/screenshots``). To render them by hand::
+
+    MLCHECKS_ARTIFACTS=build/screenshots pytest tests/report/test_browser.py
+
+The test needs the ``chromium`` executable (Debian: ``apt-get install chromium``) and skips
+without it; CI installs it and fails on skipped tests.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlchecks import SuiteResult
+from mlchecks.demo.suite import build_suite
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The demo runs rendered: the healthy system and one planted fault.
+CASES = {"healthy": None, "slice_regression": "slice_regression"}
+
+#: The demo checks that have built-in figures.
+FIGURE_CHECKS = ("reproducibility", "quality", "single_batch", "canary", "rollback")
+
+WINDOW = (1280, 2400)
+
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def artifacts() -> Path:
+    """Where screenshots go: ``$MLCHECKS_ARTIFACTS`` or ``build/screenshots``."""
+    return Path(os.environ.get("MLCHECKS_ARTIFACTS") or ROOT / "build" / "screenshots")
+
+
+def run_chromium(chromium: str, scratch: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium with a throwaway profile and home directory."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HOME": str(scratch)}
+    command = [chromium, *FLAGS, f"--user-data-dir={scratch / 'profile'}", *args]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, check=False, env=env
+    )
+    assert 0 == done.returncode, f"{' '.join(command)}\n{done.stderr[-3000:]}"
+    return done
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def sections(dom: str) -> dict[str, str]:
+    """Each check's section of the rendered DOM, by the check's (escaped) name."""
+    parts = re.split(r'(?=<details class="mlc-check )', dom)[1:]
+    found = {}
+    for part in parts:
+        name = re.search(r"<strong>(.*?)</strong>", part)
+        assert name is not None, part[:300]
+        found[name.group(1)] = part
+    return found
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[SuiteResult, Path]]:
+    """The demo's suite result and its saved HTML report, per case."""
+    folder = tmp_path_factory.mktemp("reports")
+    out = {}
+    for case, fault in CASES.items():
+        result = build_suite(fault=fault, seed=0).run(progress=False)
+        out[case] = (result, result.save(folder / f"{case}.html"))
+    return out
+
+
+class TestReportInChromium:
+    @pytest.mark.parametrize("case", list(CASES))
+    def test_dom_shows_statuses_score_and_figures(
+        self,
+        case: str,
+        chromium: str,
+        reports: dict[str, tuple[SuiteResult, Path]],
+        tmp_path: Path,
+    ) -> None:
+        """The DOM Chromium builds has every check's status, the score and the figures."""
+        result, page = reports[case]
+        dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri()).stdout
+        assert dom.rstrip().endswith("</body></html>"), dom[-500:]
+        label = result.status.label
+        assert re.search(rf'<h2><span class="mlc-badge mlc-\w+">{label}</span> mlchecks suite', dom)
+        score = result.score
+        assert f"ML Test Score (infrastructure): {score.total:g} / {score.maximum:g}" in dom
+        found = sections(dom)
+        assert {html.escape(r.check) for r in result} == set(found)
+        for r in result:
+            section = found[html.escape(r.check)]
+            summary = section[: section.index("</summary>")]
+            assert f'<span class="mlc-badge mlc-{r.status.value}">{r.status.label}</span>' in (
+                summary
+            ), r.check
+            if r.status.passed:
+                assert section.startswith(f'<details class="mlc-check mlc-s-{r.status.value}">')
+            else:
+                assert section.startswith(
+                    f'<details class="mlc-check mlc-s-{r.status.value}" open="">'
+                )
+        for name in FIGURE_CHECKS:
+            section = found[name]
+            assert "<svg" in section, f"no figure in the {name} section"
+            assert "<figcaption>" in section
+            assert "could not be drawn" not in section
+        assert "install <code>mlchecks[plot]</code>" not in dom
+
+    def test_failing_check_is_the_fault(self, reports: dict[str, tuple[SuiteResult, Path]]) -> None:
+        """The failing case fails exactly the check its fault targets."""
+        result, _ = reports["slice_regression"]
+        assert ["quality"] == [r.check for r in result if not r.status.passed]
+
+    @pytest.mark.parametrize("case", list(CASES))
+    def test_screenshot(
+        self,
+        case: str,
+        chromium: str,
+        reports: dict[str, tuple[SuiteResult, Path]],
+        tmp_path: Path,
+    ) -> None:
+        """A full-window screenshot of the report is saved as an artifact."""
+        _, page = reports[case]
+        target = artifacts() / f"report-{case}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        width, height = WINDOW
+        run_chromium(
+            chromium,
+            tmp_path,
+            f"--screenshot={target}",
+            f"--window-size={width},{height}",
+            "--hide-scrollbars",
+            page.as_uri(),
+        )
+        assert WINDOW == png_size(target)
+        assert target.stat().st_size > 20_000, "the screenshot looks blank"

@@ -1,0 +1,528 @@
+"""Tests for mlchecks.report.figures: the built-in figures of the HTML report."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mlchecks.report.figures as figures
+from mlchecks import Result, Status, SuiteResult
+from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
+from mlchecks.demo.suite import build_suite
+from mlchecks.report.figures import (
+    BUILTIN_FIGURES,
+    PLOT_NOTE,
+    canary_figures,
+    quality_figures,
+    reproducibility_figures,
+    rollback_figures,
+)
+from mlchecks.report.html import FIGURES, result_to_html, suite_to_html
+
+XSS = "<script>alert(1)</script>"
+SVG = re.compile(r"<svg\b.*?</svg>", re.S)
+MAX_SVG_BYTES = 150_000
+
+_CACHE: dict[tuple[str | None, str], Result] = {}
+
+
+def demo(check: str, fault: str | None = None) -> Result:
+    """The demo system's ``check`` run (with ``fault`` planted), computed once per session."""
+    key = (fault, check)
+    if key not in _CACHE:
+        suite = build_suite(fault=fault, seed=0)
+        _CACHE[key] = next(c for c in suite.checks if c.name == check).run()
+    return _CACHE[key]
+
+
+_DRAWN: dict[tuple[str, str | None, str], list[str]] = {}
+
+
+def drawn(check: str, fault: str | None = None) -> list[str]:
+    """The built-in figures of a demo result, drawn once per session."""
+    key = (check, fault, "figures")
+    if key not in _DRAWN:
+        _DRAWN[key] = BUILTIN_FIGURES[check](demo(check, fault))
+    return _DRAWN[key]
+
+
+def svgs(fragments: list[str]) -> list[str]:
+    return [m.group(0) for f in fragments for m in SVG.finditer(f)]
+
+
+def captions(fragments: list[str]) -> list[str]:
+    """The captions' text, unescaped."""
+    found = (m.group(1) for f in fragments for m in re.finditer(r"<figcaption>(.*?)<", f, re.S))
+    return [html.unescape(c) for c in found]
+
+
+def assert_figures(fragments: list[str], count: int) -> None:
+    """``count`` figures, each an inline SVG with a caption and nothing that breaks a page."""
+    assert count == len(fragments)
+    for fragment in fragments:
+        assert fragment.startswith('<figure class="mlc-fig"><svg ')
+        assert fragment.endswith("</figcaption></figure>")
+        assert "<?xml" not in fragment
+        assert "<!DOCTYPE" not in fragment
+        assert "<metadata" not in fragment
+        assert "<script" not in fragment
+    for svg in svgs(fragments):
+        assert len(svg.encode("utf-8")) < MAX_SVG_BYTES
+
+
+def training_runs(*, diverge_at: int | None, slice_names: tuple[str, ...]) -> list[TrainingRun]:
+    """Two runs with losses, predictions and slices; run b differs from ``diverge_at`` on."""
+    rng = np.random.default_rng(0)
+    n, steps = 1200, 400
+    labels = rng.integers(0, 2, size=n)
+    slices = np.array(slice_names)[rng.integers(0, len(slice_names), size=n)]
+    probs = np.clip(labels * 0.6 + rng.uniform(0.0, 0.4, size=n), 0.0, 1.0)
+    losses = 1.0 / np.sqrt(np.arange(1, steps + 1))
+    other_probs, other_losses = probs.copy(), losses.copy()
+    if diverge_at is not None:
+        other_losses[diverge_at:] += 0.05
+        flip = slices == slice_names[0]
+        other_probs[flip] = 1.0 - other_probs[flip]
+    return [
+        TrainingRun(predictions=probs, labels=labels, slices={"region": slices}, losses=losses),
+        TrainingRun(
+            predictions=other_probs, labels=labels, slices={"region": slices}, losses=other_losses
+        ),
+    ]
+
+
+class TestSvgEmbedding:
+    def test_figures_are_inline_svg_with_captions(self) -> None:
+        """Each figure is an inline <svg> without XML prolog, DOCTYPE or metadata."""
+        assert_figures(drawn("canary"), 2)
+
+    def test_ids_are_unique_and_references_resolve(self) -> None:
+        """Ids are unique across the figures of a page and every url(#id) names one of them."""
+        page = "".join(drawn("reproducibility", "nondeterministic_training"))
+        page += "".join(drawn("canary"))
+        ids = re.findall(r'\sid="([^"]+)"', page)
+        assert len(ids) == len(set(ids))
+        refs = set(re.findall(r'(?:url\(#|href="#)([^)"]+)', page))
+        assert refs
+        assert refs <= set(ids)
+
+    def test_drawing_is_deterministic(self) -> None:
+        """The same result draws the same SVG, so saved reports diff cleanly."""
+        result = demo("rollback")
+        assert rollback_figures(result) == rollback_figures(result)
+
+    def test_svg_is_labelled_for_screen_readers(self) -> None:
+        """The <svg> has role="img" and an aria-label from the caption's first sentence."""
+        (svg,) = svgs(drawn("rollback"))
+        assert re.match(r'<svg role="img" aria-label="Which version answered', svg)
+
+    def test_user_backend_and_style_are_untouched(self) -> None:
+        """Drawing restores rcParams and never imports pyplot (checked in a fresh process)."""
+        code = (
+            "import sys\n"
+            "import mlchecks.report.figures as f\n"
+            "assert 'matplotlib' not in sys.modules, 'imported at module level'\n"
+            "import matplotlib\n"
+            "matplotlib.rcParams['font.size'] = 13.0\n"
+            "from mlchecks import Result, Status\n"
+            "details = {'timeline': {'repeat': 1, 't_s': [-0.01, 0.01], "
+            "'outcome': ['candidate', 'known_good']}}\n"
+            "assert f.rollback_figures(Result('rollback', Status.PASS, details=details))\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+            "assert matplotlib.rcParams['font.size'] == 13.0, 'rcParams changed'\n"
+            "assert matplotlib.rcParams['svg.fonttype'] == 'path', 'rcParams changed'\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert 0 == done.returncode, done.stderr
+
+
+class TestReproducibilityFigures:
+    def test_diverging_runs_mark_the_first_diverging_step(self) -> None:
+        """The loss figure marks the step where the losses part, and says so in the caption."""
+        result = ReproducibilityCheck(
+            training_runs(diverge_at=40, slice_names=("east", "west", "north"))
+        ).run()
+        fragments = reproducibility_figures(result)
+        assert_figures(fragments, 2)
+        loss, slices = captions(fragments)
+        assert "marks step 40" in loss
+        assert "first divergence (step 40)" in fragments[0]
+        assert "flagged as differing (Holm-adjusted): east." in slices
+
+    def test_identical_runs_say_the_curves_coincide(self) -> None:
+        """Reproducible runs get a caption saying the curves coincide and no slice is flagged."""
+        result = ReproducibilityCheck(
+            training_runs(diverge_at=None, slice_names=("east", "west"))
+        ).run()
+        loss, slices = captions(reproducibility_figures(result))
+        assert "coincide at every recorded step" in loss
+        assert "no slice is flagged" in slices
+
+    def test_demo_fault_is_drawn(self) -> None:
+        """The demo's nondeterministic training diverges at step 0."""
+        fragments = drawn("reproducibility", "nondeterministic_training")
+        assert_figures(fragments, 2)
+        assert "marks step 0" in captions(fragments)[0]
+
+    def test_names_from_the_data_are_escaped(self) -> None:
+        """Slice names with markup or '$' appear as text, never as markup or math."""
+        result = ReproducibilityCheck(
+            training_runs(diverge_at=40, slice_names=(XSS, "cost $5$"))
+        ).run()
+        fragments = reproducibility_figures(result)
+        assert_figures(fragments, 2)
+        page = "".join(fragments)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert ">cost $5$</text>" in page
+
+    def test_nothing_to_draw(self) -> None:
+        """A result without losses or slices has no figures."""
+        assert [] == reproducibility_figures(Result("reproducibility", Status.PASS))
+
+
+class TestQualityFigures:
+    def test_slice_regression_names_the_failing_slice(self) -> None:
+        """The planted regression in region 'east' is the one vermillion row."""
+        fragments = drawn("quality", "slice_regression")
+        assert_figures(fragments, 1)
+        (caption,) = captions(fragments)
+        assert "vermillion rows fail: region=east." in caption
+        assert "allowed drop (-0.03)" in caption
+
+    def test_without_baseline_no_figure(self) -> None:
+        """Floors alone (no comparison rows) draw nothing."""
+        table = [{"kind": "floor", "metric": "accuracy", "slice": "all", "difference": None}]
+        assert [] == quality_figures(Result("quality", Status.PASS, details={"table": table}))
+
+
+class TestCanaryFigures:
+    def test_slow_candidate(self) -> None:
+        """The latency test's e-value reaches the threshold and the caption says it failed."""
+        fragments = drawn("canary", "canary_slow")
+        assert_figures(fragments, 2)
+        latency, evalues = captions(fragments)
+        assert "max_latency_ratio 1.2" in latency
+        assert "the canary failed on latency" in evalues
+        assert "threshold 60" in fragments[1]
+
+    def test_without_trickle_no_figure(self) -> None:
+        """Stage 0 alone (no live traffic) draws nothing."""
+        assert [] == canary_figures(Result("canary", Status.PASS, details={"candidate": "2"}))
+
+
+class TestRollbackFigures:
+    def test_lossy_rollback_shows_failed_requests(self) -> None:
+        """Requests lost during the restart appear in a 'failed' lane and in the caption."""
+        result = demo("rollback", "lossy_rollback")
+        fragments = drawn("rollback", "lossy_rollback")
+        assert_figures(fragments, 1)
+        failed = int(result.details["repeats"][result.details["timeline"]["repeat"] - 1]["failed"])
+        assert failed > 0
+        assert f"Here {failed} request(s) failed" in captions(fragments)[0]
+        assert ">failed</text>" in fragments[0]
+
+    def test_clean_rollback(self) -> None:
+        """An atomic switch loses nothing."""
+        (caption,) = captions(drawn("rollback"))
+        assert "Here 0 request(s) failed and every response came from '1'" in caption
+
+
+class TestSingleBatchFigures:
+    def test_dead_parameter_is_named(self) -> None:
+        """The bias the optimizer never updates is marked as unchanged."""
+        fragments = drawn("single_batch", "dead_parameter")
+        assert_figures(fragments, 1)
+        assert "unchanged: no update" in fragments[0]
+        assert "(vermillion): param/b1." in captions(fragments)[0]
+
+    def test_healthy_step(self) -> None:
+        """Every measurable ratio of a healthy step is inside the band."""
+        (caption,) = captions(drawn("single_batch"))
+        assert "Every measurable ratio is inside the band." in caption
+
+
+def largest_details() -> dict[str, dict[str, Any]]:
+    """Details at the bounds the checks keep (500 points, 30 slices, 3 metrics)."""
+    rng = np.random.default_rng(1)
+    n = 500
+    lanes = ("candidate", "known_good", "failed", "other")
+    steps = np.linspace(0, 99_999, n).round().tolist()
+    return {
+        "reproducibility": {
+            "losses": {
+                "steps": steps,
+                "runs": {f"run {k}": rng.uniform(0, 2, size=n).tolist() for k in range(6)},
+            },
+            "pairs": [
+                {
+                    "a": "run 0",
+                    "b": "run 1",
+                    "divergence": {"losses": {"first_step": 7, "first_step_beyond": 9}},
+                }
+            ],
+            "slice_tests": [
+                {
+                    "slicing": "region",
+                    "slice": f"slice {s}",
+                    "metric": m,
+                    "a": "run 0",
+                    "b": "run 1",
+                    "difference": float(rng.normal(0, 0.02)),
+                    "flagged": bool(s % 7 == 0),
+                }
+                for s in range(60)
+                for m in ("accuracy", "log_loss", "brier", "auc")
+            ],
+            "slice_tolerance": 0.02,
+        },
+        "quality": {
+            "table": [
+                {
+                    "kind": "regression",
+                    "metric": m,
+                    "slice": f"region=r{s}",
+                    "n": 100,
+                    "candidate": 0.8,
+                    "baseline": 0.81,
+                    "difference": -0.01,
+                    "ci_low": -0.05,
+                    "ci_high": 0.03,
+                    "difference_limit": -0.03,
+                    "verdict": "fail" if s % 5 == 0 else "pass",
+                }
+                for m in ("accuracy", "log_loss", "brier", "auc")
+                for s in range(60)
+            ]
+        },
+        "canary": {
+            "trickle": {
+                "decision": "fail",
+                "reasons": ["latency"],
+                "alpha": 0.05,
+                "evalue_threshold": 60.0,
+                "max_latency_ratio": 1.2,
+                "arms": {
+                    arm: {
+                        "requests": 10_000,
+                        "latency_sample_s": rng.lognormal(-7, 1, 200).tolist(),
+                    }
+                    for arm in ("candidate", "baseline")
+                },
+                "trajectory": {
+                    "request": list(range(1, n + 1)),
+                    **{
+                        f"{t}_evalue": np.exp(rng.normal(0, 3, n)).tolist()
+                        for t in ("errors", "latency", "shift", "disagreement")
+                    },
+                },
+            }
+        },
+        "rollback": {
+            "timeline": {
+                "repeat": 1,
+                "t_s": np.linspace(-0.05, 2.0, n).tolist(),
+                "outcome": [lanes[i % 4] for i in range(n)],
+            },
+            "repeats": [{"first_s": 0.01, "all_s": float("inf"), "failed": 125}],
+        },
+        "single_batch": {
+            "tensors": [
+                {
+                    "name": f"layer{k}/weight",
+                    "role": "trainable",
+                    "changed": k % 9 != 0,
+                    "update_ratio": float(10 ** rng.uniform(-9, 1)),
+                    "finite": True,
+                }
+                for k in range(80)
+            ],
+            "update_ratio_band": [1e-7, 1.0],
+        },
+    }
+
+
+class TestFigureSize:
+    @pytest.mark.parametrize("check", sorted(BUILTIN_FIGURES))
+    def test_largest_inputs_stay_small(self, check: str) -> None:
+        """At the largest series the checks keep, every figure stays under 150 KB."""
+        result = Result(check, Status.FAIL, details=largest_details()[check])
+        fragments = BUILTIN_FIGURES[check](result)
+        assert fragments
+        assert_figures(fragments, len(fragments))
+
+
+DEGENERATE: list[tuple[str, dict[str, Any]]] = [
+    ("reproducibility", {"losses": {"steps": [0], "runs": {"a": [1.0], "b": [1.0]}}}),
+    (
+        "reproducibility",
+        {
+            "losses": {"steps": [0, 1, 2], "runs": {"a": [1.0, 1.0, 1.0], "b": [1.01] * 3}},
+            "pairs": [{"a": "a", "b": "b", "divergence": {"losses": {"first_step_beyond": 0}}}],
+        },
+    ),
+    (
+        "reproducibility",
+        {
+            "losses": {
+                "steps": [0, 1, 2],
+                "runs": {"a": [1.0, "NaN", "Infinity"], "b": [1.0, 2.0], "c": "oops"},
+            }
+        },
+    ),
+    (
+        "reproducibility",
+        {"slice_tests": [{"slicing": "s", "slice": "x", "metric": "m", "difference": 0.0}]},
+    ),
+    ("quality", {"table": [{"kind": "regression", "metric": "auc", "difference": 0.0}]}),
+    (
+        "quality",
+        {"table": [{"kind": "regression", "metric": "mse", "slice": "all", "difference": "NaN"}]},
+    ),
+    (
+        "canary",
+        {
+            "trickle": {
+                "arms": {"candidate": {"latency_sample_s": [0.001]}, "baseline": {}},
+                "trajectory": {"request": [1], "errors_evalue": ["Infinity"]},
+            }
+        },
+    ),
+    (
+        "canary",
+        {
+            "trickle": {
+                "arms": {"baseline": {"latency_sample_s": [0.001, 0.001]}},
+                "trajectory": {"request": [1, 2], "latency_evalue": [1.0, 1.0]},
+                "evalue_threshold": 60.0,
+            }
+        },
+    ),
+    ("canary", {"trickle": {"arms": {"candidate": {"latency_sample_s": [0.0, "NaN"]}}}}),
+    ("rollback", {"timeline": {"t_s": [0.0], "outcome": ["failed"]}}),
+    ("rollback", {"timeline": {"t_s": [0.0, 0.0], "outcome": ["mystery", "known_good"]}}),
+    ("rollback", {"timeline": {"t_s": [0.0, 1.0], "outcome": ["failed"]}}),
+    ("single_batch", {"tensors": [{"name": "w", "role": "trainable", "update_ratio": None}]}),
+    (
+        "single_batch",
+        {
+            "tensors": [
+                {"name": "w", "role": "trainable", "finite": False},
+                {"name": "b", "role": "trainable", "update_ratio": 0.0, "changed": True},
+            ],
+            "update_ratio_band": [0.5],
+        },
+    ),
+    ("single_batch", {"tensors": [{"name": "w", "update_ratio": 1e-3}]}),
+]
+
+
+class TestDegenerateData:
+    @pytest.mark.parametrize(
+        ("check", "details"), DEGENERATE, ids=[f"{c}-{i}" for i, (c, _) in enumerate(DEGENERATE)]
+    )
+    def test_no_error_and_no_warning(self, check: str, details: dict[str, Any]) -> None:
+        """Single points, constant series, NaN and malformed entries draw or skip quietly."""
+        fragments = BUILTIN_FIGURES[check](Result(check, Status.PASS, details=details))
+        assert_figures(fragments, len(fragments))
+
+
+class TestFigureData:
+    """The checks expose the bounded series the figures draw."""
+
+    def test_reproducibility_losses(self) -> None:
+        """Both runs' losses at shared steps, and the slice tolerance."""
+        details = demo("reproducibility").details
+        steps = details["losses"]["steps"]
+        assert 0 < len(steps) <= 500
+        assert {len(steps)} == {len(v) for v in details["losses"]["runs"].values()}
+        assert 0.02 == details["slice_tolerance"]
+
+    def test_quality_difference_limit(self) -> None:
+        """Comparison rows carry the allowed difference; floor rows do not."""
+        table = demo("quality").details["table"]
+        limits = {r["kind"]: r["difference_limit"] for r in table}
+        assert {"floor": None, "regression": pytest.approx(-0.03)} == limits
+
+    def test_canary_latencies_and_trajectory(self) -> None:
+        """Each arm's latency sample and the e-values after each (kept) request."""
+        trickle = demo("canary").details["trickle"]
+        for arm in ("candidate", "baseline"):
+            sample = trickle["arms"][arm]["latency_sample_s"]
+            assert 0 < len(sample) <= 200
+            assert sorted(sample) == sample
+        path = trickle["trajectory"]
+        assert trickle["requests"] == path["request"][-1]
+        assert {"request", "errors_evalue", "latency_evalue", "shift_evalue"} <= set(path)
+        assert len(path["request"]) <= 500
+
+    def test_rollback_timeline(self) -> None:
+        """The responses of one repeat by arrival time, outside the per-repeat table."""
+        details = demo("rollback").details
+        timeline = details["timeline"]
+        assert len(timeline["t_s"]) == len(timeline["outcome"]) <= 500
+        assert {"candidate", "known_good"} == set(timeline["outcome"])
+        assert all("timeline" not in row for row in details["repeats"])
+
+    def test_single_batch_band(self) -> None:
+        """The update-ratio band is in the details."""
+        assert [1e-7, 1.0] == demo("single_batch").details["update_ratio_band"]
+
+
+class TestHtmlIntegration:
+    def test_report_has_figures_for_the_built_in_checks(self) -> None:
+        """A rendered section holds the figures under a 'Figures' heading."""
+        page = result_to_html(demo("rollback", "lossy_rollback"))
+        assert "<h4>Figures</h4>" in page
+        assert 1 == page.count("<svg ")
+        assert "could not be drawn" not in page
+
+    def test_builtin_figures_are_not_registered(self) -> None:
+        """FIGURES holds only user registrations."""
+        assert not set(BUILTIN_FIGURES) & set(FIGURES)
+
+    def test_registered_function_replaces_the_built_in_one(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """register_figure under a built-in name wins over the built-in figure."""
+        mine: Callable[[Result], list[str]] = lambda r: ["<p>my figure</p>"]  # noqa: E731
+        monkeypatch.setitem(FIGURES, "rollback", mine)
+        page = result_to_html(demo("rollback"))
+        assert "<p>my figure</p>" in page
+        assert "<svg" not in page
+
+    def test_user_check_with_a_built_in_name_and_other_data(self) -> None:
+        """A custom check named 'quality' with other details gets no figure and no error."""
+        page = result_to_html(Result("quality", Status.PASS, details={"table": [1, 2]}))
+        assert "<h4>Figures</h4>" not in page
+
+
+class TestWithoutMatplotlib:
+    def test_report_renders_tables_and_a_note(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without matplotlib each figure-bearing section has the install note and its tables."""
+        monkeypatch.setitem(sys.modules, "matplotlib", None)
+        results = [demo("quality", "slice_regression"), demo("rollback")]
+        page = suite_to_html(SuiteResult(results=results, name="no plots"))
+        assert "<svg" not in page
+        assert 2 == page.count(PLOT_NOTE)
+        assert "install <code>mlchecks[plot]</code> for figures" in page
+        assert "<table>" in page
+        assert "regression.accuracy.slice.region=east" in page
+
+    def test_no_note_where_there_is_nothing_to_draw(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A result without figure data gets no note either."""
+        monkeypatch.setitem(sys.modules, "matplotlib", None)
+        assert PLOT_NOTE not in result_to_html(Result("canary", Status.PASS))
+
+    def test_figure_functions_return_the_note(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Called directly, a figure function returns just the note."""
+        monkeypatch.setitem(sys.modules, "matplotlib", None)
+        assert [figures.PLOT_NOTE] == canary_figures(demo("canary"))
