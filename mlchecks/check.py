@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing_extensions import ParamSpec, Protocol, runtime_checkable
 
 from mlchecks.result import Result, Status
 
-__all__ = ["Check", "Context", "run_check"]
+__all__ = ["Check", "Context", "run_check", "submit_each"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,9 +91,15 @@ class Context:
     workdir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Run ``fn(*args, **kwargs)`` on the executor, or now when there is none."""
+        """Run ``fn(*args, **kwargs)`` on the executor, or now when there is none.
+
+        Every call runs, even when two calls look identical: executors that deduplicate
+        identical tasks (a Dask client's executor does by default) would otherwise hand
+        back one result for two training runs with the same seed. An error raised while
+        sending the work (a function that does not pickle) is set on the returned future.
+        """
         if self.executor is not None:
-            return self.executor.submit(fn, *args, **kwargs)
+            return submit_each(self.executor, fn, *args, **kwargs)
         future: Future[T] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -119,6 +128,33 @@ class Context:
     def without_executor(self) -> Context:
         """A copy that can be pickled and sent to a worker (no executor, no callback)."""
         return attrs.evolve(self, executor=None, progress=None)
+
+
+_calls = itertools.count()
+
+
+def _call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], token: str) -> T:
+    """Run ``fn``; ``token`` only makes each submitted task distinct."""
+    return fn(*args, **kwargs)
+
+
+def submit_each(
+    executor: Executor, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> Future[T]:
+    """``executor.submit(fn, *args, **kwargs)``, never merged with an identical earlier call.
+
+    The call travels as ``(fn, args, kwargs)`` with a unique token, so keyword arguments reach
+    ``fn`` (not the executor, which a Dask executor would take them for) and executors that
+    cache pure tasks by their arguments still run each call. A failure to send the call
+    (pickling) comes back on the future instead of raising here.
+    """
+    token = f"{os.getpid()}-{next(_calls)}-{uuid.uuid4().hex}"
+    try:
+        return executor.submit(_call, fn, args, kwargs, token)
+    except Exception as exc:  # e.g. a Dask client pickles at submit time
+        failed: Future[T] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _check_name(check: object) -> str:

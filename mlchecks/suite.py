@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from mlchecks._json import decode_float, encode_float
-from mlchecks.check import Check, Context, run_check
+from mlchecks.check import Check, Context, run_check, submit_each
 from mlchecks.exceptions import CheckFailed
 from mlchecks.result import Result, Status
 
@@ -314,7 +314,7 @@ class Suite:
         # the executor itself stays here (a check's own sub-work runs inline on the worker).
         remote = context.without_executor()
         futures: list[Future[Result]] = [
-            executor.submit(run_check, check, remote) for check in self.checks
+            submit_each(executor, run_check, check, remote) for check in self.checks
         ]
         index = {id(f): i for i, f in enumerate(futures)}
         results: list[Result | None] = [None] * len(futures)
@@ -329,9 +329,15 @@ class Suite:
                     continue
                 try:
                     result = future.result()
-                except BaseException as exc:
+                except Exception as exc:  # the check could not travel (pickling) or the worker died
                     check = self.checks[i]
-                    result = Result.from_exception(check.name, exc, rubric=check.rubric)
+                    error = Result.from_exception(check.name, exc, rubric=check.rubric)
+                    result = attrs.evolve(
+                        error,
+                        summary=f"check could not be sent to the executor: {error.summary}; run "
+                        "it without an executor or make it picklable (no lambdas, locks or open "
+                        "connections in its fields)",
+                    )
                 results[i] = result
                 done += 1
                 notify(done, len(futures), result)

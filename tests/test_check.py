@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -97,6 +97,44 @@ class TestContext:
         """With an executor, work runs there."""
         with ThreadPoolExecutor(2) as pool:
             assert 6 == Context(executor=pool).submit(sum, [1, 2, 3]).result()
+
+    def test_identical_calls_each_run(self) -> None:
+        """An executor that caches identical tasks still runs every submitted call."""
+
+        class CachingExecutor(ThreadPoolExecutor):
+            def __init__(self) -> None:
+                super().__init__(1)
+                self.cache: dict[object, Future[object]] = {}
+
+            def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+                key = (fn, repr(args), repr(kwargs))
+                if key not in self.cache:
+                    self.cache[key] = super().submit(fn, *args, **kwargs)
+                return self.cache[key]
+
+        calls: list[int] = []
+        with CachingExecutor() as pool:
+            context = Context(executor=pool)
+            context.submit(calls.append, 1).result()
+            context.submit(calls.append, 1).result()
+        assert [1, 1] == calls
+
+    def test_keyword_arguments_reach_the_function(self) -> None:
+        """Keyword arguments go to the function, not to the executor."""
+        with ThreadPoolExecutor(1) as pool:
+            assert 8 == Context(executor=pool).submit(pow, 2, exp=3).result()
+
+    def test_a_call_that_cannot_be_sent_fails_its_future(self) -> None:
+        """An executor that rejects the call at submit time fails the future, not the caller."""
+
+        class Rejecting(ThreadPoolExecutor):
+            def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+                raise TypeError("cannot pickle '_thread.lock' object")
+
+        with Rejecting(1) as pool:
+            future = Context(executor=pool).submit(sum, [1])
+        with pytest.raises(TypeError, match="cannot pickle"):
+            future.result()
 
     def test_rejects_non_executor(self) -> None:
         """A value without submit() is not an executor."""

@@ -189,7 +189,7 @@ class TestDask:
                 n_workers=2,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",
                 host="127.0.0.1",
             ) as cluster,
             distributed.Client(cluster) as client,
@@ -198,6 +198,24 @@ class TestDask:
             result = suite.run(executor=client.get_executor(), progress=False)
         assert [Status.PASS, Status.PASS, Status.FAIL, Status.ERROR] == [r.status for r in result]
         assert os.getpid() != int(result["pid"].metrics["pid"])
+
+    def test_identical_calls_are_not_merged(self) -> None:
+        """With Dask's default (pure) executor, two identical submissions still run twice."""
+        distributed = pytest.importorskip("distributed")
+        with (
+            distributed.LocalCluster(
+                n_workers=1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address="127.0.0.1:0",
+                host="127.0.0.1",
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            context = Context(executor=client.get_executor())
+            first = context.submit(time.perf_counter_ns).result()
+            second = context.submit(time.perf_counter_ns).result()
+        assert first != second
 
 
 class TestScore:
