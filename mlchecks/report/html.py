@@ -296,9 +296,9 @@ def _section(result: Result, *, open_: bool) -> str:
     body = [
         *_error(result),
         *_findings(result.findings),
+        *_figures(result),
         *_metrics(result.metrics),
         *_details(result.details),
-        *_figures(result),
     ]
     status = result.status.value
     opened = " open" if open_ else ""
