@@ -235,11 +235,13 @@ class Result:
         findings: Iterable[Finding],
         *,
         summary: str | None = None,
+        pass_summary: str | None = None,
         **kwargs: Any,
     ) -> Result:
         """Build a result whose status is the worst finding's (PASS when there are none).
 
-        Without a ``summary`` the first non-passing finding's message is used.
+        Without a ``summary`` the worst finding's message is used; when every finding
+        passed, ``pass_summary`` (what was shown to hold, in one line) or a count.
 
         >>> f = Finding("loss_finite", Status.PASS, message="every loss is finite")
         >>> Result.from_findings("loss", [f]).summary
@@ -253,6 +255,8 @@ class Result:
             if bad:
                 worst = max(bad, key=lambda f: f.status)
                 summary = worst.message or f"{worst.name}: {worst.status.label}"
+            elif pass_summary is not None:
+                summary = pass_summary
             else:
                 summary = f"{status.label}: {ok} of {len(items)} conditions passed"
         return cls(check=check, status=status, summary=summary, findings=items, **kwargs)

@@ -114,6 +114,13 @@ class TestResult:
         result = Result.from_findings("chk", findings)
         assert (Status.FAIL, "b broke") == (result.status, result.summary)
 
+    def test_from_findings_pass_summary_only_when_everything_passed(self) -> None:
+        """pass_summary says what held; a warning or failure still speaks for itself."""
+        ok = [Finding("a", Status.PASS, message="a ok")]
+        odd = [*ok, Finding("b", Status.WARN, message="b odd")]
+        assert "loss fell" == Result.from_findings("c", ok, pass_summary="loss fell").summary
+        assert "b odd" == Result.from_findings("c", odd, pass_summary="loss fell").summary
+
     def test_finding_lookup_lists_names(self) -> None:
         """Looking up a missing finding names the ones that exist."""
         result = Result("c", Status.PASS, findings=[Finding("churn", Status.PASS)])

@@ -1240,7 +1240,9 @@ def _summary(findings: Sequence[Finding], candidate: str, note: str | None) -> s
             head = next((f for f in bad if f.name.startswith("trickle.")), head)
         more = f" (and {len(bad) - 1} more failed conditions)" if len(bad) > 1 else ""
         return head.message + more
-    caveat = f" (note: {note})" if note else ""
+    caveat = (
+        " (split mode compares class mixes; mode='shadow' compares predictions)" if note else ""
+    )
     warn = [f for f in findings if f.status is Status.WARN]
     if warn:
         return warn[0].message + caveat

@@ -1025,7 +1025,17 @@ class QualityCheck:
     def _summary(self, findings: list[Finding]) -> str | None:
         bad = [f for f in findings if f.status.severity >= Status.WARN.severity]
         if not bad:
-            return None
+            kinds = sorted({f.name.split(".", 1)[0] for f in findings})
+            slices = sum(".slice." in f.name for f in findings)
+            held = {
+                "golden": "golden examples match",
+                "floor": "metric floors hold on their confidence bounds",
+                "regression": "no regression beyond the allowed margin versus the baseline"
+                + (f" (overall and in {slices} slice tests)" if slices else ""),
+                "improvement": "no suspicious improvement",
+            }
+            parts = [held[k] for k in kinds if k in held]
+            return "; ".join(parts) if parts else None
         worst = max(bad, key=lambda f: f.status)
         others = [f.name for f in bad if f is not worst]
         if not others:

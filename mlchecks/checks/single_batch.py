@@ -535,8 +535,24 @@ class SingleBatchCheck:
         if probe.example is not None:
             findings.append(self._example_finding(probe.example, metrics, details))
         findings.append(restored_finding(changed))
+        ratios = ""
+        if "min_update_ratio" in metrics and "max_update_ratio" in metrics:
+            ratios = (
+                f" (update ratios {metrics['min_update_ratio']:.2g} to "
+                f"{metrics['max_update_ratio']:.2g})"
+            )
         return Result.from_findings(
-            self.name, findings, metrics=metrics, details=details, rubric=self.rubric
+            self.name,
+            findings,
+            pass_summary=(
+                f"one batch and one example went through training and prediction: "
+                f"{int(metrics.get('n_trainable', 0))} trainable tensors updated{ratios}; "
+                "state, gradients, activations and outputs finite; each example predicted "
+                "alone equals its prediction in the batch"
+            ),
+            metrics=metrics,
+            details=details,
+            rubric=self.rubric,
         )
 
     def _loss_finding(self, probe: _Probe) -> Finding:

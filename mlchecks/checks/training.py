@@ -472,7 +472,12 @@ class LossDecreasesCheck:
             )
         findings.append(restored_finding(changed))
         return Result.from_findings(
-            self.name, findings, metrics=metrics, details=details, rubric=self.rubric
+            self.name,
+            findings,
+            pass_summary=_loss_pass_summary(metrics),
+            metrics=metrics,
+            details=details,
+            rubric=self.rubric,
         )
 
     def _judge_curve(
@@ -1130,7 +1135,16 @@ class CheckpointRestoreCheck:
             )
         )
         return Result.from_findings(
-            self.name, findings, metrics=metrics, details=details, rubric=self.rubric
+            self.name,
+            findings,
+            pass_summary=(
+                f"training {_CRASH[self.isolation]} after the checkpoint at step {c}, was "
+                f"restored with load() and continued to step {plan.n_steps} exactly like the "
+                f"uninterrupted run: every loss and all {len(final)} state entries equal"
+            ),
+            metrics=metrics,
+            details=details,
+            rubric=self.rubric,
         )
 
     def _step_finding(
@@ -1171,4 +1185,18 @@ def _state_finding(name: str, diffs: Sequence[EntryDiff], ok: str, bad: str) -> 
         len(diffs),
         "== 0 entries differ",
         f"{bad}: {summarize_diffs(diffs)}",
+    )
+
+
+_CRASH = {"process": "was killed with SIGKILL", "inprocess": "was discarded"}
+
+
+def _loss_pass_summary(metrics: Mapping[str, float]) -> str | None:
+    keys = ("first_loss", "last_loss", "n_steps", "relative_drop", "tau", "pvalue")
+    if not all(k in metrics for k in keys):
+        return None
+    return (
+        f"the loss fell from {_fmt(metrics['first_loss'])} to {_fmt(metrics['last_loss'])} "
+        f"over {int(metrics['n_steps'])} steps ({metrics['relative_drop']:.0%} lower; Kendall "
+        f"tau {metrics['tau']:.2f} on block means, p = {metrics['pvalue']:.2g})"
     )

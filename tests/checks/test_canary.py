@@ -392,8 +392,8 @@ class TestStageOne:
         server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
         result = run_check(fake_check(server))
         assert Status.PASS == result.status, str(result)
-        assert "not individual predictions" in result.summary
-        assert "mode='shadow'" in result.summary
+        assert "split mode compares class mixes" in result.summary
+        assert "mode='shadow' compares predictions" in result.summary
         assert "not individual predictions" in result.details["trickle"]["note"]
         assert "trickle.disagreement" not in {f.name for f in result.findings}
 
