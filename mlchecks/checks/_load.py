@@ -1,6 +1,6 @@
 """Private helpers of the serving checks (pipeline, canary, rollback).
 
-- Field validators raising `InvalidInput` that name the field and the value.
+- `probe_inputs` (an attrs converter) and `server_versions`.
 - `ensure_local`: the checks' load generators talk only to the loopback interface unless
   the user opts in (``allow_remote=True``).
 - `TimedCaller`: calls a function on a daemon worker thread and gives up after a timeout,
@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import queue
 import threading
 import time
@@ -29,105 +28,25 @@ from mlchecks.protocols import Endpoint, Response
 from mlchecks.stats._validate import describe
 
 __all__ = [
-    "probe_inputs",
-    "version_field",
     "LOCAL_HOSTS",
     "Call",
     "LoadGenerator",
     "Record",
     "TimedCaller",
     "as_output_array",
-    "callable_field",
     "ensure_local",
     "error_class",
-    "int_at_least",
     "latency_quantiles",
-    "number_in",
-    "one_of",
-    "optional",
     "outputs_equal",
+    "probe_inputs",
+    "server_versions",
 ]
-
-Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 #: Host names that reach the loopback interface.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-# ------------------------------------------------------------------------------ validators
-
-
-def int_at_least(minimum: int) -> Validator:
-    """A validator: the value is an int (not a bool) ``>= minimum``."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise InvalidInput(f"'{attribute.name}' must be an int >= {minimum} (got {value!r})")
-
-    return check
-
-
-def number_in(
-    low: float = -math.inf,
-    high: float = math.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Validator:
-    """A validator: a finite real number in the interval (ends open or closed)."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    where = f"in {left}{low:g}, {high:g}{right}"
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise InvalidInput(
-                f"'{attribute.name}' must be a number {where} (got {describe(value)})"
-            )
-        number = float(value)
-        ok = math.isfinite(number)
-        ok = ok and (number > low if low_open else number >= low)
-        ok = ok and (number < high if high_open else number <= high)
-        if not ok:
-            raise InvalidInput(f"'{attribute.name}' must be a number {where} (got {value!r})")
-
-    return check
-
-
-def one_of(*allowed: str) -> Validator:
-    """A validator: the value is one of ``allowed``."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in allowed:
-            names = ", ".join(repr(a) for a in allowed)
-            raise InvalidInput(f"'{attribute.name}' must be one of {names} (got {value!r})")
-
-    return check
-
-
-def optional(validator: Validator) -> Validator:
-    """A validator that also accepts None."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None:
-            validator(instance, attribute, value)
-
-    return check
-
-
-def callable_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """A validator: the value is callable."""
-    if not callable(value):
-        raise InvalidInput(f"'{attribute.name}' must be callable (got {describe(value)})")
-
-
-# ------------------------------------------------------------------------------- locality
-
-
-def version_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """attrs validator: None or a non-empty version string."""
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidInput(f"'{attribute.name}' must be a non-empty string (got {value!r})")
+# ------------------------------------------------------------------------------- inputs
 
 
 def probe_inputs(value: Any) -> tuple[Any, ...]:
@@ -140,6 +59,20 @@ def probe_inputs(value: Any) -> tuple[Any, ...]:
     if not probes:
         raise InvalidInput("'probe_inputs' must not be empty")
     return probes
+
+
+def server_versions(server: Any) -> tuple[str, ...] | None:
+    """The versions a server lists (``versions()``), or None when it cannot say."""
+    versions = getattr(server, "versions", None)
+    if not callable(versions):
+        return None
+    try:
+        return tuple(versions())
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------------------------------- locality
 
 
 def _host_of(target: Any) -> str | None:

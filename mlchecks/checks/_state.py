@@ -29,31 +29,27 @@ from mlchecks.result import Finding, Status
 from mlchecks.stats._validate import describe
 
 __all__ = [
+    "ISOLATIONS",
     "EntryDiff",
-    "Validator",
-    "choice",
-    "int_at_least",
-    "one_source",
-    "optional",
-    "restored_finding",
-    "tolerance",
-    "trainer_or_none",
-    "callable_or_none",
     "Isolation",
     "TrainerSource",
-    "check_tolerance",
     "compare_states",
     "diff_names",
     "matches",
+    "one_source",
     "preserve_global_rngs",
+    "restored_finding",
     "seed_global_rngs",
     "snapshot",
     "summarize_diffs",
     "to_numpy",
+    "trainer_or_none",
     "validate_patterns",
 ]
 
 Isolation = Literal["auto", "copy", "checkpoint"]
+#: The values of `Isolation`.
+ISOLATIONS: tuple[str, ...] = ("auto", "copy", "checkpoint")
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -290,18 +286,6 @@ def validate_patterns(value: Any, name: str) -> tuple[str, ...]:
     return out
 
 
-def check_tolerance(value: Any, name: str) -> float:
-    """A finite tolerance >= 0, as a float.
-
-    Raises:
-        InvalidInput: ``value`` is negative, not finite, or not a number.
-    """
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or value < 0:
-        raise InvalidInput(f"'{name}' must be a finite number >= 0 (got {describe(value)})")
-    return float(value)
-
-
 # --------------------------------------------------------------------------- global RNGs
 
 
@@ -467,41 +451,6 @@ def restored_finding(changed: Sequence[EntryDiff]) -> Finding:
 
 # --------------------------------------------------------------------------- field validators
 
-Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-
-def int_at_least(minimum: int) -> Validator:
-    """An attrs validator: an integer (not a bool) >= ``minimum``."""
-
-    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-            raise InvalidInput(
-                f"'{attribute.name}' must be an integer >= {minimum} (got {describe(value)})"
-            )
-
-    return validate
-
-
-def optional(validator: Validator) -> Validator:
-    """An attrs validator that lets None through and checks anything else."""
-
-    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None:
-            validator(instance, attribute, value)
-
-    return validate
-
-
-def tolerance(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """An attrs validator: a finite number >= 0."""
-    check_tolerance(value, attribute.name)
-
-
-def callable_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """An attrs validator: None or a callable."""
-    if value is not None and not callable(value):
-        raise InvalidInput(f"'{attribute.name}' must be callable (got {describe(value)})")
-
 
 def trainer_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """An attrs validator: None or an object with the `Trainer` methods."""
@@ -510,17 +459,6 @@ def trainer_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
             f"'{attribute.name}' must implement the Trainer protocol (train_step, predict, "
             f"state, save, load) (got {describe(value)})"
         )
-
-
-def choice(*allowed: str) -> Validator:
-    """An attrs validator: one of ``allowed``."""
-
-    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in allowed:
-            names = ", ".join(repr(a) for a in allowed)
-            raise InvalidInput(f"'{attribute.name}' must be one of {names} (got {value!r})")
-
-    return validate
 
 
 def one_source(trainer: Any, make_trainer: Any) -> None:

@@ -56,23 +56,26 @@ from mlchecks.check import Context
 from mlchecks.checks._load import (
     TimedCaller,
     as_output_array,
-    callable_field,
     ensure_local,
     error_class,
-    int_at_least,
     latency_quantiles,
-    number_in,
-    one_of,
-    optional,
     probe_inputs,
-    version_field,
+    server_versions,
 )
 from mlchecks.checks._series import even_indices, quantile_sample, significant
 from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import (
+    callable_field,
+    describe,
+    int_at_least,
+    non_empty_string,
+    number_in,
+    one_of,
+    optional,
+)
 from mlchecks.stats.sequential import CanaryMonitor
 
 __all__ = ["CanaryCheck"]
@@ -136,7 +139,7 @@ def _bins(value: Any) -> tuple[float, ...]:
     return bins
 
 
-_POSITIVE = number_in(0.0, math.inf, low_open=True)
+_POSITIVE = number_in(0.0, low_open=True)
 _UNIT_OPEN = number_in(0.0, 1.0, low_open=True, high_open=True)
 
 
@@ -222,10 +225,10 @@ class CanaryCheck:
     """
 
     server: Endpoint = attrs.field(validator=_server)
-    candidate: str = attrs.field(validator=version_field)
+    candidate: str = attrs.field(validator=optional(non_empty_string))
     probe_inputs: tuple[Any, ...] = attrs.field(converter=probe_inputs)
     offline_predictions: Any = attrs.field(default=None, converter=_offline)
-    baseline: str | None = attrs.field(default=None, validator=version_field)
+    baseline: str | None = attrs.field(default=None, validator=optional(non_empty_string))
     traffic: Iterable[Any] | Callable[[], Iterable[Any]] | None = attrs.field(
         default=None, validator=_traffic
     )
@@ -293,7 +296,7 @@ class CanaryCheck:
         details: dict[str, Any] = {"candidate": self.candidate}
         server: Any = self.server
         caller = TimedCaller()
-        before = _versions(server)
+        before = server_versions(server)
         loaded = False
         try:
             ctx.report(f"canary: loading version {self.candidate!r}")
@@ -337,7 +340,7 @@ class CanaryCheck:
     ) -> tuple[Finding, bool]:
         limit = f"<= {self.load_timeout_s:g} s"
         if not self.load:
-            versions = _versions(server)
+            versions = server_versions(server)
             if versions is not None and self.candidate not in versions:
                 return (
                     Finding(
@@ -377,7 +380,7 @@ class CanaryCheck:
         metrics["load_seconds"] = elapsed
         details["load_attempts"] = errors
         if succeeded:
-            versions = _versions(server)
+            versions = server_versions(server)
             if versions is not None and self.candidate not in versions:
                 return (
                     Finding(
@@ -1220,16 +1223,6 @@ def _brief(outputs: Any, label: int | None) -> dict[str, Any]:
     if array is not None and array.size <= 10:
         return {"class": label, "outputs": array.tolist()}
     return {"class": label}
-
-
-def _versions(server: Any) -> tuple[str, ...] | None:
-    versions = getattr(server, "versions", None)
-    if not callable(versions):
-        return None
-    try:
-        return tuple(versions())
-    except Exception:
-        return None
 
 
 def _summary(findings: Sequence[Finding], candidate: str, note: str | None) -> str:

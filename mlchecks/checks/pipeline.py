@@ -49,20 +49,23 @@ from mlchecks.check import Context
 from mlchecks.checks._load import (
     TimedCaller,
     as_output_array,
-    callable_field,
     ensure_local,
     error_class,
-    int_at_least,
     latency_quantiles,
-    number_in,
-    one_of,
-    optional,
+    server_versions,
 )
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
 from mlchecks.result import ErrorInfo, Finding, Result, Status
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import (
+    callable_field,
+    describe,
+    int_at_least,
+    number_in,
+    one_of,
+    optional,
+)
 
 __all__ = ["Pipeline", "PipelineCheck", "PipelineRun", "Stage", "StageReport"]
 
@@ -225,10 +228,6 @@ def _dtype_spec(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         ) from None
 
 
-def _fraction(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    optional(number_in(0.0, math.inf))(instance, attribute, value)
-
-
 @attrs.frozen
 class Stage:
     """One named step of a pipeline, with an optional contract on its output.
@@ -267,8 +266,8 @@ class Stage:
     dtype: Any = attrs.field(default=None, validator=_dtype_spec)
     non_empty: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     finite: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    max_dropped: float | None = attrs.field(default=None, validator=_fraction)
-    max_added: float | None = attrs.field(default=None, validator=_fraction)
+    max_dropped: float | None = attrs.field(default=None, validator=optional(number_in(0.0)))
+    max_added: float | None = attrs.field(default=None, validator=optional(number_in(0.0)))
 
     def check_output(self, output: Any, rows_in: int | None = None) -> tuple[str, ...]:
         """The contract violations of ``output`` (empty when it holds), one sentence each.
@@ -588,19 +587,6 @@ def _short(value: Any) -> str:
 # ------------------------------------------------------------------------------ check
 
 
-def _tolerance(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    number_in(0.0, math.inf)(instance, attribute, value)
-
-
-def _unit(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    number_in(0.0, 1.0)(instance, attribute, value)
-
-
-def _optional_callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        callable_field(instance, attribute, value)
-
-
 def _server(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not isinstance(value, Endpoint):
         raise InvalidInput(
@@ -689,20 +675,20 @@ class PipelineCheck:
 
     pipeline: Pipeline = attrs.field(validator=attrs.validators.instance_of(Pipeline))
     holdout: Callable[[Outputs], Any] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional(callable_field)
     )
     training_features: Callable[[Outputs, Any], Any] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional(callable_field)
     )
     serving_features: Callable[[Outputs, Any], Any] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional(callable_field)
     )
     server: Endpoint | None = attrs.field(default=None, validator=_server)
     deploy: Callable[[Outputs], str] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional(callable_field)
     )
     predict: Callable[[Outputs, Any], Any] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional(callable_field)
     )
     send: Literal["raw", "features"] = attrs.field(
         default="raw", validator=one_of("raw", "features")
@@ -711,20 +697,16 @@ class PipelineCheck:
         default=None, validator=_feature_names
     )
     n_rows: int = attrs.field(default=200, validator=int_at_least(1))
-    feature_atol: float = attrs.field(default=1e-6, validator=_tolerance)
-    feature_rtol: float = attrs.field(default=1e-6, validator=_tolerance)
-    prediction_atol: float = attrs.field(default=1e-6, validator=_tolerance)
-    prediction_rtol: float = attrs.field(default=1e-5, validator=_tolerance)
-    max_skewed_fraction: float = attrs.field(default=0.0, validator=_unit)
-    max_prediction_mismatch: float = attrs.field(default=0.0, validator=_unit)
+    feature_atol: float = attrs.field(default=1e-6, validator=number_in(0.0))
+    feature_rtol: float = attrs.field(default=1e-6, validator=number_in(0.0))
+    prediction_atol: float = attrs.field(default=1e-6, validator=number_in(0.0))
+    prediction_rtol: float = attrs.field(default=1e-5, validator=number_in(0.0))
+    max_skewed_fraction: float = attrs.field(default=0.0, validator=number_in(0.0, 1.0))
+    max_prediction_mismatch: float = attrs.field(default=0.0, validator=number_in(0.0, 1.0))
     max_serving_errors: int = attrs.field(default=0, validator=int_at_least(0))
     load: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    load_timeout_s: float = attrs.field(
-        default=60.0, validator=number_in(0.0, math.inf, low_open=True)
-    )
-    request_timeout_s: float = attrs.field(
-        default=10.0, validator=number_in(0.0, math.inf, low_open=True)
-    )
+    load_timeout_s: float = attrs.field(default=60.0, validator=number_in(0.0, low_open=True))
+    request_timeout_s: float = attrs.field(default=10.0, validator=number_in(0.0, low_open=True))
     unload: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     allow_remote: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     examples: int = attrs.field(default=5, validator=int_at_least(1))
@@ -1024,7 +1006,7 @@ class PipelineCheck:
         server: Any = self.server
         findings: list[Finding] = []
         caller = TimedCaller()
-        before = _versions(server)
+        before = server_versions(server)
         t = time.perf_counter()
         try:
             deployed = self.deploy(outputs)
@@ -1276,16 +1258,6 @@ class PipelineCheck:
             details["unloaded"] = version
         except Exception as exc:
             details["unload_error"] = f"{type(exc).__name__}: {exc}"
-
-
-def _versions(server: Any) -> tuple[str, ...] | None:
-    versions = getattr(server, "versions", None)
-    if not callable(versions):
-        return None
-    try:
-        return tuple(versions())
-    except Exception:
-        return None
 
 
 def _step(name: str, seconds: float, rows_in: int | None, rows_out: int | None) -> dict[str, Any]:

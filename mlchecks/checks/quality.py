@@ -54,8 +54,7 @@ would need).
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -65,7 +64,18 @@ from mlchecks.check import Context
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import as_array, as_labels, check_same_length, describe
+from mlchecks.stats._validate import (
+    as_array,
+    as_labels,
+    callable_field,
+    check_int,
+    check_number,
+    check_same_length,
+    describe,
+    number_in,
+    one_of,
+    optional,
+)
 from mlchecks.stats.auc import delong, delong_ci
 from mlchecks.stats.inference import (
     mcnemar_exact_counts,
@@ -126,11 +136,6 @@ def _expected(value: Any) -> np.ndarray:
     return as_array(value, "expected", ndim=(1, 2))
 
 
-def _tolerance(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0.0):
-        raise InvalidInput(f"'{attribute.name}' must be a finite number >= 0 (got {value!r})")
-
-
 @attrs.frozen(eq=False)
 class GoldenSet:
     """Known inputs with known-correct outputs, run through the model's ``predict``.
@@ -154,8 +159,8 @@ class GoldenSet:
 
     inputs: Any
     expected: np.ndarray = attrs.field(converter=_expected)
-    atol: float = attrs.field(default=0.0, converter=float, validator=_tolerance)
-    rtol: float = attrs.field(default=0.0, converter=float, validator=_tolerance)
+    atol: float = attrs.field(default=0.0, converter=float, validator=number_in(0.0))
+    rtol: float = attrs.field(default=0.0, converter=float, validator=number_in(0.0))
 
     def __attrs_post_init__(self) -> None:
         try:
@@ -437,16 +442,21 @@ def _metric_name(value: Any, field: str) -> Metric:
     return get_metric(value)
 
 
-def _thresholds(value: Any) -> dict[str, Floor]:
+def _metric_items(value: Any, field: str, what: str) -> Iterator[tuple[str, Metric, Any]]:
+    """The (name, metric, item) entries of a mapping keyed by metric name (None: none)."""
     if value is None:
-        return {}
+        return
     if not isinstance(value, Mapping):
         raise InvalidInput(
-            f"'thresholds' must be a mapping of metric name to condition (got {describe(value)})"
+            f"'{field}' must be a mapping of metric name to {what} (got {describe(value)})"
         )
+    for name, item in value.items():
+        yield name, _metric_name(name, field), item
+
+
+def _thresholds(value: Any) -> dict[str, Floor]:
     out: dict[str, Floor] = {}
-    for name, condition in value.items():
-        _metric_name(name, "thresholds")
+    for name, _, condition in _metric_items(value, "thresholds", "condition"):
         if not isinstance(condition, AtLeast | AtMost | Between):
             hint = (
                 "; use max_regression for NoWorseThan" if isinstance(condition, NoWorseThan) else ""
@@ -460,16 +470,8 @@ def _thresholds(value: Any) -> dict[str, Floor]:
 
 
 def _max_regression(value: Any) -> dict[str, NoWorseThan]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput(
-            "'max_regression' must be a mapping of metric name to NoWorseThan "
-            f"(got {describe(value)})"
-        )
     out: dict[str, NoWorseThan] = {}
-    for name, condition in value.items():
-        metric = _metric_name(name, "max_regression")
+    for name, metric, condition in _metric_items(value, "max_regression", "NoWorseThan"):
         if not isinstance(condition, NoWorseThan):
             raise InvalidInput(
                 f"'max_regression[{name!r}]' must be NoWorseThan (got {condition!r})"
@@ -480,23 +482,9 @@ def _max_regression(value: Any) -> dict[str, NoWorseThan]:
 
 
 def _suspicious(value: Any) -> dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput(
-            "'suspicious_improvement' must be a mapping of metric name to a bound "
-            f"(got {describe(value)})"
-        )
     out: dict[str, float] = {}
-    for name, bound in value.items():
-        _metric_name(name, "suspicious_improvement")
-        real = isinstance(bound, numbers.Real) and not isinstance(bound, bool)
-        number = float(bound) if real else math.nan
-        if not (math.isfinite(number) and number > 0):
-            raise InvalidInput(
-                f"'suspicious_improvement[{name!r}]' must be a finite number > 0 (got {bound!r})"
-            )
-        out[name] = number
+    for name, _, bound in _metric_items(value, "suspicious_improvement", "a bound"):
+        out[name] = check_number(bound, f"suspicious_improvement[{name!r}]", low=0.0, low_open=True)
     return out
 
 
@@ -515,29 +503,11 @@ def _labels(value: Any) -> np.ndarray | None:
 
 
 def _min_slice_size(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidInput(f"'min_slice_size' must be an int >= 1 (got {value!r})")
-    return int(value)
+    return check_int(value, "min_slice_size", minimum=1)
 
 
 def _n_resamples(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 100:
-        raise InvalidInput(f"'n_resamples' must be an int >= 100 (got {value!r})")
-    return int(value)
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[object, attrs.Attribute[Any], Any], None]:
-    def validate(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in options:
-            names = ", ".join(options)
-            raise InvalidInput(f"'{attribute.name}' must be one of {names} (got {value!r})")
-
-    return validate
-
-
-def _callable_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not callable(value):
-        raise InvalidInput(f"'{attribute.name}' must be callable (got {describe(value)})")
+    return check_int(value, "n_resamples", minimum=100)
 
 
 # --------------------------------------------------------------------------- the check
@@ -600,7 +570,9 @@ class QualityCheck:
 
     labels: np.ndarray | None = attrs.field(default=None, converter=_labels)
     predictions: np.ndarray | None = attrs.field(default=None, converter=_predictions)
-    predict: Callable[[Any], Any] | None = attrs.field(default=None, validator=_callable_or_none)
+    predict: Callable[[Any], Any] | None = attrs.field(
+        default=None, validator=optional(callable_field)
+    )
     inputs: Any = None
     slices: Any = None
     baseline_predictions: np.ndarray | None = attrs.field(default=None, converter=_baseline)
@@ -611,10 +583,10 @@ class QualityCheck:
     max_regression: Mapping[str, NoWorseThan] = attrs.field(factory=dict, converter=_max_regression)
     suspicious_improvement: Mapping[str, float] = attrs.field(factory=dict, converter=_suspicious)
     confidence: float = attrs.field(default=0.95, converter=check_confidence)
-    correction: Correction = attrs.field(default="holm", validator=_one_of(CORRECTIONS))
+    correction: Correction = attrs.field(default="holm", validator=one_of(*CORRECTIONS))
     min_slice_size: int = attrs.field(default=100, converter=_min_slice_size)
-    overall_test: TestKind = attrs.field(default="noninferiority", validator=_one_of(_TESTS))
-    slice_test: TestKind = attrs.field(default="regression", validator=_one_of(_TESTS))
+    overall_test: TestKind = attrs.field(default="noninferiority", validator=one_of(*_TESTS))
+    slice_test: TestKind = attrs.field(default="regression", validator=one_of(*_TESTS))
     n_resamples: int = attrs.field(default=1000, converter=_n_resamples)
     name: str = attrs.field(default="quality", validator=attrs.validators.instance_of(str))
     rubric: int | None = 4

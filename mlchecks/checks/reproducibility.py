@@ -43,7 +43,16 @@ from mlchecks.checks._series import even_indices
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import as_array, as_labels, check_same_length, describe
+from mlchecks.stats._validate import (
+    as_array,
+    as_labels,
+    check_number,
+    check_same_length,
+    describe,
+    int_at_least,
+    number_in,
+    optional,
+)
 from mlchecks.stats.compare import (
     LossDivergence,
     PredictionComparison,
@@ -187,35 +196,9 @@ class TrainingRun:
 # --------------------------------------------------------------------------- field validators
 
 
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'{attribute.name}' must be a number in [0, 1] (got {describe(value)})")
-    if not 0.0 <= float(value) <= 1.0:
-        raise InvalidInput(f"'{attribute.name}' must be in [0, 1] (got {value!r})")
-
-
-def _optional_fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _fraction(instance, attribute, value)
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'{attribute.name}' must be a number >= 0 (got {describe(value)})")
-    if not (math.isfinite(float(value)) and float(value) >= 0.0):
-        raise InvalidInput(f"'{attribute.name}' must be a finite number >= 0 (got {value!r})")
-
-
-def _alpha(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'alpha' must be a number in (0, 0.5) (got {describe(value)})")
-    if not 0.0 < float(value) < 0.5:
-        raise InvalidInput(f"'alpha' must be in (0, 0.5) (got {value!r})")
-
-
-def _count(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise InvalidInput(f"'{attribute.name}' must be an int >= 0 (got {value!r})")
+_FRACTION = number_in(0.0, 1.0)
+_NON_NEGATIVE = number_in(0.0)
+_ALPHA = number_in(0.0, 0.5, low_open=True, high_open=True)
 
 
 def _rubric(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -236,24 +219,14 @@ def _tolerances(value: Any) -> float | Mapping[str, float]:
         for key, number in value.items():
             if not isinstance(key, str):
                 raise InvalidInput(f"'metric_tolerance' keys must be metric names (got {key!r})")
-            if isinstance(number, bool) or not isinstance(number, numbers.Real):
-                raise InvalidInput(
-                    f"'metric_tolerance[{key!r}]' must be a number >= 0 (got {describe(number)})"
-                )
-            if not (math.isfinite(float(number)) and float(number) >= 0.0):
-                raise InvalidInput(
-                    f"'metric_tolerance[{key!r}]' must be a finite number >= 0 (got {number!r})"
-                )
-            out[key] = float(number)
+            out[key] = check_number(number, f"metric_tolerance[{key!r}]", low=0.0)
         return out
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInput(
             f"'metric_tolerance' must be a number >= 0 or a mapping of metric name to number "
             f"(got {describe(value)})"
         )
-    if not (math.isfinite(float(value)) and float(value) >= 0.0):
-        raise InvalidInput(f"'metric_tolerance' must be a finite number >= 0 (got {value!r})")
-    return float(value)
+    return check_number(value, "metric_tolerance", low=0.0)
 
 
 def _runs(value: Any) -> tuple[TrainingRun, ...] | None:
@@ -483,22 +456,22 @@ class ReproducibilityCheck:
     metric_tolerance: float | Mapping[str, float] = attrs.field(
         default=0.01, converter=_tolerances, kw_only=True
     )
-    max_churn: float = attrs.field(default=0.01, validator=_fraction, kw_only=True)
+    max_churn: float = attrs.field(default=0.01, validator=_FRACTION, kw_only=True)
     max_correctness_churn: float | None = attrs.field(
-        default=None, validator=_optional_fraction, kw_only=True
+        default=None, validator=optional(_FRACTION), kw_only=True
     )
-    prediction_atol: float = attrs.field(default=1e-6, validator=_non_negative, kw_only=True)
-    prediction_rtol: float = attrs.field(default=0.0, validator=_non_negative, kw_only=True)
+    prediction_atol: float = attrs.field(default=1e-6, validator=_NON_NEGATIVE, kw_only=True)
+    prediction_rtol: float = attrs.field(default=0.0, validator=_NON_NEGATIVE, kw_only=True)
     max_fraction_beyond_tolerance: float | None = attrs.field(
-        default=None, validator=_optional_fraction, kw_only=True
+        default=None, validator=optional(_FRACTION), kw_only=True
     )
-    slice_tolerance: float = attrs.field(default=0.02, validator=_non_negative, kw_only=True)
-    loss_tolerance: float = attrs.field(default=1e-6, validator=_non_negative, kw_only=True)
-    alpha: float = attrs.field(default=0.05, validator=_alpha, kw_only=True)
+    slice_tolerance: float = attrs.field(default=0.02, validator=_NON_NEGATIVE, kw_only=True)
+    loss_tolerance: float = attrs.field(default=1e-6, validator=_NON_NEGATIVE, kw_only=True)
+    alpha: float = attrs.field(default=0.05, validator=_ALPHA, kw_only=True)
     metrics: tuple[Metric, ...] = attrs.field(
         default=("accuracy", "log_loss"), converter=_metric_list, kw_only=True
     )
-    top_k: int = attrs.field(default=10, validator=_count, kw_only=True)
+    top_k: int = attrs.field(default=10, validator=int_at_least(0), kw_only=True)
     name: str = attrs.field(
         default="reproducibility", validator=attrs.validators.instance_of(str), kw_only=True
     )

@@ -43,23 +43,25 @@ from mlchecks.checks._load import (
     Record,
     ensure_local,
     error_class,
-    int_at_least,
-    number_in,
-    optional,
     outputs_equal,
     probe_inputs,
-    version_field,
 )
 from mlchecks.checks._series import priority_indices
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Deployment, Endpoint, Response
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import (
+    describe,
+    int_at_least,
+    non_empty_string,
+    number_in,
+    optional,
+)
 
 __all__ = ["RollbackCheck"]
 
-_POSITIVE = number_in(0.0, math.inf, low_open=True)
+_POSITIVE = number_in(0.0, low_open=True)
 
 
 def _deployment(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -155,9 +157,9 @@ class RollbackCheck:
 
     deployment: Deployment = attrs.field(validator=_deployment)
     endpoint: Endpoint = attrs.field(validator=_endpoint)
-    candidate: str = attrs.field(validator=version_field)
+    candidate: str = attrs.field(validator=optional(non_empty_string))
     probe_inputs: tuple[Any, ...] = attrs.field(converter=probe_inputs)
-    known_good: str | None = attrs.field(default=None, validator=version_field)
+    known_good: str | None = attrs.field(default=None, validator=optional(non_empty_string))
     repeats: int = attrs.field(default=3, validator=int_at_least(1))
     max_rollback_s: float = attrs.field(default=1.0, validator=_POSITIVE)
     max_failed_requests: int = attrs.field(default=0, validator=int_at_least(0))

@@ -23,10 +23,10 @@ import numpy as np
 
 from mlchecks.check import Context
 from mlchecks.checks._state import (
+    ISOLATIONS,
     EntryDiff,
     Isolation,
     TrainerSource,
-    callable_or_none,
     compare_states,
     matches,
     one_source,
@@ -35,7 +35,6 @@ from mlchecks.checks._state import (
     snapshot,
     summarize_diffs,
     to_numpy,
-    tolerance,
     trainer_or_none,
     validate_patterns,
 )
@@ -43,7 +42,14 @@ from mlchecks.conditions import Between
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import (
+    callable_field,
+    describe,
+    int_at_least,
+    number_in,
+    one_of,
+    optional,
+)
 
 __all__ = ["SingleBatchCheck"]
 
@@ -90,18 +96,6 @@ def _n_rows(value: Any, *, lists: bool, name: str) -> int:
 # --------------------------------------------------------------------------- validators
 
 
-def _seed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InvalidInput(f"'{attribute.name}' must be an integer >= 0 (got {describe(value)})")
-
-
-def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidInput(f"'{attribute.name}' must be an integer >= 1 (got {describe(value)})")
-
-
 def _trainable(value: Any) -> tuple[str, ...] | None:
     return None if value is None else validate_patterns(value, "trainable")
 
@@ -122,13 +116,6 @@ def _band(value: Any) -> tuple[float, float]:
             f"'update_ratio' must satisfy 0 <= low < high < inf (got ({low}, {high}))"
         )
     return low, high
-
-
-def _isolation(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in ("auto", "copy", "checkpoint"):
-        raise InvalidInput(
-            f"'{attribute.name}' must be one of 'auto', 'copy', 'checkpoint' (got {value!r})"
-        )
 
 
 # --------------------------------------------------------------------------- tensor stats
@@ -348,19 +335,19 @@ class SingleBatchCheck:
     batch: Any = attrs.field(repr=False)
     trainer: Trainer | None = attrs.field(default=None, validator=trainer_or_none)
     make_trainer: Callable[[int], Trainer] | None = attrs.field(
-        default=None, validator=callable_or_none
+        default=None, validator=optional(callable_field)
     )
-    seed: int | None = attrs.field(default=None, validator=_seed)
+    seed: int | None = attrs.field(default=None, validator=optional(int_at_least(0)))
     inputs: Any = attrs.field(default=None, repr=False)
     example: Any = attrs.field(default=None, repr=False)
     train_example: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     trainable: tuple[str, ...] | None = attrs.field(default=None, converter=_trainable)
     frozen: tuple[str, ...] = attrs.field(default=(), converter=_frozen)
     update_ratio: tuple[float, float] = attrs.field(default=(1e-7, 1.0), converter=_band)
-    n_compare: int = attrs.field(default=8, validator=_positive_int)
-    atol: float = attrs.field(default=1e-6, validator=tolerance)
-    rtol: float = attrs.field(default=1e-5, validator=tolerance)
-    isolation: Isolation = attrs.field(default="auto", validator=_isolation)
+    n_compare: int = attrs.field(default=8, validator=int_at_least(1))
+    atol: float = attrs.field(default=1e-6, validator=number_in(0.0))
+    rtol: float = attrs.field(default=1e-5, validator=number_in(0.0))
+    isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
     name: str = "single_batch"
     rubric: int | None = 5
 

@@ -33,21 +33,17 @@ import numpy as np
 
 from mlchecks.check import Context
 from mlchecks.checks._state import (
+    ISOLATIONS,
     EntryDiff,
     Isolation,
     TrainerSource,
-    callable_or_none,
-    choice,
     compare_states,
-    int_at_least,
     one_source,
-    optional,
     preserve_global_rngs,
     restored_finding,
     seed_global_rngs,
     snapshot,
     summarize_diffs,
-    tolerance,
     trainer_or_none,
     validate_patterns,
 )
@@ -55,7 +51,17 @@ from mlchecks.conditions import AtLeast, AtMost, Between
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import as_array, describe
+from mlchecks.stats._validate import (
+    as_array,
+    callable_field,
+    check_int,
+    check_open_unit,
+    describe,
+    int_at_least,
+    number_in,
+    one_of,
+    optional,
+)
 
 __all__ = [
     "CheckpointRestoreCheck",
@@ -72,24 +78,8 @@ CORRELATION_TIMES_PER_BLOCK = 4.0
 # --------------------------------------------------------------------------- validators
 
 
-def _open_unit(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 < float(value) < 1.0:
-        raise InvalidInput(f"'{attribute.name}' must be in (0, 1) (got {describe(value)})")
-
-
-def _unit(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 <= float(value) <= 1.0:
-        raise InvalidInput(f"'{attribute.name}' must be in [0, 1] (got {describe(value)})")
-
-
-def _positive_number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 < float(value) < math.inf:
-        raise InvalidInput(
-            f"'{attribute.name}' must be a finite number > 0 (got {describe(value)})"
-        )
+_OPEN_UNIT = number_in(0.0, 1.0, low_open=True, high_open=True)
+_POSITIVE = number_in(0.0, low_open=True)
 
 
 def _ignore_patterns(value: Any) -> tuple[str, ...]:
@@ -233,10 +223,8 @@ def loss_trend(losses: Any, *, n_blocks: int = 10, alpha: float = 0.01) -> LossT
     1.0
     """
     values = as_array(losses, "losses", ndim=1, dtype=np.float64)
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < alpha < 1.0:
-        raise InvalidInput(f"'alpha' must be in (0, 1) (got {describe(alpha)})")
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int | np.integer) or n_blocks < 3:
-        raise InvalidInput(f"'n_blocks' must be an integer >= 3 (got {describe(n_blocks)})")
+    alpha = check_open_unit(alpha, "alpha")
+    n_blocks = check_int(n_blocks, "n_blocks", minimum=3)
     smallest_p = 1.0 / math.factorial(int(n_blocks))
     if smallest_p > alpha:
         raise InvalidInput(
@@ -352,7 +340,7 @@ class LossDecreasesCheck:
     batches: tuple[Any, ...] = attrs.field(converter=_batches, repr=False)
     trainer: Trainer | None = attrs.field(default=None, validator=trainer_or_none)
     make_trainer: Callable[[int], Trainer] | None = attrs.field(
-        default=None, validator=callable_or_none
+        default=None, validator=optional(callable_field)
     )
     seed: int | None = attrs.field(default=None, validator=optional(int_at_least(0)))
     n_steps: int | None = attrs.field(default=None, validator=optional(int_at_least(1)))
@@ -360,14 +348,12 @@ class LossDecreasesCheck:
         default=False, validator=attrs.validators.instance_of(bool)
     )
     n_blocks: int = attrs.field(default=10, validator=int_at_least(3))
-    alpha: float = attrs.field(default=0.01, validator=_open_unit)
-    min_relative_drop: float = attrs.field(default=0.05, validator=_unit)
-    overfit_fraction: float = attrs.field(default=0.1, validator=_open_unit)
+    alpha: float = attrs.field(default=0.01, validator=_OPEN_UNIT)
+    min_relative_drop: float = attrs.field(default=0.05, validator=number_in(0.0, 1.0))
+    overfit_fraction: float = attrs.field(default=0.1, validator=_OPEN_UNIT)
     n_classes: int | None = attrs.field(default=None, validator=optional(int_at_least(2)))
-    initial_loss_tolerance: float = attrs.field(default=0.5, validator=_positive_number)
-    isolation: Isolation = attrs.field(
-        default="auto", validator=choice("auto", "copy", "checkpoint")
-    )
+    initial_loss_tolerance: float = attrs.field(default=0.5, validator=_POSITIVE)
+    isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
     name: str = "loss_decreases"
     rubric: int | None = 2
 
@@ -783,20 +769,20 @@ class CheckpointRestoreCheck:
     <Status.PASS: 'pass'>
     """
 
-    make_trainer: Callable[[int], Trainer] = attrs.field(validator=callable_or_none)
+    make_trainer: Callable[[int], Trainer] = attrs.field(validator=optional(callable_field))
     batches: tuple[Any, ...] = attrs.field(converter=_batches, repr=False)
     seed: int | None = attrs.field(default=None, validator=optional(int_at_least(0)))
     n_steps: int | None = attrs.field(default=None, validator=optional(int_at_least(2)))
     crash_at: int | None = attrs.field(default=None, validator=optional(int_at_least(1)))
     checkpoint_every: int | None = attrs.field(default=None, validator=optional(int_at_least(1)))
     isolation: Literal["inprocess", "process"] = attrs.field(
-        default="inprocess", validator=choice("inprocess", "process")
+        default="inprocess", validator=one_of("inprocess", "process")
     )
-    atol: float = attrs.field(default=0.0, validator=tolerance)
-    rtol: float = attrs.field(default=0.0, validator=tolerance)
+    atol: float = attrs.field(default=0.0, validator=number_in(0.0))
+    rtol: float = attrs.field(default=0.0, validator=number_in(0.0))
     ignore: tuple[str, ...] = attrs.field(default=(), converter=_ignore_patterns)
     step_key: str | None = attrs.field(default="step", validator=_optional_str)
-    timeout_s: float = attrs.field(default=300.0, validator=_positive_number)
+    timeout_s: float = attrs.field(default=300.0, validator=_POSITIVE)
     name: str = "checkpoint_restore"
     rubric: int | None = 2
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_int, describe
 
 __all__ = [
     "CATEGORICAL_COLUMNS",
@@ -76,12 +76,6 @@ _REGION_CHURN = np.array([-0.2, 0.3, 0.2, 0.0, 0.1, -0.3, 0.4, -0.1])
 _SIGNAL = 3.0  # scale of the scores against unit Gumbel noise: sets the best accuracy
 
 
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidInput(f"'{name}' must be an integer >= {minimum} (got {describe(value)})")
-    return int(value)
-
-
 def _check_seed(value: Any, name: str = "seed") -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise InvalidInput(f"'{name}' must be a non-negative integer (got {describe(value)})")
@@ -108,7 +102,7 @@ def make_table(n_rows: int, seed: int = 0) -> Table:
     >>> table["label"].dtype, len(table["region"])
     (dtype('int64'), 5)
     """
-    n = _check_count(n_rows, "n_rows", 1)
+    n = check_int(n_rows, "n_rows", minimum=1)
     rng = np.random.default_rng(_check_seed(seed))
     region = rng.choice(len(REGIONS), size=n, p=_REGION_SHARE)
     plan = rng.choice(len(PLANS), size=n, p=_PLAN_SHARE)

@@ -23,7 +23,7 @@ from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import PARAM_NAMES, MLPTrainer, predict_proba
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer
@@ -171,10 +171,8 @@ class DemoService:
     """
 
     def __init__(self, server: InProcessServer, *, cache_size: int = 10_000) -> None:
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise InvalidInput(f"'cache_size' must be an integer >= 0 (got {describe(cache_size)})")
+        self.cache_size = check_int(cache_size, "cache_size")
         self._server = server
-        self.cache_size = cache_size
         self._cache: OrderedDict[Hashable, Response] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._switch_lock = threading.Lock()

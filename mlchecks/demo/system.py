@@ -41,7 +41,7 @@ from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import Batch, MLPTrainer, make_batches, predict_proba
 from mlchecks.demo.serving import DemoService, ServedModel
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer
@@ -161,12 +161,6 @@ class TrainedModel:
         }
 
 
-def _count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidInput(f"'{name}' must be an integer >= {minimum} (got {describe(value)})")
-    return int(value)
-
-
 class DemoSystem:
     """The embedded demo ML system, deterministic from ``seed``, optionally with a fault.
 
@@ -211,10 +205,10 @@ class DemoSystem:
         self.seed = int(seed)
         self.fault: Fault | None = get_fault(fault)
         self.components: Components = components(self.fault)
-        self.n_rows = _count(n_rows, "n_rows", 1000)
-        self.n_steps = _count(n_steps, "n_steps", 1)
-        self.batch_size = _count(batch_size, "batch_size", 1)
-        self.hidden = _count(hidden, "hidden", 1)
+        self.n_rows = check_int(n_rows, "n_rows", minimum=1000)
+        self.n_steps = check_int(n_steps, "n_steps", minimum=1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.hidden = check_int(hidden, "hidden", minimum=1)
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
             raise InvalidInput(f"'lr' must be a number > 0 (got {describe(lr)})")
         self.lr = float(lr)
@@ -263,7 +257,7 @@ class DemoSystem:
             seed: the training seed (ignored by the loader under ``nondeterministic_training``).
             labels: training labels to use instead of the table's.
         """
-        seed = _count(seed, "seed", 0)
+        seed = check_int(seed, "seed")
         shuffle_seed = seed if self.components.seeded_shuffle else None
         y = self.y_train if labels is None else labels
         return make_batches(self.X_train, y, self.n_steps, self.batch_size, shuffle_seed)

@@ -27,7 +27,7 @@ import attrs
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_non_empty_string, describe
 
 __all__ = ["InProcessServer"]
 
@@ -40,12 +40,6 @@ def _as_predict(model: Any) -> Callable[[Any], Any] | None:
     if callable(model):
         return model  # type: ignore[no-any-return]
     return None
-
-
-def _check_version(version: Any, name: str = "version") -> str:
-    if not isinstance(version, str) or not version:
-        raise InvalidInput(f"'{name}' must be a non-empty string (got {describe(version)})")
-    return version
 
 
 def _listing(versions: tuple[str, ...]) -> str:
@@ -335,7 +329,7 @@ class InProcessServer:
             InvalidInput: ``version`` is not a non-empty string, or ``model`` is neither
                 callable nor has a ``predict`` method.
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         predict = _as_predict(model)
         if predict is None:
             raise InvalidInput(
@@ -360,7 +354,7 @@ class InProcessServer:
         >>> server.infer("hello", version="3").outputs
         'model 3 saw hello'
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         if self.loader is None:
             raise InvalidInput(
                 f"cannot load version {version!r}: this server has no loader; pass "
@@ -399,7 +393,7 @@ class InProcessServer:
         ...
         mlchecks.exceptions.InvalidInput: cannot unload version '2': it is the live version; ...
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         with self._lock:
             old = self._state
             if version not in old.models:
@@ -433,7 +427,7 @@ class InProcessServer:
         Raises:
             InvalidInput: ``version`` is not loaded (the message lists the loaded ones).
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         with self._lock:
             old = self._state
             if version not in old.models:

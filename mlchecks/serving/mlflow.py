@@ -27,7 +27,7 @@ from typing import Any
 
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_int, check_non_empty_string, check_number, describe
 
 __all__ = ["MLflowDeployment", "MLflowEndpoint"]
 
@@ -44,12 +44,6 @@ def _require_mlflow(who: str) -> None:
 
 def _error_code(exc: BaseException) -> str:
     return str(getattr(exc, "error_code", ""))
-
-
-def _check_name(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"'{name}' must be a non-empty string (got {describe(value)})")
-    return value
 
 
 def _check_uri(value: Any, name: str) -> str | None:
@@ -78,8 +72,8 @@ class _Registry:
     def __init__(
         self, model_name: Any, alias: Any, tracking_uri: Any, registry_uri: Any, who: str
     ) -> None:
-        self.model_name = _check_name(model_name, "model_name")
-        self.alias = _check_name(alias, "alias")
+        self.model_name = check_non_empty_string(model_name, "model_name")
+        self.alias = check_non_empty_string(alias, "alias")
         self.tracking_uri = _check_uri(tracking_uri, "tracking_uri")
         self.registry_uri = _check_uri(registry_uri, "registry_uri")
         _require_mlflow(who)
@@ -120,7 +114,7 @@ class _Registry:
 
     def require(self, version: Any, action: str) -> str:
         """``version`` as a string, checked to exist in the registry."""
-        version = _check_name(version, "version")
+        version = check_non_empty_string(version, "version")
         try:
             self.client.get_model_version(self.model_name, version)
         except Exception as exc:
@@ -281,26 +275,17 @@ class MLflowEndpoint:
         alias_ttl_s: float = 0.0,
         cache_size: int = 4,
     ) -> None:
-        self.method = _check_name(method, "method")
+        self.method = check_non_empty_string(method, "method")
         if loader is not None and not callable(loader):
             raise InvalidInput(f"'loader' must be callable or None (got {describe(loader)})")
-        if (
-            isinstance(alias_ttl_s, bool)
-            or not isinstance(alias_ttl_s, int | float)
-            or not math.isfinite(alias_ttl_s)
-            or alias_ttl_s < 0
-        ):
-            raise InvalidInput(
-                f"'alias_ttl_s' must be a finite number >= 0 (got {describe(alias_ttl_s)})"
-            )
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise InvalidInput(f"'cache_size' must be an int >= 1 (got {describe(cache_size)})")
+        ttl_s = check_number(alias_ttl_s, "alias_ttl_s", low=0.0)
+        cache_size = check_int(cache_size, "cache_size", minimum=1)
         self._registry = _Registry(
             model_name, alias, tracking_uri, registry_uri, type(self).__name__
         )
         self.model_name = self._registry.model_name
         self.alias = self._registry.alias
-        self.alias_ttl_s = float(alias_ttl_s)
+        self.alias_ttl_s = ttl_s
         self.cache_size = cache_size
         self.loader: Callable[[str], Any] = loader if loader is not None else _pyfunc_load
         self._models: collections.OrderedDict[str, Any] = collections.OrderedDict()
@@ -418,7 +403,7 @@ class MLflowEndpoint:
         Raises:
             InvalidInput: ``version`` is not a version of the registered model.
         """
-        self._model(_check_name(version, "version"))
+        self._model(check_non_empty_string(version, "version"))
 
     def unload(self, version: str) -> None:
         """Drop ``version``'s model from the cache (it is loaded again if requested).
@@ -426,7 +411,7 @@ class MLflowEndpoint:
         Raises:
             InvalidInput: ``version`` is not cached.
         """
-        version = _check_name(version, "version")
+        version = check_non_empty_string(version, "version")
         with self._lock:
             if version not in self._models:
                 listing = ", ".join(repr(v) for v in self._models) or "none"

@@ -27,13 +27,13 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput, MLChecksError
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import describe
+from mlchecks.stats._validate import check_non_empty_string, describe
 
 __all__ = [
     "V2Deployment",
@@ -67,6 +67,7 @@ _DATATYPES: dict[tuple[str, int], str] = {
 # Errors that mean the server closed a kept-alive connection while it was idle.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _ERROR_TEXT_LIMIT = 300
+_T = TypeVar("_T")
 
 
 class V2Error(MLChecksError, RuntimeError):
@@ -228,18 +229,19 @@ def _status_kind(status: int) -> str:
     return "client" if 400 <= status < 500 else "server"
 
 
+def _http_error(what: str, status: int, data: bytes) -> V2Error:
+    """The `V2Error` for an error answer: ``{what}: HTTP {status}: {the server's message}``."""
+    return V2Error(
+        f"{what}: HTTP {status}: {_error_text(data)}", kind=_status_kind(status), status=status
+    )
+
+
 def _version_sort_key(version: str) -> tuple[int, int, str]:
     """Numeric versions in numeric order, then the others in text order."""
     try:
         return (0, int(version), "")
     except ValueError:
         return (1, 0, version)
-
-
-def _check_version(version: Any, name: str = "version") -> str:
-    if not isinstance(version, str) or not version:
-        raise InvalidInput(f"'{name}' must be a non-empty string (got {describe(version)})")
-    return version
 
 
 def _check_positive(value: Any, name: str) -> float:
@@ -344,12 +346,8 @@ class V2Endpoint:
             raise InvalidInput(f"'url' has an invalid port (got {url!r})") from None
         if parts.query or parts.fragment:
             raise InvalidInput(f"'url' must not have a query or fragment (got {url!r})")
-        if not isinstance(model, str) or not model:
-            raise InvalidInput(f"'model' must be a non-empty string (got {describe(model)})")
-        if not isinstance(input_name, str) or not input_name:
-            raise InvalidInput(
-                f"'input_name' must be a non-empty string (got {describe(input_name)})"
-            )
+        check_non_empty_string(model, "model")
+        check_non_empty_string(input_name, "input_name")
         if outputs is not None:
             if isinstance(outputs, str) or not all(isinstance(o, str) and o for o in outputs):
                 raise InvalidInput(
@@ -482,6 +480,16 @@ class V2Endpoint:
             return self._request(method, path, body)
         except _Failure as failure:
             raise V2Error(failure.message, kind=failure.kind) from None
+
+    def _parse(self, data: bytes, what: str, expected: type[_T]) -> _T:
+        """The JSON answer ``data``, which must decode to an ``expected``; else `V2Error`."""
+        try:
+            answer = json.loads(data)
+        except ValueError as exc:
+            raise V2Error(f"malformed {what} from {self.url}: {exc}", kind="server") from None
+        if not isinstance(answer, expected):
+            raise V2Error(f"malformed {what} from {self.url}: {answer!r}", kind="server")
+        return answer
 
     def _model_path(self, version: str | None) -> str:
         path = f"/v2/models/{self._quoted_model}"
@@ -616,7 +624,7 @@ class V2Endpoint:
         timeout_s = _check_positive(timeout_s, "timeout_s")
         interval_s = _check_positive(interval_s, "interval_s")
         if version is not None:
-            version = _check_version(version)
+            version = check_non_empty_string(version, "version")
         start = time.monotonic()
         last = "no answer yet"
         while True:
@@ -655,41 +663,20 @@ class V2Endpoint:
             V2Error: the server answered an error or could not be reached.
         """
         if version is not None:
-            version = _check_version(version)
+            version = check_non_empty_string(version, "version")
         path = self._model_path(version)
         status, data = self._call("GET", path)
         if status != 200:
-            raise V2Error(
-                f"metadata of model {self.model!r}: HTTP {status}: {_error_text(data)}",
-                kind=_status_kind(status),
-                status=status,
-            )
-        try:
-            answer = json.loads(data)
-        except ValueError as exc:
-            raise V2Error(f"malformed metadata from {self.url}: {exc}", kind="server") from None
-        if not isinstance(answer, dict):
-            raise V2Error(f"malformed metadata from {self.url}: {answer!r}", kind="server")
-        return answer
+            raise _http_error(f"metadata of model {self.model!r}", status, data)
+        return self._parse(data, "metadata", dict)
 
     # ------------------------------------------------------------ model repository
 
     def _index(self) -> list[dict[str, Any]]:
         status, data = self._call("POST", "/v2/repository/index", {})
         if status != 200:
-            raise V2Error(
-                f"repository index of {self.url}: HTTP {status}: {_error_text(data)}",
-                kind=_status_kind(status),
-                status=status,
-            )
-        try:
-            items = json.loads(data)
-        except ValueError as exc:
-            raise V2Error(
-                f"malformed repository index from {self.url}: {exc}", kind="server"
-            ) from None
-        if not isinstance(items, list):
-            raise V2Error(f"malformed repository index from {self.url}: {items!r}", kind="server")
+            raise _http_error(f"repository index of {self.url}", status, data)
+        items = self._parse(data, "repository index", list)
         return [item for item in items if isinstance(item, dict)]
 
     def repository_versions(self) -> tuple[str, ...]:
@@ -731,15 +718,14 @@ class V2Endpoint:
                 the load (it is not in the server's repository).
             V2Error: the server refused the load or could not be reached.
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         path = f"/v2/repository/models/{self._quoted_model}/load"
         status, data = self._call("POST", path)
         if not 200 <= status < 300:
-            raise V2Error(
-                f"loading model {self.model!r} (for version {version!r}) at {self.url} "
-                f"failed: HTTP {status}: {_error_text(data)}",
-                kind=_status_kind(status),
-                status=status,
+            raise _http_error(
+                f"loading model {self.model!r} (for version {version!r}) at {self.url} failed",
+                status,
+                data,
             )
         if not self.ready(version):
             ready = self.versions()
@@ -764,7 +750,7 @@ class V2Endpoint:
             V2Error: other versions are loaded (``kind="unsupported"``), the server refused
                 the unload, or it could not be reached.
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         loaded = self.versions()
         if version not in loaded:
             listing = ", ".join(repr(v) for v in loaded) if loaded else "none"
@@ -792,12 +778,7 @@ class V2Endpoint:
         path = f"/v2/repository/models/{self._quoted_model}/unload"
         status, data = self._call("POST", path)
         if not 200 <= status < 300:
-            raise V2Error(
-                f"unloading model {self.model!r} at {self.url} failed: "
-                f"HTTP {status}: {_error_text(data)}",
-                kind=_status_kind(status),
-                status=status,
-            )
+            raise _http_error(f"unloading model {self.model!r} at {self.url} failed", status, data)
 
 
 # -------------------------------------------------------------------------- deployment
@@ -842,7 +823,7 @@ class V2Deployment:
         if not isinstance(endpoint, V2Endpoint):
             raise InvalidInput(f"'endpoint' must be a V2Endpoint (got {describe(endpoint)})")
         if live is not None:
-            live = _check_version(live, "live")
+            live = check_non_empty_string(live, "live")
         self.endpoint = endpoint
         self.load_missing = bool(load_missing)
         self._live = live
@@ -868,7 +849,7 @@ class V2Deployment:
                 be loaded (not in the server's repository, or ``load_missing`` is false).
             V2Error: loading failed or the server could not be reached.
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         with self._lock:
             if not self.endpoint.ready(version):
                 if not self.load_missing:
@@ -895,7 +876,7 @@ class V2Deployment:
             InvalidInput: ``version`` is the live version or is not loaded.
             V2Error: see `V2Endpoint.unload`.
         """
-        version = _check_version(version)
+        version = check_non_empty_string(version, "version")
         if version == self._live:
             raise InvalidInput(
                 f"cannot unload version {version!r}: it is the live version; "

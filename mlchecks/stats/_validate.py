@@ -1,24 +1,47 @@
-"""Input validation shared by the statistics kernels and the checks.
+"""Input validation shared by the statistics kernels, the checks and the servers.
 
 Every error is an `InvalidInput` (a `ValueError`) naming the argument and what was wrong.
+
+- ``check_*`` functions take a value and its argument name and return the checked value;
+- `int_at_least`, `number_in`, `one_of`, `callable_field`, `non_empty_string` and
+  `optional` are attrs field validators built on them (the field's name is the argument's).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
+    "Validator",
     "as_array",
     "as_labels",
     "as_probabilities",
+    "callable_field",
+    "check_choice",
+    "check_int",
+    "check_non_empty_string",
+    "check_number",
+    "check_open_unit",
     "check_same_length",
     "describe",
+    "int_at_least",
+    "non_empty_string",
+    "number_in",
+    "one_of",
+    "optional",
 ]
+
+#: An attrs field validator: ``validator(instance, attribute, value)`` raises or returns None.
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
 def describe(value: Any) -> str:
@@ -136,3 +159,172 @@ def check_same_length(**arrays: Any) -> int:
                 f"(got {first_len} and {other_len})"
             )
     return first_len
+
+
+# ------------------------------------------------------------------------------- scalars
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
+    """``value`` as a Python int >= ``minimum`` (numpy integers accepted, bools and floats not).
+
+    >>> check_int(np.int64(3), "n_bets", minimum=1)
+    3
+    >>> check_int(0, "n_bets", minimum=1)
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'n_bets' must be an integer >= 1 (got 0)
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise InvalidInput(f"'{name}' must be an integer >= {minimum} (got {describe(value)})")
+    number = int(value)
+    if number < minimum:
+        raise InvalidInput(f"'{name}' must be an integer >= {minimum} (got {number})")
+    return number
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> tuple[str, str]:
+    """How a range reads in the two messages: (for a value of the wrong type, out of range)."""
+    if math.isinf(high):
+        if math.isinf(low):
+            return "a number", "a finite number"
+        bound = f"{'>' if low_open else '>='} {low:g}"
+        return f"a number {bound}", f"a finite number {bound}"
+    where = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return f"a number {where}", where
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the range from ``low`` to ``high`` (ends open or closed).
+
+    Args:
+        value: a real number (numpy scalars accepted, bools not).
+        name: the argument name used in error messages.
+        low, high: the ends of the range; an infinite end is no bound.
+        low_open, high_open: exclude that end.
+
+    Raises:
+        InvalidInput: ``value`` is not a real number, not finite, or out of range.
+
+    >>> check_number(0.5, "alpha", low=0, high=1, low_open=True, high_open=True)
+    0.5
+    >>> check_number(-1, "atol", low=0)
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'atol' must be a finite number >= 0 (got -1)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        wanted, _ = _interval(low, high, low_open, high_open)
+        raise InvalidInput(f"'{name}' must be {wanted} (got {describe(value)})")
+    number = float(value)
+    ok = math.isfinite(number)
+    ok = ok and (number > low if low_open else number >= low)
+    ok = ok and (number < high if high_open else number <= high)
+    if not ok:
+        _, where = _interval(low, high, low_open, high_open)
+        raise InvalidInput(f"'{name}' must be {where} (got {value!r})")
+    return number
+
+
+def check_open_unit(value: Any, name: str) -> float:
+    """``value`` as a float in the open interval (0, 1) (a probability, a share, an alpha).
+
+    >>> check_open_unit(1.0, "alpha")
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'alpha' must be in (0, 1) (got 1.0)
+    """
+    return check_number(value, name, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def check_choice(value: Any, name: str, allowed: Sequence[str]) -> str:
+    """``value``, which must be one of the strings ``allowed``.
+
+    >>> check_choice("bonferroni", "correction", ("holm", "bh"))
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'correction' must be one of 'holm', 'bh' (got 'bonferroni')
+    """
+    if value not in allowed:
+        names = ", ".join(repr(a) for a in allowed)
+        raise InvalidInput(f"'{name}' must be one of {names} (got {value!r})")
+    return str(value)
+
+
+def check_non_empty_string(value: Any, name: str) -> str:
+    """``value``, which must be a non-empty string.
+
+    >>> check_non_empty_string("", "version")
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'version' must be a non-empty string (got '' that is a str)
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"'{name}' must be a non-empty string (got {describe(value)})")
+    return value
+
+
+# ------------------------------------------------------------------------ field validators
+
+
+def int_at_least(minimum: int) -> Validator:
+    """An attrs validator: an integer (not a bool) >= ``minimum`` (see `check_int`)."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_int(value, attribute.name, minimum=minimum)
+
+    return validate
+
+
+def number_in(
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Validator:
+    """An attrs validator: a finite real number in the range (see `check_number`)."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_number(
+            value, attribute.name, low=low, high=high, low_open=low_open, high_open=high_open
+        )
+
+    return validate
+
+
+def one_of(*allowed: str) -> Validator:
+    """An attrs validator: one of the strings ``allowed`` (see `check_choice`)."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_choice(value, attribute.name, allowed)
+
+    return validate
+
+
+def optional(validator: Validator) -> Validator:
+    """An attrs validator that lets None through and checks anything else."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            validator(instance, attribute, value)
+
+    return validate
+
+
+def callable_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An attrs validator: the value is callable."""
+    if not callable(value):
+        raise InvalidInput(f"'{attribute.name}' must be callable (got {describe(value)})")
+
+
+def non_empty_string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An attrs validator: a non-empty string (see `check_non_empty_string`)."""
+    check_non_empty_string(value, attribute.name)

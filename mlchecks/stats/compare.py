@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, as_labels, describe
+from mlchecks.stats._validate import as_array, as_labels, check_int, check_number, describe
 
 __all__ = [
     "RANK_SAMPLE",
@@ -97,23 +97,6 @@ class PredictionComparison:
         data["top_indices"] = list(self.top_indices)
         data["top_diffs"] = list(self.top_diffs)
         return data
-
-
-def _number(value: Any, name: str, *, low: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise InvalidInput(f"'{name}' must be a number (got {describe(value)})")
-    number = float(value)
-    if not math.isfinite(number) or number < low:
-        raise InvalidInput(f"'{name}' must be a finite number >= {low:g} (got {value!r})")
-    return number
-
-
-def _count(value: Any, name: str, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise InvalidInput(f"'{name}' must be an int (got {describe(value)})")
-    if value < low:
-        raise InvalidInput(f"'{name}' must be >= {low} (got {value!r})")
-    return int(value)
 
 
 def _predictions(value: Any, name: str) -> np.ndarray:
@@ -225,11 +208,11 @@ def compare_predictions(
         raise InvalidInput(
             f"'a' and 'b' must have the same shape (got {first.shape} and {second.shape})"
         )
-    atol = _number(atol, "atol")
-    rtol = _number(rtol, "rtol")
-    threshold = _number(threshold, "threshold", low=-math.inf)
-    top_k = _count(top_k, "top_k", low=0)
-    chunk_size = _count(chunk_size, "chunk_size", low=1)
+    atol = check_number(atol, "atol", low=0.0)
+    rtol = check_number(rtol, "rtol", low=0.0)
+    threshold = check_number(threshold, "threshold")
+    top_k = check_int(top_k, "top_k")
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     n = len(first)
     n_classes = first.shape[1] if first.ndim == 2 else 1
     truth: np.ndarray | None = None
@@ -376,7 +359,7 @@ def loss_divergence(a: Any, b: Any, *, tolerance: float = 0.0) -> LossDivergence
     """
     first = as_array(a, "a", ndim=1, dtype=np.float64, finite=False)
     second = as_array(b, "b", ndim=1, dtype=np.float64, finite=False)
-    tolerance = _number(tolerance, "tolerance")
+    tolerance = check_number(tolerance, "tolerance", low=0.0)
     steps = min(len(first), len(second))
     x, y = first[:steps], second[:steps]
     both_nan = np.isnan(x) & np.isnan(y)

@@ -22,16 +22,20 @@ McNemarResult(statistic=1.0, pvalue=0.625, b=3, c=1, n=8)
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, check_same_length, describe
+from mlchecks.stats._validate import (
+    as_array,
+    check_choice,
+    check_int,
+    check_number,
+    check_same_length,
+)
 from mlchecks.stats.intervals import (
     ConfidenceInterval,
-    check_count,
     normal_interval,
 )
 
@@ -119,24 +123,17 @@ def discordant_counts(correct_a: Any, correct_b: Any) -> tuple[int, int, int]:
     return only_a, only_b, n
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
 def _check_counts(b: Any, c: Any, n: Any) -> tuple[int, int, int]:
-    b = check_count(b, "b")
-    c = check_count(c, "c")
-    n = check_count(n, "n", minimum=1)
+    b = check_int(b, "b")
+    c = check_int(c, "c")
+    n = check_int(n, "n", minimum=1)
     if b + c > n:
         raise InvalidInput(f"'b' + 'c' must be <= n={n} (got {b} + {c} = {b + c})")
     return b, c, n
 
 
 def _alternative(value: Any) -> Alternative:
-    if value not in _ALTERNATIVES:
-        names = ", ".join(_ALTERNATIVES)
-        raise InvalidInput(f"'alternative' must be one of {names} (got {value!r})")
-    return value  # type: ignore[no-any-return]
+    return check_choice(value, "alternative", _ALTERNATIVES)  # type: ignore[return-value]
 
 
 def mcnemar_exact_counts(
@@ -161,9 +158,9 @@ def mcnemar_exact_counts(
     >>> mcnemar_exact_counts(388, 330, 10_000).pvalue  # doctest: +ELLIPSIS
     0.0333...
     """
-    b = check_count(b, "b")
-    c = check_count(c, "c")
-    n = b + c if n is None else check_count(n, "n")
+    b = check_int(b, "b")
+    c = check_int(c, "c")
+    n = b + c if n is None else check_int(n, "n")
     if b + c > n:
         raise InvalidInput(f"'b' + 'c' must be <= n={n} (got {b} + {c} = {b + c})")
     side = _alternative(alternative)
@@ -324,11 +321,8 @@ def tost_paired_accuracy_counts(
     >>> tost_paired_accuracy_counts(388, 330, 10_000, margin=0.01).equivalent
     False
     """
-    if not (_is_real(margin) and 0.0 < margin < math.inf):
-        raise InvalidInput(f"'margin' must be a finite number > 0 (got {describe(margin)})")
-    if not (_is_real(alpha) and 0.0 < alpha < 0.5):
-        raise InvalidInput(f"'alpha' must be in (0, 0.5) (got {describe(alpha)})")
-    margin = float(margin)
+    margin = check_number(margin, "margin", low=0.0, low_open=True)
+    alpha = check_number(alpha, "alpha", low=0.0, high=0.5, low_open=True, high_open=True)
     paired = paired_accuracy_difference_counts(b, c, n, confidence=1.0 - 2.0 * alpha)
     d, se = paired.difference, paired.standard_error
     p_low = normal_pvalue(d, se, -margin, alternative="greater")

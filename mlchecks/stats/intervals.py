@@ -18,7 +18,6 @@ Both bootstraps give percentile intervals and keep the resampled statistics for 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -26,7 +25,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, describe
+from mlchecks.stats._validate import as_array, check_int, check_open_unit, describe
 
 __all__ = [
     "BootstrapResult",
@@ -60,26 +59,7 @@ def check_confidence(confidence: Any, name: str = "confidence") -> float:
     >>> check_confidence(0.9)
     0.9
     """
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
-        raise InvalidInput(f"'{name}' must be a number in (0, 1) (got {describe(confidence)})")
-    value = float(confidence)
-    if not 0.0 < value < 1.0:
-        raise InvalidInput(f"'{name}' must be in (0, 1) (got {confidence!r})")
-    return value
-
-
-def check_count(value: Any, name: str, *, minimum: int = 0) -> int:
-    """``value`` as a Python int >= ``minimum`` (numpy integers accepted, bools and floats not).
-
-    >>> check_count(np.int64(3), "n")
-    3
-    """
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise InvalidInput(f"'{name}' must be an int (got {describe(value)})")
-    number = int(value)
-    if number < minimum:
-        raise InvalidInput(f"'{name}' must be >= {minimum} (got {number})")
-    return number
+    return check_open_unit(confidence, name)
 
 
 def z_value(confidence: float) -> float:
@@ -143,8 +123,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Confide
     >>> [round(x, 4) for x in wilson_interval(10, 10, 0.95)]
     [0.7225, 1.0]
     """
-    n = check_count(n, "n", minimum=1)
-    successes = check_count(successes, "successes")
+    n = check_int(n, "n", minimum=1)
+    successes = check_int(successes, "successes")
     if successes > n:
         raise InvalidInput(f"'successes' must be <= n={n} (got {successes})")
     level = check_confidence(confidence)
@@ -284,8 +264,8 @@ def bootstrap_counts(
     total = int(table.sum())
     if total < 1:
         raise InvalidInput("'counts' must have a positive total (got 0)")
-    n_resamples = check_count(n_resamples, "n_resamples", minimum=1)
-    chunk_size = check_count(chunk_size, "chunk_size", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     level = check_confidence(confidence)
     generator = _generator(rng)
 
@@ -358,8 +338,8 @@ def bootstrap_rows(
             f"'arrays' must have the same number of rows (got {[len(a) for a in data]})"
         )
     n = len(data[0])
-    n_resamples = check_count(n_resamples, "n_resamples", minimum=1)
-    chunk_size = check_count(chunk_size, "chunk_size", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     level = check_confidence(confidence)
     generator = _generator(rng)
 

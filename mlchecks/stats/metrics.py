@@ -37,7 +37,14 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, as_labels, as_probabilities, check_same_length
+from mlchecks.stats._validate import (
+    as_array,
+    as_labels,
+    as_probabilities,
+    callable_field,
+    check_same_length,
+    optional,
+)
 
 __all__ = [
     "METRICS",
@@ -454,11 +461,6 @@ def r2(y_true: Any, y_pred: Any) -> float:
 PerExample = Callable[[Any, Any], np.ndarray]
 
 
-def _callable(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not callable(value):
-        raise InvalidInput(f"'{attribute.name}' must be callable (got {value!r})")
-
-
 @attrs.frozen
 class Metric:
     """A named metric with what a check needs to know about it.
@@ -486,16 +488,14 @@ class Metric:
     """
 
     name: str = attrs.field(validator=attrs.validators.instance_of(str))
-    fn: Callable[[Any, Any], float] = attrs.field(validator=_callable)
+    fn: Callable[[Any, Any], float] = attrs.field(validator=callable_field)
     higher_is_better: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     kind: MetricKind = attrs.field(
         default="classification",
         validator=attrs.validators.in_(("classification", "probabilistic", "regression")),
     )
     count_based: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    per_example: PerExample | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_callable)
-    )
+    per_example: PerExample | None = attrs.field(default=None, validator=optional(callable_field))
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         """``fn(y_true, y_pred)`` as a Python float."""

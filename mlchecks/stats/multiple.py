@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array
+from mlchecks.stats._validate import as_array, check_choice
 
 __all__ = ["CORRECTIONS", "Correction", "adjust", "benjamini_hochberg", "holm"]
 
@@ -116,10 +116,9 @@ def adjust(pvalues: Any, method: Correction = "holm") -> np.ndarray:
     >>> adjust([0.2, 0.01], "none")
     array([0.2 , 0.01])
     """
+    check_choice(method, "method", CORRECTIONS)
     if method == "holm":
         return holm(pvalues)
     if method == "bh":
         return benjamini_hochberg(pvalues)
-    if method == "none":
-        return np.array(_pvalues(pvalues), dtype=np.float64)
-    raise InvalidInput(f"'method' must be one of {', '.join(CORRECTIONS)} (got {method!r})")
+    return np.array(_pvalues(pvalues), dtype=np.float64)

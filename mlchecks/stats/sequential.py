@@ -44,7 +44,15 @@ import numpy as np
 from scipy.special import betainc, betaincc, betaln, logsumexp
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, check_same_length, describe
+from mlchecks.stats._validate import (
+    as_array,
+    check_choice,
+    check_int,
+    check_number,
+    check_open_unit,
+    check_same_length,
+    describe,
+)
 from mlchecks.stats.intervals import ConfidenceInterval
 
 __all__ = [
@@ -84,28 +92,12 @@ _MIN_LATENCY_S = 1e-9
 # ----------------------------------------------------------------------------- validation
 
 
-def _open_unit(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'{name}' must be a number in (0, 1) (got {describe(value)})")
-    number = float(value)
-    if not 0.0 < number < 1.0:
-        raise InvalidInput(f"'{name}' must be in (0, 1) (got {value!r})")
-    return number
-
-
 def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'{name}' must be a positive number (got {describe(value)})")
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise InvalidInput(f"'{name}' must be a finite number > 0 (got {value!r})")
-    return number
+    return check_number(value, name, low=0.0, low_open=True)
 
 
 def _alternative(value: Any, allowed: Sequence[str] = _ALTERNATIVES) -> str:
-    if value not in allowed:
-        raise InvalidInput(f"'alternative' must be one of {', '.join(allowed)} (got {value!r})")
-    return str(value)
+    return check_choice(value, "alternative", allowed)
 
 
 def _prior(share: float, a: float | None, b: float | None) -> tuple[float, float]:
@@ -130,6 +122,29 @@ def _bool_array(value: Any, name: str) -> np.ndarray:
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
+
+
+# ------------------------------------------------------------------------ online tests
+
+
+def _exp(log_value: float) -> float:
+    return math.inf if log_value > 709.0 else math.exp(log_value)
+
+
+class _OnlineTest:
+    """What the online tests share: the e-value from ``log_evalue``, and the decision."""
+
+    __slots__ = ()
+    log_evalue: float
+
+    @property
+    def evalue(self) -> float:
+        """The e-value itself (``inf`` when it overflows)."""
+        return _exp(self.log_evalue)
+
+    def rejects(self, alpha: float) -> bool:
+        """True when the e-value has reached ``1 / alpha``."""
+        return self.log_evalue >= -math.log(check_open_unit(alpha, "alpha"))
 
 
 # ------------------------------------------------------------------- share (binomial) test
@@ -182,7 +197,7 @@ def beta_binomial_log_evalue(
     >>> float(beta_binomial_log_evalue(0, 0, 0.05))
     0.0
     """
-    p0 = _open_unit(share, "share")
+    p0 = check_open_unit(share, "share")
     side = _alternative(alternative)
     a_, b_ = _prior(p0, a, b)
     k_arr = np.asarray(k, dtype=np.float64)
@@ -234,7 +249,7 @@ def share_log_evalues(
     return beta_binomial_log_evalue(np.cumsum(h), n, share, alternative=alternative, a=a, b=b)
 
 
-class ShareTest:
+class ShareTest(_OnlineTest):
     """Online `share_log_evalues`: feed events one at a time with `update`.
 
     Args:
@@ -258,7 +273,7 @@ class ShareTest:
         a: float | None = None,
         b: float | None = None,
     ) -> None:
-        self.share = _open_unit(share, "share")
+        self.share = check_open_unit(share, "share")
         self.alternative: Alternative = _alternative(alternative)  # type: ignore[assignment]
         self.a, self.b = _prior(self.share, a, b)
         self.n = 0
@@ -276,24 +291,11 @@ class ShareTest:
         )
         return self.log_evalue
 
-    @property
-    def evalue(self) -> float:
-        """The e-value itself (``inf`` when it overflows)."""
-        return _exp(self.log_evalue)
-
-    def rejects(self, alpha: float) -> bool:
-        """True when the e-value has reached ``1 / alpha``."""
-        return self.log_evalue >= -math.log(_open_unit(alpha, "alpha"))
-
     def __repr__(self) -> str:
         return (
             f"ShareTest(share={self.share}, alternative={self.alternative!r}, n={self.n}, "
             f"hits={self.hits}, evalue={_fmt(self.evalue)})"
         )
-
-
-def _exp(log_value: float) -> float:
-    return math.inf if log_value > 709.0 else math.exp(log_value)
 
 
 # ----------------------------------------------------------------- categorical share test
@@ -329,7 +331,7 @@ def categorical_share_log_evalues(
     >>> categorical_share_log_evalues(codes, [1, 0, 1, 0, 1, 0], 0.5).round(3)[-1]
     np.float64(1.386)
     """
-    p0 = _open_unit(share, "share")
+    p0 = check_open_unit(share, "share")
     a_, b_ = _prior(p0, a, b)
     codes = as_array(categories, "categories", ndim=1, min_size=0)
     h = _bool_array(hits, "hits")
@@ -368,7 +370,7 @@ class CategoricalShareTest:
     __slots__ = ("_counts", "a", "b", "log_evalue", "n", "share")
 
     def __init__(self, share: float, *, a: float | None = None, b: float | None = None) -> None:
-        self.share = _open_unit(share, "share")
+        self.share = check_open_unit(share, "share")
         self.a, self.b = _prior(self.share, a, b)
         self._counts: dict[int, list[int]] = {}  # category -> [events, hits]
         self.n = 0
@@ -416,9 +418,7 @@ def _check_bounds(low: float, high: float) -> tuple[float, float]:
 
 
 def _n_bets(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise InvalidInput(f"'n_bets' must be an int >= 1 (got {value!r})")
-    return int(value)
+    return check_int(value, "n_bets", minimum=1)
 
 
 def betting_log_evalues(
@@ -476,7 +476,7 @@ def betting_log_evalues(
     return np.asarray(logsumexp(wealth, axis=1) - math.log(bets.size), dtype=np.float64)
 
 
-class BettingTest:
+class BettingTest(_OnlineTest):
     """Online `betting_log_evalues`.
 
     >>> test = BettingTest(0.0, low=-1.0, high=1.0)
@@ -525,15 +525,6 @@ class BettingTest:
         self.log_evalue = float(logsumexp(self._log_wealth)) - math.log(self.bets.size)
         return self.log_evalue
 
-    @property
-    def evalue(self) -> float:
-        """The e-value itself."""
-        return _exp(self.log_evalue)
-
-    def rejects(self, alpha: float) -> bool:
-        """True when the e-value has reached ``1 / alpha``."""
-        return self.log_evalue >= -math.log(_open_unit(alpha, "alpha"))
-
     def __repr__(self) -> str:
         return (
             f"BettingTest(null_mean={_fmt(self.null_mean)}, alternative={self.alternative!r}, "
@@ -566,18 +557,28 @@ def betting_confidence_sequence(
     (True, True)
     """
     lo, hi = _check_bounds(low, high)
-    a = _open_unit(alpha, "alpha")
+    a = check_open_unit(alpha, "alpha")
     obs = as_array(x, "x", ndim=1, dtype=np.float64, min_size=0)
     bets_n = _n_bets(n_bets)
     if obs.size == 0:
         return ConfidenceInterval(lo, hi)
-    threshold = math.log(2.0 / a)
+
+    def log_evalue(m: float, side: Sided) -> float:
+        return float(
+            betting_log_evalues(obs, m, low=lo, high=hi, alternative=side, n_bets=bets_n)[-1]
+        )
+
+    return _invert(log_evalue, a, lo, hi)
+
+
+def _invert(
+    log_evalue: Callable[[float, Sided], float], alpha: float, lo: float, hi: float
+) -> ConfidenceInterval:
+    """The means in ``[lo, hi]`` that neither one-sided test rejects at ``alpha / 2``."""
+    threshold = math.log(2.0 / alpha)
 
     def rejects(m: float, side: Sided) -> bool:
-        return bool(
-            betting_log_evalues(obs, m, low=lo, high=hi, alternative=side, n_bets=bets_n)[-1]
-            >= threshold
-        )
+        return log_evalue(m, side) >= threshold
 
     return ConfidenceInterval(
         _bisect_bound(rejects, "greater", lo, hi), _bisect_bound(rejects, "less", lo, hi)
@@ -667,7 +668,7 @@ def rate_log_evalue(
     >>> float(rate_log_evalue(0, 0, 0.1))
     0.0
     """
-    p = _open_unit(null_rate, "null_rate")
+    p = check_open_unit(null_rate, "null_rate")
     side = _alternative(alternative, ("greater", "less"))
     hit, miss = _rate_factors(p, side, _n_bets(n_bets))
     k_arr, n_arr = _counts(k, n)
@@ -705,12 +706,6 @@ def rate_log_evalues(
     return rate_log_evalue(k, n, null_rate, alternative=alternative, n_bets=n_bets)
 
 
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise InvalidInput(f"'{name}' must be an int >= 0 (got {value!r})")
-    return int(value)
-
-
 def rate_confidence_sequence(
     k: int, n: int, *, alpha: float = 0.05, n_bets: int = 8
 ) -> ConfidenceInterval:
@@ -738,24 +733,21 @@ def rate_confidence_sequence(
     >>> bool(ci.low < 0.05 < ci.high), bool(ci.high < 0.1)
     (True, True)
     """
-    hits, trials = _count(k, "k"), _count(n, "n")
+    hits, trials = check_int(k, "k"), check_int(n, "n")
     if hits > trials:
         raise InvalidInput(f"'k' must not exceed 'n' (got k={k!r}, n={n!r})")
-    a = _open_unit(alpha, "alpha")
+    a = check_open_unit(alpha, "alpha")
     bets_n = _n_bets(n_bets)
     if trials == 0:
         return ConfidenceInterval(0.0, 1.0)
-    threshold = math.log(2.0 / a)
 
-    def rejects(m: float, side: Sided) -> bool:
-        return float(rate_log_evalue(hits, trials, m, alternative=side, n_bets=bets_n)) >= threshold
+    def log_evalue(m: float, side: Sided) -> float:
+        return float(rate_log_evalue(hits, trials, m, alternative=side, n_bets=bets_n))
 
-    return ConfidenceInterval(
-        _bisect_bound(rejects, "greater", 0.0, 1.0), _bisect_bound(rejects, "less", 0.0, 1.0)
-    )
+    return _invert(log_evalue, a, 0.0, 1.0)
 
 
-class RateTest:
+class RateTest(_OnlineTest):
     """Online `rate_log_evalues`: feed 0/1 outcomes one at a time with `update`.
 
     Args:
@@ -784,7 +776,7 @@ class RateTest:
     def __init__(
         self, null_rate: float, *, alternative: Sided = "greater", n_bets: int = 8
     ) -> None:
-        self.null_rate = _open_unit(null_rate, "null_rate")
+        self.null_rate = check_open_unit(null_rate, "null_rate")
         self.alternative: Sided = _alternative(alternative, ("greater", "less"))  # type: ignore[assignment]
         self._hit, self._miss = _rate_factors(self.null_rate, self.alternative, _n_bets(n_bets))
         self._log_wealth = np.zeros(self._hit.size)
@@ -801,18 +793,9 @@ class RateTest:
         return self.log_evalue
 
     @property
-    def evalue(self) -> float:
-        """The e-value itself (``inf`` when it overflows)."""
-        return _exp(self.log_evalue)
-
-    @property
     def rate(self) -> float:
         """The observed rate ``hits / n`` (NaN before the first outcome)."""
         return self.hits / self.n if self.n else math.nan
-
-    def rejects(self, alpha: float) -> bool:
-        """True when the e-value has reached ``1 / alpha``."""
-        return self.log_evalue >= -math.log(_open_unit(alpha, "alpha"))
 
     def interval(self, alpha: float = 0.05) -> ConfidenceInterval:
         """`rate_confidence_sequence` of the outcomes so far."""
@@ -937,10 +920,6 @@ class StreamDecision(NamedTuple):
     n_candidate: int
 
 
-def _check_alpha(value: Any) -> float:
-    return _open_unit(value, "alpha")
-
-
 @attrs.frozen
 class _Config:
     """Validated settings shared by `CanaryMonitor` and the vectorized decisions."""
@@ -969,9 +948,8 @@ class _Config:
         candidate_requests: Any,
         max_disagreement: Any,
     ) -> _Config:
-        frac = _open_unit(fraction, "fraction")
-        if mode not in ("split", "shadow"):
-            raise InvalidInput(f"'mode' must be 'split' or 'shadow' (got {mode!r})")
+        frac = check_open_unit(fraction, "fraction")
+        check_choice(mode, "mode", ("split", "shadow"))
         ratio = _positive(max_latency_ratio, "max_latency_ratio")
         clip = _positive(clip_ratio, "clip_ratio")
         if ratio < 1.0:
@@ -986,26 +964,21 @@ class _Config:
                 isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0
             ):
                 raise InvalidInput(f"'{name}' must be a number >= 0 or None (got {value!r})")
-        if (
-            isinstance(candidate_requests, bool)
-            or not isinstance(candidate_requests, numbers.Integral)
-            or candidate_requests < 1
-        ):
-            raise InvalidInput(
-                f"'candidate_requests' must be an int >= 1 (got {candidate_requests!r})"
-            )
+        requests = check_int(candidate_requests, "candidate_requests", minimum=1)
         disagreement = (
-            None if max_disagreement is None else _open_unit(max_disagreement, "max_disagreement")
+            None
+            if max_disagreement is None
+            else check_open_unit(max_disagreement, "max_disagreement")
         )
         return cls(
             frac,
             mode,
-            _check_alpha(alpha),
+            check_open_unit(alpha, "alpha"),
             ratio,
             clip,
             None if max_psi is None else float(max_psi),
             None if max_js is None else float(max_js),
-            int(candidate_requests),
+            requests,
             disagreement,
         )
 

@@ -712,10 +712,14 @@ class TestQualityCheckValidation:
         ("field", "value", "message"),
         [
             ("confidence", 1.5, "'confidence' must be in \\(0, 1\\)"),
-            ("min_slice_size", 0, "'min_slice_size' must be an int >= 1"),
-            ("correction", "bonferroni", "'correction' must be one of holm, bh, none"),
-            ("overall_test", "strict", "'overall_test' must be one of noninferiority, regression"),
-            ("n_resamples", 10, "'n_resamples' must be an int >= 100"),
+            ("min_slice_size", 0, "'min_slice_size' must be an integer >= 1"),
+            ("correction", "bonferroni", "'correction' must be one of 'holm', 'bh', 'none'"),
+            (
+                "overall_test",
+                "strict",
+                "'overall_test' must be one of 'noninferiority', 'regression'",
+            ),
+            ("n_resamples", 10, "'n_resamples' must be an integer >= 100"),
         ],
     )
     def test_settings_are_validated(self, field: str, value: object, message: str) -> None:

@@ -162,7 +162,7 @@ class TestReproducibilityCheckFields:
             ({"metric_tolerance": "tight"}, "'metric_tolerance' must be a number >= 0 or a map"),
             ({"metrics": ("auc",)}, "unknown metric 'auc'"),
             ({"metrics": ("accuracy", "accuracy")}, "must not repeat a name"),
-            ({"top_k": -1}, "'top_k' must be an int >= 0"),
+            ({"top_k": -1}, "'top_k' must be an integer >= 0"),
             ({"exact": "yes"}, "'exact' must be True or False"),
             ({"seeds": (0,)}, "'seeds' must hold at least 2 seeds"),
             ({"seeds": (0, 1.5)}, "'seeds' must contain ints"),

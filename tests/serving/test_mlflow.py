@@ -62,7 +62,7 @@ class TestConstruction:
         ("kwargs", "match"),
         [
             ({"alias_ttl_s": -1.0}, "'alias_ttl_s' must be a finite number >= 0"),
-            ({"cache_size": 0}, "'cache_size' must be an int >= 1"),
+            ({"cache_size": 0}, "'cache_size' must be an integer >= 1"),
             ({"loader": "mlflow"}, "'loader' must be callable"),
             ({"method": ""}, "'method' must be a non-empty string"),
         ],

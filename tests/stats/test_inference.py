@@ -100,7 +100,7 @@ class TestMcNemarExact:
 
     def test_unknown_alternative_is_rejected(self) -> None:
         """The error lists the alternatives."""
-        with pytest.raises(InvalidInput, match="'alternative' must be one of two-sided"):
+        with pytest.raises(InvalidInput, match="'alternative' must be one of 'two-sided'"):
             mcnemar_exact_counts(1, 2, alternative="bigger")  # type: ignore[arg-type]
 
 
@@ -144,7 +144,7 @@ class TestPairedAccuracyDifference:
 
     def test_zero_n_is_rejected(self) -> None:
         """n must be at least 1."""
-        with pytest.raises(InvalidInput, match="'n' must be >= 1"):
+        with pytest.raises(InvalidInput, match="'n' must be an integer >= 1"):
             paired_accuracy_difference_counts(0, 0, 0)
 
 
@@ -179,10 +179,18 @@ class TestTostPairedAccuracy:
         result = tost_paired_accuracy(same, same, margin=0.01)
         assert (True, 0.0) == (result.equivalent, result.pvalue)
 
-    @pytest.mark.parametrize("margin", [0.0, -0.1, float("inf"), True])
-    def test_margin_must_be_positive_and_finite(self, margin: float) -> None:
+    @pytest.mark.parametrize(
+        ("margin", "match"),
+        [
+            (0.0, "'margin' must be a finite number > 0"),
+            (-0.1, "'margin' must be a finite number > 0"),
+            (float("inf"), "'margin' must be a finite number > 0"),
+            (True, "'margin' must be a number > 0 \\(got True that is a bool\\)"),
+        ],
+    )
+    def test_margin_must_be_positive_and_finite(self, margin: float, match: str) -> None:
         """A margin of 0, negative, infinite or a bool is rejected."""
-        with pytest.raises(InvalidInput, match="'margin' must be a finite number > 0"):
+        with pytest.raises(InvalidInput, match=match):
             tost_paired_accuracy_counts(1, 1, 10, margin=margin)
 
     def test_alpha_must_be_below_one_half(self) -> None:

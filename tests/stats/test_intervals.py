@@ -54,7 +54,7 @@ class TestWilsonInterval:
 
     def test_zero_trials_is_rejected(self) -> None:
         """n must be at least 1."""
-        with pytest.raises(InvalidInput, match="'n' must be >= 1 \\(got 0\\)"):
+        with pytest.raises(InvalidInput, match="'n' must be an integer >= 1 \\(got 0\\)"):
             wilson_interval(0, 0)
 
     def test_more_successes_than_trials_is_rejected(self) -> None:
@@ -253,5 +253,5 @@ class TestBootstrapRows:
 
     def test_zero_resamples_is_rejected(self) -> None:
         """At least one resample is needed."""
-        with pytest.raises(InvalidInput, match="'n_resamples' must be >= 1"):
+        with pytest.raises(InvalidInput, match="'n_resamples' must be an integer >= 1"):
             bootstrap_rows(np.mean, [1.0], n_resamples=0)

@@ -129,5 +129,5 @@ class TestAdjust:
 
     def test_unknown_method_is_rejected(self) -> None:
         """The error lists the known methods."""
-        with pytest.raises(InvalidInput, match="'method' must be one of holm, bh, none"):
+        with pytest.raises(InvalidInput, match="'method' must be one of 'holm', 'bh', 'none'"):
             adjust([0.1], "bonferroni")  # type: ignore[arg-type]
