@@ -7,6 +7,7 @@ a live external system).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+OPTIONAL = ("torch", "mlflow")  # pages that need these skip without them (CI has them)
 BLOCK = re.compile(r"(<!-- no-test -->\s*)?```python\n(.*?)```", re.S)
 
 
@@ -29,6 +31,12 @@ def test_code_blocks_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The page's Python blocks execute without error, in a scratch directory."""
+    needs = {m for m in OPTIONAL if re.search(rf"^\s*(import|from) {m}\b", page.read_text(), re.M)}
+    missing = sorted(m for m in needs if importlib.util.find_spec(m) is None)
+    if missing:
+        pytest.skip(
+            f"{page.name} needs {', '.join(missing)} (pip install 'mlchecks[{missing[0]}]')"
+        )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}

@@ -1,0 +1,14 @@
+"""Doctests of optional integrations are collected only where their framework is installed.
+
+CI installs every optional framework (and fails on skipped tests), so there they all run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+collect_ignore = [
+    path
+    for module, path in (("torch", "mlchecks/integrations/torch.py"),)
+    if importlib.util.find_spec(module) is None
+]
