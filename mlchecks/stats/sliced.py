@@ -24,7 +24,7 @@ import numpy as np
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._validate import as_array, as_labels, describe
-from mlchecks.stats.metrics import Metric, get_metric
+from mlchecks.stats.metrics import METRICS, Metric, get_metric
 
 __all__ = [
     "SliceCodes",
@@ -47,6 +47,202 @@ def _codes(value: Any) -> np.ndarray:
 
 def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(x) for x in value)
+
+
+# ------------------------------------------------------------------ chunked count kernels
+#
+# The counting kernels build their fused bincount key block by block, in buffers that are
+# allocated once and stay in a core's L2 cache, instead of in full-size temporaries that
+# are allocated, faulted in, written and read again (DESIGN §6, docs/benchmarks.md). The
+# inputs are validated in the same pass (the minimum or maximum of each block). On any
+# input they do not handle (floats, lists of mixed types, wrong lengths, out-of-range
+# values) they return None and the caller takes its whole-array path, which converts the
+# input or raises the documented error: the fast path never changes a result or a message.
+
+#: Rows per block: a block's int64 key (512 KiB) and its slices of the inputs stay in L2.
+_BLOCK_ROWS = 1 << 16
+#: And at least this many rows per cell of the count table.
+_ROWS_PER_CELL = 8
+
+
+def _block_rows(bins: int) -> int:
+    """Rows per block for a count table of ``bins`` cells.
+
+    Every block's `np.bincount` allocates and zeroes a table of ``bins`` counts that is
+    then added to the total, so a block needs many more rows than the table has cells.
+    """
+    return max(_BLOCK_ROWS, _ROWS_PER_CELL * bins)
+
+
+#: Count tables up to this many cells (or up to one per example) take the fast path, which
+#: allocates its table before it has seen every label; larger ones take the whole-array
+#: path, which rejects bad labels first.
+_MAX_FAST_CELLS = 1 << 20
+
+
+def _table_size(n_slices: Any) -> int | None:
+    """``n_slices`` for a proper non-negative integer, else None (for the general path)."""
+    if isinstance(n_slices, bool | np.bool_) or not isinstance(n_slices, int | np.integer):
+        return None
+    return int(n_slices) if n_slices >= 0 else None
+
+
+def _fast_table(cells: int, n: int) -> bool:
+    """Whether a count table of ``cells`` for ``n`` examples takes the chunked path."""
+    return cells <= max(n, _MAX_FAST_CELLS)
+
+
+def _index_array(value: Any, n: int) -> np.ndarray | None:
+    """``value`` as a 1-D integer array of length ``n`` > 0 for a fast path, or None.
+
+    Booleans are viewed as uint8 and uint64 as int64 (so that values of 2**63 and more
+    read as negative and are rejected, as `as_labels` rejects them); no data is copied.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError):
+            return None
+    kind = array.dtype.kind
+    if array.ndim != 1 or len(array) != n or n == 0 or kind not in "biu":
+        return None
+    if not array.dtype.isnative:
+        return None
+    if kind == "b":
+        return array.view(np.uint8)
+    if kind == "u" and array.dtype.itemsize == 8:
+        return array.view(np.int64)
+    return array
+
+
+def _in_range(block: np.ndarray, n_classes: int) -> bool:
+    """Whether every label of an integer block lies in ``[0, n_classes)``, in one pass.
+
+    Read as unsigned, a negative label is at least ``2**(bits - 1)``: one maximum checks
+    both ends unless ``n_classes`` is beyond that, where only the sign is left to check.
+    """
+    bits = 8 * block.dtype.itemsize
+    if block.dtype.kind == "i" and n_classes > 2 ** (bits - 1):
+        return bool(block.min() >= 0)
+    return bool(block.view(f"u{block.dtype.itemsize}").max() < n_classes)
+
+
+def _hit_table(
+    codes: np.ndarray,
+    n_slices: int,
+    hits: np.ndarray | None,
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """(n_slices, 2) counts of [wrong, right] examples per slice, chunked.
+
+    An example is right where ``hits`` (booleans) is True, or where its two ``labels``
+    (arrays from `_index_array`, which must be >= 0) are equal. Its key is
+    ``2 * code + right``.
+
+    Returns:
+        The counts, or None when a code or a label is out of range.
+    """
+    n = len(codes)
+    bins = 2 * n_slices
+    step = _block_rows(bins)
+    table = np.zeros(bins, dtype=np.intp)
+    key = np.empty(min(step, n), dtype=np.intp)
+    right = np.empty(min(step, n), dtype=np.bool_)
+    # Only signed labels can be negative; unsigned ones need no check.
+    signed = [a for a in labels or () if a.dtype.kind == "i"]
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        block = key[: stop - start]
+        np.left_shift(codes[start:stop], 1, out=block)
+        if labels is not None:
+            hit = right[: stop - start]
+            np.equal(labels[0][start:stop], labels[1][start:stop], out=hit)
+            # Checked after the comparison has brought the labels into the cache.
+            if any(a[start:stop].min() < 0 for a in signed):
+                return None
+        else:
+            assert hits is not None
+            hit = hits[start:stop]
+        np.add(block, hit, out=block)
+        if not _add_counts(table, block):
+            return None
+    return table.reshape(n_slices, 2)
+
+
+def _add_counts(table: np.ndarray, key: np.ndarray) -> bool:
+    """Add the bincount of ``key`` to ``table``; False when a key is outside the table."""
+    try:
+        counts = np.bincount(key, minlength=len(table))
+    except ValueError:  # a negative key: a negative code (or an overflow)
+        return False
+    if len(counts) > len(table):
+        return False
+    table += counts
+    return True
+
+
+def _confusion_table(
+    codes: np.ndarray,
+    n_slices: int,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    n_classes: int,
+) -> np.ndarray | None:
+    """Flat per-slice confusion counts, chunked; None when a code or a label is out of range.
+
+    The key of an example is ``(code * C + true) * C + predicted``.
+    """
+    n = len(codes)
+    bins = n_slices * n_classes * n_classes
+    step = _block_rows(bins)
+    table = np.zeros(bins, dtype=np.intp)
+    key = np.empty(min(step, n), dtype=np.intp)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        y, p = truth[start:stop], predicted[start:stop]
+        block = key[: stop - start]
+        np.multiply(codes[start:stop], n_classes, out=block)
+        np.add(block, y, out=block)
+        # Each label block is checked right after its first use, while it is in the cache.
+        if not _in_range(y, n_classes):
+            return None
+        np.multiply(block, n_classes, out=block)
+        np.add(block, p, out=block)
+        if not _in_range(p, n_classes):
+            return None
+        if not _add_counts(table, block):
+            return None
+    return table
+
+
+def _confusion_by_slice(
+    codes: np.ndarray, n_slices: Any, y_true: Any, y_pred: Any, n_classes: Any
+) -> np.ndarray | None:
+    """`sliced_confusion` in one chunked pass for integer labels, or None (see above)."""
+    classes, slices = _table_size(n_classes), _table_size(n_slices)
+    if not classes or slices is None or not _fast_table(slices * classes**2, len(codes)):
+        return None
+    truth, predicted = _index_array(y_true, len(codes)), _index_array(y_pred, len(codes))
+    if truth is None or predicted is None:
+        return None
+    table = _confusion_table(codes, slices, truth, predicted, classes)
+    return None if table is None else table.reshape(slices, classes, classes)
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """True when a 1-D array has no NaN or infinity, checked block by block."""
+    if array.dtype.kind not in "fc":
+        return True
+    flags = np.empty(min(len(array), _BLOCK_ROWS), dtype=np.bool_)
+    for start in range(0, len(array), _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, len(array))
+        block = flags[: stop - start]
+        np.isfinite(array[start:stop], out=block)
+        if not block.all():
+            return False
+    return True
 
 
 @attrs.frozen(eq=False)
@@ -192,7 +388,9 @@ def sliced_sum(codes: Any, n_slices: int, values: Any = None) -> np.ndarray:
     codes = _codes(codes)
     weights = None
     if values is not None:
-        weights = as_array(values, "values", ndim=1, min_size=0)
+        weights = as_array(values, "values", ndim=1, min_size=0, finite=False)
+        if not _all_finite(weights):
+            as_array(values, "values", ndim=1, min_size=0)  # raises, naming the first one
         if len(weights) != len(codes):
             raise InvalidInput(
                 f"'values' and 'codes' must have the same length (got {len(weights)} and "
@@ -221,6 +419,12 @@ def sliced_accuracy(codes: Any, n_slices: int, correct: Any) -> tuple[np.ndarray
         raise InvalidInput(
             f"'correct' and 'codes' must have the same length (got {hits.shape} and {codes.shape})"
         )
+    slices = _table_size(n_slices)
+    if slices is not None and _fast_table(2 * slices, len(codes)):
+        table = _hit_table(codes, slices, hits)
+        if table is not None:
+            counts = table.sum(axis=1)
+            return counts, _ratio(table[:, 1], counts)
     counts = sliced_sum(codes, n_slices)
     right = sliced_sum(codes[hits], n_slices)
     return counts, _ratio(right, counts)
@@ -246,6 +450,9 @@ def sliced_confusion(
            [1, 0]])
     """
     codes = _codes(codes)
+    fast = _confusion_by_slice(codes, n_slices, y_true, y_pred, n_classes)
+    if fast is not None:
+        return fast
     truth = as_labels(y_true, "y_true", n_classes=n_classes)
     predicted = as_labels(y_pred, "y_pred", n_classes=n_classes)
     if not len(codes) == len(truth) == len(predicted):
@@ -307,6 +514,10 @@ def sliced_metric(
     """
     found = get_metric(metric)
     codes = _codes(codes)
+    if found.name in ("accuracy", "error_rate") and METRICS[found.name] is found:
+        fast = _correctness_by_slice(found.name == "error_rate", codes, n_slices, y_true, y_pred)
+        if fast is not None:
+            return fast
     if found.per_example is not None:
         values = found.per_example(y_true, y_pred)
         if len(values) != len(codes):
@@ -332,3 +543,26 @@ def sliced_metric(
             except InvalidInput:
                 continue
     return out
+
+
+def _correctness_by_slice(
+    errors: bool, codes: np.ndarray, n_slices: Any, y_true: Any, y_pred: Any
+) -> np.ndarray | None:
+    """Accuracy (or error rate) per slice from integer labels in one chunked pass, or None.
+
+    The same numbers as the mean of the per-example 0/1 values: their per-slice sums are
+    exact integers, so the ratios are bitwise equal. None for anything but 1-D integer or
+    boolean labels of the right length, or for out-of-range values (the caller's general
+    path then raises the documented error).
+    """
+    n, slices = len(codes), _table_size(n_slices)
+    if slices is None or not _fast_table(2 * slices, n):
+        return None
+    truth, predicted = _index_array(y_true, n), _index_array(y_pred, n)
+    if truth is None or predicted is None:
+        return None
+    table = _hit_table(codes, slices, None, (truth, predicted))
+    if table is None:
+        return None
+    counts = table.sum(axis=1)
+    return _ratio(table[:, 0] if errors else table[:, 1], counts)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -303,3 +304,257 @@ class TestFirstMismatch:
         assert 0 == first_mismatch(["a"], ["b"])
         assert 2 == first_mismatch(["a", "b"], ["a", "b", "c"])
         assert first_mismatch(["a", "b"], ["a", "b"]) is None
+
+
+# ------------------------------------------------------------- blocked kernel vs whole arrays
+
+
+BLOCK_SIZES = {
+    # (values per block, values per sub-block, share of differing values below which a
+    # block gathers its differing rows)
+    "tiny": (7, 3, 1 / 8),
+    "small": (64, 8, 1 / 2),
+    "even": (8, 8, 1 / 2),
+}
+
+
+@pytest.fixture(params=["default", "tiny", "small", "even"])
+def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run with the kernel's own block sizes, or with tiny or small blocks and sub-blocks,
+    so that n is never a multiple of them and every route is taken: equal blocks, sparse
+    ones (differing rows gathered across blocks), dense ones with and without equal rows."""
+    if request.param != "default":
+        block, sub_block, sparse = BLOCK_SIZES[request.param]
+        monkeypatch.setattr(compare_module, "_BLOCK_VALUES", block)
+        monkeypatch.setattr(compare_module, "_DENSE_VALUES", sub_block)
+        monkeypatch.setattr(compare_module, "_MIN_SUB_ROWS", 1)
+        monkeypatch.setattr(compare_module, "_SPARSE_FRACTION", sparse)
+    return str(request.param)
+
+
+def pair(n: int, c: int, scenario: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, c) float32 probabilities (c = 0: (n,) scores) and a second run of a scenario.
+
+    Values come from a coarse grid, so rows with tied maxima and equal differences are
+    common: ``identical`` copies, ``sparse`` changes about 5% of the rows, ``dense``
+    changes every value by a float32 ulp or more, ``mixed`` changes half of the values.
+    """
+    rng = np.random.default_rng(seed)
+    shape = (n, c) if c else (n,)
+    a = (rng.integers(0, 8, size=shape) / 8).astype(np.float32)
+    b = a.copy()
+    if scenario == "sparse":
+        rows = rng.random(n) < 0.05
+        b[rows] = (rng.integers(0, 8, size=b[rows].shape) / 8).astype(np.float32)
+    elif scenario == "dense":
+        b = np.nextafter(a, np.float32(2)) + (rng.integers(0, 3, size=shape) / 8).astype(np.float32)
+    elif scenario == "mixed":
+        change = rng.random(shape) < 0.5
+        b[change] = (rng.integers(0, 8, size=int(change.sum())) / 8).astype(np.float32)
+    return a, b
+
+
+def assert_matches_brute_force(
+    a: np.ndarray,
+    b: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    atol: float = 0.1,
+    rtol: float = 0.0,
+    top_k: int = 5,
+    chunk_size: int = 1_000_000,
+) -> PredictionComparison:
+    """Every statistic equals the whole-array reference exactly; the mean up to rounding.
+
+    One column, (n, 1), is classified like (n,) scores, by the threshold.
+    """
+    result = compare_predictions(
+        a, b, labels=labels, atol=atol, rtol=rtol, top_k=top_k, chunk_size=chunk_size
+    )
+    one_column = a.ndim == 2 and a.shape[1] == 1
+    expected = brute_force(
+        a[:, 0] if one_column else a, b[:, 0] if one_column else b, labels, atol, rtol, top_k
+    )
+    got = attrs.asdict(result)
+    assert expected.pop("mean_abs_diff") == pytest.approx(got["mean_abs_diff"], rel=1e-12)
+    assert expected == {key: got[key] for key in expected}
+    assert (expected["differing_count"] == 0) == result.identical
+    first = np.flatnonzero((a != b).reshape(len(a), -1).any(axis=1))
+    assert (int(first[0]) if first.size else None) == result.first_diff_index
+    return result
+
+
+class TestComparePredictionsBlocks:
+    @pytest.mark.parametrize("c", [0, 1, 2, 3, 10, 50])
+    @pytest.mark.parametrize("scenario", ["identical", "sparse", "dense", "mixed"])
+    def test_blocks_match_whole_arrays(self, blocks: str, c: int, scenario: str) -> None:
+        """Blocked, column-wise statistics equal the whole-array ones for every C and route."""
+        a, b = pair(101, c, scenario)
+        labels = np.random.default_rng(1).integers(0, max(c, 2), size=101)
+        assert_matches_brute_force(a, b, labels)
+
+    @pytest.mark.parametrize("c", [0, 1, 2, 3, 10, 50])
+    def test_relative_tolerance_column_wise(self, blocks: str, c: int) -> None:
+        """With rtol the per-value limits are taken column by column, as on whole rows."""
+        a, b = pair(57, c, "mixed", seed=2)
+        assert_matches_brute_force(a, b, atol=0.01, rtol=0.3)
+
+    @pytest.mark.parametrize("c", [0, 1, 2, 3, 10, 50])
+    @pytest.mark.parametrize("scenario", ["identical", "dense"])
+    def test_one_example(self, blocks: str, c: int, scenario: str) -> None:
+        """A single example is compared like any other."""
+        a, b = pair(1, c, scenario, seed=3)
+        assert_matches_brute_force(a, b, np.array([0]))
+
+    @pytest.mark.parametrize("chunk_size", [1, 2, 5, 64])
+    def test_any_chunk_size(self, blocks: str, chunk_size: int) -> None:
+        """Small chunk sizes (blocks of a few rows) give the same statistics."""
+        a, b = pair(40, 3, "mixed", seed=4)
+        assert_matches_brute_force(a, b, np.zeros(40, dtype=int), chunk_size=chunk_size)
+
+    @pytest.mark.parametrize("c", [3, 10, 50])
+    def test_argmax_ties_keep_the_first_class(self, blocks: str, c: int) -> None:
+        """Rows whose largest value is tied take the first of them, as np.argmax does."""
+        a = np.zeros((20, c))
+        a[:, 1] = a[:, c - 1] = 0.5  # tied: class 1
+        b = a.copy()
+        b[::2, 0] = 0.5  # now tied with class 0, which comes first: churn
+        b[1::4, c - 1] = 0.6  # class c - 1 is now the only maximum: churn
+        result = assert_matches_brute_force(a, b)
+        assert (15, 15) == (result.churn_count, result.differing_count)
+
+    def test_top_k_ties_across_blocks(self, blocks: str) -> None:
+        """Equal largest differences are listed by index, wherever the blocks end."""
+        a = np.zeros((30, 2))
+        b = a.copy()
+        b[[3, 11, 12, 25, 29], 0] = 0.5
+        b[[7, 20], 1] = 0.25
+        result = assert_matches_brute_force(a, b, top_k=6)
+        assert (3, 11, 12, 25, 29, 7) == result.top_indices
+
+    def test_integer_labels_and_booleans(self, blocks: str) -> None:
+        """(n,) integer labels and boolean predictions take the same kernels."""
+        rng = np.random.default_rng(5)
+        a = rng.integers(0, 4, size=70)
+        b = np.where(rng.random(70) < 0.3, rng.integers(0, 4, size=70), a)
+        y = rng.integers(0, 4, size=70)
+        result = compare_predictions(a, b, labels=y, top_k=3)
+        expected = brute_force(a.astype(float), b.astype(float), None, 0.0, 0.0, 3)
+        changed = int((a != b).sum())
+        assert (changed, changed) == (result.churn_count, result.differing_count)
+        assert int(((a == y) != (b == y)).sum()) == result.correctness_churn_count
+        assert expected["top_indices"] == result.top_indices
+        assert expected["max_abs_diff"] == result.max_abs_diff
+        flags = a > 1
+        assert int((flags != (b > 1)).sum()) == compare_predictions(flags, b > 1).churn_count
+
+    @pytest.mark.parametrize("c", [1, 2, 3, 4, 10, 50])
+    def test_integer_scores(self, blocks: str, c: int) -> None:
+        """(n, C) integer scores: rows differ where any value does, classes by argmax."""
+        rng = np.random.default_rng(8)
+        a = rng.integers(0, 3, size=(45, c))
+        b = np.where(rng.random((45, c)) < 0.2, rng.integers(0, 3, size=(45, c)), a)
+        result = compare_predictions(a, b, top_k=4)
+        differ = (a != b).any(axis=1)
+        assert int(differ.sum()) == result.differing_count
+        if c > 1:
+            assert int((a.argmax(axis=1) != b.argmax(axis=1)).sum()) == result.churn_count
+        expected = brute_force(a.astype(float), b.astype(float), None, 0.0, 0.0, 4)
+        assert expected["top_indices"] == result.top_indices
+
+    def test_integers_beyond_float64_precision_still_differ(self, blocks: str) -> None:
+        """Integers that differ but convert to the same float64 count as differing rows."""
+        a = np.array([[2**53, 0], [5, 1], [2**53, 7]], dtype=np.int64)
+        b = np.array([[2**53 + 1, 0], [5, 1], [2**53, 7]], dtype=np.int64)
+        result = compare_predictions(a, b)
+        assert (1, 0, 0.0, (0,)) == (
+            result.differing_count,
+            result.first_diff_index,
+            result.max_abs_diff,
+            result.top_indices,
+        )
+
+    def test_rows_that_agree_never_churn(self, blocks: str) -> None:
+        """Equal rows are not counted as churn even when the runs' dtypes classify them
+        differently (integer labels against float scores)."""
+        labels = np.array([2, 0, 1, 0, 1, 3, 0, 1] * 4)
+        scores = labels.astype(np.float64)
+        scores[[1, 9]] = 0.9  # two rows differ: 0 vs 0.9 > 0.5
+        result = compare_predictions(labels, scores)
+        assert (2, 2) == (result.differing_count, result.churn_count)
+
+    def test_threshold_compared_in_the_input_dtype(self, blocks: str) -> None:
+        """float32 scores are compared with the threshold rounded to float32, as numpy does."""
+        a = np.array([0.3, 0.1, 0.3], dtype=np.float32)  # float32(0.3) > 0.3 in float64
+        b = np.array([0.2, 0.3, 0.3], dtype=np.float32)
+        assert 0 == compare_predictions(a, b, threshold=0.3).churn_count
+        assert 1 == compare_predictions(a, b.astype(np.float64), threshold=0.3).churn_count
+
+    def test_float32_differences_taken_in_float64(self, blocks: str) -> None:
+        """Differences of float32 values far apart in magnitude are exact float64 ones."""
+        a = np.array([[1e-30, 0.7], [0.5, 0.5]], dtype=np.float32)
+        b = np.array([[0.3, 0.7], [0.5, 0.5]], dtype=np.float32)
+        expected = float(np.float64(b[0, 0]) - np.float64(a[0, 0]))
+        assert expected == compare_predictions(a, b).max_abs_diff
+
+    @pytest.mark.parametrize(
+        ("where", "value", "chunk_size", "match"),
+        [
+            ("a", np.nan, 1_000_000, "'a' must be finite .* first in row 33"),
+            ("b", np.nan, 1_000_000, "'b' must be finite .* first in row 33"),
+            ("both", np.inf, 1_000_000, "'a' must be finite .* first in row 33"),
+            ("a", -np.inf, 1_000_000, "'a' must be finite .* first in row 33"),
+            ("b_early", np.inf, 1_000_000, "'a' must be finite .* first in row 33"),
+            ("b_early", np.inf, 40, "'b' must be finite .* first in row 5"),
+        ],
+    )
+    def test_non_finite_rejected_wherever_it_is(
+        self, blocks: str, where: str, value: float, chunk_size: int, match: str
+    ) -> None:
+        """NaN or infinity is rejected in equal and differing rows alike, named as before:
+        the first chunk (of chunk_size values) with one, a before b."""
+        for scenario in ("identical", "sparse", "dense"):
+            a, b = pair(60, 2, scenario, seed=6)
+            a, b = a.astype(np.float64), b.astype(np.float64)
+            if where in ("a", "both"):
+                a[33, 1] = value
+            if where in ("b", "both"):
+                b[33, 1] = value
+            if where == "b_early":
+                a[33, 0] = np.nan
+                b[5, 1] = value
+            with pytest.raises(InvalidInput, match=match):
+                compare_predictions(a, b, chunk_size=chunk_size)
+
+    def test_overflowing_differences_are_not_errors(self, blocks: str) -> None:
+        """Finite values whose difference overflows float64 are compared, not rejected."""
+        a = np.array([1e308, 0.0])
+        b = np.array([-1e308, 0.0])
+        with pytest.warns(RuntimeWarning, match="overflow"):
+            result = compare_predictions(a, b)
+        assert (1, math.inf) == (result.differing_count, result.max_abs_diff)
+
+
+class TestMidranks:
+    @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0]), min_size=1, max_size=40))
+    @settings(max_examples=60, deadline=None)
+    def test_equal_to_scipy_with_ties(self, values: list[float]) -> None:
+        """Midranks equal scipy.stats.rankdata bit for bit, ties included."""
+        x = np.array(values)
+        assert scipy.stats.rankdata(x).tolist() == compare_module._midranks(x).tolist()
+
+    def test_no_ties_and_float32(self) -> None:
+        """Distinct float32 values get ranks 1..n in their order."""
+        x = np.random.default_rng(7).random(1000).astype(np.float32)
+        assert scipy.stats.rankdata(x).tolist() == compare_module._midranks(x).tolist()
+
+    def test_identical_runs_correlation_read_in_pieces(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Identical runs correlate 1.0 when any top-1 score differs, even late; else None."""
+        monkeypatch.setattr(compare_module, "_VARIES_ROWS", 3)
+        a = np.full((20, 3), 0.25)
+        a[:, 0] = 0.5
+        assert compare_predictions(a, a.copy()).rank_correlation is None
+        a[17] = [0.1, 0.2, 0.7]
+        assert 1.0 == compare_predictions(a, a.copy()).rank_correlation

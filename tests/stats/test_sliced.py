@@ -7,6 +7,7 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats import sliced as sliced_module
 from mlchecks.stats.sliced import (
     SliceCodes,
     encode_slices,
@@ -213,3 +214,186 @@ class TestSlicedMetric:
             sliced_metric("accuracy", [0, 1, 1], 2, [0, 1], [0, 1])
         with pytest.raises(InvalidInput, match="same length"):
             sliced_metric("f1", [0, 1, 1], 2, [0, 1], [0, 1])
+
+
+# ------------------------------------------------------------ chunked kernels vs whole arrays
+
+
+@pytest.fixture(params=["default", "tiny"])
+def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The kernels' own block size, or blocks of 7 rows (whatever the table size), so that
+    n is not a multiple of it and out-of-range values sit in a later block."""
+    if request.param == "tiny":
+        monkeypatch.setattr(sliced_module, "_BLOCK_ROWS", 7)
+        monkeypatch.setattr(sliced_module, "_ROWS_PER_CELL", 0)
+    return str(request.param)
+
+
+def labelled(n: int, k: int, c: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slice codes in [0, k), true labels and predictions in [0, c), right about 70%."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, k, size=n)
+    y = rng.integers(0, c, size=n)
+    pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, c, size=n))
+    return codes, y, pred
+
+
+def whole_array_accuracy(codes: np.ndarray, k: int, right: np.ndarray) -> np.ndarray:
+    """Per-slice mean of 0/1 floats with two whole-array bincounts (the reference)."""
+    counts = np.bincount(codes, minlength=k)
+    sums = np.bincount(codes, weights=right.astype(np.float64), minlength=k)
+    out = np.full(k, np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+LABEL_DTYPES = ["int64", "int32", "int8", "uint8", "uint64", "bool"]
+
+
+class TestChunkedCounts:
+    @pytest.mark.parametrize("n", [1, 7, 50, 1001])
+    @pytest.mark.parametrize("dtype", LABEL_DTYPES)
+    def test_accuracy_and_error_rate_match_whole_arrays(
+        self, blocks: str, n: int, dtype: str
+    ) -> None:
+        """sliced_metric's chunked accuracy and error rate equal the per-example means bit
+        for bit, for every integer dtype; an empty slice is NaN."""
+        codes, y, pred = labelled(n, 4, 2 if dtype == "bool" else 5)
+        y, pred = y.astype(dtype), pred.astype(dtype)
+        right = y == pred
+        expected = whole_array_accuracy(codes, 5, right)
+        np.testing.assert_array_equal(expected, sliced_metric("accuracy", codes, 5, y, pred))
+        np.testing.assert_array_equal(
+            whole_array_accuracy(codes, 5, ~right), sliced_metric("error_rate", codes, 5, y, pred)
+        )
+        counts, accuracy = sliced_accuracy(codes, 5, right)
+        assert np.bincount(codes, minlength=5).tolist() == counts.tolist()
+        np.testing.assert_array_equal(expected, accuracy)
+        assert np.isnan(accuracy[4])
+
+    @pytest.mark.parametrize("n", [1, 7, 50, 1001])
+    @pytest.mark.parametrize("dtype", LABEL_DTYPES)
+    def test_confusion_matches_whole_arrays(self, blocks: str, n: int, dtype: str) -> None:
+        """Chunked confusion counts equal one whole-array bincount of the fused key."""
+        c = 2 if dtype == "bool" else 4
+        codes, y, pred = labelled(n, 3, c, seed=1)
+        cube = sliced_confusion(codes, 3, y.astype(dtype), pred.astype(dtype), c)
+        expected = np.bincount((codes * c + y) * c + pred, minlength=3 * c * c)
+        assert expected.reshape(3, c, c).tolist() == cube.tolist()
+        assert np.dtype(np.intp) == cube.dtype
+
+    def test_lists_and_mixed_dtypes(self, blocks: str) -> None:
+        """Lists and labels of two different integer dtypes give the same counts."""
+        codes, y, pred = labelled(30, 2, 3, seed=2)
+        expected = sliced_confusion(codes, 2, y, pred, 3)
+        mixed = sliced_confusion(codes.tolist(), 2, y.astype(np.int16), pred.tolist(), 3)
+        assert expected.tolist() == mixed.tolist()
+        np.testing.assert_array_equal(
+            sliced_metric("accuracy", codes, 2, y, pred),
+            sliced_metric("accuracy", codes.astype(np.int32), 2, y.tolist(), pred.astype(np.uint8)),
+        )
+
+    def test_float_labels_and_probabilities_take_the_general_path(self, blocks: str) -> None:
+        """Whole-number floats and (n, C) probabilities are converted as before."""
+        codes, y, pred = labelled(40, 3, 3, seed=3)
+        expected = sliced_metric("accuracy", codes, 3, y, pred)
+        np.testing.assert_array_equal(
+            expected, sliced_metric("accuracy", codes, 3, y.astype(float), pred)
+        )
+        probs = np.eye(3)[pred] * 0.8 + 0.2 / 3
+        np.testing.assert_array_equal(expected, sliced_metric("accuracy", codes, 3, y, probs))
+        assert sliced_confusion(codes, 3, y, pred, 3).tolist() == (
+            sliced_confusion(codes, 3, y.astype(float), pred, 3).tolist()
+        )
+
+    @pytest.mark.parametrize(
+        ("change", "match"),
+        [
+            ({"y": -1}, r"'y_true' must be class indices in \[0, 3\) \(got values from -1 to 2\)"),
+            ({"pred": 3}, r"'y_pred' must be class indices in \[0, 3\) \(got values from 0 to 3\)"),
+            # The codes are checked in the fused key, which the message names.
+            ({"codes": 2}, r"'codes' must be < n_slices=18 \(got 2\d\)"),
+            ({"codes": -1}, r"'codes' must be >= 0 \(got -\d\)"),
+        ],
+    )
+    def test_out_of_range_in_a_later_block_rejected_as_before(
+        self, blocks: str, change: dict[str, int], match: str
+    ) -> None:
+        """A bad label or code far into the data raises the whole-array path's message."""
+        codes, y, pred = labelled(40, 2, 3, seed=4)
+        arrays = {"codes": codes, "y": y, "pred": pred}
+        for name, value in change.items():
+            arrays[name][33] = value
+        with pytest.raises(InvalidInput, match=match):
+            sliced_confusion(arrays["codes"], 2, arrays["y"], arrays["pred"], 3)
+
+    @pytest.mark.parametrize(
+        ("change", "match"),
+        [
+            ({"y": -1}, r"'y_true' must be class indices in >= 0 \(got values from -1 to 2\)"),
+            ({"pred": -2}, r"'y_pred' must be class indices in >= 0 \(got values from -2 to 2\)"),
+            ({"codes": 2}, r"'codes' must be < n_slices=2 \(got 2\)"),
+        ],
+    )
+    def test_accuracy_out_of_range_rejected_as_before(
+        self, blocks: str, change: dict[str, int], match: str
+    ) -> None:
+        """Negative labels and codes beyond n_slices raise the per-example path's message."""
+        codes, y, pred = labelled(40, 2, 3, seed=5)
+        arrays = {"codes": codes, "y": y, "pred": pred}
+        for name, value in change.items():
+            arrays[name][33] = value
+        with pytest.raises(InvalidInput, match=match):
+            sliced_metric("accuracy", arrays["codes"], 2, arrays["y"], arrays["pred"])
+
+    @pytest.mark.parametrize("n_classes", [127, 128, 129, 300])
+    def test_negative_small_integers_with_many_classes(self, blocks: str, n_classes: int) -> None:
+        """A negative int8 label is rejected however many classes there are."""
+        y = np.array([0, 1, 2, -1, 1], dtype=np.int8)
+        with pytest.raises(InvalidInput, match="'y_true' must be class indices"):
+            sliced_confusion(np.zeros(5, dtype=int), 1, y, np.ones(5, dtype=np.int8), n_classes)
+
+    def test_uint64_beyond_int64_rejected(self, blocks: str) -> None:
+        """uint64 labels of 2**63 or more are rejected, as their int64 conversion is negative."""
+        y = np.array([0, 2**63, 1], dtype=np.uint64)
+        with pytest.raises(InvalidInput, match="'y_true' must be class indices"):
+            sliced_metric("accuracy", [0, 0, 1], 2, y, np.array([0, 1, 1], dtype=np.uint64))
+
+    def test_large_tables_take_the_whole_array_path(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A table with more cells than examples is counted on whole arrays, same result."""
+        codes, y, pred = labelled(20, 3, 4, seed=6)
+        expected = sliced_confusion(codes, 3, y, pred, 4)
+        monkeypatch.setattr(sliced_module, "_MAX_FAST_CELLS", 4)
+        assert expected.tolist() == sliced_confusion(codes, 3, y, pred, 4).tolist()
+
+    def test_huge_class_count_rejects_bad_labels_before_allocating(self) -> None:
+        """Bad labels with a table too large to allocate raise InvalidInput, not MemoryError."""
+        with pytest.raises(InvalidInput, match="'y_true' must be class indices"):
+            sliced_confusion([0, 0], 1, [0, -1], [0, 1], 100_000)
+
+    def test_sliced_sum_values_checked_in_blocks(self, blocks: str) -> None:
+        """Weighted sums reject NaN with the whole-array message, and equal one bincount."""
+        codes, _, _ = labelled(40, 3, 2, seed=7)
+        values = np.random.default_rng(7).random(40)
+        expected = np.bincount(codes, weights=values, minlength=3)
+        np.testing.assert_array_equal(expected, sliced_sum(codes, 3, values))
+        values[30] = np.nan
+        with pytest.raises(InvalidInput, match=r"'values' must be finite .* first at index 30"):
+            sliced_sum(codes, 3, values)
+
+    def test_accuracy_code_out_of_range_rejected(self, blocks: str) -> None:
+        """sliced_accuracy names a code beyond n_slices, as the whole-array path does."""
+        codes = np.zeros(20, dtype=int)
+        codes[15] = 3
+        with pytest.raises(InvalidInput, match=r"'codes' must be < n_slices=2 \(got 3\)"):
+            sliced_accuracy(codes, 2, np.ones(20, dtype=bool))
+
+    def test_unusual_inputs_take_the_general_path(self, blocks: str) -> None:
+        """Big-endian labels, integer weights and a ragged list are handled as before."""
+        codes, y, pred = labelled(30, 2, 3, seed=8)
+        expected = sliced_metric("accuracy", codes, 2, y, pred)
+        swapped = sliced_metric("accuracy", codes, 2, y.astype(">i8"), pred.astype(">i4"))
+        np.testing.assert_array_equal(expected, swapped)
+        assert [2.0, 1.0] == sliced_sum([0, 1, 0], 2, [1, 1, 1]).tolist()
+        with pytest.raises(InvalidInput, match="'y_pred' must be array-like"):
+            sliced_metric("accuracy", [0, 1], 2, [0, 1], [[0], [0, 1]])
