@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -320,8 +320,6 @@ class Suite:
         results: list[Result | None] = [None] * len(futures)
         stop: Result | None = None
         done = 0
-        from concurrent.futures import as_completed
-
         try:
             for future in as_completed(futures):
                 i = index[id(future)]

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
 
 import attrs
 import pytest
@@ -179,42 +181,37 @@ class TestSuiteRun:
         assert (Status.PASS, 0) == (result.status, len(result))
 
 
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """A real Dask cluster of two worker processes on 127.0.0.1, shared by the Dask tests."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
 @pytest.mark.integration
 class TestDask:
-    def test_local_cluster_executor(self) -> None:
+    def test_local_cluster_executor(self, dask_client: Any) -> None:
         """A real Dask LocalCluster (processes) runs the suite through get_executor()."""
-        distributed = pytest.importorskip("distributed")
-        with (
-            distributed.LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address="127.0.0.1:0",
-                host="127.0.0.1",
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            suite = Suite([ReportsPid("pid"), *mixed_suite().checks])
-            result = suite.run(executor=client.get_executor(), progress=False)
+        suite = Suite([ReportsPid("pid"), *mixed_suite().checks])
+        result = suite.run(executor=dask_client.get_executor(), progress=False)
         assert [Status.PASS, Status.PASS, Status.FAIL, Status.ERROR] == [r.status for r in result]
         assert os.getpid() != int(result["pid"].metrics["pid"])
 
-    def test_identical_calls_are_not_merged(self) -> None:
+    def test_identical_calls_are_not_merged(self, dask_client: Any) -> None:
         """With Dask's default (pure) executor, two identical submissions still run twice."""
-        distributed = pytest.importorskip("distributed")
-        with (
-            distributed.LocalCluster(
-                n_workers=1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address="127.0.0.1:0",
-                host="127.0.0.1",
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            context = Context(executor=client.get_executor())
-            first = context.submit(time.perf_counter_ns).result()
-            second = context.submit(time.perf_counter_ns).result()
+        context = Context(executor=dask_client.get_executor())
+        first = context.submit(time.perf_counter_ns).result()
+        second = context.submit(time.perf_counter_ns).result()
         assert first != second
 
 

@@ -35,8 +35,7 @@ def demo_training_run(seed: int, *, data_seed: int = 0, fault: str | None = None
     """
     from mlchecks.checks.reproducibility import TrainingRun
 
-    system = DemoSystem(seed=data_seed, fault=fault)
-    return TrainingRun(**system.train(seed).run_fields())
+    return TrainingRun(**_system(data_seed, fault, None).train(seed).run_fields())
 
 
 def demo_trainer(
@@ -48,12 +47,19 @@ def demo_trainer(
     module-level function rather than a bound method of a `DemoSystem`. ``lr`` overrides
     the system's learning rate.
     """
-    system = (
-        DemoSystem(seed=data_seed, fault=fault)
-        if lr is None
-        else DemoSystem(seed=data_seed, fault=fault, lr=lr)
-    )
-    return system.make_trainer(seed)
+    return _system(data_seed, fault, lr).make_trainer(seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _system(data_seed: int, fault: str | None, lr: float | None) -> DemoSystem:
+    """The demo system a worker trains on, built once per process (data and features).
+
+    Training and ``make_trainer`` read it without changing it, so the factories above can
+    share one per (seed, fault, lr) instead of regenerating the data on every call.
+    """
+    if lr is None:
+        return DemoSystem(seed=data_seed, fault=fault)
+    return DemoSystem(seed=data_seed, fault=fault, lr=lr)
 
 
 def _factory(system: DemoSystem, **overrides: Any) -> Callable[[int], MLPTrainer]:
