@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import tempfile
@@ -114,7 +115,10 @@ class Context:
 
     def rng(self, stream: str | int = 0) -> np.random.Generator:
         """An independent, reproducible random generator for ``stream``."""
-        key = stream if isinstance(stream, int) else int.from_bytes(stream.encode()[:8], "little")
+        if isinstance(stream, int):
+            key = stream
+        else:  # the whole name: streams that share a prefix stay independent
+            key = int.from_bytes(hashlib.blake2b(stream.encode(), digest_size=8).digest(), "little")
         return np.random.default_rng(np.random.SeedSequence([self.seed, key]))
 
     @contextlib.contextmanager

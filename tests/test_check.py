@@ -151,6 +151,12 @@ class TestContext:
         assert a.tolist() != c.tolist()
         assert a.tolist() != d.tolist()
 
+    def test_rng_streams_with_a_common_prefix_differ(self) -> None:
+        """Stream names are hashed whole, so 'bootstrap_a' and 'bootstrap_b' are independent."""
+        a = Context().rng("bootstrap_a").random(4)
+        b = Context().rng("bootstrap_b").random(4)
+        assert a.tolist() != b.tolist()
+
     def test_tempdir_under_workdir_is_removed(self, tmp_path: Path) -> None:
         """tempdir() creates a folder under workdir and removes it afterwards."""
         with Context(workdir=tmp_path / "w").tempdir() as path:
