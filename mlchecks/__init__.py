@@ -10,10 +10,10 @@ serving adapters and reports load on first use, so ``import mlchecks`` stays lig
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from mlchecks._lazy import LazyNames
 from mlchecks.check import Check, Context, run_check
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import CheckFailed, InvalidInput, MissingDependency, MLChecksError
@@ -94,15 +94,12 @@ __all__ = [
 ]
 
 
+_loader = LazyNames(__name__, _LAZY, _SUBMODULES)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"mlchecks.{name}")
-    raise AttributeError(f"module 'mlchecks' has no attribute {name!r}")
+    return _loader.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+    return _loader.dir(__all__)

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from mlchecks._lazy import LazyNames
 
 if TYPE_CHECKING:
     from mlchecks.checks.canary import CanaryCheck
@@ -50,13 +51,12 @@ __all__ = [
 ]
 
 
+_loader = LazyNames(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"mlchecks.checks.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlchecks.checks' has no attribute {name!r}")
+    return _loader.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return _loader.dir(__all__)

@@ -13,9 +13,9 @@ pulls in an HTTP stack or a model registry client.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from mlchecks._lazy import LazyNames
 from mlchecks.serving.inprocess import InProcessServer
 
 # Public name -> the submodule that defines it, imported on first attribute access.
@@ -30,14 +30,12 @@ _LAZY: dict[str, str] = {
 __all__ = ["InProcessServer", *sorted(_LAZY)]
 
 
+_loader = LazyNames(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlchecks.serving' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _loader.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return _loader.dir(__all__)

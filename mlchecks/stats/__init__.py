@@ -12,8 +12,9 @@ Each topic lives in its own module: `metrics`, `compare` (two runs' predictions)
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from mlchecks._lazy import LazyNames
 
 _LAZY: dict[str, str] = {
     # metrics
@@ -100,13 +101,12 @@ __all__ = [
 ]
 
 
+_loader = LazyNames(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"mlchecks.stats.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlchecks.stats' has no attribute {name!r}")
+    return _loader.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return _loader.dir(__all__)
