@@ -184,6 +184,7 @@ def run_check(check: Check, context: Context | None = None) -> Result:
     (<Status.ERROR: 'error'>, 'disk full')
     """
     name = _check_name(check)
+    kind = f"{type(check).__module__}.{type(check).__qualname__}"
     rubric = getattr(check, "rubric", None)
     rubric = rubric if isinstance(rubric, int) and 1 <= rubric <= 7 else None
     start = time.perf_counter()
@@ -198,13 +199,16 @@ def run_check(check: Check, context: Context | None = None) -> Result:
         raise
     except BaseException as exc:
         elapsed = time.perf_counter() - start
-        return Result.from_exception(name, exc, rubric=rubric, duration_s=elapsed)
+        error = Result.from_exception(name, exc, rubric=rubric, duration_s=elapsed)
+        return attrs.evolve(error, kind=kind)
     elapsed = time.perf_counter() - start
     changes: dict[str, Any] = {}
     if result.duration_s == 0.0:
         changes["duration_s"] = elapsed
     if result.rubric is None and rubric is not None:
         changes["rubric"] = rubric
+    if result.kind is None:
+        changes["kind"] = kind
     if result.status is Status.SKIP and not result.summary:
         changes["summary"] = "skipped (no reason given)"
     return attrs.evolve(result, **changes) if changes else result

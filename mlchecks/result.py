@@ -208,6 +208,9 @@ class Result:
         rubric: the ML Test Score infrastructure test (1..7) this check automates.
         duration_s: wall time of the run.
         error: for ERROR results, the exception that stopped the check.
+        kind: what produced the result: the check class's qualified name
+            (``"mlchecks.checks.quality.QualityCheck"``), set by `run_check`. Reports pick
+            figures by it, never by the user-chosen ``check`` name.
 
     A custom check builds its result in one line:
 
@@ -227,6 +230,9 @@ class Result:
     rubric: int | None = attrs.field(default=None, converter=_rubric)
     duration_s: float = attrs.field(default=0.0, converter=to_float)
     error: ErrorInfo | None = attrs.field(default=None)
+    kind: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
 
     @classmethod
     def from_findings(
@@ -307,6 +313,7 @@ class Result:
             "metrics": {k: encode_float(v) for k, v in self.metrics.items()},
             "details": dict(self.details),
             "error": None if self.error is None else self.error.to_dict(),
+            "kind": self.kind,
         }
 
     @classmethod
@@ -323,6 +330,7 @@ class Result:
             rubric=data.get("rubric"),
             duration_s=decode_float(data.get("duration_s", 0.0)),
             error=None if error is None else ErrorInfo.from_dict(error),
+            kind=data.get("kind"),
         )
 
     def __eq__(self, other: object) -> bool:

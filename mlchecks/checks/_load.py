@@ -25,7 +25,7 @@ import numpy as np
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
-from mlchecks.stats._validate import describe
+from mlchecks._validate import describe
 
 __all__ = [
     "LOCAL_HOSTS",

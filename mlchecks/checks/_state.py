@@ -26,7 +26,7 @@ import numpy as np
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Finding, Status
-from mlchecks.stats._validate import describe
+from mlchecks._validate import describe
 
 __all__ = [
     "ISOLATIONS",

@@ -67,7 +67,7 @@ from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     callable_field,
     describe,
     int_at_least,

@@ -58,7 +58,7 @@ from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
 from mlchecks.result import ErrorInfo, Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     callable_field,
     describe,
     int_at_least,

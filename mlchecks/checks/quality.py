@@ -64,7 +64,7 @@ from mlchecks.check import Context
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     as_labels,
     callable_field,

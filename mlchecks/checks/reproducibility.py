@@ -43,7 +43,7 @@ from mlchecks.checks._series import even_indices
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     as_labels,
     check_number,

@@ -51,7 +51,7 @@ from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Deployment, Endpoint, Response
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     describe,
     int_at_least,
     non_empty_string,

@@ -42,7 +42,7 @@ from mlchecks.conditions import Between
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     callable_field,
     describe,
     int_at_least,

@@ -51,7 +51,7 @@ from mlchecks.conditions import AtLeast, AtMost, Between
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     callable_field,
     check_int,

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import check_int, describe
+from mlchecks._validate import check_int, describe
 
 __all__ = [
     "CATEGORICAL_COLUMNS",

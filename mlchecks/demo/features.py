@@ -17,7 +17,7 @@ import numpy as np
 
 from mlchecks.demo.data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import describe
+from mlchecks._validate import describe
 
 __all__ = ["FeaturePipeline"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, as_labels, describe
+from mlchecks._validate import as_array, as_labels, describe
 
 __all__ = [
     "PARAM_NAMES",

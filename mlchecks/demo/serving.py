@@ -23,7 +23,7 @@ from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import PARAM_NAMES, MLPTrainer, predict_proba
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import check_int, describe
+from mlchecks._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer

@@ -41,7 +41,7 @@ from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import Batch, MLPTrainer, make_batches, predict_proba
 from mlchecks.demo.serving import DemoService, ServedModel
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import check_int, describe
+from mlchecks._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput, MissingDependency
-from mlchecks.stats._validate import describe
+from mlchecks._validate import describe
 
 __all__ = ["SklearnTrainer"]
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput, MissingDependency
-from mlchecks.stats._validate import describe
+from mlchecks._validate import describe
 
 if TYPE_CHECKING:
     from mlchecks.checks.reproducibility import TrainingRun

@@ -27,7 +27,7 @@ import attrs
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import check_non_empty_string, describe
+from mlchecks._validate import check_non_empty_string, describe
 
 __all__ = ["InProcessServer"]
 

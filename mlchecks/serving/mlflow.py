@@ -27,7 +27,7 @@ from typing import Any
 
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import check_int, check_non_empty_string, check_number, describe
+from mlchecks._validate import check_int, check_non_empty_string, check_number, describe
 
 __all__ = ["MLflowDeployment", "MLflowEndpoint"]
 

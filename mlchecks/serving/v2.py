@@ -33,7 +33,7 @@ import numpy as np
 
 from mlchecks.exceptions import InvalidInput, MLChecksError
 from mlchecks.protocols import Response
-from mlchecks.stats._validate import check_non_empty_string, describe
+from mlchecks._validate import check_non_empty_string, describe
 
 __all__ = [
     "V2Deployment",

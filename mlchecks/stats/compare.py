@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, as_labels, check_int, check_number, describe
+from mlchecks._validate import as_array, as_labels, check_int, check_number, describe
 
 __all__ = [
     "RANK_SAMPLE",

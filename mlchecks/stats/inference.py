@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     check_choice,
     check_int,

@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, check_int, check_open_unit, describe
+from mlchecks._validate import as_array, check_int, check_open_unit, describe
 
 __all__ = [
     "BootstrapResult",

@@ -37,7 +37,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     as_labels,
     as_probabilities,

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, check_choice
+from mlchecks._validate import as_array, check_choice
 
 __all__ = ["CORRECTIONS", "Correction", "adjust", "benjamini_hochberg", "holm"]
 

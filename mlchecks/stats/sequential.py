@@ -44,7 +44,7 @@ import numpy as np
 from scipy.special import betainc, betaincc, betaln, logsumexp
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import (
+from mlchecks._validate import (
     as_array,
     check_choice,
     check_int,

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._validate import as_array, as_labels, describe
+from mlchecks._validate import as_array, as_labels, describe
 from mlchecks.stats.metrics import METRICS, Metric, get_metric
 
 __all__ = [

@@ -1,0 +1,293 @@
+"""The glossary in code: one field factory per kind of check setting.
+
+Every built-in check declares its settings with these factories, so the same concept has
+the same name pattern, type, range and error message everywhere (docs/concepts.md,
+"Glossary"; ``tests/test_glossary.py`` walks every check against it):
+
+- `limit` — ``max_<what>`` / ``min_<what>``: a judged limit. A number or a condition
+  (`AtMost` for ``max_``, `AtLeast` for ``min_``); the field holds the condition, whose
+  ``severity`` (FAIL or WARN) the user picks.
+- `band` — ``<what>_range``: a two-sided judged limit, a ``(low, high)`` pair or `Between`.
+- `tolerance` — ``<what>_atol`` / ``<what>_rtol``: how far two values may differ and
+  still count as equal (``|a - b| <= atol + rtol * |b|``), a finite number >= 0.
+- `alpha` — the significance level of a check's statistical tests, in (0, 0.5).
+- `count` — ``n_<what>``: an integer count.
+- `seconds` — ``<what>_s`` (``*_timeout_s``, ``budget_s``): a duration in seconds.
+- `seed` — an ``int`` or None for `Context.seed`.
+
+`renamed` makes an old keyword fail with a `TypeError` that names its new name.
+
+>>> import attrs
+>>> @attrs.frozen
+... class Example:
+...     max_churn: object = limit("max", 0.01, high=1.0)
+>>> Example().max_churn
+AtMost(value=0.01, severity=<Status.FAIL: 'fail'>)
+>>> Example(max_churn=AtMost(0.02, severity="warn")).max_churn.severity
+<Status.WARN: 'warn'>
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+import attrs
+
+from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
+from mlchecks.exceptions import InvalidInput
+from mlchecks.result import Status
+
+__all__ = [
+    "ALPHA_RANGE",
+    "alpha",
+    "band",
+    "count",
+    "limit",
+    "limit_value",
+    "renamed",
+    "resolve_seed",
+    "seconds",
+    "seed",
+    "tolerance",
+]
+
+#: The one range of every ``alpha``: open at both ends.
+ALPHA_RANGE = (0.0, 0.5)
+
+#: ``attrs.Attribute.metadata["mlchecks"]`` says which glossary kind a field is.
+KIND = "mlchecks"
+
+_C = TypeVar("_C", bound=type)
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} that is a {type(value).__name__}"
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInput(f"'{name}' must be a number (got {_describe(value)})")
+    number = float(value)
+    if math.isnan(number):
+        raise InvalidInput(f"'{name}' must be a number, not NaN")
+    return number
+
+
+def _in_range(number: float, name: str, low: float | None, high: float | None) -> None:
+    if (low is not None and number < low) or (high is not None and number > high):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise InvalidInput(f"'{name}' must be in [{lo}, {hi}] (got {number:g})")
+
+
+def _limit_converter(
+    kind: Literal["max", "min"],
+    low: float | None,
+    high: float | None,
+    integer: bool,
+    optional: bool,
+    severity: Status,
+) -> Callable[[Any, attrs.Attribute[Any]], AtMost | AtLeast | None]:
+    cls = AtMost if kind == "max" else AtLeast
+    example = f"{cls.__name__}(...)"
+
+    def convert(value: Any, field: attrs.Attribute[Any]) -> AtMost | AtLeast | None:
+        name = field.name
+        if value is None:
+            if optional:
+                return None
+            raise InvalidInput(f"'{name}' must be a number or {example} (got None)")
+        if isinstance(value, (AtMost, AtLeast, Between, NoWorseThan)):
+            if not isinstance(value, cls):
+                raise InvalidInput(
+                    f"'{name}' must be a number or {example} (got {value!r}; "
+                    f"a {'max' if kind == 'max' else 'min'}imum is {cls.__name__})"
+                )
+            _in_range(value.value, name, low, high)
+            if integer and value.value != int(value.value):
+                raise InvalidInput(f"'{name}' must be a whole number (got {value.value:g})")
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidInput(f"'{name}' must be a number or {example} (got {_describe(value)})")
+        number = _real(value, name)
+        _in_range(number, name, low, high)
+        if integer and number != int(number):
+            raise InvalidInput(f"'{name}' must be a whole number (got {number:g})")
+        return cls(number, severity=severity)
+
+    return convert
+
+
+def limit(
+    kind: Literal["max", "min"],
+    default: Any,
+    *,
+    low: float | None = 0.0,
+    high: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+    severity: Status | str = Status.FAIL,
+) -> Any:
+    """A ``max_*``/``min_*`` field: a number or a condition, stored as the condition.
+
+    Args:
+        kind: ``"max"`` (numbers become `AtMost`) or ``"min"`` (`AtLeast`).
+        default: the default number (or condition, or None when ``optional``).
+        low, high: the range the limit's value must lie in (inclusive; None = unbounded).
+        integer: the limit counts things, so it must be a whole number.
+        optional: None switches the limit off.
+        severity: the severity a plain number gets (a condition keeps its own).
+    """
+    convert = _limit_converter(kind, low, high, integer, optional, Status(severity))
+    converter = attrs.Converter(convert, takes_field=True)
+    meta = {KIND: "limit", "limit": kind, "low": low, "high": high, "integer": integer}
+    return attrs.field(default=default, converter=converter, kw_only=True, metadata=meta)
+
+
+def limit_value(condition: AtMost | AtLeast | None) -> float | None:
+    """The number a `limit` field holds (None when it is switched off)."""
+    return None if condition is None else condition.value
+
+
+def band(default: tuple[float, float], *, low: float | None = None) -> Any:
+    """A ``*_range`` field: a ``(low, high)`` pair or `Between`, stored as `Between`."""
+
+    def convert(value: Any, field: attrs.Attribute[Any]) -> Between:
+        if isinstance(value, Between):
+            bound = value
+        else:
+            try:
+                lo, hi = value
+            except (TypeError, ValueError):
+                raise InvalidInput(
+                    f"'{field.name}' must be a (low, high) pair or Between(low, high) "
+                    f"(got {_describe(value)})"
+                ) from None
+            lo_f, hi_f = _real(lo, field.name), _real(hi, field.name)
+            if lo_f > hi_f:
+                raise InvalidInput(
+                    f"'{field.name}' must have low <= high (got ({lo_f:g}, {hi_f:g}))"
+                )
+            bound = Between(lo_f, hi_f)
+        if low is not None and bound.low < low:
+            raise InvalidInput(f"'{field.name}' must start at >= {low:g} (got {bound.low:g})")
+        return bound
+
+    converter = attrs.Converter(convert, takes_field=True)
+    return attrs.field(default=default, converter=converter, kw_only=True, metadata={KIND: "band"})
+
+
+def _number_converter(
+    kind: str, low: float, high: float | None, low_open: bool, high_open: bool, optional: bool
+) -> Callable[[Any, attrs.Attribute[Any]], float | None]:
+    def convert(value: Any, field: attrs.Attribute[Any]) -> float | None:
+        if value is None and optional:
+            return None
+        number = _real(value, field.name)
+        bad = (
+            (number <= low if low_open else number < low)
+            or (high is not None and (number >= high if high_open else number > high))
+            or (high is None and math.isinf(number))
+        )
+        if bad:
+            left = "(" if low_open else "["
+            right = ")" if high_open or high is None else "]"
+            hi = "inf" if high is None else f"{high:g}"
+            raise InvalidInput(
+                f"'{field.name}' must be in {left}{low:g}, {hi}{right} (got {number:g})"
+            )
+        return number
+
+    return convert
+
+
+def tolerance(default: float) -> Any:
+    """A ``*_atol``/``*_rtol`` field: a finite number >= 0."""
+    convert = _number_converter("tolerance", 0.0, None, False, False, False)
+    converter = attrs.Converter(convert, takes_field=True)
+    return attrs.field(
+        default=default, converter=converter, kw_only=True, metadata={KIND: "tolerance"}
+    )
+
+
+def alpha(default: float) -> Any:
+    """The ``alpha`` field: a significance level in (0, 0.5)."""
+    convert = _number_converter("alpha", ALPHA_RANGE[0], ALPHA_RANGE[1], True, True, False)
+    converter = attrs.Converter(convert, takes_field=True)
+    return attrs.field(default=default, converter=converter, kw_only=True, metadata={KIND: "alpha"})
+
+
+def seconds(default: float | None, *, optional: bool = False) -> Any:
+    """A ``*_s`` field: a positive, finite duration in seconds (None allowed if ``optional``)."""
+    convert = _number_converter("seconds", 0.0, None, True, False, optional)
+    converter = attrs.Converter(convert, takes_field=True)
+    return attrs.field(
+        default=default, converter=converter, kw_only=True, metadata={KIND: "seconds"}
+    )
+
+
+def count(default: int | None, *, minimum: int = 0, optional: bool = False) -> Any:
+    """An ``n_*`` field: an ``int`` >= ``minimum`` (None allowed if ``optional``)."""
+
+    def validate(instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InvalidInput(f"'{field.name}' must be an integer (got {_describe(value)})")
+        if value < minimum:
+            raise InvalidInput(f"'{field.name}' must be >= {minimum} (got {value})")
+
+    return attrs.field(default=default, validator=validate, kw_only=True, metadata={KIND: "count"})
+
+
+def seed() -> Any:
+    """The ``seed`` field: an ``int`` >= 0, or None (the default) for `Context.seed`."""
+    return count(None, minimum=0, optional=True)
+
+
+def resolve_seed(value: int | None, context: Any) -> int:
+    """``value``, or the context's seed when it is None (0 without a context)."""
+    if value is not None:
+        return value
+    return int(getattr(context, "seed", 0) or 0)
+
+
+def renamed(old_to_new: Mapping[str, str]) -> Callable[[_C], _C]:
+    """A class decorator: passing an old keyword raises `TypeError` naming its new name.
+
+    No silent aliases: the old name fails, and the message says what to write instead.
+    The mapping is kept as ``cls.__mlchecks_renamed__`` (the CHANGELOG lists it).
+
+    >>> @renamed({"top_k": "n_top"})
+    ... @attrs.frozen
+    ... class Example:
+    ...     n_top: int = 10
+    >>> Example(top_k=3)
+    Traceback (most recent call last):
+    ...
+    TypeError: Example() got the keyword 'top_k', which was renamed to 'n_top' in mlchecks 0.2.0
+    """
+
+    def decorate(cls: _C) -> _C:
+        init = cls.__init__  # type: ignore[misc]
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            for old in sorted(kwargs.keys() & old_to_new.keys()):
+                new = old_to_new[old]
+                shown = repr(new) if new.isidentifier() else new
+                raise TypeError(
+                    f"{cls.__name__}() got the keyword {old!r}, which was renamed to "
+                    f"{shown} in mlchecks 0.2.0"
+                )
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+        cls.__mlchecks_renamed__ = dict(old_to_new)  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
