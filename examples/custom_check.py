@@ -163,13 +163,13 @@ def build_suite(plant_fault: bool = False) -> Suite:
 
     return Suite(
         [
-            ReproducibilityCheck(train=train, seeds=(0, 0)),
+            ReproducibilityCheck(make_run=train, seeds=(0, 0)),
             QualityCheck(
                 labels=Y_EVAL,
                 predict=serve,
                 inputs=X_EVAL,
                 baseline_predictions=probability(production, X_EVAL),
-                thresholds={"accuracy": AtLeast(0.65)},
+                metric_limits={"accuracy": AtLeast(0.65)},
                 max_regression={"accuracy": NoWorseThan(abs=0.02)},
             ),
             CalibrationCheck(Y_EVAL, serve, X_EVAL, max_ece=0.05),

@@ -184,20 +184,26 @@ def drill(url: str, repository: Path, staged: Path, probes: np.ndarray) -> Suite
     canary = CanaryCheck(
         deployment,
         "2",
-        rows,
+        probe_inputs=rows,
         offline_predictions=offline[:, None, :],  # one (1, 2) answer per probe
         traffic=live_traffic,
         mode="shadow",  # mirror requests to both versions: a paired comparison
-        fraction=0.5,
-        candidate_requests=150,
-        max_requests=1500,
+        traffic_fraction=0.5,
+        n_candidate_requests=150,
+        budget_requests=1500,
         alpha=0.01,
         max_latency_ratio=3.0,  # a loaded laptop or CI runner is noisy
         classify=lambda outputs: int(np.argmax(outputs)),
         unload=False,  # keep it loaded for the deployment below
     )
     rollback = RollbackCheck(
-        deployment, deployment, "2", rows[:20], repeats=3, rate_per_s=300.0, settle_requests=30
+        deployment,
+        deployment,
+        "2",
+        probe_inputs=rows[:20],
+        n_repeats=3,
+        request_rate=300.0,
+        n_settle_requests=30,
     )
     return Suite([canary, rollback], name="mlserver release drill")
 

@@ -150,7 +150,7 @@ def preflight(seed: int) -> Suite:
             LossDecreasesCheck(
                 make_trainer=make_trainer, batches=batches[:60], seed=seed, n_classes=N_CLASSES
             ),
-            # isolation="process" would SIGKILL a training process after its checkpoint;
+            # crash_mode="process" would SIGKILL a training process after its checkpoint;
             # in-process is enough for a bug in what the checkpoint holds.
             CheckpointRestoreCheck(make_trainer=make_trainer, batches=batches[:20], seed=seed),
         ],
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 predictions=probabilities(model, X_VALID),
                 baseline_predictions=probabilities(production_model(), X_VALID),
                 slices={"segment": SEGMENT_VALID.numpy()},
-                thresholds={"accuracy": AtLeast(0.7)},
+                metric_limits={"accuracy": AtLeast(0.7)},
                 max_regression={
                     "accuracy": NoWorseThan(abs=0.01),
                     "log_loss": NoWorseThan(rel=0.05),

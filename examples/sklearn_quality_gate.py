@@ -95,7 +95,7 @@ def build_gate(plant_regression: bool = False) -> Suite:
         baseline_predictions=production.predict_proba(x_eval),
         slices={"region": region_eval},
         golden=golden,
-        thresholds={"accuracy": AtLeast(0.75), "roc_auc": AtLeast(0.8)},
+        metric_limits={"accuracy": AtLeast(0.75), "roc_auc": AtLeast(0.8)},
         max_regression={"accuracy": NoWorseThan(abs=0.02), "roc_auc": NoWorseThan(abs=0.02)},
     )
     return Suite([quality], name="churn model quality gate")

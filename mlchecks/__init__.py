@@ -1,7 +1,8 @@
 """mlchecks: composable checks for the infrastructure tests of the ML Test Score rubric.
 
-The core types load eagerly (they need only numpy and attrs); the checks, statistics,
-serving adapters and reports load on first use, so ``import mlchecks`` stays light.
+The core types load eagerly (they need only numpy and attrs); `Suite`, the checks,
+statistics, serving adapters and reports load on first use, so ``import mlchecks`` stays
+light and the reports of a `Result` never load the suite.
 
 >>> import mlchecks
 >>> mlchecks.Status.worst([mlchecks.Status.PASS, mlchecks.Status.FAIL])
@@ -10,16 +11,16 @@ serving adapters and reports load on first use, so ``import mlchecks`` stays lig
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlchecks._lazy import LazyNames
+from mlchecks._version import package_version
 from mlchecks.check import Check, Context, run_check
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import CheckFailed, InvalidInput, MissingDependency, MLChecksError
 from mlchecks.protocols import Deployment, Endpoint, ModelServer, Response, Trainer
 from mlchecks.result import ErrorInfo, Finding, Result, Status
-from mlchecks.suite import MLTestScore, Suite, SuiteResult
+from mlchecks.score import MLTestScore
 
 if TYPE_CHECKING:
     from mlchecks import demo, report, serving, stats, testing  # noqa: F401
@@ -30,11 +31,9 @@ if TYPE_CHECKING:
     from mlchecks.checks.rollback import RollbackCheck
     from mlchecks.checks.single_batch import SingleBatchCheck
     from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
+    from mlchecks.suite import Suite, SuiteResult
 
-try:
-    __version__ = version("mlchecks")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()
 
 # Public names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
@@ -50,6 +49,9 @@ _LAZY: dict[str, str] = {
     "QualityCheck": "mlchecks.checks.quality",
     "ReproducibilityCheck": "mlchecks.checks.reproducibility",
     "TrainingRun": "mlchecks.checks.reproducibility",
+    # The suite loads on first use too, so the report modules can be imported without it.
+    "Suite": "mlchecks.suite",
+    "SuiteResult": "mlchecks.suite",
 }
 
 _SUBMODULES = frozenset({"checks", "demo", "integrations", "report", "serving", "stats", "testing"})
@@ -93,13 +95,4 @@ __all__ = [
     "run_check",
 ]
 
-
-_loader = LazyNames(__name__, _LAZY, _SUBMODULES)
-
-
-def __getattr__(name: str) -> Any:
-    return _loader.load(name)
-
-
-def __dir__() -> list[str]:
-    return _loader.dir(__all__)
+__getattr__, __dir__ = LazyNames(__name__, _LAZY, _SUBMODULES).hooks(__all__)

@@ -17,6 +17,10 @@ the same name pattern, type, range and error message everywhere (docs/concepts.m
 
 `renamed` makes an old keyword fail with a `TypeError` that names its new name.
 
+Type checkers see what a user may pass: a ``max_*`` field is annotated `MaxLimit`
+(``float | AtMost``), a ``min_*`` field `MinLimit`, a ``*_range`` field `Range`. At run time the
+field always holds the condition; check code reads it through `held`, which narrows the type.
+
 >>> import attrs
 >>> @attrs.frozen
 ... class Example:
@@ -33,7 +37,7 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, Union
 
 import attrs
 
@@ -43,9 +47,15 @@ from mlchecks.result import Status
 
 __all__ = [
     "ALPHA_RANGE",
+    "MaxLimit",
+    "MinLimit",
+    "Range",
     "alpha",
     "band",
     "count",
+    "held",
+    "held_or_none",
+    "held_range",
     "limit",
     "limit_value",
     "renamed",
@@ -62,6 +72,37 @@ ALPHA_RANGE = (0.0, 0.5)
 KIND = "mlchecks"
 
 _C = TypeVar("_C", bound=type)
+_Cond = TypeVar("_Cond", AtMost, AtLeast, Between)
+
+#: What a ``max_*`` field accepts: a number or `AtMost` (it holds the `AtMost`).
+MaxLimit: TypeAlias = Union[float, AtMost]  # noqa: UP007
+#: What a ``min_*`` field accepts: a number or `AtLeast` (it holds the `AtLeast`).
+MinLimit: TypeAlias = Union[float, AtLeast]  # noqa: UP007
+#: What a ``*_range`` field accepts: a ``(low, high)`` pair or `Between` (it holds `Between`).
+Range: TypeAlias = Union[tuple[float, float], Between]  # noqa: UP007
+
+
+def held(value: float | _Cond) -> _Cond:
+    """The condition a limit field holds: its converter turned any number into one.
+
+    >>> held(AtMost(0.01)).value
+    0.01
+    """
+    if not isinstance(value, (AtMost, AtLeast, Between)):
+        raise TypeError(f"a limit field holds a condition (got {_describe(value)})")
+    return value
+
+
+def held_or_none(value: float | _Cond | None) -> _Cond | None:
+    """`held` for a limit that can be switched off (None)."""
+    return None if value is None else held(value)
+
+
+def held_range(value: tuple[float, float] | Between) -> Between:
+    """The `Between` a ``*_range`` field holds."""
+    if not isinstance(value, Between):
+        raise TypeError(f"a range field holds a Between (got {_describe(value)})")
+    return value
 
 
 def _describe(value: Any) -> str:
@@ -153,7 +194,7 @@ def limit_value(condition: AtMost | AtLeast | None) -> float | None:
     return None if condition is None else condition.value
 
 
-def band(default: tuple[float, float], *, low: float | None = None) -> Any:
+def band(default: tuple[float, float] | Between, *, low: float | None = None) -> Any:
     """A ``*_range`` field: a ``(low, high)`` pair or `Between`, stored as `Between`."""
 
     def convert(value: Any, field: attrs.Attribute[Any]) -> Between:

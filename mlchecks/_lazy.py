@@ -2,14 +2,16 @@
 
 A package lists its public names and the module that defines each; the first access
 imports that module and caches the value on the package, so importing the package stays
-light.
+light. A package installs both module hooks in one line::
+
+    __getattr__, __dir__ = LazyNames(__name__, _LAZY).hooks(__all__)
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["LazyNames"]
@@ -45,3 +47,20 @@ class LazyNames:
     def dir(self, listed: Iterable[str]) -> list[str]:
         """What ``dir(package)`` shows: the listed names and the lazy submodules."""
         return sorted({*listed, *self.submodules})
+
+    def hooks(self, listed: Iterable[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+        """The package's module ``__getattr__`` and ``__dir__`` (``listed`` is its ``__all__``).
+
+        >>> getattr_, dir_ = LazyNames("mlchecks.stats", {"holm": "multiple"}).hooks(["holm"])
+        >>> getattr_("holm").__name__, dir_()
+        ('holm', ['holm'])
+        """
+        names = tuple(listed)
+
+        def __getattr__(name: str) -> Any:
+            return self.load(name)
+
+        def __dir__() -> list[str]:
+            return self.dir(names)
+
+        return __getattr__, __dir__

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -32,6 +32,7 @@ __all__ = [
     "check_number",
     "check_open_unit",
     "check_same_length",
+    "check_tuple_of",
     "describe",
     "int_at_least",
     "non_empty_string",
@@ -272,6 +273,32 @@ def check_non_empty_string(value: Any, name: str) -> str:
 
 
 # ------------------------------------------------------------------------ field validators
+
+
+def check_tuple_of(
+    value: Any, name: str, kind: type | tuple[type, ...], *, what: str
+) -> tuple[Any, ...]:
+    """``value``, a sequence (not a string, not a lone ``kind``), as a tuple of ``kind`` items.
+
+    Raises:
+        InvalidInput: ``value`` is not such a sequence, or an item is not a ``kind``; the
+            message names ``name`` and says ``what`` the items should be.
+
+    >>> check_tuple_of(["a", "b"], "columns", str, what="names")
+    ('a', 'b')
+    >>> check_tuple_of("ab", "columns", str, what="names")
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'columns' must be a sequence of names (got 'ab' that is a str)
+    """
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, (str, bytes, *kinds)) or not isinstance(value, Iterable):
+        raise InvalidInput(f"'{name}' must be a sequence of {what} (got {describe(value)})")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, kind):
+            raise InvalidInput(f"'{name}' must contain only {what} (got {describe(item)})")
+    return items
 
 
 def int_at_least(minimum: int) -> Validator:

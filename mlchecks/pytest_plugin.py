@@ -13,10 +13,11 @@ at once unless an assertion compares a `Status`, `Result` or `SuiteResult`.
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from mlchecks._version import package_version
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,13 +46,6 @@ _MEANING = {
 }
 
 
-def _mlchecks_version() -> str:
-    try:
-        return version("mlchecks")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add ``--mlchecks-seed``, the seed of the ``mlchecks_context`` fixture."""
     group = parser.getgroup("mlchecks")
@@ -67,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     """``mlchecks <version> (--mlchecks-seed=N)``: what reproduces the run."""
     seed = config.getoption("mlchecks_seed", default=0)
-    return f"mlchecks {_mlchecks_version()} (--mlchecks-seed={seed})"
+    return f"mlchecks {package_version()} (--mlchecks-seed={seed})"
 
 
 @pytest.fixture

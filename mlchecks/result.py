@@ -6,7 +6,7 @@ import enum
 import functools
 import traceback as _traceback
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -14,6 +14,22 @@ from mlchecks._json import decode_float, encode_float, jsonable, to_float
 from mlchecks.exceptions import CheckFailed
 
 __all__ = ["ErrorInfo", "Finding", "Result", "Status"]
+
+T = TypeVar("T")
+
+
+def find_named(items: Iterable[T], name: str, attribute: str, kind: str, where: str) -> T:
+    """The first of ``items`` whose ``attribute`` is ``name``.
+
+    Raises:
+        KeyError: ``"no {kind} 'x' in {where} ({kind}s: 'a', 'b')"``, naming what there is.
+    """
+    seen = list(items)
+    for item in seen:
+        if getattr(item, attribute) == name:
+            return item
+    names = ", ".join(repr(getattr(item, attribute)) for item in seen) or "none"
+    raise KeyError(f"no {kind} {name!r} in {where} ({kind}s: {names})")
 
 
 @functools.total_ordering
@@ -137,13 +153,10 @@ class Finding:
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
         """Rebuild a finding from `Finding.to_dict` output."""
         observed = data.get("observed")
-        return cls(
-            name=data["name"],
-            status=data["status"],
-            observed=None if observed is None else decode_float(observed),
-            limit=data.get("limit", ""),
-            message=data.get("message", ""),
-        )
+        if observed is not None:
+            observed = decode_float(observed)
+        limit, message = data.get("limit", ""), data.get("message", "")
+        return cls(data["name"], data["status"], observed, limit, message)
 
 
 @attrs.frozen
@@ -295,11 +308,7 @@ class Result:
 
     def finding(self, name: str) -> Finding:
         """The finding called ``name``; `KeyError` lists the names when there is none."""
-        for f in self.findings:
-            if f.name == name:
-                return f
-        names = ", ".join(repr(f.name) for f in self.findings) or "none"
-        raise KeyError(f"no finding {name!r} in result {self.check!r} (findings: {names})")
+        return find_named(self.findings, name, "name", "finding", f"result {self.check!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON-safe dict; `Result.from_dict` rebuilds an equal result."""

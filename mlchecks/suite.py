@@ -1,4 +1,7 @@
-"""`Suite` composes checks; `SuiteResult` and `MLTestScore` report on them."""
+"""`Suite` composes checks; `SuiteResult` reports on them (scored by `MLTestScore`).
+
+`MLTestScore` and `RUBRIC_TESTS` live in `mlchecks.score` and are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -14,141 +17,10 @@ import attrs
 from mlchecks._json import decode_float, encode_float
 from mlchecks.check import Check, Context, run_check, submit_each
 from mlchecks.exceptions import CheckFailed
-from mlchecks.result import Result, Status
+from mlchecks.result import Result, Status, find_named
+from mlchecks.score import RUBRIC_TESTS, MLTestScore, manual_tests
 
 __all__ = ["RUBRIC_TESTS", "MLTestScore", "Suite", "SuiteResult"]
-
-#: The seven infrastructure tests of the ML Test Score rubric (Breck et al., 2017).
-RUBRIC_TESTS: Mapping[int, str] = {
-    1: "Training is reproducible",
-    2: "Model specification code is unit tested",
-    3: "The full ML pipeline is integration tested",
-    4: "Model quality is validated before attempting to serve it",
-    5: "The model allows debugging by observing a single example or batch",
-    6: "Models are tested via a canary process before entering production serving",
-    7: "Models can be rolled back to a previous serving version",
-}
-
-# The paper's interpretation of a section's total (Breck et al., 2017, Table V).
-# Each entry is (upper bound of the total, reading); above 5 the reading is exceptional.
-_READINGS: tuple[tuple[float, str], ...] = (
-    (0.0, "More of a research project than a productionized system."),
-    (
-        1.0,
-        "Not totally untested, but it is worth considering the possibility of serious "
-        "holes in reliability.",
-    ),
-    (
-        2.0,
-        "There's been a first pass at basic productionization, but additional investment "
-        "may be needed.",
-    ),
-    (
-        3.0,
-        "Reasonably tested, but it's possible that more of those tests and procedures may "
-        "be automated.",
-    ),
-    (
-        5.0,
-        "Strong levels of automated testing and monitoring, appropriate for "
-        "mission-critical systems.",
-    ),
-)
-_EXCEPTIONAL = "Exceptional levels of automated testing and monitoring."
-
-
-def _manual(value: Mapping[int, str] | None) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for key, note in (value or {}).items():
-        number = int(key)
-        if not 1 <= number <= 7:
-            raise ValueError(f"'manual' keys must be rubric tests 1..7 (got {key!r})")
-        if not isinstance(note, str) or not note.strip():
-            raise ValueError(
-                f"'manual[{number}]' must say how the test is done by hand, such as a "
-                f"runbook link (got {note!r})"
-            )
-        out[number] = note
-    return out
-
-
-@attrs.frozen
-class MLTestScore:
-    """The infrastructure section of the ML Test Score.
-
-    Each rubric test earns 1.0 when an automated check for it ran and passed, 0.5 when it
-    is declared done by hand (``Suite(..., manual={3: "runbook link"})``), and 0 otherwise.
-
-    >>> score = MLTestScore.from_results(
-    ...     [Result("repro", Status.PASS, rubric=1), Result("canary", Status.FAIL, rubric=6)],
-    ...     manual={7: "rollback runbook"},
-    ... )
-    >>> score.points[1], score.points[6], score.points[7], score.total
-    (1.0, 0.0, 0.5, 1.5)
-    >>> score.reading
-    "There's been a first pass at basic productionization, but additional investment may be needed."
-    """
-
-    points: Mapping[int, float]
-    manual: Mapping[int, str] = attrs.field(factory=dict, converter=_manual)
-
-    @classmethod
-    def from_results(
-        cls, results: Iterable[Result], manual: Mapping[int, str] | None = None
-    ) -> MLTestScore:
-        """Score a set of results (and the tests declared manual)."""
-        ran: dict[int, list[Result]] = {}
-        for r in results:
-            if r.rubric is not None and r.status is not Status.SKIP:
-                ran.setdefault(r.rubric, []).append(r)
-        manual = _manual(manual)
-        points: dict[int, float] = {}
-        for test in RUBRIC_TESTS:
-            if test in ran and all(r.passed for r in ran[test]):
-                points[test] = 1.0
-            elif test in manual:
-                points[test] = 0.5
-            else:
-                points[test] = 0.0
-        return cls(points=points, manual=manual)
-
-    @property
-    def total(self) -> float:
-        """The sum of the points, out of 7."""
-        return float(sum(self.points.values()))
-
-    @property
-    def maximum(self) -> float:
-        """The highest possible total (7)."""
-        return float(len(RUBRIC_TESTS))
-
-    @property
-    def reading(self) -> str:
-        """The paper's reading of the total."""
-        total = self.total
-        for upper, words in _READINGS:
-            if total <= upper:
-                return words
-        return _EXCEPTIONAL
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {
-            "points": {str(k): v for k, v in sorted(self.points.items())},
-            "manual": {str(k): v for k, v in sorted(self.manual.items())},
-            "total": self.total,
-            "maximum": self.maximum,
-            "reading": self.reading,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MLTestScore:
-        """Rebuild from `MLTestScore.to_dict` output."""
-        points = {int(k): float(v) for k, v in data["points"].items()}
-        return cls(points=points, manual={int(k): v for k, v in data.get("manual", {}).items()})
-
-    def __str__(self) -> str:
-        return f"ML Test Score (infrastructure): {self.total:g} / {self.maximum:g}. {self.reading}"
 
 
 def _flatten(checks: Iterable[Check | Suite]) -> tuple[Check, ...]:
@@ -173,7 +45,7 @@ def _merged_manual(
     for item in checks:
         if isinstance(item, Suite):
             merged.update(item.manual)
-    merged.update(_manual(own))
+    merged.update(manual_tests(own))
     return merged
 
 
@@ -373,7 +245,7 @@ class SuiteResult:
 
     results: tuple[Result, ...] = attrs.field(converter=_results)
     name: str = "mlchecks"
-    manual: Mapping[int, str] = attrs.field(factory=dict, converter=_manual)
+    manual: Mapping[int, str] = attrs.field(factory=dict, converter=manual_tests)
     duration_s: float = 0.0
 
     @property
@@ -392,11 +264,7 @@ class SuiteResult:
         return MLTestScore.from_results(self.results, self.manual)
 
     def __getitem__(self, name: str) -> Result:
-        for r in self.results:
-            if r.check == name:
-                return r
-        names = ", ".join(repr(r.check) for r in self.results) or "none"
-        raise KeyError(f"no check named {name!r} in this suite (checks: {names})")
+        return find_named(self.results, name, "check", "check", "this suite")
 
     def __iter__(self) -> Iterator[Result]:
         return iter(self.results)

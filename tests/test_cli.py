@@ -352,14 +352,15 @@ class TestScore:
     """`mlchecks score` prints the ML Test Score of a JSON report."""
 
     def test_score_of_a_run(self, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """The table names each rubric test, its points and a note, then the total."""
+        """The table names each rubric test, its points and how it earned them, then the total."""
         main(["run", "user_checks.py:suite", "--quiet", "--json", "r.json"])
         capsys.readouterr()
         assert 0 == main(["score", "r.json"])
         out = capsys.readouterr().out
         assert "1  Training is reproducible" in out
-        assert "passed: passing_check" in out
-        assert "did not pass: failing_check (FAIL)" in out
+        assert "1.0  automated: passing_check (PASS)" in out
+        assert "0.0  automated: failing_check (FAIL)" in out
+        assert "not covered" in out
         assert out.strip().splitlines()[-1].startswith("Total: 1 / 7. ")
 
     def test_score_as_json(self, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -380,7 +381,7 @@ class TestScore:
         path.write_text(suite.run(progress=False).to_json(), encoding="utf-8")
         assert 0 == main(["score", str(path)])
         out = capsys.readouterr().out
-        assert "0.5  manual: runbook" in out
+        assert "0.5  done by hand: runbook" in out
         assert "Total: 1.5 / 7." in out
 
     def test_missing_file_exits_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

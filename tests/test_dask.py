@@ -7,7 +7,7 @@ with Dask's default (``pure=True``), ``submit(train, 0)`` twice gives one task k
 training runs once and both "runs" are the same result.
 
 The workers run with ``distributed.worker.daemon`` off: `CheckpointRestoreCheck` with
-``isolation="process"`` starts (and kills) training processes of its own, and a daemonic
+``crash_mode="process"`` starts (and kills) training processes of its own, and a daemonic
 worker may not have children.
 
 Of the demo suite's checks, ``pipeline``, ``single_batch``, ``canary`` and ``rollback``
@@ -73,16 +73,16 @@ def client() -> Iterator[Any]:
 
 class TestReproducibilityOnDask:
     def test_training_runs_in_worker_processes(self, client: Any) -> None:
-        """The `train` callable runs on the workers, not in the process that runs the check."""
+        """The `make_run` callable runs on the workers, not in the process that runs the check."""
         context = Context(executor=client.get_executor(pure=False))
-        result = ReproducibilityCheck(train=train_reporting_pid).run(context)
+        result = ReproducibilityCheck(make_run=train_reporting_pid).run(context)
         pids = trained_in(result)
         assert os.getpid() not in pids
         assert pids <= set(client.run(os.getpid).values())
 
     def test_verdict_matches_the_inline_run(self, client: Any) -> None:
         """Seeded demo training is reproducible on the cluster exactly as it is inline."""
-        check = ReproducibilityCheck(train=demo_training_run, seeds=(0, 0))
+        check = ReproducibilityCheck(make_run=demo_training_run, seeds=(0, 0))
         on_cluster = check.run(Context(executor=client.get_executor(pure=False)))
         inline = check.run(Context())
         assert Status.PASS == inline.status
@@ -93,7 +93,7 @@ class TestReproducibilityOnDask:
         """Training that shuffles its data from OS entropy fails on the cluster too: each
         seed is trained by its own task, even when the seeds are equal."""
         train = functools.partial(train_reporting_pid, fault="nondeterministic_training")
-        result = ReproducibilityCheck(train=train).run(
+        result = ReproducibilityCheck(make_run=train).run(
             Context(executor=client.get_executor(pure=False))
         )
         assert Status.FAIL == result.status

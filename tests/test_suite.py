@@ -9,8 +9,12 @@ from typing import Any
 import attrs
 import pytest
 
+import mlchecks
+import mlchecks.score
+import mlchecks.suite
 from mlchecks import MLTestScore, Result, Status, Suite, SuiteResult
 from mlchecks.check import Context
+from mlchecks.score import ScoreRow, score_rows
 from mlchecks.suite import RUBRIC_TESTS
 from mlchecks.testing import StaticCheck
 
@@ -258,6 +262,42 @@ class TestScore:
         """The score survives to_dict/from_dict."""
         score = MLTestScore.from_results([Result("a", Status.PASS, rubric=7)], {2: "x"})
         assert score == MLTestScore.from_dict(score.to_dict())
+
+    def test_lives_in_mlchecks_score(self) -> None:
+        """MLTestScore and RUBRIC_TESTS come from mlchecks.score, re-exported where they were."""
+        assert mlchecks.score.MLTestScore is mlchecks.suite.MLTestScore is mlchecks.MLTestScore
+        assert mlchecks.score.RUBRIC_TESTS is mlchecks.suite.RUBRIC_TESTS
+
+
+class TestScoreRows:
+    """`score_rows` is the one score table: the CLI and every report print its rows."""
+
+    def test_how_each_test_earned_its_points(self) -> None:
+        """Automated checks with their statuses, the manual note, both, or 'not covered'."""
+        results = [
+            Result("repro", Status.PASS, rubric=1),
+            Result("quality", Status.FAIL, rubric=4),
+            Result("canary", Status.SKIP, rubric=6),
+        ]
+        rows = score_rows(results, MLTestScore.from_results(results, {4: "review", 7: "runbook"}))
+        assert 7 == len(rows)
+        assert ScoreRow(1, RUBRIC_TESTS[1], 1.0, "automated: repro (PASS)") == rows[0]
+        assert "not covered" == rows[1].how
+        assert (0.5, "automated: quality (FAIL); done by hand: review") == rows[3][2:]
+        assert (0.0, "automated: canary (SKIP)") == rows[5][2:]
+        assert (0.5, "done by hand: runbook") == rows[6][2:]
+
+    def test_cli_and_reports_print_the_same_rows(self) -> None:
+        """The CLI's score table and the Markdown and HTML reports show the same words."""
+        from mlchecks.cli import score_table
+
+        suite = Suite([StaticCheck("repro", Status.PASS, rubric=1)], manual={7: "runbook"})
+        result = suite.run(progress=False)
+        table, markdown, page = score_table(result), result.to_markdown(), result.to_html()
+        for row in score_rows(result.results, result.score):
+            assert row.how in table
+            assert f"| {row.test} | {row.title} | {row.points:g} | {row.how} |" in markdown
+            assert f"<td>{row.how}</td>" in page
 
 
 class TestSuiteResult:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlchecks._lazy import LazyNames
 
@@ -50,13 +50,4 @@ __all__ = [
     "TrainingRun",
 ]
 
-
-_loader = LazyNames(__name__, _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    return _loader.load(name)
-
-
-def __dir__() -> list[str]:
-    return _loader.dir(__all__)
+__getattr__, __dir__ = LazyNames(__name__, _LAZY).hooks(__all__)

@@ -6,7 +6,7 @@ status is the worst finding's; the summary is the worst problem's message, or th
 ``pass_summary`` the check gives when everything held.
 
 >>> from mlchecks.conditions import AtMost
->>> b = ResultBuilder("reproducibility", rubric=1)
+>>> b = ResultBuilder("reproducibility", rubric=1)  # in a check: ResultBuilder.of(self)
 >>> b.metric("churn", 0.157)
 >>> _ = b.judge("churn", AtMost(0.01), 0.157, message="churn 0.157 exceeds max_churn 0.01")
 >>> r = b.result(pass_summary="the runs agree")
@@ -33,9 +33,16 @@ class ResultBuilder:
 
     check: str
     rubric: int | None = None
+    kind: str | None = None
     findings: list[Finding] = attrs.Factory(list)
     metrics: dict[str, float] = attrs.Factory(dict)
     details: dict[str, Any] = attrs.Factory(dict)
+
+    @classmethod
+    def of(cls, check: Any) -> ResultBuilder:
+        """A builder for ``check``'s result: its name, rubric and kind (its class)."""
+        kind = f"{type(check).__module__}.{type(check).__qualname__}"
+        return cls(check.name, rubric=check.rubric, kind=kind)
 
     def metric(self, key: str, value: float | None) -> None:
         """Record a measured figure (None is skipped: nothing was measured)."""
@@ -108,4 +115,5 @@ class ResultBuilder:
             metrics=self.metrics,
             details=self.details,
             rubric=self.rubric,
+            kind=self.kind,
         )

@@ -5,7 +5,10 @@
 - `preserve_global_rngs` / `seed_global_rngs` save, restore and re-seed the process-wide
   generators (``random``, numpy's legacy global, torch's when it is imported);
 - `TrainerSource` hands out working trainers in the user's starting state and proves
-  afterwards that the user's trainer is bitwise what it was.
+  afterwards that the user's trainer is bitwise what it was; `run_isolated` wraps it for a
+  check's ``run`` and `note_restored` records the ``trainer_restored`` finding;
+- `batches_field` and `loss_value` validate the batches and the losses of the checks that
+  train.
 """
 
 from __future__ import annotations
@@ -18,27 +21,37 @@ import random
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 import numpy as np
 
+from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
-from mlchecks.result import Finding, Status
-from mlchecks._validate import describe
+from mlchecks.result import Status
+
+if TYPE_CHECKING:
+    from mlchecks.check import Context
+    from mlchecks.checks._result import ResultBuilder
+
+_T = TypeVar("_T")
 
 __all__ = [
     "ISOLATIONS",
     "EntryDiff",
     "Isolation",
     "TrainerSource",
+    "batches_field",
+    "clauses",
     "compare_states",
     "diff_names",
+    "loss_value",
     "matches",
+    "note_restored",
     "one_source",
     "preserve_global_rngs",
-    "restored_finding",
+    "run_isolated",
     "seed_global_rngs",
     "snapshot",
     "summarize_diffs",
@@ -245,10 +258,19 @@ def summarize_diffs(diffs: Sequence[EntryDiff], limit: int = 6) -> str:
     >>> summarize_diffs([EntryDiff("a", "missing"), EntryDiff("b", "missing")], limit=1)
     "'a' is missing; and 1 more"
     """
-    parts = [d.describe() for d in diffs[:limit]]
-    if len(diffs) > limit:
-        parts.append(f"and {len(diffs) - limit} more")
-    return "; ".join(parts)
+    return clauses([d.describe() for d in diffs], limit)
+
+
+def clauses(parts: Sequence[str], limit: int = 6) -> str:
+    """Clauses joined with ``"; "``, at most ``limit`` of them spelled out.
+
+    >>> clauses(["'a' (1 of 4)", "'b' (2 of 4)", "'c' (4 of 4)"], limit=2)
+    "'a' (1 of 4); 'b' (2 of 4); and 1 more"
+    """
+    shown = list(parts[:limit])
+    if len(parts) > limit:
+        shown.append(f"and {len(parts) - limit} more")
+    return "; ".join(shown)
 
 
 def diff_names(diffs: Iterable[EntryDiff]) -> list[str]:
@@ -429,23 +451,60 @@ class TrainerSource:
         return compare_states(self.before, snapshot(self._trainer.state()))
 
 
-def restored_finding(changed: Sequence[EntryDiff]) -> Finding:
-    """The ``trainer_restored`` finding: PASS when `TrainerSource.close` found no change."""
+def run_isolated(
+    ctx: Context,
+    *,
+    trainer: Trainer | None,
+    make_trainer: Callable[[int], Trainer] | None,
+    seed: int,
+    isolation: Isolation,
+    work: Callable[[TrainerSource], _T],
+) -> tuple[_T, list[EntryDiff], str]:
+    """Run ``work`` on a `TrainerSource`, then put the user's trainer and generators back.
+
+    ``work`` runs inside the context's temporary directory with the global generators
+    preserved; the user's trainer is restored even when ``work`` raises.
+
+    Returns:
+        What ``work`` returned, the entries of the user's ``state()`` that still differ
+        (empty: untouched; see `TrainerSource.changes`) and the isolation mode used.
+    """
+    with ctx.tempdir() as workdir:
+        with preserve_global_rngs():
+            source = TrainerSource(
+                trainer=trainer,
+                make_trainer=make_trainer,
+                seed=seed,
+                isolation=isolation,
+                workdir=workdir,
+            )
+            try:
+                out = work(source)
+            finally:
+                source.restore()
+        changed = source.changes()
+    return out, changed, source.mode
+
+
+def note_restored(builder: ResultBuilder, changed: Sequence[EntryDiff]) -> None:
+    """Record ``trainer_restored``: PASS when `TrainerSource.changes` found no change."""
+    limit = "== 0 entries changed"
     if not changed:
-        return Finding(
+        builder.note(
             "trainer_restored",
             Status.PASS,
-            0.0,
-            "== 0 entries changed",
             "your trainer's state() is bitwise what it was before the check",
+            observed=0.0,
+            limit=limit,
         )
-    return Finding(
+        return
+    builder.note(
         "trainer_restored",
         Status.FAIL,
-        len(changed),
-        "== 0 entries changed",
         f"the check could not leave your trainer as it was: {summarize_diffs(changed)} "
         "(its deep copy or its save/load does not capture everything state() reports)",
+        observed=len(changed),
+        limit=limit,
     )
 
 
@@ -468,3 +527,27 @@ def one_source(trainer: Any, make_trainer: Any) -> None:
             "pass exactly one of 'trainer' (a Trainer to copy) and 'make_trainer' "
             f"(a factory seed -> Trainer) (got trainer={trainer!r}, make_trainer={make_trainer!r})"
         )
+
+
+def batches_field(value: Any) -> tuple[Any, ...]:
+    """An attrs converter: the training batches as a non-empty tuple (read once)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInput(f"'batches' must be a sequence of batches (got {describe(value)})")
+    batches = tuple(value)
+    if not batches:
+        raise InvalidInput("'batches' must contain at least one batch (got an empty sequence)")
+    return batches
+
+
+def loss_value(value: Any, step: int) -> float:
+    """What ``train_step`` returned at ``step``, as a float.
+
+    Raises:
+        InvalidInput: it is not a number.
+    """
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"train_step() must return the loss as a number (got {describe(value)} at step {step})"
+        ) from None

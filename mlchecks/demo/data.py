@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import check_int, describe
+from mlchecks.exceptions import InvalidInput
 
 __all__ = [
     "CATEGORICAL_COLUMNS",

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from mlchecks._validate import describe
 from mlchecks.demo.data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 from mlchecks.exceptions import InvalidInput
-from mlchecks._validate import describe
 
 __all__ = ["FeaturePipeline"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import as_array, as_labels, describe
+from mlchecks.exceptions import InvalidInput
 
 __all__ = [
     "PARAM_NAMES",

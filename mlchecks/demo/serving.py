@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlchecks._validate import check_int, describe
 from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import PARAM_NAMES, MLPTrainer, predict_proba
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer

@@ -94,7 +94,7 @@ def _checkpoint_restore(system: DemoSystem) -> Check:
         make_trainer=_factory(system),
         batches=system.batches(system.seed)[:40],
         seed=system.seed,
-        isolation="process",
+        crash_mode="process",
     )
 
 
@@ -110,8 +110,8 @@ def _single_batch(system: DemoSystem) -> Check:
 def _reproducibility(system: DemoSystem) -> Check:
     from mlchecks.checks.reproducibility import ReproducibilityCheck
 
-    train = functools.partial(demo_training_run, data_seed=system.seed, fault=system.fault_name)
-    return ReproducibilityCheck(train=train, seeds=(system.seed, system.seed))
+    make_run = functools.partial(demo_training_run, data_seed=system.seed, fault=system.fault_name)
+    return ReproducibilityCheck(make_run=make_run, seeds=(system.seed, system.seed))
 
 
 def _quality(system: DemoSystem) -> Check:
@@ -123,7 +123,7 @@ def _quality(system: DemoSystem) -> Check:
         predictions=candidate.predictions,
         baseline_predictions=baseline.predictions,
         slices={"region": candidate.slice_labels()},
-        thresholds={"accuracy": AtLeast(0.7)},
+        metric_limits={"accuracy": AtLeast(0.7)},
         max_regression={"accuracy": NoWorseThan(abs=0.03)},
     )
 
@@ -192,8 +192,8 @@ def _canary(system: DemoSystem) -> Check:
         probe_inputs=rows[:100],
         offline_predictions=lambda probes: system.offline_predictions(CANDIDATE_VERSION, probes),
         traffic=traffic,
-        fraction=0.2,
-        candidate_requests=200,
+        traffic_fraction=0.2,
+        n_candidate_requests=200,
     )
 
 
@@ -203,7 +203,9 @@ def _rollback(system: DemoSystem) -> Check:
 
     service = system.service()
     probes = system.production_rows()[:40]
-    return RollbackCheck(service, service, CANDIDATE_VERSION, probes, repeats=3, max_duration_s=2.0)
+    return RollbackCheck(
+        service, service, CANDIDATE_VERSION, probe_inputs=probes, n_repeats=3, budget_s=2.0
+    )
 
 
 # In rubric order; each builder takes the (possibly faulty) system and returns a check.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mlchecks._validate import check_int, describe
 from mlchecks.demo.data import (
     CHANNELS,
     CLASSES,
@@ -41,7 +42,6 @@ from mlchecks.demo.features import FeaturePipeline
 from mlchecks.demo.model import Batch, MLPTrainer, make_batches, predict_proba
 from mlchecks.demo.serving import DemoService, ServedModel
 from mlchecks.exceptions import InvalidInput
-from mlchecks._validate import check_int, describe
 
 if TYPE_CHECKING:
     from mlchecks.serving import InProcessServer

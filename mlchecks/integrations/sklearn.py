@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks._validate import describe
+from mlchecks.exceptions import InvalidInput, MissingDependency
 
 __all__ = ["SklearnTrainer"]
 

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks._validate import describe
+from mlchecks.exceptions import InvalidInput, MissingDependency
 
 if TYPE_CHECKING:
     from mlchecks.checks.reproducibility import TrainingRun

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.report._format import is_suite_result
 
 if TYPE_CHECKING:
     from mlchecks.suite import SuiteResult
@@ -95,9 +96,7 @@ def save(sr: SuiteResult, path: str | os.PathLike[str]) -> Path:
     ...     written.read_text(encoding="utf-8").startswith("{")
     True
     """
-    from mlchecks.suite import SuiteResult
-
-    if not isinstance(sr, SuiteResult):
+    if not is_suite_result(sr):
         raise InvalidInput(
             f"'sr' must be a SuiteResult (got {sr!r} that is a {type(sr).__name__}); "
             "run a Suite to get one"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlchecks.result import Finding, Result, Status
-from mlchecks.suite import RUBRIC_TESTS, MLTestScore
 
 __all__ = [
     "STATUS_ORDER",
@@ -19,9 +19,9 @@ __all__ = [
     "fmt_number",
     "fmt_value",
     "is_scalar",
+    "is_suite_result",
     "notable_findings",
     "rubric_label",
-    "score_rows",
     "traceback_tail",
 ]
 
@@ -87,6 +87,19 @@ def fmt_value(value: Any) -> str:
 def is_scalar(value: Any) -> bool:
     """True for the leaf values of JSON: None, bool, int, float and str."""
     return value is None or isinstance(value, str | int | float)
+
+
+def is_suite_result(value: object) -> bool:
+    """True when ``value`` is a `mlchecks.suite.SuiteResult`, without importing that module.
+
+    The report modules never import `mlchecks.suite` (it imports them): when it is not
+    loaded yet, no `SuiteResult` can exist.
+
+    >>> is_suite_result("a report")
+    False
+    """
+    suite = sys.modules.get("mlchecks.suite")
+    return suite is not None and isinstance(value, suite.SuiteResult)
 
 
 def fmt_duration(seconds: float) -> str:
@@ -170,29 +183,3 @@ def traceback_tail(text: str, lines: int) -> list[str]:
     frames = [i for i, line in enumerate(kept) if line.lstrip().startswith('File "')]
     tail = kept[frames[-1] :] if frames else kept
     return tail[-lines:] if lines > 0 else []
-
-
-def score_rows(results: Iterable[Result], score: MLTestScore) -> list[tuple[int, str, float, str]]:
-    """One row per rubric test: number, title, points, and how the points were earned.
-
-    The note names the automated checks of that test and their statuses, or the manual note.
-
-    >>> from mlchecks.suite import MLTestScore
-    >>> results = [Result("repro", Status.PASS, rubric=1)]
-    >>> score_rows(results, MLTestScore.from_results(results))[0]
-    (1, 'Training is reproducible', 1.0, 'automated: repro (PASS)')
-    """
-    by_test: dict[int, list[Result]] = {}
-    for r in results:
-        if r.rubric is not None:
-            by_test.setdefault(r.rubric, []).append(r)
-    rows = []
-    for test, title in RUBRIC_TESTS.items():
-        ran = ", ".join(f"{r.check} ({r.status.label})" for r in by_test.get(test, ()))
-        notes = []
-        if ran:
-            notes.append(f"automated: {ran}")
-        if test in score.manual:
-            notes.append(f"done by hand: {score.manual[test]}")
-        rows.append((test, title, score.points.get(test, 0.0), "; ".join(notes) or "not covered"))
-    return rows

@@ -5,11 +5,13 @@ uses ``<details>`` so a notebook cell stays compact: a check that failed opens b
 Every string that comes from a check (names, summaries, messages, details, tracebacks) is
 escaped.
 
-Figures: checks can get plots through `register_figure`. A figure function takes the
+Figures: a check type gets plots through `register_figure`. A figure function takes the
 `Result` and returns HTML fragments (inline ``<svg>`` or an ``<img>`` with a data URI);
-they are shown in the check's section. The built-in checks have figures of their own
-(`mlchecks.report.figures`, drawn when matplotlib is installed); a function registered
-under the same name replaces the built-in one. `FIGURES` holds only registered functions.
+they are shown in the section of every result of that type. Figures follow the result's
+``kind`` (the class that produced it, set by `mlchecks.run_check`), never the check's
+name, which the user chooses. The built-in checks have figures of their own
+(`mlchecks.report.figures`, drawn when matplotlib is installed); a function registered for
+the same class replaces the built-in one. `FIGURES` holds only registered functions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.report._format import (
@@ -27,18 +29,32 @@ from mlchecks.report._format import (
     fmt_value,
     is_scalar,
     rubric_label,
-    score_rows,
 )
 from mlchecks.result import Finding, Result, Status
-from mlchecks.suite import SuiteResult
+from mlchecks.score import score_rows
 
-__all__ = ["FIGURES", "FigureFunction", "register_figure", "result_to_html", "suite_to_html"]
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
+
+__all__ = [
+    "FIGURES",
+    "FigureFunction",
+    "kind_key",
+    "register_figure",
+    "result_to_html",
+    "suite_to_html",
+]
 
 #: A figure function: takes a check's result, returns HTML fragments (``<svg>``, ``<img>``).
 FigureFunction = Callable[[Result], list[str]]
 
-#: Figure functions by check-name prefix; use `register_figure` to add one.
+#: Figure functions by check type (`kind_key` of the class); use `register_figure` to add one.
 FIGURES: dict[str, FigureFunction] = {}
+
+# A kind from a module of this package is known by its class name alone: the built-in
+# checks may move between private modules (and results saved before a move keep the old
+# module in their kind), while a user's class keeps its full qualified name.
+_PACKAGE = "mlchecks"
 
 _MAX_ROWS = 50
 _MAX_JSON_CHARS = 20_000
@@ -77,36 +93,85 @@ padding:.5em;border-radius:4px;font-size:.9em;max-height:30em;overflow:auto;marg
 """
 
 
-def register_figure(check_name: str, fn: FigureFunction) -> FigureFunction:
-    """Draw ``fn(result)`` in the HTML section of every check whose name starts with ``check_name``.
+def kind_key(kind: str | None) -> str | None:
+    """The registry key of a result's ``kind`` (the qualified name of its check class).
+
+    A class defined in a module of mlchecks (the module starts with ``mlchecks.``) is known
+    by its class name alone, so a built-in check keeps its figures wherever its class is
+    defined; any other class by its full qualified name, so a user's ``QualityCheck`` is
+    not mistaken for the built-in one. None (a result built outside `run_check`) has no key.
+
+    >>> kind_key("mlchecks.checks.quality.QualityCheck"), kind_key("myproject.QualityCheck")
+    ('QualityCheck', 'myproject.QualityCheck')
+    """
+    if not kind:
+        return None
+    module, _, name = kind.rpartition(".")
+    return name if module.startswith(f"{_PACKAGE}.") else kind
+
+
+def _builtin_check_names() -> frozenset[str]:
+    from mlchecks import checks
+
+    return frozenset(name for name in checks.__all__ if name.endswith("Check"))
+
+
+def _registry_key(kind: type | str) -> str:
+    if isinstance(kind, type):
+        key = kind_key(f"{kind.__module__}.{kind.__qualname__}")
+        assert key is not None
+        return key
+    if isinstance(kind, str) and "." in kind.strip(".") and " " not in kind:
+        key = kind_key(kind)
+        assert key is not None
+        return key
+    if isinstance(kind, str) and kind in _builtin_check_names():
+        return kind
+    raise InvalidInput(
+        "'kind' must be a check class or its qualified name such as 'myproject.MyCheck' or "
+        f"'QualityCheck' (got {kind!r}); figures follow the type of check that produced a "
+        "result, never the check's name"
+    )
+
+
+def register_figure(kind: type | str, fn: FigureFunction) -> FigureFunction:
+    """Draw ``fn(result)`` in the HTML section of every result produced by the check class ``kind``.
 
     ``fn`` returns a list of HTML fragments (inline ``<svg>`` or ``<img src="data:...">``);
     they are inserted as they are, so they must not embed untrusted text unescaped. A figure
     function that raises does not break the report: a note takes the figure's place.
-    Registering the same name again replaces the function.
+    Registering the same class again replaces the function; registering a built-in check
+    class replaces its built-in figures.
 
     Args:
-        check_name: a check's name, or a prefix of the names it applies to.
+        kind: the check class (``QualityCheck``, ``MyCheck``), its qualified name
+            (``"myproject.checks.MyCheck"``), or the class name of a built-in check
+            (``"QualityCheck"``). A result's ``kind`` is set by `mlchecks.run_check`.
         fn: the figure function.
 
     Returns:
         ``fn`` itself.
 
     Raises:
-        InvalidInput: ``check_name`` is empty or ``fn`` is not callable.
+        InvalidInput: ``kind`` is not a class or a qualified class name, or ``fn`` is not
+            callable.
 
+    >>> class DemoCheck:
+    ...     name, rubric = "any name", None
+    ...     def run(self, context=None):
+    ...         return Result(self.name, Status.PASS, "all good")
     >>> def note(result):
     ...     return [f"<p>{result.summary.upper()}</p>"]
-    >>> _ = register_figure("demo_", note)
-    >>> "<p>ALL GOOD</p>" in result_to_html(Result("demo_check", Status.PASS, "all good"))
+    >>> _ = register_figure(DemoCheck, note)
+    >>> from mlchecks import run_check
+    >>> "<p>ALL GOOD</p>" in result_to_html(run_check(DemoCheck()))
     True
-    >>> del FIGURES["demo_"]
+    >>> FIGURES.clear()
     """
-    if not isinstance(check_name, str) or not check_name:
-        raise InvalidInput(f"'check_name' must be a non-empty string (got {check_name!r})")
+    key = _registry_key(kind)
     if not callable(fn):
         raise InvalidInput(f"'fn' must be callable (got {fn!r} that is a {type(fn).__name__})")
-    FIGURES[check_name] = fn
+    FIGURES[key] = fn
     return fn
 
 
@@ -247,28 +312,31 @@ def _metrics(metrics: Mapping[str, float]) -> list[str]:
     return ["<h4>Metrics</h4>", _key_value_table(metrics, ("metric", "value"))]
 
 
-def _figure_functions() -> dict[str, FigureFunction]:
-    """The built-in figures (`mlchecks.report.figures`), replaced by registered ones."""
+def _figure_function(result: Result) -> FigureFunction | None:
+    """The figure function of the result's kind: a registered one, else the built-in one."""
+    key = kind_key(result.kind)
+    if key is None:
+        return None
+    if key in FIGURES:
+        return FIGURES[key]
     from mlchecks.report.figures import BUILTIN_FIGURES
 
-    return {**BUILTIN_FIGURES, **FIGURES}
+    return BUILTIN_FIGURES.get(key)
 
 
 def _figures(result: Result) -> list[str]:
-    fragments: list[str] = []
-    for prefix, fn in _figure_functions().items():
-        if not result.check.startswith(prefix):
-            continue
-        try:
-            drawn = fn(result)
-            if not isinstance(drawn, list) or not all(isinstance(f, str) for f in drawn):
-                raise TypeError(f"expected a list of HTML strings, got {type(drawn).__name__}")
-        except Exception as exc:
-            drawn = [
-                f'<p class="mlc-muted">The figure for {_esc(prefix)} could not be drawn: '
-                f"{_esc(type(exc).__name__)}: {_esc(exc)}</p>"
-            ]
-        fragments.extend(drawn)
+    fn = _figure_function(result)
+    if fn is None:
+        return []
+    try:
+        fragments = fn(result)
+        if not isinstance(fragments, list) or not all(isinstance(f, str) for f in fragments):
+            raise TypeError(f"expected a list of HTML strings, got {type(fragments).__name__}")
+    except Exception as exc:
+        fragments = [
+            f'<p class="mlc-muted">The figure for {_esc(kind_key(result.kind))} could not be '
+            f"drawn: {_esc(type(exc).__name__)}: {_esc(exc)}</p>"
+        ]
     if not fragments:
         return []
     return ["<h4>Figures</h4>", *(f'<div class="mlc-figure">{f}</div>' for f in fragments)]

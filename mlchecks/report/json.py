@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Result
-from mlchecks.suite import SuiteResult
+
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
 
 __all__ = ["result_from_json", "result_to_json", "suite_from_json", "suite_to_json"]
 
@@ -104,4 +106,8 @@ def suite_from_json(text: str | bytes) -> SuiteResult:
     >>> suite_from_json('{"name": "empty", "results": []}').status
     <Status.PASS: 'pass'>
     """
+    # Imported here, not at the top: the report modules never import `mlchecks.suite` on
+    # their own (it imports them), only this function builds a SuiteResult.
+    from mlchecks.suite import SuiteResult
+
     return _loads(text, "an mlchecks suite result", SuiteResult.from_dict)

@@ -8,11 +8,14 @@ its findings in ``<system-out>``. The ML Test Score goes in the suite's ``<prope
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 from mlchecks.report._format import clean, finding_line, notable_findings
 from mlchecks.report.text import result_to_text
 from mlchecks.result import Result, Status
-from mlchecks.suite import SuiteResult
+
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
 
 __all__ = ["suite_to_junit_xml"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mlchecks.report._format import (
     clean,
@@ -18,10 +19,12 @@ from mlchecks.report._format import (
     fmt_duration,
     fmt_number,
     notable_findings,
-    score_rows,
 )
 from mlchecks.result import Result, Status
-from mlchecks.suite import SuiteResult
+from mlchecks.score import score_rows
+
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
 
 __all__ = ["suite_to_markdown"]
 

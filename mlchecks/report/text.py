@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from mlchecks.report._format import (
     counts_phrase,
@@ -19,7 +20,9 @@ from mlchecks.report._format import (
     traceback_tail,
 )
 from mlchecks.result import Result, Status
-from mlchecks.suite import SuiteResult
+
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
 
 __all__ = ["result_to_text", "suite_to_text"]
 

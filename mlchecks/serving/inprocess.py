@@ -25,9 +25,9 @@ from typing import Any
 
 import attrs
 
+from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks._validate import check_non_empty_string, describe
 
 __all__ = ["InProcessServer"]
 

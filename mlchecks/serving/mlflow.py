@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlchecks._validate import check_int, check_non_empty_string, check_number, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.protocols import Response
-from mlchecks._validate import check_int, check_non_empty_string, check_number, describe
 
 __all__ = ["MLflowDeployment", "MLflowEndpoint"]
 

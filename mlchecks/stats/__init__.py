@@ -2,8 +2,10 @@
 
 Each topic lives in its own module: `metrics`, `compare` (two runs' predictions), `sliced`
 (per-slice aggregation), `inference` (McNemar, paired differences, TOST), `auc` (DeLong),
-`intervals` (Wilson, bootstraps), `multiple` (Holm, Benjamini-Hochberg) and `sequential`
-(anytime-valid tests for canaries). The names below are re-exported here for convenience.
+`intervals` (Wilson, bootstraps), `paired` (a metric with its interval, and two models
+compared on the same examples), `multiple` (Holm, Benjamini-Hochberg), `trend` (Kendall's
+tau on block means for loss curves) and `sequential` (anytime-valid tests for canaries).
+The names below are re-exported here for convenience.
 
 >>> from mlchecks import stats
 >>> stats.holm([0.01, 0.04, 0.03]).round(2).tolist()
@@ -11,8 +13,6 @@ Each topic lives in its own module: `metrics`, `compare` (two runs' predictions)
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from mlchecks._lazy import LazyNames
 
@@ -46,16 +46,25 @@ _LAZY: dict[str, str] = {
     "mcnemar_exact": "inference",
     "paired_accuracy_difference": "inference",
     "tost_paired_accuracy": "inference",
+    # paired (one model's metric with its interval; two models on the same examples)
+    "MetricEstimate": "paired",
+    "PairedResult": "paired",
+    "metric_estimate": "paired",
+    "paired_correctness": "paired",
+    "paired_difference": "paired",
     # auc
     "DeLongResult": "auc",
     "delong": "auc",
     "delong_ci": "auc",
     "roc_auc_midrank": "auc",
     # sequential (anytime-valid) tests
-    "CanaryMonitor": "sequential",
     "betting_confidence_sequence": "sequential",
     "js_divergence": "sequential",
     "psi": "sequential",
+    # loss trend
+    "LossTrend": "trend",
+    "loss_trend": "trend",
+    "min_blocks": "trend",
     # multiple testing
     "adjust": "multiple",
     "benjamini_hochberg": "multiple",
@@ -64,14 +73,16 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "BootstrapResult",
-    "CanaryMonitor",
     "ConfidenceInterval",
     "DeLongResult",
     "EquivalenceResult",
+    "LossTrend",
     "METRICS",
     "McNemarResult",
     "Metric",
+    "MetricEstimate",
     "PairedDifference",
+    "PairedResult",
     "PredictionComparison",
     "SliceCodes",
     "adjust",
@@ -89,8 +100,13 @@ __all__ = [
     "holm",
     "js_divergence",
     "loss_divergence",
+    "loss_trend",
     "mcnemar_exact",
+    "metric_estimate",
+    "min_blocks",
     "paired_accuracy_difference",
+    "paired_correctness",
+    "paired_difference",
     "psi",
     "roc_auc_midrank",
     "sliced_accuracy",
@@ -100,13 +116,4 @@ __all__ = [
     "wilson_interval",
 ]
 
-
-_loader = LazyNames(__name__, _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    return _loader.load(name)
-
-
-def __dir__() -> list[str]:
-    return _loader.dir(__all__)
+__getattr__, __dir__ = LazyNames(__name__, _LAZY).hooks(__all__)

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import as_array, as_labels, check_same_length
+from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.inference import normal_pvalue
 from mlchecks.stats.intervals import ConfidenceInterval, check_confidence, z_value
 

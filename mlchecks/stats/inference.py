@@ -26,7 +26,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import (
     as_array,
     check_choice,
@@ -34,6 +33,7 @@ from mlchecks._validate import (
     check_number,
     check_same_length,
 )
+from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.intervals import (
     ConfidenceInterval,
     normal_interval,

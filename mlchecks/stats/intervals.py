@@ -24,8 +24,8 @@ from typing import Any, Literal, NamedTuple
 import attrs
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import as_array, check_int, check_open_unit, describe
+from mlchecks.exceptions import InvalidInput
 
 __all__ = [
     "BootstrapResult",

@@ -21,8 +21,8 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import as_array, check_choice
+from mlchecks.exceptions import InvalidInput
 
 __all__ = ["CORRECTIONS", "Correction", "adjust", "benjamini_hochberg", "holm"]
 

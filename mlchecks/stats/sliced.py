@@ -22,9 +22,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks.exceptions import InvalidInput
 from mlchecks._validate import as_array, as_labels, describe
-from mlchecks.stats.metrics import METRICS, Metric, get_metric
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats.metrics import CORRECTNESS_METRICS, METRICS, Metric, get_metric
 
 __all__ = [
     "SliceCodes",
@@ -514,7 +514,7 @@ def sliced_metric(
     """
     found = get_metric(metric)
     codes = _codes(codes)
-    if found.name in ("accuracy", "error_rate") and METRICS[found.name] is found:
+    if found.name in CORRECTNESS_METRICS and METRICS[found.name] is found:
         fast = _correctness_by_slice(found.name == "error_rate", codes, n_slices, y_true, y_pred)
         if fast is not None:
             return fast

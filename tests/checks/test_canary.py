@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 
 from mlchecks import Check, Context, Result, Status, run_check
-from mlchecks.checks.canary import CanaryCheck
+from mlchecks.checks.canary import RENAMED, CanaryCheck
+from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.demo import BASELINE_VERSION, CANDIDATE_VERSION, DemoSystem
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import ModelServer, Response
@@ -104,8 +106,8 @@ def fake_check(server: FakeServer, **overrides: Any) -> CanaryCheck:
     settings: dict[str, Any] = {
         "probe_inputs": list(range(50)),
         "traffic": lambda: iter(range(8000)),
-        "fraction": 0.2,
-        "candidate_requests": 400,
+        "traffic_fraction": 0.2,
+        "n_candidate_requests": 400,
         "max_psi": 0.05,
     }
     settings.update(overrides)
@@ -160,8 +162,8 @@ def demo_check(fault: str | None = None, *, flipped: bool = False, **overrides: 
         "probe_inputs": rows[:100],
         "offline_predictions": offline,
         "traffic": traffic,
-        "fraction": 0.2,
-        "candidate_requests": 200,
+        "traffic_fraction": 0.2,
+        "n_candidate_requests": 200,
     }
     settings.update(overrides)
     return CanaryCheck(server, CANDIDATE_VERSION, **settings)
@@ -173,8 +175,8 @@ class TestCanaryCheckOnTheDemo:
         result = run_check(demo_check())
         assert Status.PASS == result.status, str(result)
         assert Status.PASS == result.finding("trickle").status
-        assert 200.0 == result.metrics["trickle_candidate_requests"]
-        assert 1.0 == result.metrics["probe_agreement"]
+        assert 200.0 == result.metrics["trickle.candidate.n_requests"]
+        assert 1.0 == result.metrics["probe.agreement"]
         assert 6 == result.rubric
 
     def test_fails_on_canary_errors_naming_the_error_class(self) -> None:
@@ -190,7 +192,7 @@ class TestCanaryCheckOnTheDemo:
     def test_stage_one_catches_canary_errors_that_stage_zero_lets_through(self) -> None:
         """With probe errors tolerated, the sequential error test fails the trickle."""
         result = run_check(
-            demo_check("canary_errors", max_probe_errors=100, candidate_requests=400)
+            demo_check("canary_errors", max_probe_errors=100, n_candidate_requests=400)
         )
         finding = result.finding("trickle.errors")
         assert Status.FAIL == finding.status
@@ -215,7 +217,7 @@ class TestCanaryCheckOnTheDemo:
         finding = result.finding("probe.agreement")
         assert Status.FAIL == finding.status
         assert "offline predictions" in finding.message
-        assert result.metrics["probe_agreement"] < 0.5
+        assert result.metrics["probe.agreement"] < 0.5
 
     def test_result_round_trips_through_json(self) -> None:
         """Evidence and metrics are JSON-safe."""
@@ -235,11 +237,11 @@ class TestCanaryCheckOnTheDemo:
         assert Status.FAIL == finding.status, str(result)
         assert "<= 0.1" == finding.limit
         assert "max_disagreement 0.1" in finding.message
-        pairs = int(result.metrics["disagreement_pairs"])
+        pairs = int(result.metrics["trickle.disagreement.n_pairs"])
         assert f"{pairs} of {pairs} paired requests (disagreement rate 1" in finding.message
         assert pairs < 20
-        assert 1.0 == result.metrics["disagreement_rate"]
-        assert result.metrics["disagreement_rate_low"] > 0.1
+        assert 1.0 == result.metrics["trickle.disagreement.rate"]
+        assert result.metrics["trickle.disagreement.rate_low"] > 0.1
         assert "disagreement" in result.details["trickle"]["reasons"]
         example = result.details["disagreement_examples"][0]
         assert example["candidate"]["class"] != example["baseline"]["class"]
@@ -250,13 +252,13 @@ class TestCanaryCheckOnTheDemo:
         assert Status.PASS == result.status, str(result)
         finding = result.finding("trickle.disagreement")
         assert Status.PASS == finding.status
-        assert 200.0 == result.metrics["disagreement_pairs"]
+        assert 200.0 == result.metrics["trickle.disagreement.n_pairs"]
         low, high = result.details["trickle"]["disagreement_interval"]
-        assert low <= result.metrics["disagreement_rate"] <= high
-        assert result.metrics["disagreement_rate"] < 0.1
+        assert low <= result.metrics["trickle.disagreement.rate"] <= high
+        assert result.metrics["trickle.disagreement.rate"] < 0.1
         assert (low, high) == (
-            result.metrics["disagreement_rate_low"],
-            result.metrics["disagreement_rate_high"],
+            result.metrics["trickle.disagreement.rate_low"],
+            result.metrics["trickle.disagreement.rate_high"],
         )
 
 
@@ -273,7 +275,7 @@ class TestStageZero:
         """After the retries are used up the load fails with the last error."""
         server = healthy()
         server.load_failures = 5
-        result = run_check(fake_check(server, traffic=None, load_retries=1))
+        result = run_check(fake_check(server, traffic=None, n_load_retries=1))
         finding = result.finding("load")
         assert Status.FAIL == finding.status
         assert "ConnectionError: model store unavailable" in finding.message
@@ -314,16 +316,61 @@ class TestStageZero:
                 serving_with=lambda: {"numpy": "2.4.1", "schema": "6"},
             )
         )
-        finding = result.finding("metadata.schema")
+        finding = result.finding("metadata.skew")
         assert Status.FAIL == finding.status
-        assert "'7'" in finding.message
+        assert "schema '7'" in finding.message
         assert "'6'" in finding.message
+        assert ["schema"] == result.details["metadata"]["skewed"]
+
+    def test_metadata_missing_on_the_server_warns(self) -> None:
+        """A component the server does not report warns; the name stays out of finding names."""
+        result = run_check(
+            fake_check(
+                healthy(),
+                traffic=None,
+                trained_with={"numpy": "2.4.1", "schema": "7"},
+                serving_with={"numpy": "2.4.1"},
+            )
+        )
+        assert Status.WARN == result.status
+        assert "'schema'" in result.finding("metadata.missing").message
 
     def test_unloads_the_candidate_afterwards(self) -> None:
         """The server is left with the versions it had."""
         server = healthy()
         run_check(fake_check(server, traffic=None))
         assert ("1",) == server.versions()
+
+    def test_an_exception_from_infer_is_a_connection_error(self) -> None:
+        """A request whose infer() raises is a connection error naming the exception."""
+
+        class Raising(FakeServer):
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                if version == "2":
+                    raise RuntimeError("socket closed")
+                return super().infer(inputs, version)
+
+        result = run_check(fake_check(Raising({"1": Behaviour(), "2": Behaviour()}), traffic=None))
+        finding = result.finding("probe.errors")
+        assert Status.FAIL == finding.status
+        assert "connection errors" in finding.message
+        assert "infer() raised RuntimeError: socket closed" in finding.message
+
+    def test_a_load_that_leaves_the_candidate_unlisted_fails_and_is_cleaned_up(self) -> None:
+        """load() returning without the version listed fails the load finding."""
+
+        class Forgetful(FakeServer):
+            def load(self, version: str) -> None:
+                pass
+
+            def unload(self, version: str) -> None:
+                raise KeyError(version)
+
+        result = run_check(fake_check(Forgetful({"1": Behaviour(), "2": Behaviour()})))
+        finding = result.finding("load")
+        assert Status.FAIL == finding.status
+        assert "does not list the version" in finding.message
+        assert Status.FAIL == result.status
 
     def test_without_traffic_stage_zero_alone_passes(self) -> None:
         """With no traffic the check is stage 0 only."""
@@ -337,7 +384,7 @@ class TestStageOne:
         """A candidate behaving like the baseline passes once it served the planned requests."""
         result = run_check(fake_check(healthy()))
         assert Status.PASS == result.status, str(result)
-        assert 400.0 == result.metrics["trickle_candidate_requests"]
+        assert 400.0 == result.metrics["trickle.candidate.n_requests"]
 
     def test_more_errors_fail_the_error_test(self) -> None:
         """Twenty times the baseline's error rate fails on errors."""
@@ -368,10 +415,10 @@ class TestStageOne:
         assert Status.WARN == result.status
         assert "inconclusive after 300 requests" in result.finding("trickle").message
 
-    def test_max_requests_bounds_the_trickle(self) -> None:
-        """Stage 1 consumes at most max_requests requests."""
-        result = run_check(fake_check(healthy(), max_requests=250))
-        assert 250.0 == result.metrics["trickle_requests"]
+    def test_budget_requests_bounds_the_trickle(self) -> None:
+        """Stage 1 consumes at most budget_requests requests."""
+        result = run_check(fake_check(healthy(), budget_requests=250))
+        assert 250.0 == result.metrics["trickle.n_requests"]
         assert Status.WARN == result.status
 
     def test_shadow_mode_compares_pairs(self) -> None:
@@ -413,8 +460,8 @@ class TestStageOne:
         finding = result.finding("trickle.disagreement")
         assert (Status.PASS, "reported only") == (finding.status, finding.limit)
         assert "not judged" in finding.message
-        assert 1.0 == result.metrics["disagreement_rate"]
-        assert "disagreement_evalue" not in result.metrics
+        assert 1.0 == result.metrics["trickle.disagreement.rate"]
+        assert "trickle.disagreement.evalue" not in result.metrics
         assert 3 == result.details["trickle"]["tests"]
 
     def test_shadow_mode_splits_alpha_four_ways(self) -> None:
@@ -443,7 +490,7 @@ class TestStageOne:
         """The same seed routes the same requests to the candidate."""
         first = run_check(fake_check(healthy()), Context(seed=3))
         second = run_check(fake_check(healthy()), Context(seed=3))
-        assert first.metrics["trickle_requests"] == second.metrics["trickle_requests"]
+        assert first.metrics["trickle.n_requests"] == second.metrics["trickle.n_requests"]
 
     def test_needs_a_baseline(self) -> None:
         """Without a live version or a baseline, stage 1 fails saying what is missing."""
@@ -470,20 +517,23 @@ class TestConstruction:
         ("overrides", "match"),
         [
             ({"probe_inputs": []}, "'probe_inputs' must not be empty"),
-            ({"fraction": 0.0}, "'fraction'"),
-            ({"fraction": 1.0}, "'fraction'"),
-            ({"alpha": 1.5}, "'alpha'"),
+            ({"traffic_fraction": 0.0}, "'traffic_fraction'"),
+            ({"traffic_fraction": 1.0}, "'traffic_fraction'"),
+            ({"alpha": 0.5}, "'alpha'"),
             ({"mode": "mirror"}, "'mode' must be one of"),
             ({"max_latency_ratio": 0.9}, "'max_latency_ratio'"),
             ({"clip_ratio": 1.1}, "'clip_ratio' must exceed"),
-            ({"candidate_requests": 0}, "'candidate_requests'"),
+            ({"n_candidate_requests": 0}, "'n_candidate_requests'"),
             ({"traffic": 5}, "'traffic'"),
             ({"offline_predictions": np.zeros(3)}, "one per probe input"),
             ({"trained_with": ["numpy"]}, "'trained_with'"),
             ({"score_bins": (0.5, 0.2)}, "'score_bins'"),
             ({"max_disagreement": 0.0}, "'max_disagreement'"),
-            ({"max_disagreement": 1.0}, "'max_disagreement'"),
-            ({"score_tolerance": -0.1}, "'score_tolerance'"),
+            ({"max_disagreement": 1.5}, "'max_disagreement'"),
+            ({"score_atol": -0.1}, "'score_atol'"),
+            ({"max_probe_errors": 0.5}, "'max_probe_errors' must be a whole number"),
+            ({"min_agreement": 1.5}, "'min_agreement'"),
+            ({"budget_s": 0}, "'budget_s'"),
         ],
     )
     def test_rejects_bad_fields(self, overrides: dict[str, Any], match: str) -> None:
@@ -505,7 +555,7 @@ class TestConstruction:
     def test_server_must_be_an_endpoint(self) -> None:
         """A server without infer() is rejected."""
         with pytest.raises(InvalidInput, match="'server'"):
-            CanaryCheck(object(), "2", [1])  # type: ignore[arg-type]
+            CanaryCheck(object(), "2", probe_inputs=[1])  # type: ignore[arg-type]
 
 
 class TestOutputShapes:
@@ -547,8 +597,8 @@ class TestOutputShapes:
     def test_disagreement_of_two_outputs(
         self, candidate: Any, baseline: Any, expected: Any
     ) -> None:
-        """Class vectors differ in their argmax, scores beyond score_tolerance, shapes always."""
-        check = fake_check(healthy(), score_tolerance=0.1)
+        """Class vectors differ in their argmax, scores beyond score_atol, shapes always."""
+        check = fake_check(healthy(), score_atol=0.1)
         assert expected == check._disagree(np.asarray(candidate), np.asarray(baseline))
 
     def test_disagreement_follows_classify_when_given(self) -> None:
@@ -570,8 +620,8 @@ class TestOutputShapes:
             predictions = predictions[:, None, :]
         result = run_check(fake_check(server, traffic=None, offline_predictions=predictions))
         assert Status.PASS == result.status, str(result)
-        assert 1.0 == result.metrics["probe_agreement"]
-        assert 1.0 == result.metrics["probe_class_agreement"]
+        assert 1.0 == result.metrics["probe.agreement"]
+        assert 1.0 == result.metrics["probe.class_agreement"]
 
     def test_stage_one_classifies_single_row_batch_outputs(self) -> None:
         """(1, k) answers get classes and are compared in shadow mode without classify=."""
@@ -584,3 +634,124 @@ class TestOutputShapes:
         result = run_check(fake_check(server, mode="shadow"))
         assert Status.FAIL == result.finding("trickle.disagreement").status
         assert 3 == len(result.details["trickle"]["classes"])
+
+
+KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class TestGlossary:
+    @pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))
+    def test_old_keywords_name_their_new_name(self, old: str, new: str) -> None:
+        """A 0.1 keyword raises TypeError naming the keyword that replaced it."""
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            fake_check(healthy(), **{old: 1})
+
+    def test_only_server_and_candidate_are_positional(self) -> None:
+        """Everything after the system under test is keyword-only."""
+        with pytest.raises(TypeError):
+            CanaryCheck(healthy(), "2", [1, 2])  # type: ignore[arg-type,call-arg]
+
+    def test_limits_hold_conditions(self) -> None:
+        """A number becomes the limit's condition; a condition is kept with its severity."""
+        check = fake_check(healthy(), max_latency_ratio=1.5, min_agreement=AtLeast(0.9, "warn"))
+        assert AtMost(1.5) == check.max_latency_ratio
+        assert AtLeast(0.9, severity=Status.WARN) == check.min_agreement
+        assert AtMost(0.0) == check.max_probe_errors
+        assert check.max_probe_latency_s is None
+
+    def test_metric_keys_and_finding_names_follow_the_scheme(self) -> None:
+        """Keys are dot-separated snake_case, with no version name in them."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour()})
+        result = run_check(
+            fake_check(
+                server,
+                mode="shadow",
+                trained_with={"numpy": "2"},
+                serving_with={"numpy": "2"},
+                max_probe_latency_s=1.0,
+            )
+        )
+        names = [*result.metrics, *(f.name for f in result.findings)]
+        assert all(KEY.match(name) for name in names), names
+        assert not [name for name in names if {"1", "2", "numpy"} & set(name.split("."))]
+        assert {
+            "load.duration_s",
+            "probe.n_requests",
+            "probe.n_errors",
+            "probe.latency.p50_s",
+            "probe.latency.p99_s",
+            "trickle.n_requests",
+            "trickle.candidate.n_requests",
+            "trickle.candidate.error_rate",
+            "trickle.baseline.latency.p50_s",
+            "trickle.latency.ratio",
+            "trickle.shift.psi",
+            "trickle.disagreement.rate",
+        } <= set(result.metrics)
+        assert ("2", "1") == (result.details["candidate"], result.details["baseline"])
+
+
+class TestSeverity:
+    """A limit given as a number FAILs when crossed; as a condition with severity="warn" it
+    WARNs, and a stage-0 warning does not stop stage 1."""
+
+    def test_latency_ratio(self) -> None:
+        """A twice-as-slow candidate against a warning latency limit warns."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(latency_s=0.02)})
+        number = run_check(fake_check(server, max_latency_ratio=1.2))
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(latency_s=0.02)})
+        warn = run_check(fake_check(server, max_latency_ratio=AtMost(1.2, severity="warn")))
+        assert Status.FAIL == number.finding("trickle.latency").status
+        assert (Status.WARN, Status.WARN) == (
+            warn.finding("trickle.latency").status,
+            warn.finding("trickle").status,
+        )
+        assert Status.WARN == warn.status
+        assert "slower than max_latency_ratio 1.2" in warn.summary
+
+    def test_probe_errors(self) -> None:
+        """Probe errors beyond a warning limit warn, and the trickle still runs."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(error_rate=0.1)})
+        number = run_check(fake_check(server, traffic=range(300), max_probe_errors=0))
+        warn = run_check(
+            fake_check(server, traffic=range(300), max_probe_errors=AtMost(0, severity="warn"))
+        )
+        assert Status.FAIL == number.finding("probe.errors").status
+        assert Status.SKIP == number.finding("trickle").status
+        assert Status.WARN == warn.finding("probe.errors").status
+        assert Status.SKIP != warn.finding("trickle").status
+
+    def test_agreement(self) -> None:
+        """Disagreeing with the offline predictions against a warning floor warns."""
+        offline = np.tile([0.0, 0.0, 1.0], (50, 1))
+        number = fake_check(healthy(), traffic=None, offline_predictions=offline)
+        warn = attrs.evolve(number, min_agreement=AtLeast(0.99, severity="warn"))
+        assert Status.FAIL == run_check(number).status
+        result = run_check(warn)
+        assert (Status.WARN, Status.WARN) == (
+            result.status,
+            result.finding("probe.agreement").status,
+        )
+
+    def test_disagreement(self) -> None:
+        """A permuted candidate in shadow mode against a warning disagreement limit warns."""
+        server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
+        limit = AtMost(0.1, severity="warn")
+        result = run_check(fake_check(server, mode="shadow", max_disagreement=limit))
+        assert Status.WARN == result.finding("trickle.disagreement").status
+        assert Status.WARN == result.status
+
+    def test_shift(self) -> None:
+        """A shifted class mix against a warning PSI limit warns."""
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(classes=(0.2, 0.3, 0.5))})
+        result = run_check(fake_check(server, max_psi=AtMost(0.05, severity="warn")))
+        assert Status.WARN == result.finding("trickle.shift").status
+        assert Status.WARN == result.status
+
+    def test_a_disagreement_limit_of_one_is_never_exceeded(self) -> None:
+        """max_disagreement=1 is accepted; no rate exceeds it, so the test does not run."""
+        server = FakeServer({"1": Behaviour(classes=BALANCED), "2": Behaviour(BALANCED, roll=1)})
+        result = run_check(fake_check(server, mode="shadow", max_disagreement=1.0))
+        finding = result.finding("trickle.disagreement")
+        assert (Status.PASS, "<= 1") == (finding.status, finding.limit)
+        assert 3 == result.details["trickle"]["tests"]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
-from mlchecks import Check, Result, Status, run_check
-from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage, count_rows
+from mlchecks import AtMost, Check, Result, Status, run_check
+from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage, StageReport, count_rows
 from mlchecks.demo import (
     CLASSES,
     MLPTrainer,
@@ -141,7 +143,7 @@ class TestStage:
             ({"shape": (None, -1)}, "'shape'"),
             ({"dtype": "not a dtype"}, "'dtype'"),
             ({"max_dropped": -0.5}, "'max_dropped'"),
-            ({"columns": "abc"}, "sequence of names"),
+            ({"columns": "abc"}, "'columns' must be a sequence of names"),
         ],
     )
     def test_rejects_bad_fields(self, kwargs: dict[str, Any], match: str) -> None:
@@ -149,6 +151,23 @@ class TestStage:
         fields: dict[str, Any] = {"name": "s", "fn": abs, **kwargs}
         with pytest.raises(InvalidInput, match=match):
             Stage(**fields)
+
+    def test_only_name_and_fn_are_positional(self) -> None:
+        """The contract clauses are keyword-only."""
+        with pytest.raises(TypeError):
+            Stage("s", abs, *[("a",)])
+
+    def test_row_limits_take_a_condition(self) -> None:
+        """max_dropped is a limit: a number becomes AtMost, None switches it off."""
+        assert AtMost(0.1) == Stage("s", abs, max_dropped=0.1).max_dropped
+        assert Stage("s", abs).max_dropped is None
+        with pytest.raises(InvalidInput, match="'max_dropped' must be in"):
+            Stage("s", abs, max_dropped=1.5)
+
+    def test_report_seconds_was_renamed(self) -> None:
+        """StageReport's seconds is now duration_s."""
+        with pytest.raises(TypeError, match="renamed to 'duration_s'"):
+            StageReport("s", "ok", seconds=1.0)
 
 
 class TestPipeline:
@@ -203,8 +222,9 @@ class TestPipelineCheckOnTheDemo:
         """The healthy demo pipeline runs, meets its contracts and serves what it trained."""
         result = run_check(demo_check())
         assert Status.PASS == result.status, str(result)
-        assert 0.0 == result.metrics["skewed_features"]
-        assert 0.0 == result.metrics["prediction_mismatch"]
+        assert 0.0 == result.metrics["skew.n_features"]
+        assert 0.0 == result.metrics["prediction.mismatch_fraction"]
+        assert 5.0 == result.metrics["n_stages"]
         assert {"source", "split", "fit", "features", "train"} <= {
             s["stage"] for s in result.details["stages"]
         }
@@ -214,16 +234,16 @@ class TestPipelineCheckOnTheDemo:
         """The planted skew fails, naming 'income' and showing example rows."""
         result = run_check(demo_check("training_serving_skew"))
         assert Status.FAIL == result.status
-        finding = result.finding("skew.income")
+        finding = result.finding("training_serving_skew")
         assert Status.FAIL == finding.status
         assert "feature 'income'" in finding.message
         assert "row 0: training" in finding.message
-        assert ["income"] == [
-            f.name.removeprefix("skew.") for f in result.findings if f.name.startswith("skew.")
-        ]
+        assert "also beyond the limit" not in finding.message
+        assert 1.0 == finding.observed
         assert Status.FAIL == result.finding("served_vs_offline").status
         top = result.details["feature_skew"][0]
         assert ("income", 100) == (top["feature"], top["rows_differing"])
+        assert 1.0 == result.metrics["skew.n_features"]
         assert "income" in top["examples"][0]["raw"]
 
     def test_leaves_the_server_as_it_was(self) -> None:
@@ -285,14 +305,18 @@ class TestPipelineCheck:
         )
         result = run_check(check)
         assert Status.FAIL == result.status
-        assert "OSError: table not found" in result.finding("stage.source").message
+        assert "stage 'source' raised OSError: table not found" in (
+            result.finding("stage.errors").message
+        )
         assert Status.SKIP == result.finding("end_to_end").status
 
     def test_a_contract_violation_fails_the_stage(self) -> None:
         """Broken contracts fail their stage with the violation in the message."""
         pipe = Pipeline([Stage("source", lambda: np.array([1.0, np.inf]), finite=True)])
         result = run_check(PipelineCheck(pipe))
-        assert "NaN or infinite" in result.finding("stage.source").message
+        finding = result.finding("stage.contracts")
+        assert "stage 'source'" in finding.message
+        assert "NaN or infinite" in finding.message
         assert Status.FAIL == result.status
 
     def test_server_errors_fail_with_their_class(self) -> None:
@@ -373,6 +397,135 @@ class TestPipelineCheck:
             simple_check(server=Remote())
 
 
+class TestSession:
+    def test_a_flaky_load_is_retried(self) -> None:
+        """A load that raises once succeeds on the retry, and the finding says so."""
+        failures = ["registry busy"]
+
+        def loader(version: str) -> Any:
+            if failures:
+                raise OSError(failures.pop())
+            return lambda features: np.asarray(features) * 2.0
+
+        result = run_check(simple_check(server=InProcessServer(loader=loader)))
+        finding = result.finding("serving.load")
+        assert Status.PASS == finding.status, str(result)
+        assert "after 1 failed attempt" in finding.message
+        assert ["attempt 1: OSError: registry busy"] == result.details["load_attempts"]
+
+    def test_no_retries_when_n_load_retries_is_0(self) -> None:
+        """With n_load_retries=0 a load that raises fails at once."""
+        result = run_check(simple_check(deploy=lambda out: "missing", n_load_retries=0))
+        finding = result.finding("serving.load")
+        assert Status.FAIL == finding.status
+        assert "and 0 retries: attempt 1: KeyError" in finding.message
+
+    def test_a_hung_request_times_out(self) -> None:
+        """A request slower than request_timeout_s is a timeout error, not a hang."""
+
+        class Slow:
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                time.sleep(0.5)
+                return Response(outputs=0.0)
+
+        check = simple_check(server=Slow(), load=False, n_rows=2, request_timeout_s=0.05)
+        result = run_check(check)
+        assert "2 timeout" in result.finding("serving.errors").message
+        assert 2.0 == result.metrics["n_errors"]
+
+    def test_an_exception_in_infer_is_a_failed_request(self) -> None:
+        """infer() raising is a connection error with the exception in the message."""
+
+        class Raising:
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                raise ConnectionResetError("peer gone")
+
+        result = run_check(simple_check(server=Raising(), load=False))
+        message = result.finding("serving.errors").message
+        assert "5 connection" in message
+        assert "infer() raised ConnectionResetError: peer gone" in message
+
+
+class TestGlossary:
+    def test_only_the_pipeline_is_positional(self) -> None:
+        """Everything after the pipeline is keyword-only."""
+        pipe = Pipeline([Stage("source", lambda: [1.0])])
+        with pytest.raises(TypeError):
+            PipelineCheck(pipe, *[lambda out: out])
+
+    def test_old_keyword_names_its_new_name(self) -> None:
+        """examples was renamed to n_examples; the old keyword says so."""
+        pipe = Pipeline([Stage("source", lambda: [1.0])])
+        with pytest.raises(TypeError, match="'examples', which was renamed to 'n_examples'"):
+            PipelineCheck(pipe, examples=3)
+
+    def test_limits_hold_their_condition(self) -> None:
+        """A number becomes AtMost; a condition keeps its severity."""
+        check = simple_check(max_serving_errors=2, max_skewed_fraction=AtMost(0.1, "warn"))
+        assert AtMost(2.0) == check.max_serving_errors
+        assert Status.WARN == check.max_skewed_fraction.severity
+        with pytest.raises(InvalidInput, match="'max_serving_errors' must be a whole number"):
+            simple_check(max_serving_errors=1.5)
+
+    def test_a_warn_limit_warns_instead_of_failing(self) -> None:
+        """Serving errors beyond a WARN-severity limit give WARN; as a number they FAIL."""
+
+        class Failing:
+            def infer(self, inputs: Any, version: str | None = None) -> Response:
+                return Response(error="500 model crashed", error_kind="server")
+
+        settings: dict[str, Any] = {"server": Failing(), "load": False}
+        failed = run_check(simple_check(max_serving_errors=0, **settings))
+        assert Status.FAIL == failed.finding("serving.errors").status
+        warned = run_check(simple_check(max_serving_errors=AtMost(0, "warn"), **settings))
+        assert Status.WARN == warned.finding("serving.errors").status
+
+    def test_a_warn_skew_limit_warns(self) -> None:
+        """A skewed feature beyond a WARN-severity max_skewed_fraction is a warning."""
+        skewed = {"serving_features": lambda out, row: np.array([row["x"] / 10 + 1.0])}
+        check = simple_check(
+            **skewed,
+            send="raw",
+            server=None,
+            deploy=None,
+            predict=None,
+            max_skewed_fraction=AtMost(0.0, severity="warn"),
+        )
+        result = run_check(check)
+        assert Status.WARN == result.status
+        assert Status.WARN == result.finding("training_serving_skew").status
+        assert "feature 'feature 0'" in result.summary
+
+    def test_a_warn_stage_limit_warns(self) -> None:
+        """A stage dropping rows beyond a WARN-severity max_dropped warns, with the stage named."""
+        pipe = Pipeline(
+            [
+                Stage("source", lambda: list(range(10))),
+                Stage("clean", lambda rows: rows[:8], max_dropped=AtMost(0.1, severity="warn")),
+            ]
+        )
+        result = run_check(PipelineCheck(pipe))
+        finding = result.finding("stage.contracts")
+        assert Status.WARN == finding.status
+        assert "stage 'clean': dropped 2 of 10 input rows (0.2)" in finding.message
+        assert ["dropped 2 of 10 input rows (0.2), more than max_dropped 0.1"] == (
+            result.details["stages"][1]["warnings"]
+        )
+        fails = run_check(
+            PipelineCheck(Pipeline([pipe.stages[0], attrs.evolve(pipe.stages[1], max_dropped=0.1)]))
+        )
+        assert Status.FAIL == fails.finding("stage.contracts").status
+
+    def test_metric_keys_hold_no_stage_names(self) -> None:
+        """Per-stage timings are in the details; the metric keys are fixed."""
+        result = run_check(simple_check())
+        assert not [k for k in result.metrics if "source" in k]
+        assert ["source"] == [row["stage"] for row in result.details["stages"]]
+        assert {"duration_s", "n_stages", "stages.duration_s", "latency.p99_s"} <= set(
+            result.metrics
+        )
+
+
 class TestDataFrames:
     def test_contracts_read_data_frame_columns(self) -> None:
         """Columns, dtypes and finiteness are read from a pandas data frame."""
@@ -395,4 +548,4 @@ class TestDataFrames:
         )
         result = run_check(check)
         assert Status.PASS == result.status, str(result)
-        assert 6.0 == result.metrics["holdout_rows"]
+        assert 6.0 == result.metrics["n_holdout_rows"]

@@ -3,14 +3,16 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from mlchecks import Context, Result, Status, run_check
+from mlchecks import AtLeast, AtMost, Context, Result, Status, SuiteResult, run_check
 from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
+from mlchecks.cli import main
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.metrics import custom_metric
 
@@ -151,18 +153,19 @@ class TestReproducibilityCheckFields:
             ({"max_churn": 1.5}, r"'max_churn' must be in \[0, 1\] \(got 1.5\)"),
             ({"max_churn": "low"}, "'max_churn' must be a number"),
             ({"max_correctness_churn": -0.1}, "'max_correctness_churn' must be in"),
-            ({"max_fraction_beyond_tolerance": 2}, "'max_fraction_beyond_tolerance' must be in"),
-            ({"prediction_atol": -1e-6}, "'prediction_atol' must be a finite number >= 0"),
-            ({"prediction_rtol": float("inf")}, "'prediction_rtol' must be a finite number"),
-            ({"slice_tolerance": -0.02}, "'slice_tolerance' must be a finite number >= 0"),
-            ({"loss_tolerance": True}, "'loss_tolerance' must be a number"),
+            ({"max_churn": AtLeast(0.5)}, "'max_churn' must be a number or AtMost"),
+            ({"max_fraction_beyond_tol": 2}, "'max_fraction_beyond_tol' must be in"),
+            ({"prediction_atol": -1e-6}, r"'prediction_atol' must be in \[0, inf\)"),
+            ({"prediction_rtol": float("inf")}, r"'prediction_rtol' must be in \[0, inf\)"),
+            ({"slice_metric_atol": -0.02}, r"'slice_metric_atol' must be in \[0, inf\)"),
+            ({"loss_atol": True}, "'loss_atol' must be a number"),
             ({"alpha": 0.5}, r"'alpha' must be in \(0, 0.5\) \(got 0.5\)"),
-            ({"metric_tolerance": -0.01}, "'metric_tolerance' must be a finite number >= 0"),
-            ({"metric_tolerance": {"accuracy": -1}}, r"'metric_tolerance\['accuracy'\]'"),
-            ({"metric_tolerance": "tight"}, "'metric_tolerance' must be a number >= 0 or a map"),
+            ({"metric_atol": -0.01}, "'metric_atol' must be a finite number >= 0"),
+            ({"metric_atol": {"accuracy": -1}}, r"'metric_atol\['accuracy'\]'"),
+            ({"metric_atol": "tight"}, "'metric_atol' must be a number >= 0 or a map"),
             ({"metrics": ("auc",)}, "unknown metric 'auc'"),
             ({"metrics": ("accuracy", "accuracy")}, "must not repeat a name"),
-            ({"top_k": -1}, "'top_k' must be an integer >= 0"),
+            ({"n_top": -1}, r"'n_top' must be >= 0 \(got -1\)"),
             ({"exact": "yes"}, "'exact' must be True or False"),
             ({"seeds": (0,)}, "'seeds' must hold at least 2 seeds"),
             ({"seeds": (0, 1.5)}, "'seeds' must contain ints"),
@@ -172,15 +175,46 @@ class TestReproducibilityCheckFields:
     def test_bad_thresholds_rejected(self, kwargs: dict[str, Any], match: str) -> None:
         """Each threshold is validated at construction with a message naming it and the value."""
         with pytest.raises(InvalidInput, match=match):
-            ReproducibilityCheck(train=seeded_train, **kwargs)
+            ReproducibilityCheck(make_run=seeded_train, **kwargs)
 
-    def test_runs_or_train_required(self) -> None:
-        """Exactly one of runs and train must be given."""
-        with pytest.raises(InvalidInput, match=r"give either 'runs' or 'train' \(got neither\)"):
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("train", "make_run"),
+            ("metric_tolerance", "metric_atol"),
+            ("max_fraction_beyond_tolerance", "max_fraction_beyond_tol"),
+            ("slice_tolerance", "slice_metric_atol"),
+            ("loss_tolerance", "loss_atol"),
+            ("top_k", "n_top"),
+        ],
+    )
+    def test_old_keyword_names_the_new_one(self, old: str, new: str) -> None:
+        """A 0.1 keyword raises TypeError naming the keyword that replaced it."""
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            ReproducibilityCheck(make_run=seeded_train, **{old: 1})
+
+    def test_only_runs_is_positional(self) -> None:
+        """Every field after runs is keyword-only."""
+        run = TrainingRun(metrics={"accuracy": 0.9})
+        with pytest.raises(TypeError):
+            ReproducibilityCheck([run, run], None)  # type: ignore[arg-type]
+
+    def test_limits_hold_conditions(self) -> None:
+        """A number becomes AtMost with FAIL severity; a condition is kept as given."""
+        check = ReproducibilityCheck(make_run=seeded_train, max_churn=0.02)
+        assert AtMost(0.02) == check.max_churn
+        assert check.max_correctness_churn is None
+        assert check.max_fraction_beyond_tol is None
+        warn = AtMost(0.02, severity="warn")
+        assert warn == ReproducibilityCheck(make_run=seeded_train, max_churn=warn).max_churn
+
+    def test_runs_or_make_run_required(self) -> None:
+        """Exactly one of runs and make_run must be given."""
+        with pytest.raises(InvalidInput, match=r"give either 'runs' or 'make_run' \(got neither\)"):
             ReproducibilityCheck()
         run = TrainingRun(metrics={"accuracy": 0.9})
         with pytest.raises(InvalidInput, match=r"\(got both\)"):
-            ReproducibilityCheck([run, run], train=seeded_train)
+            ReproducibilityCheck([run, run], make_run=seeded_train)
 
     def test_runs_validated(self) -> None:
         """At least two TrainingRun objects, predicting on the same examples."""
@@ -193,17 +227,20 @@ class TestReproducibilityCheckFields:
         with pytest.raises(InvalidInput, match="run 'b' has predictions of shape"):
             ReproducibilityCheck([a, b])
 
-    def test_train_must_be_callable(self) -> None:
-        """A non-callable train is named."""
-        with pytest.raises(InvalidInput, match="'train' must be callable"):
-            ReproducibilityCheck(train=3)  # type: ignore[arg-type]
+    def test_make_run_must_be_callable(self) -> None:
+        """A non-callable make_run is named."""
+        with pytest.raises(InvalidInput, match="'make_run' must be callable"):
+            ReproducibilityCheck(make_run=3)  # type: ignore[arg-type]
 
-    def test_metric_tolerance_mapping(self) -> None:
+    def test_metric_atol_mapping(self) -> None:
         """A mapping sets per-metric margins; other metrics keep 0.01; exact mode gives 0."""
-        check = ReproducibilityCheck(train=seeded_train, metric_tolerance={"log_loss": 0.05})
-        assert (0.05, 0.01) == (check.tolerance_for("log_loss"), check.tolerance_for("accuracy"))
-        exact = ReproducibilityCheck(train=seeded_train, exact=True)
-        assert 0.0 == exact.tolerance_for("accuracy")
+        check = ReproducibilityCheck(make_run=seeded_train, metric_atol={"log_loss": 0.05})
+        assert (0.05, 0.01) == (
+            check.metric_atol_for("log_loss"),
+            check.metric_atol_for("accuracy"),
+        )
+        exact = ReproducibilityCheck(make_run=seeded_train, exact=True)
+        assert 0.0 == exact.metric_atol_for("accuracy")
 
 
 # --------------------------------------------------------------------------- recorded GPU runs
@@ -219,11 +256,11 @@ class TestRecordedGpuRuns:
         expected = {
             "churn",
             "correctness_churn",
-            "max_abs_diff",
+            "prediction.max_abs_diff",
             "metric.accuracy",
             "metric.log_loss",
-            "slices.region.accuracy",
-            "slices.region.log_loss",
+            "slices.accuracy",
+            "slices.log_loss",
             "first_divergence",
         }
         assert expected == names
@@ -264,7 +301,7 @@ class TestRecordedGpuRuns:
     def test_nondeterministic_divergence_steps(self, gpu_runs: dict[str, TrainingRun]) -> None:
         """Parameter hashes differ from step 0; losses part by more than 1e-6 at step 160."""
         runs = [gpu_runs["gpu_nondet_seed0_a"], gpu_runs["gpu_nondet_seed0_b"]]
-        result = ReproducibilityCheck(runs, loss_tolerance=1e-6).run()
+        result = ReproducibilityCheck(runs, loss_atol=1e-6).run()
         assert 0.0 == result.metrics["first_hash_difference_step"]
         assert 160.0 == result.metrics["first_divergence_step"]
         finding = result.finding("first_divergence")
@@ -288,7 +325,7 @@ class TestRecordedGpuRuns:
             "parameter hashes differ from step 0"
         )
         assert "losses first differ at step 18 (loss 1.9988232 vs 1.998823)" in divergence.message
-        predictions = result.finding("max_abs_diff")
+        predictions = result.finding("prediction.max_abs_diff")
         assert Status.FAIL == predictions.status
         assert (
             "predictions differ on 10,000 of 10,000 examples between run 'gpu_nondet_seed0_a' and "
@@ -312,7 +349,7 @@ class TestRecordedGpuRuns:
         assert [0.0, 0.0] == [matrix[0, 1], matrix[1, 0]]
         assert 0.1528 == matrix[0, 2] == matrix[2, 1]
         accuracies = [0.335, 0.335, 0.3326]
-        assert np.std(accuracies, ddof=1) == pytest.approx(result.metrics["accuracy.std"])
+        assert np.std(accuracies, ddof=1) == pytest.approx(result.metrics["metric.accuracy.std"])
         assert 3 == len(result.details["pairs"])
         assert 0.1528 == result.finding("churn").observed
 
@@ -332,7 +369,7 @@ class TestTrainCallable:
     def test_seeded_training_passes_in_parallel(self) -> None:
         """A seeded train function reproduces exactly; both runs go through the executor."""
         with CountingExecutor() as executor:
-            result = ReproducibilityCheck(train=seeded_train, exact=True).run(
+            result = ReproducibilityCheck(make_run=seeded_train, exact=True).run(
                 Context(executor=executor)
             )
         assert Status.PASS == result.status, str(result)
@@ -340,27 +377,62 @@ class TestTrainCallable:
         assert ["seed 0#1", "seed 0#2"] == [r["name"] for r in result.details["runs"]]
         assert [0, 0] == [r["seed"] for r in result.details["runs"]]
 
+    def test_seeds_default_to_the_context_seed(self) -> None:
+        """Without seeds, make_run is called twice with Context.seed (mlchecks run --seed)."""
+        seen: list[int] = []
+
+        def make_run(seed: int) -> TrainingRun:
+            seen.append(seed)
+            return seeded_train(seed)
+
+        check = ReproducibilityCheck(make_run=make_run)
+        assert check.seeds is None
+        result = check.run(Context(seed=7))
+        assert [7, 7] == seen
+        assert [7, 7] == [r["seed"] for r in result.details["runs"]]
+        assert ["seed 7#1", "seed 7#2"] == [r["name"] for r in result.details["runs"]]
+        assert (0, 0) == check.resolved_seeds(Context())
+        assert (3, 4) == ReproducibilityCheck(make_run=make_run, seeds=(3, 4)).resolved_seeds(
+            Context(seed=7)
+        )
+
+    def test_cli_seed_reaches_make_run(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``mlchecks run --seed 5`` trains both runs with seed 5."""
+        (tmp_path / "repro_suite.py").write_text(
+            "from mlchecks import ReproducibilityCheck, TrainingRun\n"
+            "def make_run(seed):\n"
+            "    return TrainingRun(metrics={'accuracy': 0.9})\n"
+            "check = ReproducibilityCheck(make_run=make_run)\n",
+            encoding="utf-8",
+        )
+        monkeypatch.chdir(tmp_path)
+        assert 0 == main(["run", "repro_suite.py:check", "--seed", "5", "--json", "r.json"])
+        result = SuiteResult.from_json((tmp_path / "r.json").read_text(encoding="utf-8"))
+        assert [5, 5] == [r["seed"] for r in result["reproducibility"].details["runs"]]
+
     def test_unseeded_generator_fails(self) -> None:
         """The planted fault (an unseeded generator) fails on churn and divergence."""
         with ThreadPoolExecutor(2) as executor:
-            result = ReproducibilityCheck(train=unseeded_train).run(Context(executor=executor))
+            result = ReproducibilityCheck(make_run=unseeded_train).run(Context(executor=executor))
         assert Status.FAIL == result.status
         assert Status.FAIL == result.finding("churn").status
         assert 0.0 == result.finding("first_divergence").observed
 
     def test_different_seeds_named_by_seed(self) -> None:
         """Distinct seeds name the runs 'seed 0' and 'seed 1' (and they differ)."""
-        result = ReproducibilityCheck(train=seeded_train, seeds=(0, 1)).run()
+        result = ReproducibilityCheck(make_run=seeded_train, seeds=(0, 1)).run()
         assert ["seed 0", "seed 1"] == [r["name"] for r in result.details["runs"]]
         assert Status.FAIL == result.status
 
     def test_train_returning_something_else_is_an_error(self) -> None:
         """A train function that returns a dict gives an ERROR result naming the type."""
-        check = ReproducibilityCheck(train=lambda seed: {"accuracy": 0.9})  # type: ignore[arg-type,return-value]
+        check = ReproducibilityCheck(make_run=lambda seed: {"accuracy": 0.9})  # type: ignore[arg-type,return-value]
         result = run_check(check)
         assert Status.ERROR == result.status
         assert result.error is not None
-        assert "'train' must return a TrainingRun (got dict for seed 0)" == result.error.message
+        assert "'make_run' must return a TrainingRun (got dict for seed 0)" == result.error.message
 
 
 # --------------------------------------------------------------------------- tolerance mode
@@ -374,6 +446,20 @@ class TestToleranceMode:
         assert (Status.PASS, 0.005) == (small.finding("churn").status, small.metrics["churn"])
         assert (Status.FAIL, 0.02) == (large.finding("churn").status, large.metrics["churn"])
 
+    def test_churn_limit_severity_is_the_users(self, probs: np.ndarray) -> None:
+        """max_churn=0.01 FAILs on 2% churn; AtMost(0.01, severity="warn") WARNs instead."""
+        runs = run_pair(probs, flip(probs, np.arange(8)))
+        plain = ReproducibilityCheck(runs, max_churn=0.01, metric_atol=1.0).run()
+        warn = ReproducibilityCheck(
+            runs, max_churn=AtMost(0.01, severity="warn"), metric_atol=1.0
+        ).run()
+        assert (Status.FAIL, Status.FAIL) == (plain.finding("churn").status, plain.status)
+        assert Status.WARN == warn.finding("churn").status
+        assert "churn 0.02 exceeds the maximum 0.01" in warn.finding("churn").message
+        # Correctness churn follows max_churn (and its severity) unless given its own limit.
+        assert Status.WARN == warn.finding("correctness_churn").status
+        assert Status.WARN == warn.status
+
     def test_max_correctness_churn_separate_limit(self, probs: np.ndarray) -> None:
         """max_correctness_churn overrides max_churn for correctness churn only."""
         runs = run_pair(probs, flip(probs, np.arange(40)))
@@ -386,26 +472,30 @@ class TestToleranceMode:
         noisy = probs * (1 + 1e-5)
         result = ReproducibilityCheck(run_pair(probs, noisy)).run()
         assert Status.PASS == result.status, str(result)
-        assert 0.0 < result.metrics["fraction_beyond_tolerance"]
+        assert 0.0 < result.metrics["prediction.fraction_beyond_tol"]
         names = {f.name for f in result.findings}
-        assert "fraction_beyond_tolerance" not in names
-        assert "max_abs_diff" not in names
+        assert "prediction.fraction_beyond_tol" not in names
+        assert "prediction.max_abs_diff" not in names
 
-    def test_fraction_beyond_tolerance_judged_when_set(self, probs: np.ndarray) -> None:
-        """Setting max_fraction_beyond_tolerance turns the value tolerance into a finding."""
+    def test_fraction_beyond_tol_judged_when_set(self, probs: np.ndarray) -> None:
+        """Setting max_fraction_beyond_tol turns the value tolerance into a finding."""
         noisy = probs.copy()
         noisy[:20] *= 1 + 1e-3
         runs = run_pair(probs, noisy)
-        lenient = ReproducibilityCheck(runs, max_fraction_beyond_tolerance=0.1).run()
-        strict = ReproducibilityCheck(runs, max_fraction_beyond_tolerance=0.01).run()
-        assert Status.PASS == lenient.finding("fraction_beyond_tolerance").status
-        finding = strict.finding("fraction_beyond_tolerance")
+        lenient = ReproducibilityCheck(runs, max_fraction_beyond_tol=0.1).run()
+        strict = ReproducibilityCheck(runs, max_fraction_beyond_tol=0.01).run()
+        assert Status.PASS == lenient.finding("prediction.fraction_beyond_tol").status
+        finding = strict.finding("prediction.fraction_beyond_tol")
         assert (Status.FAIL, 0.05) == (finding.status, finding.observed)
         assert "20 of 400 examples differ by more than 1e-06" in finding.message
         relaxed = ReproducibilityCheck(
-            runs, max_fraction_beyond_tolerance=0.01, prediction_atol=0.01
+            runs, max_fraction_beyond_tol=0.01, prediction_atol=0.01
         ).run()
-        assert Status.PASS == relaxed.finding("fraction_beyond_tolerance").status
+        assert Status.PASS == relaxed.finding("prediction.fraction_beyond_tol").status
+        warned = ReproducibilityCheck(
+            runs, max_fraction_beyond_tol=AtMost(0.01, severity="warn")
+        ).run()
+        assert Status.WARN == warned.finding("prediction.fraction_beyond_tol").status
 
     def test_log_loss_tost_matches_scipy_paired_t(self, probs: np.ndarray) -> None:
         """The log-loss TOST interval is scipy's paired-t 90% interval of per-example losses."""
@@ -422,12 +512,12 @@ class TestToleranceMode:
         lower = scipy.stats.ttest_rel(loss_a, loss_b - 0.01, alternative="greater").pvalue
         assert max(upper, lower) == pytest.approx(row["pvalue"])
 
-    def test_metric_tolerance_per_metric(self, probs: np.ndarray) -> None:
+    def test_metric_atol_per_metric(self, probs: np.ndarray) -> None:
         """A mapping of tolerances loosens one metric and keeps the default for others."""
         other = flip(probs, np.arange(30))
         strict = ReproducibilityCheck(run_pair(probs, other), max_churn=1.0).run()
         loose = ReproducibilityCheck(
-            run_pair(probs, other), max_churn=1.0, metric_tolerance={"accuracy": 0.5, "log_loss": 5}
+            run_pair(probs, other), max_churn=1.0, metric_atol={"accuracy": 0.5, "log_loss": 5}
         ).run()
         assert Status.FAIL == strict.finding("metric.accuracy").status
         assert Status.PASS == loose.finding("metric.accuracy").status
@@ -437,10 +527,14 @@ class TestToleranceMode:
         a = TrainingRun(metrics={"val_loss": 0.5, "auc": 0.91}, name="a")
         b = TrainingRun(metrics={"val_loss": 0.505, "auc": 0.85}, name="b")
         result = ReproducibilityCheck([a, b]).run()
-        assert Status.PASS == result.finding("metric.val_loss").status
-        auc = result.finding("metric.auc")
+        val_loss, auc = (f for f in result.findings if f.name == "metric.custom")
+        assert Status.PASS == val_loss.status
+        assert val_loss.message.startswith("val_loss of run 'a' and run 'b'")
         assert Status.FAIL == auc.status
-        assert "differs by +0.06, beyond the tolerance 0.01" in auc.message
+        assert "auc of run 'a' and run 'b' (0.91 vs 0.85) differs by +0.06, beyond" in auc.message
+        assert {"val_loss": 0.5, "auc": 0.91} == result.details["runs"][0]["metrics"]
+        assert "metric.custom.difference" not in result.metrics
+        assert 0.06 == pytest.approx(result.details["pairs"][0]["metrics"]["auc"]["difference"])
 
     def test_reported_metric_wins_but_predictions_still_tested(self, probs: np.ndarray) -> None:
         """A run's own accuracy is shown; the paired test and the slices still use predictions."""
@@ -450,8 +544,9 @@ class TestToleranceMode:
             TrainingRun({"accuracy": 0.5}, other, LABELS, slices=REGIONS, name="b"),
         ]
         result = ReproducibilityCheck(runs, max_churn=1.0).run()
-        assert Status.PASS == result.finding("slices.slice.accuracy").status
-        assert 0.5 == result.metrics["a.accuracy"]
+        assert Status.PASS == result.finding("slices.accuracy").status
+        assert 0.5 == result.details["runs"][0]["metrics"]["accuracy"]
+        assert not any("." in key and key.split(".")[0] in ("a", "b") for key in result.metrics)
         row = result.details["pairs"][0]["metrics"]["accuracy"]
         assert "tost_paired_accuracy" == row["test"]
         expected = np.mean(probs.argmax(1) == LABELS) - np.mean(other.argmax(1) == LABELS)
@@ -461,7 +556,9 @@ class TestToleranceMode:
         """A metric only one run reports is a WARN, not a comparison."""
         a = TrainingRun(metrics={"val_loss": 0.5, "auc": 0.9}, name="a")
         b = TrainingRun(metrics={"val_loss": 0.5}, name="b")
-        finding = ReproducibilityCheck([a, b]).run().finding("metric.auc")
+        result = ReproducibilityCheck([a, b]).run()
+        (finding,) = (f for f in result.findings if f.status is Status.WARN)
+        assert "metric.custom" == finding.name
         assert (Status.WARN, "auc is missing from run(s) 'b', so it is not compared") == (
             finding.status,
             finding.message,
@@ -480,7 +577,7 @@ class TestToleranceMode:
         assert Status.PASS == result.status, str(result)
         assert "churn" in result.details["skipped"]
         assert "tost_paired_mean" == result.details["pairs"][0]["metrics"]["mse"]["test"]
-        assert 1e-3 == pytest.approx(result.metrics["max_abs_diff"])
+        assert 1e-3 == pytest.approx(result.metrics["prediction.max_abs_diff"])
 
     def test_custom_and_non_decomposable_metrics(self, probs: np.ndarray) -> None:
         """Macro F1 and a custom callable are compared without a test, on the values."""
@@ -533,10 +630,11 @@ class TestSlices:
             TrainingRun(predictions=probs, labels=LABELS, slices={"region": REGIONS}, name="a"),
             TrainingRun(predictions=wrong, labels=LABELS, slices={"region": REGIONS}, name="b"),
         ]
-        result = ReproducibilityCheck(runs, max_churn=1.0, metric_tolerance=1.0).run()
-        summary = result.finding("slices.region.accuracy")
+        result = ReproducibilityCheck(runs, max_churn=1.0, metric_atol=1.0).run()
+        summary = result.finding("slices.accuracy")
         assert (Status.FAIL, 1.0) == (summary.status, summary.observed)
-        slice_finding = result.finding("slice.region.2.accuracy")
+        assert summary.message.startswith("1 of 4 region slices differ in accuracy beyond 0.02")
+        slice_finding = result.finding("slice.accuracy")
         assert Status.FAIL == slice_finding.status
         assert slice_finding.message.startswith("accuracy in region slice '2' is ")
         assert "beyond the slice tolerance 0.02 (Holm-adjusted p" in slice_finding.message
@@ -571,8 +669,9 @@ class TestSlices:
     def test_identical_runs_flag_no_slice(self, probs: np.ndarray) -> None:
         """Identical runs pass every slice test."""
         result = ReproducibilityCheck(run_pair(probs, probs.copy(), slices=REGIONS)).run()
-        assert Status.PASS == result.finding("slices.slice.accuracy").status
-        assert Status.PASS == result.finding("slices.slice.log_loss").status
+        assert Status.PASS == result.finding("slices.accuracy").status
+        assert Status.PASS == result.finding("slices.log_loss").status
+        assert 0.02 == result.details["slice_metric_atol"]
 
 
 class TestTrajectories:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlchecks import Check, Result, Status, run_check
+from mlchecks import AtMost, Check, Result, Status, run_check
 from mlchecks.checks.rollback import RollbackCheck
 from mlchecks.demo import CANDIDATE_VERSION, DemoSystem
 from mlchecks.exceptions import InvalidInput
@@ -21,10 +21,11 @@ def demo_check(fault: str | None = None, **overrides: Any) -> tuple[RollbackChec
     """A rollback of the demo service from candidate "2" to the live baseline "1"."""
     system = DemoSystem(seed=0, fault=fault, n_rows=4000, n_steps=100)
     service = system.service()
-    settings: dict[str, Any] = {"repeats": 3, "max_duration_s": 1.0}
+    settings: dict[str, Any] = {"n_repeats": 3, "budget_s": 1.0}
     settings.update(overrides)
     probes = system.production_rows()[:40]
-    return RollbackCheck(service, service, CANDIDATE_VERSION, probes, **settings), service
+    check = RollbackCheck(service, service, CANDIDATE_VERSION, probe_inputs=probes, **settings)
+    return check, service
 
 
 class TestRollbackCheckOnTheDemo:
@@ -33,7 +34,8 @@ class TestRollbackCheckOnTheDemo:
         check, service = demo_check()
         result = run_check(check)
         assert Status.PASS == result.status, str(result)
-        assert 0.0 == result.metrics["failed_requests_total"]
+        assert 0.0 == result.metrics["n_failed_requests"]
+        assert 0.0 == result.metrics["n_failed_requests_total"]
         assert 3 == len(result.details["repeats"])
         assert Status.PASS == result.finding("predictions_after_rollback").status
         assert "1" == service.live_version()
@@ -44,7 +46,7 @@ class TestRollbackCheckOnTheDemo:
         check, service = demo_check("canary_errors")
         result = run_check(check)
         assert Status.PASS == result.status, str(result)
-        assert 0.0 == result.metrics["failed_requests_total"]
+        assert 0.0 == result.metrics["n_failed_requests_total"]
         assert "1" == service.live_version()
 
     def test_fails_on_lossy_rollback_with_the_failed_request_count(self) -> None:
@@ -58,10 +60,11 @@ class TestRollbackCheckOnTheDemo:
         assert finding.observed > 0
         assert "requests failed during a rollback" in finding.message
         assert "503" in finding.message
+        assert finding.observed == result.metrics["n_failed_requests"]
 
     def test_fails_on_stale_rollback_naming_the_versions(self) -> None:
         """A cache that keeps serving the candidate's outputs fails after the rollback."""
-        check, service = demo_check("stale_rollback", max_duration_s=0.3)
+        check, service = demo_check("stale_rollback", budget_s=0.3)
         result = run_check(check)
         assert Status.FAIL == result.status
         after = result.finding("predictions_after_rollback")
@@ -74,7 +77,7 @@ class TestRollbackCheckOnTheDemo:
 
     def test_result_round_trips_through_json(self) -> None:
         """Infinite times in the details survive JSON."""
-        check, _ = demo_check("stale_rollback", max_duration_s=0.2, repeats=1)
+        check, _ = demo_check("stale_rollback", budget_s=0.2, n_repeats=1)
         result = run_check(check)
         assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
 
@@ -135,9 +138,10 @@ class Switch:
 
 def switch_check(switch: Switch, **overrides: Any) -> RollbackCheck:
     """A rollback check on a `Switch`, 2 repeats, short bounds."""
-    settings: dict[str, Any] = {"repeats": 2, "max_duration_s": 1.0, "settle_requests": 20}
+    settings: dict[str, Any] = {"n_repeats": 2, "budget_s": 1.0, "n_settle_requests": 20}
     settings.update(overrides)
-    return RollbackCheck(switch, switch, "2", [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]], **settings)
+    probes = [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]]
+    return RollbackCheck(switch, switch, "2", probe_inputs=probes, **settings)
 
 
 class TestRollbackCheck:
@@ -145,7 +149,8 @@ class TestRollbackCheck:
         """An atomic switch passes and reports p50 and p99 over the repeats."""
         result = run_check(switch_check(Switch()))
         assert Status.PASS == result.status, str(result)
-        assert {"rollback_p50_s", "rollback_p99_s", "first_response_p50_s"} <= set(result.metrics)
+        assert {"rollback.p50_s", "rollback.p99_s", "first_response.p50_s"} <= set(result.metrics)
+        assert 2.0 == result.metrics["n_repeats"]
 
     def test_slow_propagation_fails_max_rollback_s(self) -> None:
         """Traffic that reaches the old version only after 0.1 s fails a 0.02 s limit."""
@@ -161,11 +166,11 @@ class TestRollbackCheck:
         assert Status.PASS == result.finding("rollback_time").status
 
     def test_nondeterministic_outputs_fail_bitwise_and_pass_with_tolerance(self) -> None:
-        """Bitwise comparison is the default; exact=False compares within atol."""
-        strict = run_check(switch_check(Switch(noise=1e-12), max_duration_s=0.2, repeats=1))
+        """Bitwise comparison is the default; exact=False compares within prediction_atol."""
+        strict = run_check(switch_check(Switch(noise=1e-12), budget_s=0.2, n_repeats=1))
         assert Status.FAIL == strict.finding("predictions_after_rollback").status
         assert "(bitwise)" in strict.finding("predictions_after_rollback").message
-        tolerant = run_check(switch_check(Switch(noise=1e-12), exact=False, atol=1e-9))
+        tolerant = run_check(switch_check(Switch(noise=1e-12), exact=False, prediction_atol=1e-9))
         assert Status.PASS == tolerant.status, str(tolerant)
 
     def test_a_candidate_that_never_goes_live_fails(self) -> None:
@@ -188,7 +193,7 @@ class TestRollbackCheck:
         switch = Switch()
         switch.server.add("3", lambda x: np.asarray(x) * 3.0)
         switch.server.set_live("3")
-        result = run_check(switch_check(switch, known_good="1", repeats=1))
+        result = run_check(switch_check(switch, known_good="1", n_repeats=1))
         assert Status.PASS == result.status, str(result)
         assert "3" == switch.live_version()
 
@@ -229,12 +234,14 @@ class TestConstruction:
     @pytest.mark.parametrize(
         ("overrides", "match"),
         [
-            ({"repeats": 0}, "'repeats'"),
-            ({"max_rollback_s": 0.0}, "'max_rollback_s'"),
+            ({"n_repeats": 0}, "'n_repeats'"),
+            ({"max_rollback_s": -1.0}, "'max_rollback_s'"),
             ({"max_failed_requests": -1}, "'max_failed_requests'"),
-            ({"rate_per_s": -5.0}, "'rate_per_s'"),
+            ({"max_failed_requests": 0.5}, "'max_failed_requests' must be a whole number"),
+            ({"request_rate": -5.0}, "'request_rate'"),
             ({"known_good": "2"}, "must differ"),
-            ({"max_requests": 10}, "'max_requests'"),
+            ({"budget_requests": 10}, "'budget_requests'"),
+            ({"budget_s": 0.0}, "'budget_s'"),
             ({"probe_inputs": []}, "'probe_inputs' must not be empty"),
         ],
     )
@@ -257,4 +264,70 @@ class TestConstruction:
     def test_rejects_non_protocol_objects(self) -> None:
         """The deployment and endpoint must implement their protocols."""
         with pytest.raises(InvalidInput, match="'deployment'"):
-            RollbackCheck(object(), Switch(), "2", [[1.0]])  # type: ignore[arg-type]
+            RollbackCheck(object(), Switch(), "2", probe_inputs=[[1.0]])  # type: ignore[arg-type]
+
+
+class TestGlossary:
+    def test_probe_inputs_are_keyword_only(self) -> None:
+        """Only the deployment, the endpoint and the candidate are positional."""
+        switch = Switch()
+        with pytest.raises(TypeError):
+            RollbackCheck(switch, switch, "2", *[[[1.0]]])
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("repeats", "n_repeats"),
+            ("warmup_requests", "n_warmup_requests"),
+            ("settle_requests", "n_settle_requests"),
+            ("max_requests", "budget_requests"),
+            ("max_duration_s", "budget_s"),
+            ("atol", "prediction_atol"),
+            ("rtol", "prediction_rtol"),
+            ("rate_per_s", "request_rate"),
+        ],
+    )
+    def test_old_keywords_name_their_new_name(self, old: str, new: str) -> None:
+        """Each 0.1 keyword raises TypeError naming the keyword that replaced it."""
+        switch = Switch()
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            RollbackCheck(switch, switch, "2", probe_inputs=[[1.0]], **{old: 1})
+
+    def test_limits_hold_their_condition(self) -> None:
+        """Numbers become AtMost; a condition keeps its severity; max_gap_s may be off."""
+        check = switch_check(Switch(), max_rollback_s=0.5, max_gap_s=AtMost(1.0, "warn"))
+        assert AtMost(0.5) == check.max_rollback_s
+        assert Status.WARN == check.max_gap_s.severity  # type: ignore[union-attr]
+        assert switch_check(Switch()).max_gap_s is None
+
+    def test_a_warn_limit_warns_instead_of_failing(self) -> None:
+        """A slow propagation beyond a WARN-severity max_rollback_s gives WARN, not FAIL."""
+        slow = Switch(propagation_s=0.1)
+        result = run_check(switch_check(slow, max_rollback_s=AtMost(0.02, severity="warn")))
+        assert Status.WARN == result.finding("rollback_time").status
+        assert Status.WARN == result.status, str(result)
+        assert "exceeding max_rollback_s 0.02 s" in result.summary
+
+    def test_lossy_rollback_warns_with_a_warn_limit(self) -> None:
+        """Failed requests beyond a WARN-severity max_failed_requests give WARN."""
+        check, _ = demo_check("lossy_rollback", max_failed_requests=AtMost(0, severity="warn"))
+        result = run_check(check)
+        assert Status.WARN == result.finding("failed_requests").status
+        assert Status.WARN == result.status, str(result)
+
+    def test_metric_keys(self) -> None:
+        """The metric keys follow the glossary's scheme."""
+        result = run_check(switch_check(Switch(), n_repeats=1))
+        assert {
+            "rollback.p50_s",
+            "rollback.p99_s",
+            "first_response.p50_s",
+            "first_response.p99_s",
+            "command.p50_s",
+            "command.p99_s",
+            "n_failed_requests",
+            "n_failed_requests_total",
+            "longest_gap_s",
+            "n_requests",
+            "n_repeats",
+        } == set(result.metrics)

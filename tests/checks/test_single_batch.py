@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
-from mlchecks import Result, Status, run_check
+from mlchecks import Between, Result, Status, run_check
 from mlchecks.checks._state import snapshot
 from mlchecks.checks.single_batch import SingleBatchCheck
 from mlchecks.demo import DemoSystem, MLPTrainer, make_trainer
@@ -231,15 +232,52 @@ class TestSingleBatchCheck:
         assert Status.PASS == result.status, str(result)
         assert "example_step" not in {f.name for f in result.findings}
 
-    def test_update_ratio_band_warns(self) -> None:
-        """Update ratios outside a narrow band WARN, naming the tensors."""
-        result = SingleBatchCheck(
-            make_trainer=make_trainer, batch=BATCH, update_ratio=(1e-4, 1e-2)
-        ).run()
+    def test_update_ratio_default_range_warns(self) -> None:
+        """Outside the default range (severity WARN) the update ratio WARNS."""
+        check = SingleBatchCheck(make_trainer=make_trainer, batch=BATCH)
+        assert Between(1e-7, 1.0, severity="warn") == check.update_ratio_range
+        result = attrs.evolve(check, update_ratio_range=Between(1e-4, 1e-2, severity="warn")).run()
         finding = result.finding("update_ratio")
         assert Status.WARN == finding.status
         assert "'param/W1'" in finding.message
         assert Status.WARN == result.status
+
+    def test_update_ratio_pair_fails(self) -> None:
+        """A plain (low, high) pair is a FAIL limit, like every plain number."""
+        result = SingleBatchCheck(
+            make_trainer=make_trainer, batch=BATCH, update_ratio_range=(1e-4, 1e-2)
+        ).run()
+        finding = result.finding("update_ratio")
+        assert Status.FAIL == finding.status
+        assert "in [0.0001, 0.01]" == finding.limit
+        assert Status.FAIL == result.status
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("update_ratio", "update_ratio_range"),
+            ("atol", "prediction_atol"),
+            ("rtol", "prediction_rtol"),
+        ],
+    )
+    def test_old_keywords_name_the_new_one(self, old: str, new: str) -> None:
+        """A 0.1 keyword raises TypeError naming its 0.2 name."""
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            SingleBatchCheck(make_trainer=make_trainer, batch=BATCH, **{old: 1})
+
+    def test_metric_keys(self) -> None:
+        """Metrics use the dotted keys of the docs page; tensor names stay out of them."""
+        result = SingleBatchCheck(make_trainer=make_trainer, batch=BATCH).run()
+        assert {
+            "loss.batch",
+            "loss.example",
+            "n_state_entries",
+            "n_trainable",
+            "n_unchanged_trainable",
+            "update_ratio.min",
+            "update_ratio.max",
+            "single_vs_batch.max_abs_diff",
+        } == set(result.metrics)
 
     def test_trainer_without_extras(self) -> None:
         """A trainer without gradients() or trace() is judged on its floating-point entries."""
@@ -279,13 +317,14 @@ class TestSingleBatchCheck:
         [
             ({"batch": (X[:1], Y[:1])}, "'batch' must hold at least 2 examples"),
             ({"inputs": X[:1]}, "'inputs' must hold at least 2 examples"),
-            ({"update_ratio": (1.0, 0.1)}, "'update_ratio' must satisfy 0 <= low < high"),
-            ({"update_ratio": 3}, "'update_ratio' must be a pair"),
-            ({"n_compare": 0}, "'n_compare' must be an integer >= 1"),
-            ({"rtol": -1}, "'rtol' must be a finite number >= 0"),
+            ({"update_ratio_range": (1.0, 0.1)}, "'update_ratio_range' must have low <= high"),
+            ({"update_ratio_range": (-1.0, 0.1)}, "'update_ratio_range' must start at >= 0"),
+            ({"update_ratio_range": 3}, "'update_ratio_range' must be a \\(low, high\\) pair"),
+            ({"n_compare": 0}, "'n_compare' must be >= 1"),
+            ({"prediction_rtol": -1}, r"'prediction_rtol' must be in \[0, inf\)"),
             ({"frozen": [3]}, "'frozen' must contain strings"),
             ({"isolation": "fork"}, "'isolation' must be one of"),
-            ({"seed": -1}, "'seed' must be an integer >= 0"),
+            ({"seed": -1}, "'seed' must be >= 0"),
         ],
     )
     def test_validates_fields(self, kwargs: dict[str, Any], message: str) -> None:

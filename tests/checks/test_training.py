@@ -15,19 +15,14 @@ import pytest
 import scipy.signal
 import scipy.stats
 
-from mlchecks import Context, Result, Status, run_check
+from mlchecks import AtLeast, AtMost, Context, Result, Status, run_check
 from mlchecks.checks._state import (
     compare_states,
     preserve_global_rngs,
     seed_global_rngs,
     snapshot,
 )
-from mlchecks.checks.training import (
-    CheckpointRestoreCheck,
-    LossDecreasesCheck,
-    loss_trend,
-    min_blocks,
-)
+from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
 from mlchecks.demo import DemoSystem, MLPTrainer, make_trainer
 from mlchecks.demo.faults import (
     ForgetsOptimizerTrainer,
@@ -41,7 +36,7 @@ BATCHES = SYSTEM.batches(0)
 
 
 # --------------------------------------------------------------------------- factories
-# Module-level so that isolation="process" can pickle them into a spawned child.
+# Module-level so that crash_mode="process" can pickle them into a spawned child.
 
 
 def forgets_optimizer(seed: int) -> MLPTrainer:
@@ -221,132 +216,6 @@ class TestGlobalRngs:
             assert first == (random.random(), np.random.random())  # noqa: NPY002
 
 
-# --------------------------------------------------------------------------- loss_trend
-
-
-class TestMinBlocks:
-    def test_values(self) -> None:
-        """The floor allows one out-of-order pair of blocks to be significant at alpha."""
-        assert (5, 6, 8) == (min_blocks(0.05), min_blocks(0.01), min_blocks(0.001))
-
-    def test_one_inversion_reaches_alpha(self) -> None:
-        """With min_blocks(alpha) blocks, a curve with one adjacent swap has p <= alpha."""
-        for alpha in (0.05, 0.01, 0.001):
-            b = min_blocks(alpha)
-            means = np.arange(b, 0, -1, dtype=float)
-            means[[0, 1]] = means[[1, 0]]
-            p = scipy.stats.kendalltau(np.arange(b), means, alternative="less").pvalue
-            assert p <= alpha
-
-
-class TestLossTrend:
-    def test_strictly_decreasing(self) -> None:
-        """A strictly decreasing curve gives tau -1 and a tiny p-value on 10 blocks."""
-        trend = loss_trend(np.linspace(2.0, 0.5, 200))
-        assert 10 == trend.n_blocks
-        assert -1.0 == pytest.approx(trend.tau)
-        assert trend.pvalue < 1e-6
-        assert trend.decreasing(0.01)
-
-    def test_matches_scipy_on_block_means(self) -> None:
-        """The p-value is scipy's one-sided Kendall's tau on np.array_split block means."""
-        rng = np.random.default_rng(3)
-        losses = 1.0 - np.linspace(0, 0.1, 203) + rng.normal(scale=0.05, size=203)
-        trend = loss_trend(losses, n_blocks=10)
-        means = [chunk.mean() for chunk in np.array_split(losses, trend.n_blocks)]
-        reference = scipy.stats.kendalltau(np.arange(trend.n_blocks), means, alternative="less")
-        assert reference.pvalue == pytest.approx(trend.pvalue)
-        assert reference.statistic == pytest.approx(trend.tau)
-        assert pytest.approx(means) == list(trend.block_means)
-
-    def test_constant_curve(self) -> None:
-        """A constant curve has no trend (p = 1) and raises no warning."""
-        trend = loss_trend(np.full(50, 0.7))
-        assert (0.0, 1.0, 0.0) == (trend.tau, trend.pvalue, trend.relative_drop)
-
-    def test_increasing_curve(self) -> None:
-        """An increasing loss is not a decrease and its relative drop is negative."""
-        trend = loss_trend(np.linspace(1.0, 2.0, 100))
-        assert not trend.decreasing(0.05)
-        assert trend.relative_drop == pytest.approx(-0.9, abs=0.05)
-
-    def test_relative_drop(self) -> None:
-        """The relative drop compares the first and last block means."""
-        trend = loss_trend(np.linspace(2.0, 1.0, 100))
-        first, last = trend.block_means[0], trend.block_means[-1]
-        assert (first - last) / first == pytest.approx(trend.relative_drop)
-        assert (1.955, 1.045) == pytest.approx((first, last), abs=1e-3)
-
-    def test_few_steps_use_the_floor(self) -> None:
-        """With exactly min_blocks(alpha) losses, each block is one step."""
-        trend = loss_trend([5.0, 4.0, 3.0, 2.0, 1.0, 0.5], alpha=0.01)
-        assert (6, 1.0) == (trend.n_blocks, trend.block_size)
-
-    def test_autocorrelated_noise_gets_fewer_blocks(self) -> None:
-        """Strongly autocorrelated noise makes blocks longer than its correlation time."""
-        rng = np.random.default_rng(0)
-        trend = loss_trend(ar1(rng, 300, 0.95), n_blocks=10, alpha=0.01)
-        assert trend.lag1_autocorrelation > 0.8
-        assert trend.n_blocks < 10
-        assert trend.block_size >= 4 * trend.correlation_steps or trend.n_blocks == 6
-
-    @pytest.mark.parametrize("phi", [0.0, 0.8, 0.9])
-    def test_false_alarm_rate_on_flat_autocorrelated_curves(self, phi: float) -> None:
-        """On flat AR(1) curves the test declares a decrease at about rate alpha, not more."""
-        rng = np.random.default_rng(2024)
-        alpha, repetitions = 0.05, 300
-        curves = 1.0 + 0.1 * ar1(rng, 200, phi, size=repetitions)
-        alarms = sum(loss_trend(c, alpha=alpha).decreasing(alpha) for c in curves)
-        margin = 3 * np.sqrt(alpha * (1 - alpha) / repetitions)
-        assert alarms / repetitions <= alpha + margin
-
-    def test_raw_kendall_would_not_hold_alpha(self) -> None:
-        """Kendall's test on raw steps of the same curves raises far more false alarms."""
-        rng = np.random.default_rng(2024)
-        curves = 1.0 + 0.1 * ar1(rng, 200, 0.9, size=200)
-        steps = np.arange(200)
-        raw = sum(
-            scipy.stats.kendalltau(steps, c, alternative="less").pvalue <= 0.05 for c in curves
-        )
-        assert raw / 200 > 0.2
-
-    def test_real_gpu_training_curve_decreases(self, gpu_arrays: dict[str, np.ndarray]) -> None:
-        """The losses of a real recorded PyTorch run show a decrease at alpha 0.01."""
-        trend = loss_trend(gpu_arrays["gpu_det_seed0_a__losses"], alpha=0.01)
-        assert trend.decreasing(0.01)
-        assert trend.relative_drop > 0.05
-
-    def test_noisy_decreasing_curve_decreases(self) -> None:
-        """A decaying curve with autocorrelated noise is detected reliably."""
-        rng = np.random.default_rng(7)
-        t = np.arange(200)
-        hits = sum(
-            loss_trend(0.5 + 1.5 * np.exp(-t / 60) + 0.1 * ar1(rng, 200, 0.5)).decreasing(0.01)
-            for _ in range(50)
-        )
-        assert 50 == hits
-
-    def test_rejects_nan(self) -> None:
-        """NaN losses are rejected, naming the argument."""
-        with pytest.raises(InvalidInput, match="'losses' must be finite"):
-            loss_trend([1.0, np.nan, 0.5, 0.4, 0.3, 0.2, 0.1])
-
-    def test_rejects_too_few_values(self) -> None:
-        """Fewer losses than the fewest blocks are rejected."""
-        with pytest.raises(InvalidInput, match="at least 6 values"):
-            loss_trend([3.0, 2.0, 1.0], alpha=0.01)
-
-    def test_rejects_unreachable_alpha(self) -> None:
-        """n_blocks whose smallest p-value exceeds alpha is rejected."""
-        with pytest.raises(InvalidInput, match="cannot reach alpha"):
-            loss_trend(np.linspace(1, 0, 50), n_blocks=4, alpha=0.01)
-
-    def test_rejects_bad_alpha(self) -> None:
-        """alpha outside (0, 1) is rejected."""
-        with pytest.raises(InvalidInput, match=r"'alpha' must be in \(0, 1\)"):
-            loss_trend(np.linspace(1, 0, 50), alpha=1.5)
-
-
 # --------------------------------------------------------------------------- LossDecreasesCheck
 
 
@@ -421,7 +290,7 @@ class TestLossDecreasesCheck:
         )
         result = check.run()
         assert Status.PASS == result.status, str(result)
-        assert result.metrics["overfit_fraction"] <= 0.1
+        assert result.metrics["loss.overfit_ratio"] <= 0.1
 
     def test_overfit_fails_when_the_loss_does_not_collapse(self) -> None:
         """A learning rate too small to memorize one batch FAILS the overfit finding."""
@@ -461,6 +330,67 @@ class TestLossDecreasesCheck:
         ).run()
         assert Status.PASS == result.finding("loss_trend").status
         assert Status.FAIL == result.finding("relative_drop").status
+
+    def test_small_drop_warns_with_a_warn_condition(self) -> None:
+        """min_relative_drop given as AtLeast(..., severity="warn") WARNS instead of FAILING."""
+        curve = np.linspace(1.0, 0.99, 100)
+        check = LossDecreasesCheck(
+            trainer=CurveTrainer(curve),
+            batches=[None],
+            n_steps=len(curve),
+            min_relative_drop=AtLeast(0.05, severity="warn"),
+        )
+        result = check.run()
+        assert Status.WARN == result.finding("relative_drop").status
+        assert Status.WARN == result.status
+        assert (
+            AtLeast(0.05)
+            == LossDecreasesCheck(
+                trainer=CurveTrainer(curve), batches=[None], n_steps=100, min_relative_drop=0.05
+            ).min_relative_drop
+        )
+
+    def test_overfit_limit_takes_a_warn_condition(self) -> None:
+        """max_overfit_loss_ratio as AtMost(..., severity="warn") WARNS when it is exceeded."""
+        curve = np.linspace(2.0, 1.0, 100)
+        result = LossDecreasesCheck(
+            trainer=CurveTrainer(curve),
+            batches=[None],
+            overfit_one_batch=True,
+            max_overfit_loss_ratio=AtMost(0.1, severity="warn"),
+        ).run()
+        assert Status.WARN == result.finding("overfit").status
+        assert Status.WARN == result.status
+
+    def test_metric_keys(self) -> None:
+        """The loss and the trend test are reported under the documented keys."""
+        curve = np.linspace(2.0, 1.0, 60)
+        result = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=60).run()
+        assert (2.0, 1.0) == (result.metrics["loss.first"], result.metrics["loss.last"])
+        assert {
+            "n_steps",
+            "loss.first",
+            "loss.last",
+            "loss.min",
+            "loss.relative_drop",
+            "trend.tau",
+            "trend.pvalue",
+            "trend.n_blocks",
+            "trend.block_size",
+            "trend.lag1_autocorrelation",
+        } == set(result.metrics)
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("initial_loss_tolerance", "initial_loss_rtol"),
+            ("overfit_fraction", "max_overfit_loss_ratio"),
+        ],
+    )
+    def test_old_keywords_name_the_new_one(self, old: str, new: str) -> None:
+        """A 0.1 keyword raises TypeError naming its 0.2 name."""
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            LossDecreasesCheck(make_trainer=make_trainer, batches=BATCHES[:20], **{old: 0.5})
 
     def test_nonfinite_loss_fails_naming_the_step(self) -> None:
         """A loss that turns NaN fails loss_finite naming the step, and training stops there."""
@@ -511,10 +441,14 @@ class TestLossDecreasesCheck:
             ({"batches": []}, "at least one batch"),
             ({"batches": "abc"}, "'batches' must be a sequence"),
             ({"n_steps": 3}, "'n_steps' must be at least 6"),
-            ({"alpha": 0.0}, r"'alpha' must be in \(0, 1\)"),
+            ({"n_steps": 0}, "'n_steps' must be >= 1"),
+            ({"alpha": 0.0}, r"'alpha' must be in \(0, 0.5\)"),
+            ({"alpha": 0.5}, r"'alpha' must be in \(0, 0.5\)"),
             ({"min_relative_drop": 1.5}, r"'min_relative_drop' must be in \[0, 1\]"),
+            ({"max_overfit_loss_ratio": "small"}, "'max_overfit_loss_ratio' must be a number"),
+            ({"initial_loss_rtol": -0.1}, r"'initial_loss_rtol' must be in \[0, inf\)"),
             ({"n_blocks": 4}, "cannot reach alpha"),
-            ({"n_classes": 1}, "'n_classes' must be an integer >= 2"),
+            ({"n_classes": 1}, "'n_classes' must be >= 2"),
             ({"isolation": "fork"}, "'isolation' must be one of"),
             ({"make_trainer": 3}, "'make_trainer' must be callable"),
         ],
@@ -567,9 +501,12 @@ class TestCheckpointRestoreCheck:
         assert roundtrips(result)
 
     def test_passes_on_healthy_demo_with_a_real_crash(self) -> None:
-        """In process isolation the interrupted child is SIGKILLed and the restore still matches."""
+        """With crash_mode="process" the child is SIGKILLed and the restore still matches."""
         check = CheckpointRestoreCheck(
-            make_trainer=make_trainer, batches=BATCHES[:16], isolation="process", timeout_s=120
+            make_trainer=make_trainer,
+            batches=BATCHES[:16],
+            crash_mode="process",
+            process_timeout_s=120,
         )
         result = run_check(check)
         assert Status.PASS == result.status, str(result)
@@ -595,9 +532,9 @@ class TestCheckpointRestoreCheck:
         assert Status.FAIL == result.finding("final_state").status
 
     def test_forgotten_optimizer_state_fails_with_a_real_crash(self) -> None:
-        """The same fault FAILS in process isolation, naming the optimizer entries."""
+        """The same fault FAILS with crash_mode="process", naming the optimizer entries."""
         check = CheckpointRestoreCheck(
-            make_trainer=forgets_optimizer, batches=BATCHES[:12], isolation="process"
+            make_trainer=forgets_optimizer, batches=BATCHES[:12], crash_mode="process"
         )
         result = run_check(check)
         assert Status.FAIL == result.status, str(result)
@@ -612,9 +549,9 @@ class TestCheckpointRestoreCheck:
         assert 10 == result.finding("losses_after_restore").observed
 
     def test_forgotten_rng_fails_with_a_real_crash(self) -> None:
-        """The RNG fault FAILS in process isolation too."""
+        """The RNG fault FAILS with crash_mode="process" too."""
         check = CheckpointRestoreCheck(
-            make_trainer=forgets_rng, batches=BATCHES[:12], isolation="process"
+            make_trainer=forgets_rng, batches=BATCHES[:12], crash_mode="process"
         )
         result = run_check(check)
         assert Status.FAIL == result.status, str(result)
@@ -671,9 +608,9 @@ class TestCheckpointRestoreCheck:
         assert "not reproducible" in finding.message
 
     def test_tolerances_allow_small_differences(self) -> None:
-        """With atol, a restore that differs only in tiny noise passes the loss comparison."""
+        """With state_atol, a restore differing only in tiny noise passes the loss comparison."""
         result = CheckpointRestoreCheck(
-            make_trainer=demo(UsesGlobalNumpy), batches=BATCHES[:10], atol=0.01
+            make_trainer=demo(UsesGlobalNumpy), batches=BATCHES[:10], state_atol=0.01
         ).run()
         assert Status.PASS == result.finding("losses_after_restore").status
 
@@ -687,7 +624,10 @@ class TestCheckpointRestoreCheck:
     def test_child_dying_early_is_an_error(self) -> None:
         """A child process that dies before checkpointing gives an ERROR naming the exit code."""
         check = CheckpointRestoreCheck(
-            make_trainer=dies_in_child, batches=BATCHES[:6], isolation="process", timeout_s=60
+            make_trainer=dies_in_child,
+            batches=BATCHES[:6],
+            crash_mode="process",
+            process_timeout_s=60,
         )
         result = run_check(check)
         assert Status.ERROR == result.status
@@ -696,7 +636,7 @@ class TestCheckpointRestoreCheck:
     def test_unpicklable_factory_is_rejected_in_process_mode(self) -> None:
         """A lambda cannot reach a spawned child; the ERROR says what to do instead."""
         check = CheckpointRestoreCheck(
-            make_trainer=lambda seed: make_trainer(seed), batches=BATCHES[:6], isolation="process"
+            make_trainer=lambda seed: make_trainer(seed), batches=BATCHES[:6], crash_mode="process"
         )
         result = run_check(check)
         assert Status.ERROR == result.status
@@ -751,11 +691,13 @@ class TestCheckpointRestoreCheck:
             ({"crash_at": 20}, r"'crash_at' must be in \[1, n_steps\)"),
             ({"crash_at": 0}, "'crash_at' must be an integer >= 1"),
             ({"checkpoint_every": 15}, "'checkpoint_every' must be <= crash_at 10"),
-            ({"isolation": "thread"}, "'isolation' must be one of"),
-            ({"atol": -1.0}, "'atol' must be a finite number >= 0"),
+            ({"crash_mode": "thread"}, "'crash_mode' must be one of"),
+            ({"state_atol": -1.0}, r"'state_atol' must be in \[0, inf\)"),
             ({"ignore": [1]}, "'ignore' must contain strings"),
             ({"batches": [BATCHES[0]]}, "'n_steps' must be at least 2"),
-            ({"timeout_s": 0}, "'timeout_s' must be a finite number > 0"),
+            ({"n_steps": 1}, "'n_steps' must be >= 2"),
+            ({"process_timeout_s": 0}, r"'process_timeout_s' must be in \(0, inf\)"),
+            ({"make_trainer": None}, "'make_trainer' must be callable"),
             ({"step_key": 3}, "'step_key' must be a string or None"),
         ],
     )
@@ -765,6 +707,32 @@ class TestCheckpointRestoreCheck:
         fields.update(kwargs)
         with pytest.raises(InvalidInput, match=message):
             CheckpointRestoreCheck(**fields)
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("isolation", "crash_mode"),
+            ("atol", "state_atol"),
+            ("rtol", "state_rtol"),
+            ("timeout_s", "process_timeout_s"),
+        ],
+    )
+    def test_old_keywords_name_the_new_one(self, old: str, new: str) -> None:
+        """A 0.1 keyword raises TypeError naming its 0.2 name."""
+        with pytest.raises(TypeError, match=f"'{old}', which was renamed to '{new}'"):
+            CheckpointRestoreCheck(make_trainer=make_trainer, batches=BATCHES[:20], **{old: 1})
+
+    def test_make_trainer_is_required(self) -> None:
+        """Without make_trainer the check cannot be built."""
+        with pytest.raises(TypeError, match="make_trainer"):
+            CheckpointRestoreCheck(batches=BATCHES[:20])  # type: ignore[call-arg]
+
+    def test_metric_keys_on_a_failure(self) -> None:
+        """Differing entries and the first differing step are counted under dotted keys."""
+        result = CheckpointRestoreCheck(make_trainer=forgets_rng, batches=BATCHES[:20]).run()
+        assert 1 == result.metrics["restored_state.n_differing"]
+        assert 10 == result.metrics["first_loss_difference_step"]
+        assert "final_state.n_differing" in result.metrics
 
     def test_check_is_frozen_with_a_short_repr(self) -> None:
         """Checks are frozen attrs objects whose repr leaves out the batches."""

@@ -125,7 +125,7 @@ class TestChecksOnSklearn:
             trainer=trainer,
             batch=BATCHES[1],
             trainable=["coef_", "intercept_"],
-            update_ratio=(1e-7, 10.0),
+            update_ratio_range=(1e-7, 10.0),
         )
         result = run_check(check)
         assert Status.PASS == result.status, str(result)

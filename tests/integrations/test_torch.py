@@ -50,7 +50,7 @@ class MLP(nn.Module):
         return self.out(self.dropout(torch.relu(self.hidden(x))))
 
 
-# Module-level factories, so isolation="process" can pickle them into a spawned child.
+# Module-level factories, so crash_mode="process" can pickle them into a spawned child.
 
 
 def make_torch_trainer(seed: int) -> TorchTrainer:
@@ -318,7 +318,7 @@ class TestChecksOnTorch:
     def test_checkpoint_restore_with_a_real_crash(self) -> None:
         """A small torch MLP restores bitwise after its training process is SIGKILLed."""
         check = CheckpointRestoreCheck(
-            make_trainer=make_torch_trainer, batches=BATCHES, n_steps=8, isolation="process"
+            make_trainer=make_torch_trainer, batches=BATCHES, n_steps=8, crash_mode="process"
         )
         result = run_check(check)
         assert Status.PASS == result.status, str(result)

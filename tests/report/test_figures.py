@@ -9,11 +9,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
 import mlchecks.report.figures as figures
-from mlchecks import Result, Status, SuiteResult
+import mlchecks.report.html as html_module
+from mlchecks import InvalidInput, Result, Status, SuiteResult, run_check
 from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
 from mlchecks.demo.suite import build_suite
 from mlchecks.report.figures import (
@@ -24,11 +26,20 @@ from mlchecks.report.figures import (
     reproducibility_figures,
     rollback_figures,
 )
-from mlchecks.report.html import FIGURES, result_to_html, suite_to_html
+from mlchecks.report.html import FIGURES, register_figure, result_to_html, suite_to_html
 
 XSS = "<script>alert(1)</script>"
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 MAX_SVG_BYTES = 150_000
+
+#: The class of each demo check that has built-in figures, by the check's demo name.
+KIND = {
+    "reproducibility": "ReproducibilityCheck",
+    "quality": "QualityCheck",
+    "canary": "CanaryCheck",
+    "rollback": "RollbackCheck",
+    "single_batch": "SingleBatchCheck",
+}
 
 _CACHE: dict[tuple[str | None, str], Result] = {}
 
@@ -38,7 +49,7 @@ def demo(check: str, fault: str | None = None) -> Result:
     key = (fault, check)
     if key not in _CACHE:
         suite = build_suite(fault=fault, seed=0)
-        _CACHE[key] = next(c for c in suite.checks if c.name == check).run()
+        _CACHE[key] = run_check(next(c for c in suite.checks if c.name == check))
     return _CACHE[key]
 
 
@@ -49,7 +60,7 @@ def drawn(check: str, fault: str | None = None) -> list[str]:
     """The built-in figures of a demo result, drawn once per session."""
     key = (check, fault, "figures")
     if key not in _DRAWN:
-        _DRAWN[key] = BUILTIN_FIGURES[check](demo(check, fault))
+        _DRAWN[key] = BUILTIN_FIGURES[KIND[check]](demo(check, fault))
     return _DRAWN[key]
 
 
@@ -351,11 +362,11 @@ def largest_details() -> dict[str, dict[str, Any]]:
 
 
 class TestFigureSize:
-    @pytest.mark.parametrize("check", sorted(BUILTIN_FIGURES))
+    @pytest.mark.parametrize("check", sorted(KIND))
     def test_largest_inputs_stay_small(self, check: str) -> None:
         """At the largest series the checks keep, every figure stays under 150 KB."""
         result = Result(check, Status.FAIL, details=largest_details()[check])
-        fragments = BUILTIN_FIGURES[check](result)
+        fragments = BUILTIN_FIGURES[KIND[check]](result)
         assert fragments
         assert_figures(fragments, len(fragments))
 
@@ -431,7 +442,7 @@ class TestDegenerateData:
     )
     def test_no_error_and_no_warning(self, check: str, details: dict[str, Any]) -> None:
         """Single points, constant series, NaN and malformed entries draw or skip quietly."""
-        fragments = BUILTIN_FIGURES[check](Result(check, Status.PASS, details=details))
+        fragments = BUILTIN_FIGURES[KIND[check]](Result(check, Status.PASS, details=details))
         assert_figures(fragments, len(fragments))
 
 
@@ -444,13 +455,13 @@ class TestFigureData:
         steps = details["losses"]["steps"]
         assert 0 < len(steps) <= 500
         assert {len(steps)} == {len(v) for v in details["losses"]["runs"].values()}
-        assert 0.02 == details["slice_tolerance"]
+        assert 0.02 == details["slice_metric_atol"]
 
     def test_quality_difference_limit(self) -> None:
-        """Comparison rows carry the allowed difference; floor rows do not."""
+        """Comparison rows carry the allowed difference; metric-limit rows do not."""
         table = demo("quality").details["table"]
         limits = {r["kind"]: r["difference_limit"] for r in table}
-        assert {"floor": None, "regression": pytest.approx(-0.03)} == limits
+        assert {"limit": None, "regression": pytest.approx(-0.03)} == limits
 
     def test_canary_latencies_and_trajectory(self) -> None:
         """Each arm's latency sample and the e-values after each (kept) request."""
@@ -494,15 +505,101 @@ class TestHtmlIntegration:
     ) -> None:
         """register_figure under a built-in name wins over the built-in figure."""
         mine: Callable[[Result], list[str]] = lambda r: ["<p>my figure</p>"]  # noqa: E731
-        monkeypatch.setitem(FIGURES, "rollback", mine)
+        monkeypatch.setitem(FIGURES, "RollbackCheck", mine)
         page = result_to_html(demo("rollback"))
         assert "<p>my figure</p>" in page
         assert "<svg" not in page
 
-    def test_user_check_with_a_built_in_name_and_other_data(self) -> None:
-        """A custom check named 'quality' with other details gets no figure and no error."""
-        page = result_to_html(Result("quality", Status.PASS, details={"table": [1, 2]}))
+    def test_built_in_kind_with_other_data(self) -> None:
+        """A QualityCheck result whose details hold something else gets no figure, no error."""
+        kind = "mlchecks.checks.quality.QualityCheck"
+        page = result_to_html(Result("q", Status.PASS, details={"table": [1, 2]}, kind=kind))
         assert "<h4>Figures</h4>" not in page
+        assert "could not be drawn" not in page
+
+
+class TestFiguresFollowTheKind:
+    """Figures are chosen by the class that produced a result, never by the check's name."""
+
+    def test_renamed_built_in_check_keeps_its_figures(self) -> None:
+        """A QualityCheck named 'release_gate' gets the quality figures."""
+        suite = build_suite(fault="slice_regression", seed=0)
+        check = next(c for c in suite.checks if c.name == "quality")
+        result = run_check(attrs.evolve(check, name="release_gate"))
+        assert "release_gate" == result.check
+        page = result_to_html(result)
+        assert "<h4>Figures</h4>" in page
+        assert "vermillion rows fail: region=east." in html.unescape(page)
+
+    def test_user_check_with_a_built_in_looking_name_gets_none(self) -> None:
+        """A user's check named 'quality_data' gets no quality figures, even with quality data."""
+
+        @attrs.frozen
+        class DataCheck:
+            name: str = "quality_data"
+            rubric: int | None = None
+
+            def run(self, context: object = None) -> Result:
+                return attrs.evolve(demo("quality", "slice_regression"), check=self.name, kind=None)
+
+        result = run_check(DataCheck())
+        assert result.kind is not None
+        assert result.kind.endswith("DataCheck")
+        assert "<h4>Figures</h4>" not in result_to_html(result)
+
+    def test_user_class_named_like_a_built_in_gets_none(self) -> None:
+        """Only a class from a module of mlchecks is known by its bare class name."""
+        result = attrs.evolve(demo("quality", "slice_regression"), kind="myproject.QualityCheck")
+        assert "<h4>Figures</h4>" not in result_to_html(result)
+
+    def test_result_from_an_older_module_path(self) -> None:
+        """A saved result whose kind names another mlchecks module still gets its figures."""
+        kind = "mlchecks.checks._rollback_core.RollbackCheck"
+        result = attrs.evolve(demo("rollback"), kind=kind)
+        assert "<h4>Figures</h4>" in result_to_html(result)
+
+    def test_kind_survives_json(self) -> None:
+        """A result read back from JSON keeps its kind, so a saved report draws the same."""
+        result = demo("rollback")
+        back = Result.from_dict(result.to_dict())
+        assert result.kind == back.kind
+        assert result_to_html(result) == result_to_html(back)
+
+    def test_register_for_a_user_class(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """register_figure(UserClass, fn) draws fn for that class's results, whatever the name."""
+        monkeypatch.setattr(html_module, "FIGURES", {})
+
+        @attrs.frozen
+        class MyCheck:
+            name: str
+            rubric: int | None = None
+
+            def run(self, context: object = None) -> Result:
+                return Result(self.name, Status.PASS, "ok")
+
+        register_figure(MyCheck, lambda r: [f"<p>drawn for {r.check}</p>"])
+        assert "<p>drawn for anything</p>" in result_to_html(run_check(MyCheck("anything")))
+        assert "<p>drawn" not in result_to_html(Result("anything", Status.PASS, "ok"))
+
+    def test_register_built_in_class_by_class_or_name(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The class, its qualified name and its bare name register the same key."""
+        from mlchecks.checks.rollback import RollbackCheck
+
+        monkeypatch.setattr(html_module, "FIGURES", {})
+        mine: Callable[[Result], list[str]] = lambda r: []  # noqa: E731
+        register_figure(RollbackCheck, mine)
+        register_figure("mlchecks.checks.rollback.RollbackCheck", mine)
+        register_figure("RollbackCheck", mine)
+        assert ["RollbackCheck"] == list(html_module.FIGURES)
+        assert "<svg" not in result_to_html(demo("rollback"))
+
+    @pytest.mark.parametrize("kind", ["quality", "rollback", "Rollback check", ""])
+    def test_a_check_name_is_rejected(self, kind: str) -> None:
+        """A check name (the old registry key) raises InvalidInput saying figures follow kinds."""
+        with pytest.raises(InvalidInput, match="never the check's name"):
+            register_figure(kind, lambda r: [])
 
 
 class TestWithoutMatplotlib:
@@ -515,7 +612,8 @@ class TestWithoutMatplotlib:
         assert 2 == page.count(PLOT_NOTE)
         assert "install <code>mlchecks[plot]</code> for figures" in page
         assert "<table>" in page
-        assert "regression.accuracy.slice.region=east" in page
+        assert "slice.regression.accuracy" in page
+        assert "region=east" in page
 
     def test_no_note_where_there_is_nothing_to_draw(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A result without figure data gets no note either."""

@@ -230,16 +230,19 @@ class TestRegisterFigure:
         """Without registrations a section has no figures heading."""
         assert "Figures" not in result_to_html(Result("quality", Status.PASS))
 
-    def test_figures_show_for_checks_with_the_prefix(self) -> None:
-        """A figure function draws in every check whose name starts with its key."""
+    def test_figures_show_for_results_of_the_kind(self) -> None:
+        """A figure function draws in every result its check class produced, whatever the name."""
 
         def bars(result: Result) -> list[str]:
             return [f'<svg width="10" height="10"><title>{result.check}</title></svg>']
 
-        assert bars is register_figure("quality", bars)
-        assert "<title>quality_v2</title>" in result_to_html(Result("quality_v2", Status.PASS))
-        assert "<svg" not in result_to_html(Result("canary", Status.PASS))
-        assert {"quality": bars} == html_report.FIGURES
+        assert bars is register_figure("mlchecks.checks.quality.QualityCheck", bars)
+        kind = "mlchecks.checks.quality.QualityCheck"
+        page = result_to_html(Result("release_gate", Status.PASS, kind=kind))
+        assert "<title>release_gate</title>" in page
+        assert "<svg" not in result_to_html(Result("quality", Status.PASS))
+        assert "<svg" not in result_to_html(Result("q", Status.PASS, kind="my.QualityCheck"))
+        assert {"QualityCheck": bars} == html_report.FIGURES
 
     def test_a_broken_figure_does_not_break_the_report(self, mixed_result: SuiteResult) -> None:
         """A figure function that raises leaves a note and the rest of the report intact."""
@@ -247,7 +250,9 @@ class TestRegisterFigure:
         def broken(result: Result) -> list[str]:
             raise ValueError("no <data>")
 
-        register_figure("quality", broken)
+        kind = mixed_result["quality"].kind
+        assert kind is not None
+        register_figure(kind, broken)
         text = suite_to_html(mixed_result)
         parse(text)
         assert "could not be drawn: ValueError: no &lt;data&gt;" in text
@@ -255,14 +260,20 @@ class TestRegisterFigure:
 
     def test_wrong_return_type_is_a_note(self) -> None:
         """A figure function must return a list of strings; anything else becomes a note."""
-        register_figure("q", lambda result: "<svg/>")  # type: ignore[arg-type,return-value]
-        assert "could not be drawn: TypeError" in result_to_html(Result("q", Status.PASS))
+        register_figure("my.Check", lambda result: "<svg/>")  # type: ignore[arg-type,return-value]
+        result = Result("q", Status.PASS, kind="my.Check")
+        assert "could not be drawn: TypeError" in result_to_html(result)
 
     @pytest.mark.parametrize(
         ("name", "fn", "says"),
-        [("", print, "'check_name' must be a non-empty string"), ("x", 3, "'fn' must be callable")],
+        [
+            ("", print, "'kind' must be a check class or its qualified name"),
+            ("quality", print, "never the check's name"),
+            (3, print, "'kind' must be a check class"),
+            ("my.Check", 3, "'fn' must be callable"),
+        ],
     )
-    def test_bad_registration(self, name: str, fn: object, says: str) -> None:
-        """An empty name or a non-callable raises InvalidInput naming the argument."""
+    def test_bad_registration(self, name: object, fn: object, says: str) -> None:
+        """A check name, a non-class or a non-callable raises InvalidInput naming the argument."""
         with pytest.raises(InvalidInput, match=says):
             register_figure(name, fn)  # type: ignore[arg-type]

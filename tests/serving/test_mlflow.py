@@ -254,14 +254,14 @@ class TestRollbackCheckOnMLflow:
             deployment,
             deployment.endpoint(),
             "3",
-            probes,
-            repeats=3,
-            rate_per_s=200.0,
-            settle_requests=30,
+            probe_inputs=probes,
+            n_repeats=3,
+            request_rate=200.0,
+            n_settle_requests=30,
         )
         result = check.run()
         assert Status.PASS == result.status, str(result)
-        assert 0.0 == result.metrics["failed_requests_total"]
+        assert 0.0 == result.metrics["n_failed_requests_total"]
         assert "1" == deployment.live_version()
 
     def test_alias_cached_longer_than_the_limit_fails(
@@ -276,12 +276,12 @@ class TestRollbackCheckOnMLflow:
             deployment,
             deployment.endpoint(alias_ttl_s=1.5),
             "3",
-            probes,
-            repeats=1,
+            probe_inputs=probes,
+            n_repeats=1,
             max_rollback_s=0.25,
-            rate_per_s=200.0,
-            settle_requests=30,
-            max_duration_s=5.0,
+            request_rate=200.0,
+            n_settle_requests=30,
+            budget_s=5.0,
         )
         result = check.run()
         finding = result.finding("rollback_time")

@@ -603,16 +603,16 @@ def canary(mlserver: Any, candidate: str, **overrides: Any) -> Any:
         overrides["offline_predictions"] = mlserver.offline(candidate)[:50, None, :]
     settings: dict[str, Any] = {
         "traffic": live_traffic,
-        "fraction": 0.5,
-        "candidate_requests": 150,
-        "max_requests": 1500,
+        "traffic_fraction": 0.5,
+        "n_candidate_requests": 150,
+        "budget_requests": 1500,
         "alpha": 0.01,
         "classify": top_class,
         "max_latency_ratio": 3.0,
     }
     settings.update(overrides)
     deployment = V2Deployment(mlserver.process.endpoint(MODEL), live="1")
-    return CanaryCheck(deployment, candidate, probes, **settings)
+    return CanaryCheck(deployment, candidate, probe_inputs=probes, **settings)
 
 
 @pytest.mark.integration
@@ -622,7 +622,7 @@ class TestCanaryCheckOnMLServer:
         with mlserver.staged("5"):
             result = canary(mlserver, "5").run()
         assert Status.PASS == result.status, str(result)
-        assert 1.0 == result.metrics["probe_agreement"]
+        assert 1.0 == result.metrics["probe.agreement"]
         assert Status.PASS == result.finding("trickle").status
 
     def test_candidate_for_another_feature_count_fails(self, mlserver: Any) -> None:
@@ -648,7 +648,7 @@ class TestCanaryCheckOnMLServer:
         result = canary(mlserver, "2", offline_predictions=mlserver.offline("4")[:50, None, :])
         outcome = result.run()
         assert Status.FAIL == outcome.finding("probe.agreement").status
-        assert 0.0 == outcome.metrics["probe_agreement"]
+        assert 0.0 == outcome.metrics["probe.agreement"]
 
 
 @pytest.mark.integration
@@ -663,14 +663,14 @@ class TestRollbackCheckOnMLServer:
                 deployment,
                 deployment,
                 "4",
-                rows(mlserver.inputs[:20]),
-                repeats=3,
-                rate_per_s=300.0,
-                settle_requests=30,
+                probe_inputs=rows(mlserver.inputs[:20]),
+                n_repeats=3,
+                request_rate=300.0,
+                n_settle_requests=30,
             )
             result = check.run()
         assert Status.PASS == result.status, str(result)
-        assert 0.0 == result.metrics["failed_requests_total"]
+        assert 0.0 == result.metrics["n_failed_requests_total"]
         assert "1" == deployment.live_version()
 
     def test_traffic_that_bypasses_the_pointer_fails(self, mlserver: Any) -> None:
@@ -684,11 +684,11 @@ class TestRollbackCheckOnMLServer:
             deployment,
             unversioned,
             "2",
-            rows(mlserver.inputs[:20]),
-            repeats=1,
-            rate_per_s=300.0,
-            max_duration_s=1.5,
-            settle_requests=20,
+            probe_inputs=rows(mlserver.inputs[:20]),
+            n_repeats=1,
+            request_rate=300.0,
+            budget_s=1.5,
+            n_settle_requests=20,
         )
         result = check.run()
         assert Status.FAIL == result.status

@@ -11,6 +11,7 @@ import scipy.stats
 from hypothesis import given, settings
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats import _compare_kernel, _rank_correlation
 from mlchecks.stats import compare as compare_module
 from mlchecks.stats.compare import (
     PredictionComparison,
@@ -325,10 +326,10 @@ def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     ones (differing rows gathered across blocks), dense ones with and without equal rows."""
     if request.param != "default":
         block, sub_block, sparse = BLOCK_SIZES[request.param]
-        monkeypatch.setattr(compare_module, "_BLOCK_VALUES", block)
-        monkeypatch.setattr(compare_module, "_DENSE_VALUES", sub_block)
-        monkeypatch.setattr(compare_module, "_MIN_SUB_ROWS", 1)
-        monkeypatch.setattr(compare_module, "_SPARSE_FRACTION", sparse)
+        monkeypatch.setattr(_compare_kernel, "_BLOCK_VALUES", block)
+        monkeypatch.setattr(_compare_kernel, "_DENSE_VALUES", sub_block)
+        monkeypatch.setattr(_compare_kernel, "_MIN_SUB_ROWS", 1)
+        monkeypatch.setattr(_compare_kernel, "_SPARSE_FRACTION", sparse)
     return str(request.param)
 
 
@@ -541,18 +542,18 @@ class TestMidranks:
     def test_equal_to_scipy_with_ties(self, values: list[float]) -> None:
         """Midranks equal scipy.stats.rankdata bit for bit, ties included."""
         x = np.array(values)
-        assert scipy.stats.rankdata(x).tolist() == compare_module._midranks(x).tolist()
+        assert scipy.stats.rankdata(x).tolist() == _rank_correlation._midranks(x).tolist()
 
     def test_no_ties_and_float32(self) -> None:
         """Distinct float32 values get ranks 1..n in their order."""
         x = np.random.default_rng(7).random(1000).astype(np.float32)
-        assert scipy.stats.rankdata(x).tolist() == compare_module._midranks(x).tolist()
+        assert scipy.stats.rankdata(x).tolist() == _rank_correlation._midranks(x).tolist()
 
     def test_identical_runs_correlation_read_in_pieces(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Identical runs correlate 1.0 when any top-1 score differs, even late; else None."""
-        monkeypatch.setattr(compare_module, "_VARIES_ROWS", 3)
+        monkeypatch.setattr(_rank_correlation, "_VARIES_ROWS", 3)
         a = np.full((20, 3), 0.25)
         a[:, 0] = 0.5
         assert compare_predictions(a, a.copy()).rank_correlation is None

@@ -1,9 +1,8 @@
-"""Tests for mlchecks.stats.sequential: e-values, confidence sequences, the canary verdict."""
+"""Tests for mlchecks.stats.sequential: e-values, confidence sequences, effect sizes."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from typing import Any
 
@@ -15,7 +14,6 @@ from scipy.spatial.distance import jensenshannon
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.sequential import (
     BettingTest,
-    CanaryMonitor,
     CategoricalShareTest,
     RateTest,
     ShareTest,
@@ -28,9 +26,7 @@ from mlchecks.stats.sequential import (
     rate_confidence_sequence,
     rate_log_evalue,
     rate_log_evalues,
-    shadow_decision,
     share_log_evalues,
-    split_decision,
 )
 
 
@@ -417,7 +413,16 @@ class TestRateTest:
         test = RateTest(0.1)
         assert math.isnan(test.rate)
         assert (0.0, 1.0) == tuple(test.interval())
-        assert "RateTest(null_rate=0.1" in repr(test)
+        assert "RateTest(null_rate=0.1, alternative='greater', n=0, hits=0" in repr(test)
+
+    def test_share_and_rate_tests_count_outcomes_alike(self) -> None:
+        """`ShareTest` and `RateTest` keep the same bookkeeping: outcomes, hits, a repr."""
+        share, rate = ShareTest(0.2), RateTest(0.2)
+        for hit in [True, False, True]:
+            share.update(hit)
+            rate.update(hit)
+        assert (3, 2) == (share.n, share.hits) == (rate.n, rate.hits)
+        assert repr(share).startswith("ShareTest(share=0.2, alternative='greater', n=3, hits=2")
 
 
 class TestEffectSizes:
@@ -455,340 +460,3 @@ class TestEffectSizes:
         """Counts are non-negative."""
         with pytest.raises(InvalidInput, match="non-negative"):
             js_divergence([1, -2], [1, 2])
-
-
-# ------------------------------------------------------------------------ canary verdict
-
-
-def split_stream(
-    rng: np.random.Generator,
-    n: int,
-    fraction: float,
-    *,
-    error_rate: float = 0.01,
-    candidate_error_rate: float | None = None,
-    latency_ratio: float = 1.0,
-    classes: tuple[float, ...] = (0.5, 0.3, 0.2),
-    candidate_classes: tuple[float, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A synthetic split-mode stream: routing, errors, log-normal latencies, classes."""
-    arm = rng.random(n) < fraction
-    cand_err = error_rate if candidate_error_rate is None else candidate_error_rate
-    error = rng.random(n) < np.where(arm, cand_err, error_rate)
-    latency = np.exp(rng.normal(np.log(0.01), 0.3, n)) * np.where(arm, latency_ratio, 1.0)
-    base_labels = rng.choice(len(classes), n, p=classes)
-    cand_labels = rng.choice(len(classes), n, p=candidate_classes or classes)
-    return arm, error, latency, np.where(arm, cand_labels, base_labels)
-
-
-def online_split(stream: tuple[np.ndarray, ...], **settings: Any) -> CanaryMonitor:
-    """Feed a split stream to a `CanaryMonitor` one request at a time."""
-    monitor = CanaryMonitor(**settings)
-    for arm, err, lat, lab in zip(*stream, strict=True):
-        monitor.observe(candidate=bool(arm), error=bool(err), latency_s=float(lat), label=int(lab))
-        if monitor.decision != "continue":
-            break
-    return monitor
-
-
-class TestCanaryMonitor:
-    @pytest.mark.parametrize(
-        ("seed", "fault"),
-        [
-            (0, {}),
-            (1, {"candidate_error_rate": 0.2}),
-            (2, {"latency_ratio": 2.0}),
-            (3, {"candidate_classes": (0.2, 0.3, 0.5)}),
-        ],
-    )
-    def test_online_and_vectorized_verdicts_agree(self, seed: int, fault: Any) -> None:
-        """`observe` request by request reaches the decision `split_decision` computes."""
-        stream = split_stream(np.random.default_rng(seed), 3000, 0.2, **fault)
-        settings = {"fraction": 0.2, "candidate_requests": 400}
-        monitor = online_split(stream, **settings)
-        vectorized = split_decision(*stream, **settings)
-        expected = monitor.decision if monitor.decision != "continue" else "inconclusive"
-        assert expected == vectorized.decision
-        assert monitor.reasons == vectorized.reasons
-        assert monitor.n_requests == vectorized.n_requests
-
-    @pytest.mark.parametrize("seed", [0, 1])
-    def test_shadow_online_and_vectorized_verdicts_agree(self, seed: int) -> None:
-        """`observe_pair` reaches the decision `shadow_decision` computes."""
-        rng = np.random.default_rng(seed)
-        n = 600
-        c_err, b_err = rng.random(n) < 0.05 * (1 + seed), rng.random(n) < 0.05
-        c_lat, b_lat = np.exp(rng.normal(0, 0.3, (2, n)))
-        b_lab = rng.integers(0, 3, n)
-        c_lab = np.where(rng.random(n) < 0.1 * (1 + 3 * seed), rng.integers(0, 3, n), b_lab)
-        monitor = CanaryMonitor(fraction=0.5, mode="shadow", candidate_requests=500)
-        for row in zip(c_err, b_err, c_lat, b_lat, c_lab, b_lab, strict=True):
-            monitor.observe_pair(
-                candidate_error=bool(row[0]),
-                baseline_error=bool(row[1]),
-                candidate_latency_s=float(row[2]),
-                baseline_latency_s=float(row[3]),
-                candidate_label=int(row[4]),
-                baseline_label=int(row[5]),
-            )
-        vectorized = shadow_decision(
-            c_err, b_err, c_lat, b_lat, c_lab, b_lab, fraction=0.5, candidate_requests=500
-        )
-        expected = monitor.decision if monitor.decision != "continue" else "inconclusive"
-        assert (expected, monitor.reasons) == (vectorized.decision, vectorized.reasons)
-        assert monitor.n_requests == vectorized.n_requests
-
-    def test_shadow_disagreement_flags_online_and_vectorized_agree(self) -> None:
-        """Explicit disagreement flags (-1: the labels decide) give the same verdict both ways."""
-        rng = np.random.default_rng(14)
-        n = 400
-        ok, lat = np.zeros(n, bool), np.ones(n)
-        labels = np.where(rng.random(n) < 0.2, -1, rng.integers(0, 3, n))  # -1: no class
-        flags = np.where(rng.random(n) < 0.3, -1, (rng.random(n) < 0.25).astype(int))
-        monitor = CanaryMonitor(mode="shadow", candidate_requests=n)
-        for label, flag in zip(labels, flags, strict=True):
-            monitor.observe_pair(
-                candidate_error=False,
-                baseline_error=False,
-                candidate_latency_s=1.0,
-                baseline_latency_s=1.0,
-                candidate_label=None if label < 0 else int(label),
-                baseline_label=None if label < 0 else int(label),
-                disagree=None if flag < 0 else bool(flag),
-            )
-        vectorized = shadow_decision(ok, ok, lat, lat, labels, labels, flags, candidate_requests=n)
-        assert ("fail", ("disagreement",)) == (monitor.decision, monitor.reasons)
-        assert (monitor.decision, monitor.reasons) == (vectorized.decision, vectorized.reasons)
-        assert monitor.n_requests == vectorized.n_requests
-        assert monitor.n_compared < monitor.n_requests  # no flag and no label: not compared
-
-    def test_disagreement_is_judged_only_in_shadow_mode_with_a_limit(self) -> None:
-        """Without max_disagreement the rate is counted but never fails the canary."""
-        monitor = CanaryMonitor(mode="shadow", candidate_requests=50, max_disagreement=None)
-        for i in range(50):
-            monitor.observe_pair(
-                candidate_error=False,
-                baseline_error=False,
-                candidate_latency_s=1.0,
-                baseline_latency_s=1.0,
-                candidate_label=i % 2,  # always another class, with the same class mix
-                baseline_label=1 - i % 2,
-            )
-        assert ("pass", 1.0) == (monitor.decision, monitor.disagreement_rate)
-        assert 3 == monitor.config.n_tests
-        assert 4 == CanaryMonitor(mode="shadow").config.n_tests
-        assert 3 == CanaryMonitor(mode="split").config.n_tests
-
-    def test_shadow_evidence_reports_the_disagreement_rate(self) -> None:
-        """The evidence has the rate, its confidence sequence and the alpha split."""
-        monitor = CanaryMonitor(mode="shadow", alpha=0.04, candidate_requests=100)
-        for i in range(100):
-            monitor.observe_pair(
-                candidate_error=False,
-                baseline_error=False,
-                candidate_latency_s=1.0,
-                baseline_latency_s=1.0,
-                candidate_label=int(i % 20 == 0),
-                baseline_label=0,
-            )
-        evidence = monitor.evidence()
-        json.dumps(evidence)
-        assert (100, 5, 0.05) == (
-            evidence["disagreement_pairs"],
-            evidence["disagreements"],
-            evidence["disagreement_rate"],
-        )
-        low, high = evidence["disagreement_interval"]
-        assert low < 0.05 < high
-        assert (4, 0.01, 100.0) == (
-            evidence["tests"],
-            evidence["alpha_per_test"],
-            evidence["evalue_threshold"],
-        )
-
-    def test_passes_once_the_candidate_served_the_planned_requests(self) -> None:
-        """With nothing wrong the decision is PASS at the planned candidate sample."""
-        monitor = online_split(
-            split_stream(np.random.default_rng(8), 5000, 0.1), fraction=0.1, candidate_requests=200
-        )
-        assert ("pass", 200) == (monitor.decision, monitor.n_candidate)
-
-    def test_fails_on_candidate_only_errors_with_the_reason(self) -> None:
-        """A candidate failing where the baseline never does fails on errors."""
-        monitor = CanaryMonitor(fraction=0.05)
-        for _ in range(6):
-            monitor.observe(candidate=True, error=True, latency_s=None, label=None)
-        assert ("fail", ("errors",)) == (monitor.decision, monitor.reasons)
-
-    def test_a_small_significant_shift_is_tolerated(self) -> None:
-        """A detected shift whose PSI is below max_psi does not fail the canary."""
-        rng = np.random.default_rng(9)
-        stream = split_stream(
-            rng, 6000, 0.5, error_rate=0.0, classes=(0.5, 0.5), candidate_classes=(0.4, 0.6)
-        )
-        monitor = online_split(stream, fraction=0.5, candidate_requests=2500, max_psi=0.1)
-        assert "pass" == monitor.decision
-        assert monitor.shift_tolerated
-        strict = split_decision(*stream, fraction=0.5, candidate_requests=2500, max_psi=None)
-        assert ("fail", ("shift",)) == (strict.decision, strict.reasons)
-
-    def test_evidence_is_json_safe(self) -> None:
-        """The evidence dict serializes to JSON and reports the latency interval."""
-        monitor = online_split(
-            split_stream(np.random.default_rng(10), 2000, 0.2), fraction=0.2, candidate_requests=100
-        )
-        evidence = monitor.evidence()
-        json.dumps(evidence)
-        low, high = evidence["latency_ratio_interval"]
-        assert low < evidence["latency_ratio"] < high
-
-    def test_observe_is_for_split_mode(self) -> None:
-        """Mixing up the modes is an error that names the right method."""
-        with pytest.raises(InvalidInput, match="observe_pair"):
-            CanaryMonitor(mode="shadow").observe(
-                candidate=True, error=False, latency_s=0.1, label=0
-            )
-
-    @pytest.mark.parametrize(
-        ("name", "value"),
-        [
-            ("fraction", 1.5),
-            ("mode", "mirror"),
-            ("alpha", 0.0),
-            ("max_latency_ratio", 0.5),
-            ("clip_ratio", 1.0),
-            ("max_psi", -1.0),
-            ("candidate_requests", 0),
-            ("max_disagreement", 1.0),
-            ("max_disagreement", 0.0),
-        ],
-    )
-    def test_rejects_bad_settings(self, name: str, value: Any) -> None:
-        """Each setting is validated with a message naming it."""
-        with pytest.raises(InvalidInput, match=f"'{name}'"):
-            CanaryMonitor(**{name: value})
-
-
-def naive_false_alarm(stream: tuple[np.ndarray, ...], level: float) -> bool:
-    """Repeat three fixed-sample tests after every request; True if any ever rejects."""
-    arm, error, latency, label = stream
-    ok = ~error
-    n_c, n_b = np.cumsum(arm), np.cumsum(~arm)
-    e_c, e_b = np.cumsum(arm & error), np.cumsum(~arm & error)
-    ready = (n_c >= 20) & (n_b >= 20)
-    # errors: one-sided two-proportion z-test
-    pooled = (e_c + e_b) / np.maximum(n_c + n_b, 1)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / np.maximum(n_c, 1) + 1 / np.maximum(n_b, 1)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z_err = (e_c / np.maximum(n_c, 1) - e_b / np.maximum(n_b, 1)) / se
-    # latency: one-sided Welch z-test on log-latency
-    logl = np.log(latency)
-    sc, sb = np.cumsum(np.where(arm & ok, logl, 0)), np.cumsum(np.where(~arm & ok, logl, 0))
-    qc, qb = np.cumsum(np.where(arm & ok, logl**2, 0)), np.cumsum(np.where(~arm & ok, logl**2, 0))
-    mc, mb = np.cumsum(arm & ok), np.cumsum(~arm & ok)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_c, mean_b = sc / mc, sb / mb
-        var_c, var_b = qc / mc - mean_c**2, qb / mb - mean_b**2
-        z_lat = (mean_c - mean_b) / np.sqrt(var_c / mc + var_b / mb)
-    # classes: chi-square test of the 2 x C table
-    onehot = np.eye(3)[label] * ok[:, None]
-    tab_c, tab_b = np.cumsum(onehot * arm[:, None], 0), np.cumsum(onehot * ~arm[:, None], 0)
-    total = tab_c + tab_b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        exp_c = total * (tab_c.sum(1) / total.sum(1))[:, None]
-        exp_b = total - exp_c
-        chi2 = np.nansum((tab_c - exp_c) ** 2 / exp_c + (tab_b - exp_b) ** 2 / exp_b, axis=1)
-    p = np.stack([stats.norm.sf(z_err), stats.norm.sf(z_lat), stats.chi2.sf(chi2, df=2)])
-    return bool(np.any((np.nan_to_num(p, nan=1.0) < level / 3) & ready))
-
-
-class TestStageOneSimulation:
-    """The stage-1 verdict checked after every request, on simulated streams."""
-
-    def test_false_alarm_rate_is_at_most_alpha_and_naive_peeking_is_not(self) -> None:
-        """Over 200 identical-arm streams the verdict fails at most alpha of the time.
-
-        The same streams judged by fixed-sample tests repeated after every request fail far
-        more often than alpha.
-        """
-        rng = np.random.default_rng(2024)
-        settings = {
-            "fraction": 0.1,
-            "alpha": 0.05,
-            "candidate_requests": 1000,
-            "max_latency_ratio": 1.0,  # the null on the boundary: the hardest case
-            "max_psi": None,  # every significant shift fails
-        }
-        fails = naive = 0
-        runs = 200
-        for _ in range(runs):
-            stream = split_stream(rng, 10000, 0.1)
-            fails += split_decision(*stream, **settings).decision == "fail"
-            naive += naive_false_alarm(stream, 0.05)
-        assert fails / runs <= 0.05
-        assert naive / runs > 0.1
-
-    @pytest.mark.parametrize(
-        ("fault", "reason", "n", "settings"),
-        [
-            (
-                {"error_rate": 0.02, "candidate_error_rate": 0.04},
-                "errors",
-                20000,
-                {"candidate_requests": 2000},
-            ),
-            ({"latency_ratio": 1.3}, "latency", 10000, {"candidate_requests": 1000}),
-            (
-                {"candidate_classes": (0.3, 0.3, 0.4)},
-                "shift",
-                10000,
-                {"candidate_requests": 1000},
-            ),
-        ],
-        ids=["twice_the_error_rate", "latency_plus_30_percent", "shifted_classes"],
-    )
-    def test_power(self, fault: Any, reason: str, n: int, settings: Any) -> None:
-        """Against each planted regression the verdict fails, naming it, in >= 80% of runs."""
-        rng = np.random.default_rng(7)
-        runs = 60
-        caught = 0
-        for _ in range(runs):
-            decision = split_decision(*split_stream(rng, n, 0.1, **fault), fraction=0.1, **settings)
-            caught += decision.decision == "fail" and reason in decision.reasons
-        assert caught / runs >= 0.8
-
-    @pytest.mark.parametrize("rate", [0.1, 0.05])
-    def test_disagreement_false_alarms_at_most_its_share_of_alpha(self, rate: float) -> None:
-        """At or below max_disagreement the disagreement test ever rejects in at most alpha / 4
-        of 1,000 streams watched after every one of 500 pairs (all streams in one call)."""
-        outcomes = np.random.default_rng(15).random((1000, 500)) < rate
-        paths = rate_log_evalues(outcomes, 0.1)
-        ever = (paths >= math.log(4 / 0.05)).any(axis=1)
-        assert ever.mean() <= 0.05 / 4
-
-    def test_shadow_verdict_false_alarms_at_most_alpha_at_the_disagreement_limit(self) -> None:
-        """Over 200 shadow streams disagreeing on exactly max_disagreement of the pairs (and
-        otherwise identical) the whole verdict fails at most alpha of the time."""
-        rng = np.random.default_rng(16)
-        n, runs = 2000, 200
-        fails = 0
-        for _ in range(runs):
-            c_err, b_err = rng.random((2, n)) < 0.01
-            c_lat, b_lat = np.exp(rng.normal(np.log(0.01), 0.3, (2, n)))
-            b_lab = rng.integers(0, 3, n)
-            other = (b_lab + rng.integers(1, 3, n)) % 3  # a uniformly chosen other class
-            c_lab = np.where(rng.random(n) < 0.1, other, b_lab)
-            decision = shadow_decision(
-                c_err, b_err, c_lat, b_lat, c_lab, b_lab, candidate_requests=n
-            )
-            fails += decision.decision == "fail"
-        assert fails / runs <= 0.05
-
-    def test_disagreement_power_against_half_the_pairs(self) -> None:
-        """A candidate disagreeing on half the pairs is caught in every one of 400 streams,
-        after a median of at most 20 pairs and always within 100."""
-        outcomes = np.random.default_rng(17).random((400, 100)) < 0.5
-        hit = rate_log_evalues(outcomes, 0.1) >= math.log(4 / 0.05)
-        assert hit.any(axis=1).all()
-        first = hit.argmax(axis=1) + 1
-        assert np.median(first) <= 20

@@ -1,192 +1,38 @@
-"""Private helpers of the serving checks (pipeline, canary, rollback).
+"""Live traffic and what came back: the load generator and response arithmetic.
 
-- `probe_inputs` (an attrs converter) and `server_versions`.
-- `ensure_local`: the checks' load generators talk only to the loopback interface unless
-  the user opts in (``allow_remote=True``).
-- `TimedCaller`: calls a function on a daemon worker thread and gives up after a timeout,
-  so one hung request cannot hang a check.
 - `LoadGenerator`: a background thread sending requests to an endpoint at a bounded rate,
-  bounded in requests and time, that stops by itself and records every response.
+  bounded in requests and time, that stops by itself and records every response
+  (each request through `mlchecks.checks._session.infer`, so it never raises).
+- `error_class`: the class of a failed response (timeout, client, server, connection).
 - Output comparison (bitwise or within tolerance) and latency quantiles.
 """
 
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
+from mlchecks.checks._session import infer
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
-from mlchecks._validate import describe
 
 __all__ = [
-    "LOCAL_HOSTS",
-    "Call",
     "LoadGenerator",
     "Record",
-    "TimedCaller",
     "as_output_array",
-    "ensure_local",
     "error_class",
     "latency_quantiles",
     "outputs_equal",
-    "probe_inputs",
-    "server_versions",
 ]
 
-#: Host names that reach the loopback interface.
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
-
-# ------------------------------------------------------------------------------- inputs
-
-
-def probe_inputs(value: Any) -> tuple[Any, ...]:
-    """attrs converter: a non-empty sequence of request inputs, as a tuple."""
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(
-            f"'probe_inputs' must be a sequence of request inputs (got {describe(value)})"
-        )
-    probes = tuple(value)
-    if not probes:
-        raise InvalidInput("'probe_inputs' must not be empty")
-    return probes
-
-
-def server_versions(server: Any) -> tuple[str, ...] | None:
-    """The versions a server lists (``versions()``), or None when it cannot say."""
-    versions = getattr(server, "versions", None)
-    if not callable(versions):
-        return None
-    try:
-        return tuple(versions())
-    except Exception:
-        return None
-
-
-# ------------------------------------------------------------------------------- locality
-
-
-def _host_of(target: Any) -> str | None:
-    """The host a serving client talks to, if it says (``url``, ``base_url`` or ``host``)."""
-    for name in ("url", "base_url", "uri"):
-        value = getattr(target, name, None)
-        if isinstance(value, str) and "://" in value:
-            return urllib.parse.urlsplit(value).hostname or ""
-    host = getattr(target, "host", None)
-    return host if isinstance(host, str) else None
-
-
-def ensure_local(target: Any, name: str, *, allow_remote: bool) -> None:
-    """Refuse to send load to anything but 127.0.0.1 unless ``allow_remote``.
-
-    A target that names no host (an in-process server) is local.
-
-    Raises:
-        InvalidInput: ``target`` points at a remote host and ``allow_remote`` is False.
-
-    >>> class Client:
-    ...     url = "http://10.0.0.7:8080"
-    >>> ensure_local(Client(), "endpoint", allow_remote=False)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    mlchecks.exceptions.InvalidInput: 'endpoint' points at host '10.0.0.7'; ...
-    """
-    if allow_remote:
-        return
-    host = _host_of(target)
-    if host is None or host.lower() in LOCAL_HOSTS:
-        return
-    raise InvalidInput(
-        f"'{name}' points at host {host!r}; the load generators send traffic only to "
-        "127.0.0.1 unless allow_remote=True"
-    )
-
-
-# ----------------------------------------------------------------------- timed calls
-
-
-@attrs.frozen
-class Call:
-    """The outcome of `TimedCaller.call`: a value, an exception, or a timeout."""
-
-    value: Any = None
-    exception: BaseException | None = None
-    timed_out: bool = False
-    elapsed_s: float = 0.0
-
-
-class _Worker:
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        self.thread = threading.Thread(target=self._loop, name="mlchecks-call", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            fn, out = job
-            try:
-                out.put((True, fn()))
-            except BaseException as exc:  # handed back to the caller
-                out.put((False, exc))
-
-
-class TimedCaller:
-    """Call functions on a daemon worker thread, waiting at most ``timeout_s`` each.
-
-    A call that times out leaves its worker behind (Python cannot stop a thread); the next
-    call gets a fresh worker. After ``max_stuck`` abandoned workers every call times out at
-    once, so a server that hangs every request cannot pile up threads.
-
-    >>> caller = TimedCaller()
-    >>> caller.call(lambda: 6 * 7, timeout_s=5.0).value
-    42
-    >>> caller.close()
-    """
-
-    def __init__(self, max_stuck: int = 4) -> None:
-        self.max_stuck = max_stuck
-        self.stuck = 0
-        self._worker: _Worker | None = None
-
-    def call(self, fn: Callable[[], Any], timeout_s: float) -> Call:
-        """Run ``fn()`` and return its value or exception, or a timeout after ``timeout_s``."""
-        start = time.perf_counter()
-        if self.stuck >= self.max_stuck:
-            return Call(timed_out=True)
-        if self._worker is None:
-            self._worker = _Worker()
-        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._worker.jobs.put((fn, out))
-        try:
-            ok, value = out.get(timeout=timeout_s)
-        except queue.Empty:
-            self.stuck += 1
-            self._worker = None  # abandoned; it exits after its call returns, if ever
-            return Call(timed_out=True, elapsed_s=time.perf_counter() - start)
-        elapsed = time.perf_counter() - start
-        if ok:
-            return Call(value=value, elapsed_s=elapsed)
-        return Call(exception=value, elapsed_s=elapsed)
-
-    def close(self) -> None:
-        """Let the current worker exit."""
-        if self._worker is not None:
-            self._worker.jobs.put(None)
-            self._worker = None
+# ------------------------------------------------------------------------------ responses
 
 
 def error_class(response: Response) -> str:
@@ -286,7 +132,7 @@ class LoadGenerator:
 
     Requests cycle through ``inputs`` and are paced at ``rate_per_s`` (each request is
     sent when the previous one has returned and the pacing interval has passed). The
-    thread stops by itself after ``max_requests`` requests or ``max_duration_s`` seconds,
+    thread stops by itself after ``budget_requests`` requests or ``budget_s`` seconds,
     whichever comes first, or when `stop` is called. A request that raises is recorded
     as a failed response (``error_kind="connection"``).
 
@@ -294,13 +140,13 @@ class LoadGenerator:
         endpoint: where requests go (``infer(inputs)``, unversioned: live traffic).
         inputs: the request inputs, cycled.
         rate_per_s: the most requests per second.
-        max_requests: the most requests in total.
-        max_duration_s: the longest the generator runs.
+        budget_requests: the most requests in total.
+        budget_s: the longest the generator runs.
 
     >>> from mlchecks.serving import InProcessServer
     >>> server = InProcessServer().add("1", abs)
     >>> server.set_live("1")
-    >>> gen = LoadGenerator(server, [-1, -2], rate_per_s=1000, max_requests=10, max_duration_s=5)
+    >>> gen = LoadGenerator(server, [-1, -2], rate_per_s=1000, budget_requests=10, budget_s=5)
     >>> records = gen.start().join(timeout_s=5)
     >>> len(records), records[1].response.outputs
     (10, 2)
@@ -312,16 +158,16 @@ class LoadGenerator:
         inputs: Sequence[Any],
         *,
         rate_per_s: float,
-        max_requests: int,
-        max_duration_s: float,
+        budget_requests: int,
+        budget_s: float,
     ) -> None:
         if not inputs:
             raise InvalidInput("'inputs' must not be empty")
         self.endpoint = endpoint
         self.inputs = list(inputs)
         self.interval_s = 1.0 / rate_per_s
-        self.max_requests = max_requests
-        self.max_duration_s = max_duration_s
+        self.budget_requests = budget_requests
+        self.budget_s = budget_s
         self.records: list[Record] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mlchecks-load", daemon=True)
@@ -334,9 +180,9 @@ class LoadGenerator:
         return self
 
     def _loop(self) -> None:
-        deadline = self.started + self.max_duration_s
+        deadline = self.started + self.budget_s
         next_send = self.started
-        for count in range(self.max_requests):
+        for count in range(self.budget_requests):
             if self._stop.is_set():
                 return
             now = time.perf_counter()
@@ -346,10 +192,7 @@ class LoadGenerator:
                 return
             index = count % len(self.inputs)
             sent = time.perf_counter()
-            try:
-                response = self.endpoint.infer(self.inputs[index])
-            except Exception as exc:
-                response = Response(error=f"{type(exc).__name__}: {exc}", error_kind="connection")
+            response = infer(self.endpoint, self.inputs[index])
             done = time.perf_counter()
             self.records.append(Record(sent, done, index, response))
             next_send = sent + self.interval_s

@@ -1,0 +1,408 @@
+"""The canary's stage-1 decision policy: which tests run, at which level, and when to stop.
+
+`CanaryPolicy` holds the numbers the decision depends on (the routing mode and fraction,
+``alpha``, the limits' values); `CanaryMonitor` feeds every request of the live trickle to
+the anytime-valid kernels of `mlchecks.stats.sequential` and decides after each one. The
+severity of each limit (FAIL or WARN) is the report's business
+(`mlchecks.checks._canary_report`); the monitor only says which tests detected a
+regression.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, TypeAlias
+
+import attrs
+import numpy as np
+
+from mlchecks.stats.intervals import ConfidenceInterval
+from mlchecks.stats.sequential import (
+    BettingTest,
+    CategoricalShareTest,
+    RateTest,
+    ShareTest,
+    betting_confidence_sequence,
+    js_divergence,
+    psi,
+    rate_confidence_sequence,
+)
+
+__all__ = ["TESTS", "CanaryMonitor", "CanaryPolicy", "Decision", "log_ratio", "pair_code"]
+
+Decision: TypeAlias = Literal["continue", "fail", "pass"]
+#: The tests of stage 1, in report order (``disagreement`` in shadow mode only).
+TESTS = ("errors", "latency", "shift", "disagreement")
+#: Latencies are floored here (seconds) before taking logs, so a clock reading 0 is finite.
+MIN_LATENCY_S = 1e-9
+
+
+@attrs.frozen(kw_only=True)
+class CanaryPolicy:
+    """The settings stage 1 decides by (the values of `CanaryCheck`'s fields).
+
+    Attributes:
+        traffic_fraction: the candidate's share of live requests (split) or of mirrored
+            requests (shadow).
+        mode: ``"split"`` or ``"shadow"``.
+        alpha: the false-FAIL rate bound of the whole verdict.
+        max_latency_ratio: the candidate may be this many times slower (>= 1).
+        clip_ratio: log-latency ratios are clipped to ``±log(clip_ratio)``.
+        max_psi, max_js: effect-size thresholds for a prediction shift (None: not used;
+            both None: any significant shift fails).
+        n_candidate_requests: how many candidate requests make a PASS.
+        max_disagreement: the highest tolerated rate of differing predictions on mirrored
+            requests (shadow mode; None, or 1 and above: not tested).
+    """
+
+    traffic_fraction: float = 0.05
+    mode: str = "split"
+    alpha: float = 0.05
+    max_latency_ratio: float = 1.2
+    clip_ratio: float = 10.0
+    max_psi: float | None = 0.1
+    max_js: float | None = None
+    n_candidate_requests: int = 500
+    max_disagreement: float | None = 0.1
+
+    @property
+    def share(self) -> float:
+        """The null share of the error test: the routing fraction, or 1/2 for pairs."""
+        return self.traffic_fraction if self.mode == "split" else 0.5
+
+    @property
+    def tests_disagreement(self) -> bool:
+        """True when the disagreement rate is tested (shadow mode with a limit below 1)."""
+        limit = self.max_disagreement
+        return self.mode == "shadow" and limit is not None and 0.0 < limit < 1.0
+
+    @property
+    def n_tests(self) -> int:
+        """How many tests share ``alpha``: 3, or 4 with the disagreement test."""
+        return 4 if self.tests_disagreement else 3
+
+    @property
+    def alpha_per_test(self) -> float:
+        """Each test's share of ``alpha`` (Bonferroni)."""
+        return self.alpha / self.n_tests
+
+    @property
+    def evalue_threshold(self) -> float:
+        """``n_tests / alpha``: each test fails at e-value ``1 / alpha_per_test``."""
+        return self.n_tests / self.alpha
+
+    @property
+    def bound(self) -> float:
+        """Log-latency differences are clipped to ``[-bound, bound]``."""
+        return math.log(self.clip_ratio)
+
+    def shift_limits_crossed(self, psi_value: float, js_value: float) -> tuple[str, ...]:
+        """The effect-size limits a shift crosses (``("any",)`` when neither is set)."""
+        if self.max_psi is None and self.max_js is None:
+            return ("any",)
+        crossed = []
+        if self.max_psi is not None and psi_value > self.max_psi:
+            crossed.append("max_psi")
+        if self.max_js is not None and js_value > self.max_js:
+            crossed.append("max_js")
+        return tuple(crossed)
+
+
+def log_ratio(candidate_s: float, baseline_s: float, bound: float) -> float:
+    """The log of one latency ratio, clipped to ``[-bound, bound]``."""
+    diff = math.log(max(candidate_s, MIN_LATENCY_S)) - math.log(max(baseline_s, MIN_LATENCY_S))
+    return min(bound, max(-bound, diff))
+
+
+def pair_code(a: int, b: int) -> int:
+    """One integer per unordered pair of non-negative labels (Cantor pairing)."""
+    low, high = (a, b) if a < b else (b, a)
+    return (low + high) * (low + high + 1) // 2 + high
+
+
+class CanaryMonitor:
+    """The stage-1 verdict of a canary, updated after every request.
+
+    Three anytime-valid tests run side by side (four in shadow mode), each at ``alpha / 3``
+    (``alpha / 4``; Bonferroni), so the chance of a false FAIL for a candidate identical to
+    the baseline is at most ``alpha`` however long the canary runs and whenever it stops:
+
+    - **errors**: is the candidate's share of errors larger than its share of traffic
+      (split mode), or are candidate-only errors more common than baseline-only errors
+      among paired requests (shadow mode)? A one-sided `ShareTest`.
+    - **latency**: is the mean clipped log-latency ratio of the candidate over the
+      baseline above ``log(max_latency_ratio)``? A one-sided `BettingTest` on pairs: in
+      split mode each successful candidate request is paired with the latest successful
+      baseline request not yet paired (if any); in shadow mode with its mirror.
+    - **shift**: does the predicted-class distribution differ? A `CategoricalShareTest`
+      on the routing of each labelled response (split mode), or on the direction of each
+      disagreeing pair of labels (shadow mode). A rejection is a regression only while
+      the effect size is above ``max_psi`` (or ``max_js``); rejections of smaller shifts
+      are reported but tolerated.
+    - **disagreement** (shadow mode only): is the fraction of mirrored requests on which
+      the two versions' predictions differ above ``max_disagreement``? A one-sided
+      `RateTest`. The shift test compares distributions, so it cannot see a candidate that
+      predicts another class for most requests while keeping the overall mix (a model
+      trained on inverted labels of balanced classes); this test can.
+
+    The decision is ``"fail"`` as soon as a test detects a regression, ``"pass"`` once the
+    candidate has served ``n_candidate_requests`` requests without one, and ``"continue"``
+    before.
+
+    >>> monitor = CanaryMonitor(CanaryPolicy(traffic_fraction=0.5, n_candidate_requests=3))
+    >>> for arm in [True, False, True, False, True]:
+    ...     _ = monitor.observe(candidate=arm, error=False, latency_s=0.01, label=0)
+    >>> monitor.decision, monitor.n_candidate
+    ('pass', 3)
+    """
+
+    def __init__(self, policy: CanaryPolicy | None = None) -> None:
+        self.config = cfg = policy if policy is not None else CanaryPolicy()
+        null = math.log(cfg.max_latency_ratio)
+        self.errors = ShareTest(cfg.share, alternative="greater")
+        self.latency = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="greater")
+        self.latency_within = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="less")
+        self.shift = CategoricalShareTest(cfg.share)
+        limit = cfg.max_disagreement
+        self.disagreement = RateTest(limit) if cfg.tests_disagreement and limit else None
+        self.n_compared = 0  # mirrored pairs whose predictions were compared
+        self.n_disagreed = 0  # of those, pairs whose predictions differ
+        self.n_requests = 0
+        self.n_candidate = 0
+        self.candidate_errors = 0
+        self.baseline_errors = 0
+        self.differences: list[float] = []  # clipped log-latency ratios of the pairs
+        self.candidate_labels: dict[int, int] = {}
+        self.baseline_labels: dict[int, int] = {}
+        self.decision: Decision = "continue"
+        self.reasons: tuple[str, ...] = ()
+        self.shift_tolerated = False  # a significant shift smaller than the thresholds
+        self._last_baseline: float | None = None
+
+    def observe(
+        self, *, candidate: bool, error: bool, latency_s: float | None, label: int | None
+    ) -> Decision:
+        """Record one split-mode request (served by the candidate or by the baseline).
+
+        Args:
+            candidate: True when the request was routed to the candidate.
+            error: True when it failed (then ``latency_s`` and ``label`` are ignored).
+            latency_s: its latency.
+            label: its predicted class, or None when the output has none.
+
+        Returns:
+            The decision after this request.
+        """
+        if self.decision != "continue":
+            return self.decision
+        self.n_requests += 1
+        self.n_candidate += bool(candidate)
+        if error:
+            if candidate:
+                self.candidate_errors += 1
+            else:
+                self.baseline_errors += 1
+            self.errors.update(bool(candidate))
+            return self._decide()
+        if latency_s is not None:
+            if not candidate:
+                self._last_baseline = float(latency_s)
+            elif self._last_baseline is not None:
+                self._add_difference(latency_s, self._last_baseline)
+                self._last_baseline = None
+        if label is not None:
+            counts = self.candidate_labels if candidate else self.baseline_labels
+            counts[int(label)] = counts.get(int(label), 0) + 1
+            self.shift.update(int(label), bool(candidate))
+        return self._decide()
+
+    def observe_pair(
+        self,
+        *,
+        candidate_error: bool,
+        baseline_error: bool,
+        candidate_latency_s: float | None,
+        baseline_latency_s: float | None,
+        candidate_label: int | None,
+        baseline_label: int | None,
+        disagree: bool | None = None,
+    ) -> Decision:
+        """Record one shadow-mode request, sent to both the candidate and the baseline.
+
+        Args:
+            candidate_error, baseline_error: whether each version failed the request.
+            candidate_latency_s, baseline_latency_s: their latencies.
+            candidate_label, baseline_label: their predicted classes (None: no class).
+            disagree: whether the two predictions differ; None: they differ when both
+                labels are known and unequal. Ignored unless both versions succeeded.
+
+        Returns:
+            The decision after this request.
+        """
+        if self.decision != "continue":
+            return self.decision
+        self.n_requests += 1
+        self.n_candidate += 1
+        self.candidate_errors += bool(candidate_error)
+        self.baseline_errors += bool(baseline_error)
+        if bool(candidate_error) != bool(baseline_error):
+            self.errors.update(bool(candidate_error))
+        if candidate_error or baseline_error:
+            return self._decide()
+        if candidate_latency_s is not None and baseline_latency_s is not None:
+            self._add_difference(candidate_latency_s, baseline_latency_s)
+        if candidate_label is not None and baseline_label is not None:
+            c, b = int(candidate_label), int(baseline_label)
+            self.candidate_labels[c] = self.candidate_labels.get(c, 0) + 1
+            self.baseline_labels[b] = self.baseline_labels.get(b, 0) + 1
+            if c != b:
+                self.shift.update(pair_code(c, b), c < b)
+            if disagree is None:
+                disagree = c != b
+        if disagree is not None:
+            self.n_compared += 1
+            self.n_disagreed += bool(disagree)
+            if self.disagreement is not None:
+                self.disagreement.update(bool(disagree))
+        return self._decide()
+
+    def _add_difference(self, candidate_s: float, baseline_s: float) -> None:
+        value = log_ratio(candidate_s, baseline_s, self.config.bound)
+        self.differences.append(value)
+        self.latency.update(value)
+        self.latency_within.update(value)
+
+    def _decide(self) -> Decision:
+        cfg = self.config
+        threshold = math.log(cfg.evalue_threshold)
+        reasons = []
+        if self.errors.log_evalue >= threshold:
+            reasons.append("errors")
+        if self.latency.log_evalue >= threshold:
+            reasons.append("latency")
+        if self.shift.log_evalue >= threshold:
+            if cfg.shift_limits_crossed(self.psi, self.js):
+                reasons.append("shift")
+            else:
+                self.shift_tolerated = True
+        if self.disagreement is not None and self.disagreement.log_evalue >= threshold:
+            reasons.append("disagreement")
+        if reasons:
+            self.decision, self.reasons = "fail", tuple(reasons)
+        elif self.n_candidate >= cfg.n_candidate_requests:
+            self.decision = "pass"
+        return self.decision
+
+    def log_evalues(self) -> tuple[float, ...]:
+        """Each test's log e-value now, in `TESTS` order (NaN for a test that does not run)."""
+        disagreement = math.nan if self.disagreement is None else self.disagreement.log_evalue
+        return (
+            self.errors.log_evalue,
+            self.latency.log_evalue,
+            self.shift.log_evalue,
+            disagreement,
+        )
+
+    def _label_counts(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        keys = sorted(set(self.candidate_labels) | set(self.baseline_labels))
+        cand = np.array([self.candidate_labels.get(k, 0) for k in keys], dtype=np.float64)
+        base = np.array([self.baseline_labels.get(k, 0) for k in keys], dtype=np.float64)
+        return keys, cand, base
+
+    @property
+    def psi(self) -> float:
+        """PSI between the candidate's and the baseline's predicted classes so far."""
+        _, cand, base = self._label_counts()
+        return psi(cand, base) if cand.size else 0.0
+
+    @property
+    def js(self) -> float:
+        """Jensen-Shannon divergence (base 2) between the two class distributions so far."""
+        _, cand, base = self._label_counts()
+        return js_divergence(cand, base) if cand.size else 0.0
+
+    @property
+    def latency_ratio(self) -> float:
+        """The candidate's latency over the baseline's: ``exp`` of the mean clipped log ratio.
+
+        NaN before the first pair.
+        """
+        if not self.differences:
+            return math.nan
+        return math.exp(math.fsum(self.differences) / len(self.differences))
+
+    def latency_ratio_interval(self) -> ConfidenceInterval:
+        """The confidence sequence for the latency ratio at level ``alpha_per_test``."""
+        bound = self.config.bound
+        cs = betting_confidence_sequence(
+            self.differences, low=-bound, high=bound, alpha=self.config.alpha_per_test
+        )
+        return ConfidenceInterval(math.exp(cs.low), math.exp(cs.high))
+
+    @property
+    def disagreement_rate(self) -> float:
+        """The fraction of compared mirrored pairs whose predictions differ (NaN before one)."""
+        return self.n_disagreed / self.n_compared if self.n_compared else math.nan
+
+    def disagreement_interval(self) -> ConfidenceInterval:
+        """The confidence sequence for the disagreement rate.
+
+        Each end inverts a one-sided test at ``alpha_per_test`` (together a ``1 - 2 *
+        alpha_per_test`` confidence sequence), so the lower end is above
+        ``max_disagreement`` exactly when the disagreement test rejects.
+        """
+        return rate_confidence_sequence(
+            self.n_disagreed, self.n_compared, alpha=2.0 * self.config.alpha_per_test
+        )
+
+    def evidence(self) -> dict[str, Any]:
+        """Everything the verdict rests on, as JSON-safe Python values."""
+        cfg = self.config
+        keys, cand, base = self._label_counts()
+        interval = self.latency_ratio_interval()
+        evidence: dict[str, Any] = {
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "mode": cfg.mode,
+            "alpha": cfg.alpha,
+            "tests": cfg.n_tests,
+            "alpha_per_test": cfg.alpha_per_test,
+            "evalue_threshold": cfg.evalue_threshold,
+            "requests": self.n_requests,
+            "candidate_requests": self.n_candidate,
+            "candidate_errors": self.candidate_errors,
+            "baseline_errors": self.baseline_errors,
+            "errors_evalue": self.errors.evalue,
+            "latency_pairs": len(self.differences),
+            "latency_ratio": self.latency_ratio,
+            "latency_ratio_interval": [interval.low, interval.high],
+            "latency_evalue": self.latency.evalue,
+            "latency_within_evalue": self.latency_within.evalue,
+            "max_latency_ratio": cfg.max_latency_ratio,
+            "shift_evalue": self.shift.evalue,
+            "shift_tolerated": self.shift_tolerated,
+            "psi": self.psi,
+            "js": self.js,
+            "classes": {str(k): [int(c), int(b)] for k, c, b in zip(keys, cand, base, strict=True)},
+        }
+        if cfg.mode == "shadow":
+            low, high = self.disagreement_interval()
+            evidence.update(
+                {
+                    "max_disagreement": cfg.max_disagreement,
+                    "disagreement_pairs": self.n_compared,
+                    "disagreements": self.n_disagreed,
+                    "disagreement_rate": self.disagreement_rate,
+                    "disagreement_interval": [low, high],
+                    "disagreement_evalue": (
+                        None if self.disagreement is None else self.disagreement.evalue
+                    ),
+                }
+            )
+        return evidence
+
+    def __repr__(self) -> str:
+        return (
+            f"CanaryMonitor(decision={self.decision!r}, requests={self.n_requests}, "
+            f"candidate={self.n_candidate})"
+        )

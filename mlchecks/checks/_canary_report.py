@@ -1,0 +1,358 @@
+"""The canary's report: stage 1's findings, metrics and details, and the one-line summary.
+
+`report_trickle` reads a finished `CanaryMonitor` and the trickle's bookkeeping
+(`Trickle`) into a `ResultBuilder`. Each test's finding takes its limit's severity
+(``max_latency_ratio``, ``max_psi``/``max_js``, ``max_disagreement``): a regression against
+a WARN limit warns. ``details["trickle"]`` keeps the monitor's evidence, the per-arm
+latency samples and the e-value trajectory the report's figures draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from mlchecks._fields import held, held_or_none
+from mlchecks._text import fmt
+from mlchecks.checks._canary_policy import TESTS, CanaryMonitor
+from mlchecks.checks._result import ResultBuilder
+from mlchecks.checks._series import even_indices, quantile_sample, significant
+from mlchecks.checks._traffic import error_class, latency_quantiles
+from mlchecks.conditions import AtMost
+from mlchecks.protocols import Response
+from mlchecks.result import Finding, Status
+
+if TYPE_CHECKING:
+    from mlchecks.checks.canary import CanaryCheck
+
+__all__ = ["SPLIT_NOTE", "Trickle", "report_trickle", "summary"]
+
+#: Why split mode cannot catch a candidate that predicts differently request by request.
+SPLIT_NOTE = (
+    "split mode compares the two versions' class proportions, not individual predictions "
+    "(each request goes to one version only), so a candidate that predicts another class for "
+    "most requests with the same overall mix, e.g. one trained on inverted labels, passes it; "
+    "use mode='shadow' to test how often the candidate disagrees with the baseline"
+)
+
+
+def _arm() -> dict[str, Any]:
+    return {"requests": 0, "errors": {}, "latencies": []}
+
+
+@attrs.define
+class Trickle:
+    """What the trickle loop records besides the monitor: per-arm tallies and the path."""
+
+    baseline: str
+    arms: dict[str, dict[str, Any]] = attrs.Factory(
+        lambda: {"candidate": _arm(), "baseline": _arm()}
+    )
+    consumed: int = 0
+    elapsed_s: float = 0.0
+    stop_reason: str = "the traffic ran out"
+    trajectory: list[tuple[float, ...]] = attrs.Factory(list)  # log e-values per request
+    examples: list[dict[str, Any]] = attrs.Factory(list)  # mirrored requests that disagree
+
+    def tally(self, arm: str, response: Response, version: str) -> bool:
+        """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
+        tally = self.arms[arm]
+        tally["requests"] += 1
+        ok = response.ok and response.version in (None, version)
+        if not ok:
+            kind = error_class(response) if not response.ok else "wrong_version"
+            tally["errors"][kind] = tally["errors"].get(kind, 0) + 1
+            tally.setdefault("first_error", response.error or f"served by {response.version!r}")
+        else:
+            tally["latencies"].append(response.latency_s)
+        return ok
+
+
+def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[float]]:
+    """Each test's e-value after up to `MAX_POINTS` requests; its peak and the end kept.
+
+    A test that did not run (NaN throughout: disagreement outside shadow mode) is left out.
+    """
+    values = np.asarray(log_evalues, dtype=np.float64).reshape(-1, len(TESTS))
+    ran = [k for k in range(len(TESTS)) if len(values) and not np.isnan(values[:, k]).all()]
+    peaks = [int(np.nanargmax(values[:, k])) for k in ran]
+    kept = even_indices(len(values), keep=[*peaks, len(values) - 1])
+    evalues = np.exp(np.minimum(values[kept], 709.0))  # capped below float overflow
+    out: dict[str, list[float]] = {"request": (kept + 1).tolist()}
+    for k in ran:
+        out[f"{TESTS[k]}_evalue"] = significant(evalues[:, k])
+    return out
+
+
+def _evidence(check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle) -> dict[str, Any]:
+    evidence = monitor.evidence()
+    evidence["stop_reason"] = trickle.stop_reason
+    evidence["seconds"] = trickle.elapsed_s
+    evidence["baseline"] = trickle.baseline
+    evidence["arms"] = {
+        name: {
+            "requests": arm["requests"],
+            "errors": dict(arm["errors"]),
+            "first_error": arm.get("first_error"),
+            **latency_quantiles(arm["latencies"]),
+            "latency_sample_s": quantile_sample(arm["latencies"], limit=200),
+        }
+        for name, arm in trickle.arms.items()
+    }
+    if check.mode == "split":
+        evidence["note"] = SPLIT_NOTE
+    evidence["trajectory"] = _trajectory(trickle.trajectory)  # last: the longest entry
+    return evidence
+
+
+def _metrics(
+    monitor: CanaryMonitor, trickle: Trickle, evidence: Mapping[str, Any]
+) -> dict[str, float]:
+    metrics = {
+        "trickle.n_requests": float(trickle.consumed),
+        "trickle.duration_s": trickle.elapsed_s,
+        "trickle.errors.evalue": monitor.errors.evalue,
+        "trickle.latency.ratio": monitor.latency_ratio,
+        "trickle.latency.evalue": monitor.latency.evalue,
+        "trickle.shift.evalue": monitor.shift.evalue,
+        "trickle.shift.psi": monitor.psi,
+        "trickle.shift.js": monitor.js,
+    }
+    errors = {"candidate": monitor.candidate_errors, "baseline": monitor.baseline_errors}
+    for role, arm in evidence["arms"].items():
+        n = arm["requests"]
+        metrics[f"trickle.{role}.n_requests"] = float(n)
+        metrics[f"trickle.{role}.n_errors"] = float(errors[role])
+        if n:
+            metrics[f"trickle.{role}.error_rate"] = errors[role] / n
+        for q in ("p50_s", "p99_s"):
+            if math.isfinite(arm[q]):
+                metrics[f"trickle.{role}.latency.{q}"] = arm[q]
+    return metrics
+
+
+def _severity(*conditions: AtMost | None) -> Status:
+    """The worst severity of the limits a regression crossed (FAIL when none is set)."""
+    severities = [c.severity for c in conditions if c is not None]
+    return Status.worst(severities) if severities else Status.FAIL
+
+
+def report_trickle(
+    check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle, b: ResultBuilder
+) -> None:
+    """Stage 1's findings (one per test, then the verdict ``trickle``), metrics and details."""
+    cfg = monitor.config
+    evidence = _evidence(check, monitor, trickle)
+    b.detail("trickle", evidence)
+    b.detail("baseline", trickle.baseline)
+    b.update_metrics(_metrics(monitor, trickle, evidence))
+    threshold = cfg.evalue_threshold
+    reasons = set(monitor.reasons)
+    severities: dict[str, Status] = {"errors": Status.FAIL}
+    arms = evidence["arms"]
+    n_c, n_b = (max(1, arms[arm]["requests"]) for arm in ("candidate", "baseline"))
+    limit = f"e-value < {fmt(threshold)}"
+
+    c_err, b_err = monitor.candidate_errors, monitor.baseline_errors
+    rates = (
+        f"candidate {c_err}/{arms['candidate']['requests']} = {c_err / n_c:.3%}, "
+        f"baseline {b_err}/{arms['baseline']['requests']} = {b_err / n_b:.3%}"
+    )
+    errors_e = monitor.errors.evalue
+    if "errors" in reasons:
+        kinds = ", ".join(f"{v} {k}" for k, v in sorted(arms["candidate"]["errors"].items()))
+        message = (
+            f"the candidate fails more often than the baseline ({rates}; candidate errors: "
+            f"{kinds}; e-value {fmt(errors_e)} >= {fmt(threshold)}); e.g. "
+            f"{arms['candidate'].get('first_error')}"
+        )
+        b.note("trickle.errors", Status.FAIL, message, observed=errors_e, limit=limit)
+    else:
+        message = (
+            f"no evidence that the candidate fails more often ({rates}; e-value "
+            f"{fmt(errors_e)} < {fmt(threshold)})"
+        )
+        b.note("trickle.errors", Status.PASS, message, observed=errors_e, limit=limit)
+
+    ratio, max_ratio = monitor.latency_ratio, held(check.max_latency_ratio)
+    low, high = evidence["latency_ratio_interval"]
+    lat_text = (
+        f"latency ratio {fmt(ratio, 3)} (geometric mean of {len(monitor.differences)} pairs, "
+        f"{1.0 - cfg.alpha_per_test:.1%} confidence sequence [{fmt(low, 3)}, {fmt(high, 3)}])"
+        if monitor.differences
+        else "no latency pairs yet"
+    )
+    medians = [arms[arm]["p50_s"] for arm in ("candidate", "baseline")]
+    if all(math.isfinite(m) for m in medians):
+        lat_text += (
+            f"; median latency {fmt(medians[0] * 1e3, 3)} ms on the candidate, "
+            f"{fmt(medians[1] * 1e3, 3)} ms on the baseline"
+        )
+    severities["latency"] = max_ratio.severity
+    if "latency" in reasons:
+        message = (
+            f"the candidate is slower than max_latency_ratio {fmt(max_ratio.value)} allows: "
+            f"{lat_text}, e-value {fmt(monitor.latency.evalue)} >= {fmt(threshold)}"
+        )
+        status = max_ratio.severity
+    else:
+        message = (
+            f"no evidence that the candidate is slower than max_latency_ratio "
+            f"{fmt(max_ratio.value)}: {lat_text}"
+        )
+        status = Status.PASS
+    b.note("trickle.latency", status, message, observed=ratio, limit=max_ratio.describe())
+
+    psi_value, js_value = monitor.psi, monitor.js
+    effect = f"PSI {fmt(psi_value, 3)}, JS {fmt(js_value, 3)}"
+    shift_limit = _shift_limit(check)
+    crossed = cfg.shift_limits_crossed(psi_value, js_value)
+    severities["shift"] = _severity(*(getattr(check, name) for name in crossed if name != "any"))
+    if "shift" in reasons:
+        classes = ", ".join(f"{k}: {c}/{b_}" for k, (c, b_) in evidence["classes"].items())
+        message = (
+            f"the candidate's predicted-class distribution differs from the baseline's "
+            f"({effect}; e-value {fmt(monitor.shift.evalue)} >= {fmt(threshold)}; "
+            f"classes candidate/baseline: {classes})"
+        )
+        status = severities["shift"]
+    else:
+        note = (
+            " (a statistically detectable shift smaller than the effect-size limit)"
+            if monitor.shift_tolerated
+            else ""
+        )
+        message = (
+            f"no prediction shift beyond the limit ({effect}; e-value "
+            f"{fmt(monitor.shift.evalue)}){note}"
+        )
+        status = Status.PASS
+    b.note("trickle.shift", status, message, observed=psi_value, limit=shift_limit)
+
+    clause = ""
+    if check.mode == "shadow":
+        severities["disagreement"] = _severity(held_or_none(check.max_disagreement))
+        clause = _report_disagreement(check, monitor, b)
+
+    consumed = trickle.consumed
+    served = f"the candidate served {monitor.n_candidate} of {consumed} requests"
+    quota = f"n_candidate_requests={check.n_candidate_requests}"
+    if monitor.decision == "fail":
+        status = Status.worst(severities[r] for r in reasons)
+        message = (
+            f"stage 1 stopped after {consumed} requests on a regression in "
+            f"{', '.join(sorted(reasons))} ({served})"
+        )
+    elif monitor.decision == "pass":
+        status = Status.PASS
+        message = f"no regression detected after {consumed} requests; {served} ({quota})"
+    else:
+        status = Status.WARN
+        message = (
+            f"inconclusive after {consumed} requests: {trickle.stop_reason} before the "
+            f"candidate served {quota} ({served}; no regression detected so far: errors "
+            f"e-value {fmt(errors_e, 3)}, {lat_text}, {effect}{clause})"
+        )
+    b.note("trickle", status, message, observed=float(consumed))
+
+
+def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -> str:
+    """The shadow-mode disagreement finding; returns a clause for the inconclusive verdict."""
+    cfg = monitor.config
+    n, k = monitor.n_compared, monitor.n_disagreed
+    rate = monitor.disagreement_rate
+    low, high = monitor.disagreement_interval()
+    test = monitor.disagreement
+    b.update_metrics(
+        {
+            "trickle.disagreement.n_pairs": n,
+            "trickle.disagreement.rate": rate,
+            "trickle.disagreement.rate_low": low,
+            "trickle.disagreement.rate_high": high,
+            "trickle.disagreement.evalue": None if test is None else test.evalue,
+        }
+    )
+    condition = held_or_none(check.max_disagreement)
+    limit = "reported only" if condition is None else condition.describe()
+    observed = None if n == 0 else rate
+    name = "trickle.disagreement"
+    if n == 0:
+        pairs = len(monitor.differences)
+        why = (
+            f"none of the {pairs} mirrored requests both versions answered gave outputs "
+            "with a class or a score to compare (pass classify=...)"
+            if pairs
+            else "no mirrored request was answered by both versions yet"
+        )
+        message = f"the disagreement rate could not be measured: {why}"
+        b.note(name, Status.WARN if pairs else Status.PASS, message, limit=limit)
+        return ""
+    level = 1.0 - 2.0 * cfg.alpha_per_test
+    counts = (
+        f"{k} of {n} paired requests (disagreement rate {fmt(rate, 3)}, {level:.1%} "
+        f"confidence sequence [{fmt(low, 3)}, {fmt(high, 3)}])"
+    )
+    clause = f", disagreement rate {fmt(rate, 3)} on {n} pairs"
+    threshold = fmt(cfg.evalue_threshold)
+    if test is None or condition is None:
+        why = "max_disagreement=None" if condition is None else "no rate exceeds 1"
+        message = (
+            f"the candidate's prediction differs from the baseline's on {counts}; not judged "
+            f"({why})"
+        )
+        b.note(name, Status.PASS, message, observed=observed, limit=limit)
+    elif "disagreement" in monitor.reasons:
+        message = (
+            f"the candidate's prediction differs from the baseline's on {counts}, more often "
+            f"than max_disagreement {fmt(condition.value)} allows (e-value {fmt(test.evalue)} "
+            f">= {threshold}): request by request it predicts differently from the live "
+            "model, as a model trained on wrong or inverted labels does"
+        )
+        b.note(name, condition.severity, message, observed=observed, limit=limit)
+    else:
+        message = (
+            f"no evidence that the candidate disagrees with the baseline more often than "
+            f"max_disagreement {fmt(condition.value)}: its prediction differs on {counts}, "
+            f"e-value {fmt(test.evalue)} < {threshold}"
+        )
+        b.note(name, Status.PASS, message, observed=observed, limit=limit)
+    return clause
+
+
+def _shift_limit(check: CanaryCheck) -> str:
+    parts = []
+    psi, js = held_or_none(check.max_psi), held_or_none(check.max_js)
+    if psi is not None:
+        parts.append(f"PSI {psi.describe()}")
+    if js is not None:
+        parts.append(f"JS {js.describe()}")
+    return " and ".join(parts) or "no significant shift"
+
+
+def summary(findings: Sequence[Finding], candidate: str, note: str | None) -> str:
+    """The result's one line: the first failure, else the first warning, else what passed."""
+    bad = [f for f in findings if f.status >= Status.FAIL]
+    if bad:
+        head = bad[0]
+        if head.name == "trickle":  # the verdict line; the test's own message says more
+            head = next((f for f in bad if f.name.startswith("trickle.")), head)
+        more = f" (and {len(bad) - 1} more failed conditions)" if len(bad) > 1 else ""
+        return head.message + more
+    caveat = (
+        " (split mode compares class mixes; mode='shadow' compares predictions)" if note else ""
+    )
+    warn = [f for f in findings if f.status is Status.WARN]
+    if warn:
+        return warn[0].message + caveat
+    trickle = next((f for f in findings if f.name == "trickle" and f.status is Status.PASS), None)
+    if trickle is not None:
+        return (
+            f"version {candidate!r} passed stage 0 and the live trickle: {trickle.message}{caveat}"
+        )
+    return (
+        f"version {candidate!r} loads, serves production inputs and matches its offline predictions"
+    )

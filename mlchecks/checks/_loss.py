@@ -1,0 +1,300 @@
+"""`LossDecreasesCheck`: training for ``n_steps`` decreases the loss (rubric test 2).
+
+The curve is judged with the trend test of `mlchecks.stats.trend` (Kendall's tau on block
+means) plus a minimum relative drop; the public import path is `mlchecks.checks.training`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mlchecks import _fields
+from mlchecks._fields import MaxLimit, MinLimit, held
+from mlchecks._text import fmt
+from mlchecks._validate import callable_field, one_of, optional
+from mlchecks.check import Context
+from mlchecks.checks._result import ResultBuilder
+from mlchecks.checks._state import (
+    ISOLATIONS,
+    EntryDiff,
+    Isolation,
+    TrainerSource,
+    batches_field,
+    loss_value,
+    note_restored,
+    one_source,
+    run_isolated,
+    trainer_or_none,
+)
+from mlchecks.conditions import Between
+from mlchecks.exceptions import InvalidInput
+from mlchecks.protocols import Trainer
+from mlchecks.result import Result, Status
+from mlchecks.stats.trend import LossTrend, check_reachable, loss_trend, min_blocks
+
+__all__ = ["LossDecreasesCheck"]
+
+
+def _plateau_hint(trend: LossTrend, min_relative_drop: float) -> str:
+    """A hint for a curve that fell and then flattened inside the window."""
+    means = np.asarray(trend.block_means)
+    lowest = int(np.argmin(means))
+    first = float(means[0])
+    if (
+        lowest == len(means) - 1
+        or first <= 0
+        or (first - means[lowest]) / first < min_relative_drop
+    ):
+        return ""
+    return (
+        f"; the block means fell to {fmt(float(means[lowest]))} by block {lowest + 1} of "
+        f"{len(means)} and then stopped falling: if training converges inside the window, "
+        "check fewer steps"
+    )
+
+
+def _pass_summary(metrics: Mapping[str, float]) -> str | None:
+    keys = ("loss.first", "loss.last", "n_steps", "loss.relative_drop", "trend.tau")
+    if not all(k in metrics for k in (*keys, "trend.pvalue")):
+        return None
+    return (
+        f"the loss fell from {fmt(metrics['loss.first'])} to {fmt(metrics['loss.last'])} "
+        f"over {int(metrics['n_steps'])} steps ({metrics['loss.relative_drop']:.0%} lower; "
+        f"Kendall tau {metrics['trend.tau']:.2f} on block means, "
+        f"p = {metrics['trend.pvalue']:.2g})"
+    )
+
+
+@_fields.renamed(
+    {"initial_loss_tolerance": "initial_loss_rtol", "overfit_fraction": "max_overfit_loss_ratio"}
+)
+@attrs.frozen(kw_only=True, eq=False)
+class LossDecreasesCheck:
+    """Training for ``n_steps`` decreases the loss, by a robust trend test.
+
+    The check trains a deep copy of ``trainer`` (or a fresh ``make_trainer(seed)``) on
+    ``batches`` (step ``i`` uses ``batches[i % len(batches)]``) and judges the curve:
+
+    - ``loss_finite``: every loss is finite; the first NaN or infinity FAILS naming its step
+      (steps count from 0, the index into the loss list) and ends the run;
+    - ``loss_trend``: Kendall's tau on block means shows a downward trend at level
+      ``alpha`` (`mlchecks.stats.loss_trend`; robust to autocorrelated noise, unlike
+      "last < first");
+    - ``relative_drop``: the mean loss of the last block is at least ``min_relative_drop``
+      (a fraction) below the first block's;
+    - ``overfit`` (with ``overfit_one_batch=True``, which repeats ``batches[0]``): the mean
+      loss of the last 10 % of steps is at most ``max_overfit_loss_ratio`` of the first loss;
+    - ``initial_loss`` (with ``n_classes``): the first loss is within ``initial_loss_rtol``
+      (relative) of ``ln(n_classes)``, the cross-entropy of a uniform prediction, as a
+      freshly initialized classifier's should be (WARN);
+    - ``trainer_restored``: your trainer's ``state()`` is bitwise what it was before.
+
+    Args:
+        batches: the training batches, in the form your ``train_step`` takes (any iterable;
+            it is read into a tuple once, at construction).
+        trainer: a `Trainer` to train a copy of (exactly one of ``trainer`` and
+            ``make_trainer``).
+        make_trainer: a factory ``seed -> Trainer`` for a fresh trainer.
+        seed: the seed for ``make_trainer`` (None: the context's seed).
+        n_steps: steps to run (None: ``len(batches)``, or 100 with ``overfit_one_batch``).
+        overfit_one_batch: repeat ``batches[0]`` and require the loss to collapse.
+        n_blocks: the most blocks the trend test uses.
+        alpha: the trend test's level, in (0, 0.5).
+        min_relative_drop: the smallest relative drop from the first to the last block (a
+            number, or `AtLeast` with the severity you choose).
+        max_overfit_loss_ratio: the largest final/first loss ratio when overfitting one
+            batch (a number, or `AtMost`).
+        n_classes: check the first loss against ``ln(n_classes)`` (classification).
+        initial_loss_rtol: allowed relative deviation of the first loss from
+            ``ln(n_classes)``.
+        isolation: how a given ``trainer`` is kept unchanged: ``"copy"`` (train a deep
+            copy), ``"checkpoint"`` (train it, then restore it with its own ``load``), or
+            ``"auto"`` (copy when the copy is faithful, else checkpoint).
+
+    Raises:
+        InvalidInput: a field is out of range, or not exactly one of ``trainer`` and
+            ``make_trainer`` is given.
+
+    >>> from mlchecks.demo import DemoSystem, make_trainer
+    >>> batches = DemoSystem(seed=0).batches(0)[:60]
+    >>> result = LossDecreasesCheck(make_trainer=make_trainer, batches=batches).run()
+    >>> result.status, result.finding("loss_trend").status
+    (<Status.PASS: 'pass'>, <Status.PASS: 'pass'>)
+    """
+
+    batches: tuple[Any, ...] = attrs.field(converter=batches_field, repr=False)
+    trainer: Trainer | None = attrs.field(default=None, validator=trainer_or_none)
+    make_trainer: Callable[[int], Trainer] | None = attrs.field(
+        default=None, validator=optional(callable_field)
+    )
+    seed: int | None = _fields.seed()
+    n_steps: int | None = _fields.count(None, minimum=1, optional=True)
+    overfit_one_batch: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
+    n_blocks: int = _fields.count(10, minimum=3)
+    alpha: float = _fields.alpha(0.01)
+    min_relative_drop: MinLimit = _fields.limit("min", 0.05, high=1.0)
+    max_overfit_loss_ratio: MaxLimit = _fields.limit("max", 0.1, high=1.0)
+    n_classes: int | None = _fields.count(None, minimum=2, optional=True)
+    initial_loss_rtol: float = _fields.tolerance(0.5)
+    isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
+    name: str = "loss_decreases"
+    rubric: int | None = 2
+
+    def __attrs_post_init__(self) -> None:
+        one_source(self.trainer, self.make_trainer)
+        check_reachable(self.n_blocks, self.alpha)
+        floor = min(self.n_blocks, min_blocks(self.alpha))
+        if self.steps < floor:
+            raise InvalidInput(
+                f"'n_steps' must be at least {floor} for the trend test (got {self.steps}"
+                f"{'' if self.n_steps is not None else ', from len(batches)'})"
+            )
+
+    @property
+    def steps(self) -> int:
+        """The number of training steps the check runs."""
+        if self.n_steps is not None:
+            return self.n_steps
+        return 100 if self.overfit_one_batch else len(self.batches)
+
+    def _batch(self, step: int) -> Any:
+        if self.overfit_one_batch:
+            return self.batches[0]
+        return self.batches[step % len(self.batches)]
+
+    def _train(self, source: TrainerSource) -> tuple[list[float], int | None]:
+        """The losses of up to ``steps`` steps, and the step of the first non-finite one."""
+        trainer = source.fresh()
+        losses: list[float] = []
+        for step in range(self.steps):
+            loss = loss_value(trainer.train_step(self._batch(step)), step)
+            losses.append(loss)
+            if not math.isfinite(loss):
+                return losses, step
+        return losses, None
+
+    def run(self, context: Context | None = None) -> Result:
+        """Train, then judge the loss curve; see the class docstring for the findings."""
+        ctx = context if context is not None else Context()
+        ctx.report(f"{self.name}: training {self.steps} steps")
+        (losses, bad_step), changed, mode = run_isolated(
+            ctx,
+            trainer=self.trainer,
+            make_trainer=self.make_trainer,
+            seed=_fields.resolve_seed(self.seed, ctx),
+            isolation=self.isolation,
+            work=self._train,
+        )
+        return self._judge(losses, bad_step, changed, mode)
+
+    def _judge(
+        self, losses: list[float], bad_step: int | None, changed: list[EntryDiff], mode: str
+    ) -> Result:
+        n = self.steps
+        b = ResultBuilder.of(self)
+        b.metric("n_steps", len(losses))
+        b.detail("losses", losses)
+        b.detail("isolation", mode)
+        if losses:
+            b.metric("loss.first", losses[0])
+            b.metric("loss.last", losses[-1])
+        if bad_step is not None:
+            after = f" after the loss was {fmt(losses[bad_step - 1])}" if bad_step else ""
+            b.note(
+                "loss_finite",
+                Status.FAIL,
+                f"the loss is {losses[bad_step]} at step {bad_step} of {n} (the first "
+                f"non-finite loss, steps counted from 0): training diverged{after}",
+                observed=bad_step,
+                limit="finite",
+            )
+            b.metric("loss.first_nonfinite_step", bad_step)
+        else:
+            b.note("loss_finite", Status.PASS, f"all {n} losses are finite", limit="finite")
+            self._judge_curve(b, np.asarray(losses))
+        if self.n_classes is not None and losses and math.isfinite(losses[0]):
+            expected = math.log(self.n_classes)
+            tol = self.initial_loss_rtol
+            b.judge(
+                "initial_loss",
+                Between(expected * (1 - tol), expected * (1 + tol), severity=Status.WARN),
+                losses[0],
+                context=(
+                    f" around ln({self.n_classes}) = {fmt(expected)}, the cross-entropy of "
+                    f"a uniform prediction over {self.n_classes} classes"
+                ),
+            )
+        note_restored(b, changed)
+        return b.result(pass_summary=_pass_summary(b.metrics))
+
+    def _judge_curve(self, b: ResultBuilder, losses: np.ndarray) -> None:
+        trend = loss_trend(losses, n_blocks=self.n_blocks, alpha=self.alpha)
+        b.update_metrics(
+            {
+                "trend.tau": trend.statistic,
+                "trend.pvalue": trend.pvalue,
+                "trend.n_blocks": trend.n_blocks,
+                "trend.block_size": trend.block_size,
+                "trend.lag1_autocorrelation": trend.lag1_autocorrelation,
+                "loss.relative_drop": trend.relative_drop,
+                "loss.min": float(losses.min()),
+            }
+        )
+        b.detail("block_means", list(trend.block_means))
+        blocks = f"{trend.n_blocks} block means of {trend.block_size:.3g} steps"
+        first, last = trend.block_means[0], trend.block_means[-1]
+        if trend.decreasing(self.alpha):
+            status = Status.PASS
+            message = (
+                f"Kendall's tau {trend.statistic:.3f} on {blocks} shows a downward trend "
+                f"(p = {trend.pvalue:.3g} <= alpha {self.alpha})"
+            )
+        else:
+            status = Status.FAIL
+            message = (
+                f"the loss shows no downward trend: Kendall's tau {trend.statistic:.3f} on "
+                f"{blocks} has p = {trend.pvalue:.3g} > alpha {self.alpha} (block means "
+                f"{fmt(first)} ... {fmt(last)})"
+                + _plateau_hint(trend, held(self.min_relative_drop).value)
+            )
+        b.note("loss_trend", status, message, observed=trend.pvalue, limit=f"p <= {self.alpha}")
+        b.judge(
+            "relative_drop",
+            held(self.min_relative_drop),
+            trend.relative_drop,
+            context=f" (mean loss {fmt(first)} in the first block, {fmt(last)} in the last)",
+        )
+        if self.overfit_one_batch:
+            self._judge_overfit(b, losses)
+
+    def _judge_overfit(self, b: ResultBuilder, losses: np.ndarray) -> None:
+        start = float(losses[0])
+        tail = max(1, len(losses) // 10)
+        final = float(losses[-tail:].mean())
+        limit = held(self.max_overfit_loss_ratio)
+        if start <= 0.0:
+            b.note(
+                "overfit",
+                Status.SKIP,
+                f"the first loss {fmt(start)} is not positive, so a fraction of it is undefined",
+                limit=f"{limit.describe()} of the first loss",
+            )
+            return
+        ratio = final / start
+        b.metric("loss.overfit_ratio", ratio)
+        b.judge(
+            "overfit",
+            limit,
+            ratio,
+            context=(
+                f": repeating one batch for {len(losses)} steps took the loss from "
+                f"{fmt(start)} to {fmt(final)} (mean of the last {tail} steps)"
+            ),
+        )

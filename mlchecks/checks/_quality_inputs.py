@@ -1,0 +1,240 @@
+"""What `QualityCheck` takes: `GoldenSet`, and the converters of its per-metric limits.
+
+`GoldenSet` is public through `mlchecks.checks.quality`; the converters turn what a user
+writes (``{"accuracy": 0.9}`` or ``{"accuracy": AtLeast(0.9, severity="warn")}``) into the
+conditions the check judges, with the metric's direction.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mlchecks._fields import renamed, tolerance
+from mlchecks._validate import as_array, describe
+from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
+from mlchecks.exceptions import InvalidInput
+from mlchecks.result import Status
+from mlchecks.stats.metrics import METRICS, Metric, get_metric
+
+__all__ = [
+    "Floor",
+    "GoldenSet",
+    "to_baseline",
+    "to_labels",
+    "to_max_improvement",
+    "to_max_regression",
+    "to_metric_limits",
+    "to_predictions",
+]
+
+#: A metric limit: judged on the metric's confidence bound.
+Floor = AtLeast | AtMost | Between
+
+
+# --------------------------------------------------------------------------- golden examples
+
+
+def _expected(value: Any) -> np.ndarray:
+    return as_array(value, "expected", ndim=(1, 2))
+
+
+@renamed({"atol": "prediction_atol", "rtol": "prediction_rtol"})
+@attrs.frozen(eq=False)
+class GoldenSet:
+    """Known inputs with known-correct outputs, run through the model's ``predict``.
+
+    Args:
+        inputs: whatever ``predict`` takes (an array, a table, a list of rows).
+        expected: (n,) or (n, k) expected outputs. When the model returns (n, C)
+            probabilities and ``expected`` holds integer labels, the predicted class
+            (argmax) is compared.
+        prediction_atol: absolute tolerance, as ``atol`` in `numpy.isclose`.
+        prediction_rtol: relative tolerance, as ``rtol`` in `numpy.isclose`.
+
+    Raises:
+        InvalidInput: for NaN expected outputs, negative tolerances, or ``inputs`` whose
+            length differs from ``expected``'s.
+
+    >>> golden = GoldenSet(np.array([[0.0], [1.0]]), [0, 1])
+    >>> golden.mismatches(np.array([0, 0]))
+    [{'index': 1, 'expected': 1, 'got': 0}]
+    """
+
+    inputs: Any
+    expected: np.ndarray = attrs.field(converter=_expected)
+    prediction_atol: float = tolerance(0.0)
+    prediction_rtol: float = tolerance(0.0)
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            n_inputs = len(self.inputs)
+        except TypeError:
+            return
+        if n_inputs != len(self.expected):
+            raise InvalidInput(
+                f"'inputs' and 'expected' must have the same number of examples "
+                f"(got {n_inputs} and {len(self.expected)})"
+            )
+
+    def __len__(self) -> int:
+        return len(self.expected)
+
+    def mismatches(self, outputs: Any) -> list[dict[str, Any]]:
+        """Every example whose output differs from the expected one beyond the tolerance.
+
+        Args:
+            outputs: what ``predict(inputs)`` returned.
+
+        Returns:
+            One ``{"index", "expected", "got"}`` dict per mismatch, in index order; values
+            are Python scalars or lists. NaN outputs always mismatch.
+
+        Raises:
+            InvalidInput: when the outputs' shape cannot be compared with ``expected``.
+        """
+        got = np.asarray(outputs)
+        expected = self.expected
+        if got.ndim == 2 and expected.ndim == 1 and expected.dtype.kind in "iub":
+            return self._class_mismatches(got)
+        if got.shape != expected.shape:
+            raise InvalidInput(
+                f"golden outputs have shape {got.shape} but 'expected' has shape {expected.shape}"
+            )
+        if got.dtype.kind not in "biuf" or expected.dtype.kind not in "biuf":
+            differ = got != expected
+        else:
+            differ = ~np.isclose(
+                got, expected, rtol=self.prediction_rtol, atol=self.prediction_atol
+            )
+        if differ.ndim == 2:
+            differ = differ.any(axis=1)
+        return [
+            {"index": int(i), "expected": expected[i].tolist(), "got": got[i].tolist()}
+            for i in np.flatnonzero(differ)
+        ]
+
+    def _class_mismatches(self, scores: np.ndarray) -> list[dict[str, Any]]:
+        """Mismatches of the argmax class of (n, C) scores; rows with NaN always mismatch."""
+        if len(scores) != len(self.expected):
+            raise InvalidInput(
+                f"golden outputs have {len(scores)} rows but 'expected' has {len(self.expected)}"
+            )
+        finite = np.isfinite(scores).all(axis=1) if scores.dtype.kind == "f" else None
+        classes = np.argmax(
+            scores if finite is None else np.where(finite[:, None], scores, 0), axis=1
+        )
+        differ = classes != self.expected
+        if finite is not None:
+            differ |= ~finite
+        return [
+            {
+                "index": int(i),
+                "expected": self.expected[i].item(),
+                "got": classes[i].item() if finite is None or finite[i] else scores[i].tolist(),
+            }
+            for i in np.flatnonzero(differ)
+        ]
+
+
+# --------------------------------------------------------------------------- per-metric limits
+
+
+def _metric_name(value: Any, field: str) -> Metric:
+    if not isinstance(value, str) or value not in METRICS:
+        known = ", ".join(METRICS)
+        raise InvalidInput(
+            f"'{field}' keys must be known metric names (got {value!r}); known: {known}"
+        )
+    return get_metric(value)
+
+
+def _metric_items(value: Any, field: str, what: str) -> Iterator[tuple[str, Metric, Any]]:
+    """The (name, metric, item) entries of a mapping keyed by metric name (None: none)."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            f"'{field}' must be a mapping of metric name to {what} (got {describe(value)})"
+        )
+    for name, item in value.items():
+        yield name, _metric_name(name, field), item
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float when it is a plain number, else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def to_metric_limits(value: Any) -> dict[str, Floor]:
+    field = "metric_limits"
+    out: dict[str, Floor] = {}
+    for name, metric, item in _metric_items(value, field, "a number or a condition"):
+        number = _number(item)
+        if number is not None:
+            # A plain number is a floor for a score and a ceiling for a loss or an error.
+            out[name] = AtLeast(number) if metric.higher_is_better else AtMost(number)
+            continue
+        if not isinstance(item, AtLeast | AtMost | Between):
+            hint = "; use max_regression for NoWorseThan" if isinstance(item, NoWorseThan) else ""
+            raise InvalidInput(
+                f"'{field}[{name!r}]' must be a number, AtLeast, AtMost or Between "
+                f"(got {item!r}){hint}"
+            )
+        out[name] = item
+    return out
+
+
+def to_max_regression(value: Any) -> dict[str, NoWorseThan]:
+    field = "max_regression"
+    out: dict[str, NoWorseThan] = {}
+    for name, metric, item in _metric_items(value, field, "a number or NoWorseThan"):
+        number = _number(item)
+        if number is not None:
+            if number < 0:
+                raise InvalidInput(f"'{field}[{name!r}]' must be >= 0 (got {number:g})")
+            item = NoWorseThan(abs=number)
+        elif not isinstance(item, NoWorseThan):
+            raise InvalidInput(
+                f"'{field}[{name!r}]' must be a number or NoWorseThan (got {item!r})"
+            )
+        # The direction of "worse" is the metric's own.
+        out[name] = attrs.evolve(item, higher_is_better=metric.higher_is_better)
+    return out
+
+
+def to_max_improvement(value: Any) -> dict[str, AtMost]:
+    field = "max_improvement"
+    out: dict[str, AtMost] = {}
+    for name, _, item in _metric_items(value, field, "a number or AtMost"):
+        number = _number(item)
+        if number is not None:
+            item = AtMost(number, severity=Status.WARN)
+        elif not isinstance(item, AtMost):
+            raise InvalidInput(f"'{field}[{name!r}]' must be a number or AtMost (got {item!r})")
+        if not item.value > 0:
+            raise InvalidInput(f"'{field}[{name!r}]' must be > 0 (got {item.value:g})")
+        out[name] = item
+    return out
+
+
+def to_predictions(value: Any) -> np.ndarray | None:
+    return None if value is None else as_array(value, "predictions", ndim=(1, 2), finite=False)
+
+
+def to_baseline(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    return as_array(value, "baseline_predictions", ndim=(1, 2), finite=False)
+
+
+def to_labels(value: Any) -> np.ndarray | None:
+    return None if value is None else as_array(value, "labels", ndim=1)

@@ -1,0 +1,316 @@
+"""How `QualityCheck` turns its paired tests into findings, report rows and a summary."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from mlchecks._text import fmt, listing, pct, plural
+from mlchecks.checks._quality_inputs import Floor
+from mlchecks.conditions import AtLeast, AtMost, NoWorseThan
+from mlchecks.result import Finding, Status
+from mlchecks.stats.intervals import ConfidenceInterval
+from mlchecks.stats.metrics import get_metric
+from mlchecks.stats.paired import MarginTest, PairedResult
+
+if TYPE_CHECKING:
+    from mlchecks.checks.quality import QualityCheck
+
+__all__ = [
+    "PairedTest",
+    "ci_text",
+    "higher_is_better",
+    "improvement",
+    "judge_test",
+    "limit_finding",
+    "margin",
+    "regression_message",
+    "row",
+    "slice_finding",
+    "summary",
+]
+
+_NAN_CI = ConfidenceInterval(math.nan, math.nan)
+
+
+def ci_text(ci: ConfidenceInterval) -> str:
+    """``[low, high]`` with 4 significant digits."""
+    return f"[{fmt(ci.low)}, {fmt(ci.high)}]"
+
+
+def higher_is_better(name: str) -> bool:
+    """True when a larger value of the built-in metric ``name`` is better."""
+    return get_metric(name).higher_is_better
+
+
+def margin(condition: NoWorseThan, baseline: float) -> float:
+    """The allowed worsening in the metric's units: the tighter of ``abs`` and ``rel``."""
+    limits = []
+    if condition.abs is not None:
+        limits.append(condition.abs)
+    if condition.rel is not None:
+        limits.append(condition.rel * abs(baseline))
+    return min(limits)
+
+
+@attrs.define
+class PairedTest:
+    """One regression test: overall (``label == ""``) or in one slice."""
+
+    metric: str
+    condition: NoWorseThan
+    label: str
+    n: int
+    kind: MarginTest
+    paired: PairedResult | None = None
+    ci: ConfidenceInterval = _NAN_CI
+    margin: float = math.nan
+    pvalue: float = math.nan
+    adjusted: float = math.nan
+    reason: str = ""
+    status: Status = Status.SKIP
+    message: str = ""
+
+
+def row(
+    kind: str,
+    metric: str,
+    slice_label: str,
+    n: int,
+    test: str,
+    verdict: Status | str,
+    paired: PairedResult | None = None,
+    *,
+    candidate: float | None = None,
+    ci: ConfidenceInterval | None = None,
+    pvalue: float | None = None,
+    adjusted: float | None = None,
+    limit: float | None = None,
+    reason: str = "",
+) -> dict[str, Any]:
+    """One row of the report table; a comparison fills its columns from ``paired``.
+
+    ``limit`` is the difference (candidate - baseline) beyond which a regression test
+    judges the candidate worse: ``-margin`` for a metric where higher is better.
+    """
+    if paired is not None:
+        candidate = paired.candidate
+    row: dict[str, Any] = {
+        "kind": kind,
+        "metric": metric,
+        "slice": slice_label,
+        "n": n,
+        "candidate": candidate,
+        "baseline": None if paired is None else paired.baseline,
+        "difference": None if paired is None else paired.statistic,
+        "ci_low": None if ci is None else ci.low,
+        "ci_high": None if ci is None else ci.high,
+        "difference_limit": limit,
+        "pvalue": pvalue,
+        "adjusted_pvalue": adjusted,
+        "test": test,
+        "verdict": verdict.value if isinstance(verdict, Status) else verdict,
+    }
+    if reason:
+        row["reason"] = reason
+    return row
+
+
+def limit_finding(
+    check: QualityCheck,
+    name: str,
+    condition: Floor,
+    value: float,
+    ci: ConfidenceInterval,
+    n: int,
+    method: str,
+) -> Finding:
+    """The ``limit.<metric>`` finding: the condition judged on the interval's bound."""
+    level = pct(1.0 - check.alpha)
+    context = f" (point estimate {fmt(value)}, {level} CI {ci_text(ci)} by {method}, n = {n:,})"
+    if isinstance(condition, AtLeast):
+        judged = condition.judge(f"{name} lower {level} confidence bound", ci.low, context=context)
+    elif isinstance(condition, AtMost):
+        judged = condition.judge(f"{name} upper {level} confidence bound", ci.high, context=context)
+    else:
+        ok = condition.low <= ci.low and ci.high <= condition.high
+        where = "inside" if ok else "not inside"
+        judged = Finding(
+            name,
+            Status.PASS if ok else condition.severity,
+            value,
+            condition.describe(),
+            f"{name} {level} CI {ci_text(ci)} is {where} the range "
+            f"[{fmt(condition.low)}, {fmt(condition.high)}]{context}",
+        )
+    return attrs.evolve(judged, name=f"limit.{name}")
+
+
+def judge_test(check: QualityCheck, test: PairedTest, rows: list[dict[str, Any]]) -> None:
+    """Set the status and message of one overall or per-slice test; add its report row."""
+    label = test.label or "all"
+    paired = test.paired
+    if paired is None:
+        rows.append(
+            row(
+                "regression",
+                test.metric,
+                label,
+                test.n,
+                test.kind,
+                "skipped",
+                reason=test.reason,
+            )
+        )
+        return
+    level = check.alpha / 2.0
+    if test.kind == "regression":
+        ok = test.adjusted > level
+        shown_worse = not ok
+    else:
+        ok = test.adjusted <= level
+        regression_p = paired.margin_pvalue(
+            test.margin, higher_is_better=test.condition.higher_is_better, test="regression"
+        )
+        shown_worse = regression_p <= level
+    test.status = Status.PASS if ok else test.condition.severity
+    sign = -1.0 if test.condition.higher_is_better else 1.0
+    rows.append(
+        row(
+            "regression",
+            test.metric,
+            label,
+            test.n,
+            test.kind,
+            test.status,
+            paired,
+            ci=test.ci,
+            pvalue=test.pvalue,
+            adjusted=test.adjusted,
+            limit=sign * test.margin,
+        )
+    )
+    test.message = regression_message(check, test, ok, shown_worse)
+
+
+def slice_finding(
+    check: QualityCheck, name: str, condition: NoWorseThan, tests: list[PairedTest]
+) -> Finding | None:
+    """One finding per metric for all its slice tests; the slices are in the table."""
+    tested = [t for t in tests if t.paired is not None]
+    if not tested:
+        return None
+    sign = 1.0 if condition.higher_is_better else -1.0
+    bad = [t for t in tested if t.status is not Status.PASS]
+    pool = bad or tested
+    worst = min(pool, key=lambda t: sign * t.paired.statistic if t.paired else math.inf)
+    assert worst.paired is not None
+    skipped = len(tests) - len(tested)
+    tail = f"; {plural(skipped, 'slice')} skipped" if skipped else ""
+    if bad:
+        labels = listing([t.label for t in bad])
+        message = (
+            f"{worst.message}; failing in {len(bad)} of {plural(len(tested), 'slice')}: "
+            f"{labels}{tail}"
+        )
+    else:
+        word = "drop" if condition.higher_is_better else "rise"
+        allowed = f"the allowed {condition.describe()}"
+        if check.slice_test == "noninferiority":
+            shown = f"{name} is shown to be within {allowed} in every one of"
+        else:
+            shown = f"no {word} of {name} beyond {allowed} is shown in any of"
+        message = (
+            f"{shown} {plural(len(tested), 'slice')} (worst change {worst.paired.statistic:+.4g} "
+            f"in slice {worst.label}{tail})"
+        )
+    return Finding(
+        f"slice.regression.{name}",
+        worst.status,
+        worst.paired.statistic,
+        condition.describe(),
+        message,
+    )
+
+
+def regression_message(check: QualityCheck, test: PairedTest, ok: bool, shown_worse: bool) -> str:
+    """One sentence: the change, its interval, the test's p-value and what it shows."""
+    paired = test.paired
+    assert paired is not None
+    where = f" in slice {test.label}" if test.label else ""
+    word = "drop" if test.condition.higher_is_better else "rise"
+    head = (
+        f"{test.metric}{where} changed from {fmt(paired.baseline)} (baseline) to "
+        f"{fmt(paired.candidate)} ({paired.statistic:+.4g}, {pct(1.0 - check.alpha)} CI "
+        f"{ci_text(test.ci)}, n = {paired.n:,}, {paired.method})"
+    )
+    kind = "non-inferiority" if test.kind == "noninferiority" else "regression"
+    if test.label and test.kind == "regression" and check.correction != "none":
+        method = "BH" if check.correction == "bh" else "Holm"
+        p_text = f"{method}-adjusted {kind} p = {test.adjusted:.3g}"
+    else:
+        p_text = f"{kind} p = {test.pvalue:.3g}"
+    allowed = f"the allowed {word} of {fmt(test.margin)}"
+    if shown_worse:
+        return f"{head}: a {word} beyond {allowed} is statistically shown ({p_text})"
+    if ok and test.kind == "noninferiority":
+        return f"{head}: the {word} is shown to be within {allowed} ({p_text})"
+    if ok:
+        return f"{head}: no {word} beyond {allowed} is shown ({p_text})"
+    return (
+        f"{head}: a {word} beyond {allowed} cannot be ruled out ({p_text}); the comparison "
+        "is inconclusive, so more evaluation examples or a wider margin are needed"
+    )
+
+
+def improvement(
+    check: QualityCheck, name: str, bound: AtMost, paired: PairedResult, rows: list[dict[str, Any]]
+) -> Finding:
+    """The ``improvement.<metric>`` finding, judged on the point estimate; adds its row."""
+    gain = paired.statistic if higher_is_better(name) else -paired.statistic
+    judged = bound.judge(f"improvement.{name}", gain)
+    change = (
+        f"{name} changed by {paired.statistic:+.4g} from the baseline "
+        f"({fmt(paired.baseline)} to {fmt(paired.candidate)})"
+    )
+    if judged.status is Status.PASS:
+        message = f"{change}, no improvement beyond max_improvement {fmt(bound.value)}"
+    else:
+        message = (
+            f"{change}, an improvement beyond max_improvement {fmt(bound.value)}: "
+            "a jump this large is more often label leakage or an evaluation bug than a "
+            "better model"
+        )
+    ci = paired.confidence_interval(1.0 - check.alpha)
+    rows.append(
+        row("improvement", name, "all", paired.n, "point estimate", judged.status, paired, ci=ci)
+    )
+    return attrs.evolve(judged, message=message)
+
+
+def summary(findings: list[Finding], rows: list[dict[str, Any]]) -> str | None:
+    """The worst problem's message (naming the others), or what held when nothing failed."""
+    bad = [f for f in findings if f.status.severity >= Status.WARN.severity]
+    if not bad:
+        kinds = sorted({f.name.split(".", 1)[0] for f in findings})
+        slices = sum(
+            r["kind"] == "regression" and r["slice"] != "all" and r["verdict"] != "skipped"
+            for r in rows
+        )
+        held = {
+            "golden": "golden examples match",
+            "limit": "metric limits hold on their confidence bounds",
+            "regression": "no regression beyond the allowed margin versus the baseline"
+            + (f" (overall and in {slices} slice tests)" if slices else ""),
+            "improvement": "no suspicious improvement",
+        }
+        parts = [held[k] for k in kinds if k in held]
+        return "; ".join(parts) if parts else None
+    worst = max(bad, key=lambda f: f.status)
+    others = [f.name for f in bad if f is not worst]
+    if not others:
+        return worst.message
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    return f"{worst.message} (and {len(others)} more: {shown})"

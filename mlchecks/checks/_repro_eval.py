@@ -1,0 +1,501 @@
+"""The evaluation behind `ReproducibilityCheck.run`: inputs, predictions and metrics.
+
+`Evaluation` holds what one run of the check derives from its `TrainingRun` objects and
+records everything in a `ResultBuilder`; slices and trajectories are compared in
+`mlchecks.checks._repro_slices` and `mlchecks.checks._repro_trajectories`.
+
+Metric keys and finding names follow the glossary (docs/concepts.md): run names, slice
+names and the names of metrics that are not built in never appear in them; they are in
+``details`` (the per-run values in ``details["runs"]``, per pair in ``details["pairs"]``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from mlchecks._fields import held, held_or_none
+from mlchecks._text import fmt, signed
+from mlchecks._validate import as_labels
+from mlchecks.checks._repro_slices import (
+    compare_slices,
+    is_builtin,
+    is_correctness,
+    metric_part,
+    pvalue_text,
+)
+from mlchecks.checks._repro_trajectories import compare_trajectories, spread
+from mlchecks.checks._result import ResultBuilder
+from mlchecks.checks._runs import TrainingRun
+from mlchecks.conditions import AtMost
+from mlchecks.exceptions import InvalidInput
+from mlchecks.result import Finding, Result, Status
+from mlchecks.stats.compare import PredictionComparison, compare_predictions
+from mlchecks.stats.inference import mcnemar_exact_counts, tost_paired_accuracy_counts
+from mlchecks.stats.metrics import Metric, predicted_labels
+
+if TYPE_CHECKING:
+    from mlchecks.checks.reproducibility import ReproducibilityCheck
+
+__all__ = ["Evaluation", "Prepared"]
+
+
+def _paired_mean_tost(
+    differences: np.ndarray, margin: float, alpha: float
+) -> tuple[float, tuple[float, float], float, bool]:
+    """TOST on the mean of paired per-example differences (t distribution, n - 1 df).
+
+    Returns (mean difference, (1 - 2 alpha) CI, TOST p-value, equivalent).
+    """
+    from scipy.stats import t as student
+
+    n = differences.size
+    mean = float(differences.mean())
+    sd = float(differences.std(ddof=1)) if n > 1 else 0.0
+    se = sd / math.sqrt(n)
+    if se == 0.0:
+        inside = abs(mean) < margin
+        return mean, (mean, mean), 0.0 if inside else 1.0, inside
+    df = n - 1
+    half = float(student.ppf(1.0 - alpha, df)) * se
+    low, high = mean - half, mean + half
+    p_low = float(student.sf((mean + margin) / se, df))
+    p_high = float(student.cdf((mean - margin) / se, df))
+    return mean, (low, high), max(p_low, p_high), -margin < low and high < margin
+
+
+@attrs.define
+class Prepared:
+    """One run with what the evaluation derives from it once."""
+
+    name: str
+    run: TrainingRun
+    classes: np.ndarray | None = None
+    correct: np.ndarray | None = None
+    values: dict[str, float] = attrs.Factory(dict)
+    per_example: dict[str, np.ndarray] = attrs.Factory(dict)
+
+
+class Evaluation:
+    """Builds the findings, metrics and details of one `ReproducibilityCheck` run."""
+
+    def __init__(
+        self,
+        check: ReproducibilityCheck,
+        runs: list[TrainingRun],
+        names: list[str],
+        seeds: tuple[int, ...] | None,
+    ) -> None:
+        self.check = check
+        self.seeds = seeds
+        self.exact = check.exact
+        self.out = ResultBuilder.of(check)
+        self.out.detail("mode", "exact" if check.exact else "tolerance")
+        self.skipped: dict[str, str] = {}
+        self.labels = next((r.labels for r in runs if r.labels is not None), None)
+        self.slices = next((r.slices for r in runs if r.slices is not None), None)
+        self.prepared = [Prepared(name, run) for name, run in zip(names, runs, strict=True)]
+        self.pairs = [
+            (i, j) for i in range(len(self.prepared)) for j in range(i + 1, len(self.prepared))
+        ]
+        self.int_labels: np.ndarray | None = None
+        if self.labels is not None:
+            try:
+                self.int_labels = as_labels(self.labels, "labels")
+            except InvalidInput:
+                self.int_labels = None
+
+    # ---- orchestration
+
+    def result(self) -> Result:
+        """Compare everything the runs share and return the check's `Result`."""
+        self._check_same_examples()
+        for p in self.prepared:
+            self._prepare(p)
+        self._record_runs()
+        self._compare_predictions()
+        self._compare_metrics()
+        compare_slices(self)
+        compare_trajectories(self)
+        spread(self)
+        if self.skipped:
+            self.out.detail("skipped", dict(self.skipped))
+        if not self.out.findings:
+            self.out.note(
+                "comparable_data",
+                Status.SKIP,
+                "the runs share nothing to compare: give metrics, predictions, losses or "
+                "step hashes",
+            )
+        return self.out.result(summary=self._summary())
+
+    def _summary(self) -> str:
+        findings = self.out.findings
+        bad = [f for f in findings if f.status in (Status.FAIL, Status.ERROR)]
+        if bad:
+            others = [f.name for f in bad[1:]]
+            tail = f" (also failed: {', '.join(others)})" if others else ""
+            return f"{bad[0].message}{tail}"
+        if all(f.status is Status.SKIP for f in findings):
+            return findings[0].message
+        names = ", ".join(repr(p.name) for p in self.prepared)
+        how = "are identical" if self.exact else "agree within tolerance"
+        warned = [f.name for f in findings if f.status is Status.WARN]
+        tail = f" (warnings: {', '.join(warned)})" if warned else ""
+        return f"runs {names} {how} in {len(findings)} checked conditions{tail}"
+
+    def pair_label(self, i: int, j: int) -> str:
+        """``"run 'a' and run 'b'"`` for the pair of runs ``i`` and ``j``."""
+        return f"run {self.prepared[i].name!r} and run {self.prepared[j].name!r}"
+
+    # ---- inputs
+
+    def _check_same_examples(self) -> None:
+        """Runs that carry labels or slices must carry the same ones."""
+        runs = self.prepared
+        if self.labels is not None:
+            for p in runs:
+                other = p.run.labels
+                if other is None or other is self.labels:
+                    continue
+                differ = np.flatnonzero(other != self.labels)
+                if differ.size:
+                    self.out.note(
+                        "same_labels",
+                        Status.FAIL,
+                        f"run {p.name!r} was evaluated with different labels: "
+                        f"{differ.size:,} of {len(other):,} differ (first at example "
+                        f"{int(differ[0])}), so its predictions are not comparable",
+                        observed=float(differ.size),
+                        limit="== 0",
+                    )
+                    break
+        if self.slices is not None:
+            for p in runs:
+                other_slices = p.run.slices
+                if other_slices is None or other_slices is self.slices:
+                    continue
+                same = set(other_slices) == set(self.slices) and all(
+                    other_slices[k].names == self.slices[k].names
+                    and np.array_equal(other_slices[k].codes, self.slices[k].codes)
+                    for k in self.slices
+                )
+                if not same:
+                    self.out.note(
+                        "same_slices",
+                        Status.FAIL,
+                        f"run {p.name!r} assigns examples to different slices than run "
+                        f"{runs[0].name!r}; slices are taken from the first run",
+                        limit="identical",
+                    )
+                    break
+
+    def _prepare(self, p: Prepared) -> None:
+        predictions = p.run.predictions
+        if predictions is not None:
+            try:
+                p.classes = predicted_labels(predictions, name="predictions")
+            except InvalidInput:
+                p.classes = None
+            if p.classes is not None and self.int_labels is not None:
+                p.correct = p.classes == self.int_labels
+        for metric in self.check.metrics:
+            reported = p.run.metrics.get(metric.name)
+            if predictions is not None and self.labels is not None:
+                try:
+                    self._compute(p, metric, predictions, aggregate=reported is None)
+                except InvalidInput as exc:
+                    if reported is None:
+                        self.skipped[metric.name] = str(exc)
+        # A value the run reports itself wins over the computed one; the per-example
+        # values computed above still serve the paired tests and the slices.
+        p.values.update(p.run.metrics)
+
+    def _compute(
+        self, p: Prepared, metric: Metric, predictions: np.ndarray, *, aggregate: bool
+    ) -> None:
+        """Per-example values (when the metric has them) and, if asked, the metric itself."""
+        if is_correctness(metric) and p.correct is not None:
+            # Reuse the predicted classes instead of a second argmax over the rows.
+            hits = p.correct if metric.name == "accuracy" else ~p.correct
+            p.per_example[metric.name] = hits.astype(np.float64)
+            p.values[metric.name] = float(np.count_nonzero(hits) / hits.size)
+        elif metric.per_example is not None:
+            terms = np.asarray(metric.per_example(self.labels, predictions), dtype=np.float64)
+            p.per_example[metric.name] = terms
+            p.values[metric.name] = float(terms.mean())
+        elif aggregate:
+            p.values[metric.name] = metric(self.labels, predictions)
+
+    def _record_runs(self) -> None:
+        """Every run's metrics go to ``details["runs"]`` (run names are not metric keys)."""
+        rows = []
+        for index, p in enumerate(self.prepared):
+            row: dict[str, Any] = {"name": p.name, "metrics": dict(p.values)}
+            if self.seeds is not None:
+                row["seed"] = self.seeds[index]
+            row["n_examples"] = p.run.n_examples
+            rows.append(row)
+        self.out.detail("runs", rows)
+        self.out.detail(
+            "pairs",
+            [{"a": self.prepared[i].name, "b": self.prepared[j].name} for i, j in self.pairs],
+        )
+
+    # ---- example by example
+
+    def _compare_predictions(self) -> None:
+        pairs = [
+            (k, i, j)
+            for k, (i, j) in enumerate(self.pairs)
+            if self.prepared[i].run.predictions is not None
+            and self.prepared[j].run.predictions is not None
+        ]
+        if not pairs:
+            return
+        atol = 0.0 if self.exact else self.check.prediction_atol
+        rtol = 0.0 if self.exact else self.check.prediction_rtol
+        results: dict[int, PredictionComparison] = {}
+        for k, i, j in pairs:
+            a, b = self.prepared[i], self.prepared[j]
+            comparison = compare_predictions(
+                a.run.predictions,
+                b.run.predictions,
+                labels=self.int_labels if a.classes is not None else None,
+                atol=atol,
+                rtol=rtol,
+                top_k=self.check.n_top,
+            )
+            results[k] = comparison
+            entry = self.out.details["pairs"][k]
+            entry["predictions"] = comparison.to_dict()
+            entry["predictions"]["top_examples"] = self._top_examples(a, b, comparison)
+        self._judge_predictions(results)
+        if len(self.prepared) > 2:
+            matrix = np.zeros((len(self.prepared), len(self.prepared)))
+            for k, comparison in results.items():
+                i, j = self.pairs[k]
+                matrix[i, j] = matrix[j, i] = comparison.churn
+            self.out.detail("churn_matrix", matrix.tolist())
+
+    def _top_examples(
+        self, a: Prepared, b: Prepared, comparison: PredictionComparison
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for index, diff in zip(comparison.top_indices, comparison.top_diffs, strict=True):
+            row: dict[str, Any] = {"index": index, "abs_diff": diff}
+            if a.classes is not None and b.classes is not None:
+                row["class_a"] = int(a.classes[index])
+                row["class_b"] = int(b.classes[index])
+            if self.labels is not None:
+                row["label"] = self.labels[index].item()
+            rows.append(row)
+        return rows
+
+    def _judge_predictions(self, results: dict[int, PredictionComparison]) -> None:
+        check, out = self.check, self.out
+
+        def worst(key: Callable[[PredictionComparison], float]) -> tuple[int, PredictionComparison]:
+            k = max(results, key=lambda k: (key(results[k]), -k))
+            return k, results[k]
+
+        classified = all(
+            self.prepared[i].classes is not None for k in results for i in self.pairs[k]
+        )
+        if classified:
+            k, c = worst(lambda c: c.churn)
+            context = (
+                f": {c.churn_count:,} of {c.n:,} predictions changed class between "
+                f"{self.pair_label(*self.pairs[k])}"
+            )
+            churn_limit = AtMost(0.0) if self.exact else held(check.max_churn)
+            out.judge("churn", churn_limit, c.churn, context=context)
+            out.metric("churn", c.churn)
+            if all(r.correctness_churn is not None for r in results.values()):
+                k, c = worst(lambda c: c.correctness_churn or 0.0)
+                limit = held_or_none(check.max_correctness_churn)
+                if limit is None:
+                    limit = held(check.max_churn)
+                context = (
+                    f": {c.correctness_churn_count:,} of {c.n:,} examples are right in one run "
+                    f"and wrong in the other ({self.pair_label(*self.pairs[k])})"
+                )
+                assert c.correctness_churn is not None
+                out.judge(
+                    "correctness_churn",
+                    AtMost(0.0) if self.exact else limit,
+                    c.correctness_churn,
+                    context=context,
+                )
+                out.metric("correctness_churn", c.correctness_churn)
+        else:
+            self.skipped["churn"] = (
+                "predictions are neither class probabilities nor labels (1-D values outside "
+                "[0, 1]), so no predicted class is defined"
+            )
+
+        k, c = worst(lambda c: c.max_abs_diff)
+        out.metric("prediction.max_abs_diff", c.max_abs_diff)
+        out.metric("prediction.mean_abs_diff", max(r.mean_abs_diff for r in results.values()))
+        if self.exact:
+            out.add(self._identical_predictions_finding(k, c))
+        k, c = worst(lambda c: c.fraction_beyond_tolerance)
+        out.metric("prediction.fraction_beyond_tol", c.fraction_beyond_tolerance)
+        if not self.exact:
+            context = (
+                f": {c.count_beyond_tolerance:,} of {c.n:,} examples differ by more than "
+                f"{check.prediction_atol:g} + {check.prediction_rtol:g} x |p| between "
+                f"{self.pair_label(*self.pairs[k])}"
+            )
+            out.judge(
+                "prediction.fraction_beyond_tol",
+                held_or_none(check.max_fraction_beyond_tol),
+                c.fraction_beyond_tolerance,
+                context=context,
+            )
+        correlations = [
+            r.rank_correlation for r in results.values() if r.rank_correlation is not None
+        ]
+        if correlations:
+            out.metric("prediction.rank_correlation", min(correlations))
+
+    def _identical_predictions_finding(self, k: int, c: PredictionComparison) -> Finding:
+        name = "prediction.max_abs_diff"
+        if c.identical:
+            message = f"predictions are bit-identical in every run ({c.n:,} examples)"
+            return Finding(name, Status.PASS, 0.0, "== 0", message)
+        top = f" at example {c.top_indices[0]}" if c.top_indices else ""
+        message = (
+            f"predictions differ on {c.differing_count:,} of {c.n:,} examples between "
+            f"{self.pair_label(*self.pairs[k])}, first at example {c.first_diff_index}; "
+            f"the largest difference is {fmt(c.max_abs_diff)}{top}"
+        )
+        return Finding(name, Status.FAIL, c.max_abs_diff, "== 0", message)
+
+    # ---- aggregate metrics
+
+    def _compare_metrics(self) -> None:
+        names = [m.name for m in self.check.metrics if m.name in self.skipped]
+        for p in self.prepared:
+            names.extend(k for k in p.values if k not in names)
+        for name in names:
+            present = [p for p in self.prepared if name in p.values]
+            if len(present) < len(self.prepared):
+                missing = [p.name for p in self.prepared if name not in p.values]
+                reason = self.skipped.get(name, "")
+                self.out.note(
+                    f"metric.{metric_part(name)}",
+                    Status.WARN,
+                    f"{name} is missing from run(s) {', '.join(map(repr, missing))}, so it "
+                    f"is not compared" + (f": {reason}" if reason else ""),
+                )
+                continue
+            self._compare_metric(name)
+
+    def _compare_metric(self, name: str) -> None:
+        atol = self.check.metric_atol_for(name)
+        judged: list[tuple[int, Finding, dict[str, Any]]] = []
+        for k, (i, j) in enumerate(self.pairs):
+            finding, row = self._metric_pair(name, i, j, atol)
+            self.out.details["pairs"][k].setdefault("metrics", {})[name] = row
+            judged.append((k, finding, row))
+        k, finding, row = max(judged, key=lambda t: (t[1].status, abs(t[2]["difference"]), -t[0]))
+        self.out.add(finding)
+        if is_builtin(name):
+            self.out.metric(f"metric.{name}.difference", row["difference"])
+
+    def _metric_pair(
+        self, name: str, i: int, j: int, atol: float
+    ) -> tuple[Finding, dict[str, Any]]:
+        a, b = self.prepared[i], self.prepared[j]
+        va, vb = a.values[name], b.values[name]
+        difference = va - vb
+        row: dict[str, Any] = {"a": va, "b": vb, "difference": difference}
+        pair = self.pair_label(i, j)
+        key = f"metric.{metric_part(name)}"
+        values = f"{name} of {pair} ({fmt(va)} vs {fmt(vb)})"
+        if self.exact or atol == 0.0:
+            same = va == vb or (math.isnan(va) and math.isnan(vb))
+            row["test"] = "exact"
+            if same:
+                return Finding(key, Status.PASS, 0.0, "== 0", f"{values} is identical"), row
+            message = f"{values} differs by {signed(difference)}; exact equality is required"
+            return Finding(key, Status.FAIL, difference, "== 0", message), row
+        level = f"{round(100 * (1 - 2 * self.check.alpha))}%"
+        test = self._metric_test(name, a, b, atol)
+        limit = f"|difference| < {fmt(atol)}"
+        if test is None:
+            row["test"] = "none"
+            ok = abs(difference) <= atol
+            verdict = "within" if ok else "beyond"
+            message = (
+                f"{values} differs by {signed(difference)}, {verdict} the tolerance "
+                f"{fmt(atol)} (no per-example values for a test)"
+            )
+            status = Status.PASS if ok else Status.FAIL
+            return Finding(key, status, difference, f"<= {fmt(atol)}", message), row
+        row.update(test)
+        difference = test["difference"]
+        row["difference"] = difference
+        ci = test["ci"]
+        extra = (
+            f", exact McNemar p {pvalue_text(test['mcnemar_pvalue'])}"
+            if "mcnemar_pvalue" in test
+            else ""
+        )
+        stats = (
+            f"{fmt(va)} vs {fmt(vb)}; difference {signed(difference)}, {level} CI "
+            f"[{fmt(ci[0])}, {fmt(ci[1])}]{extra}; TOST p {pvalue_text(test['pvalue'])}"
+        )
+        if test["equivalent"]:
+            message = f"{name} of {pair} is equivalent within ±{fmt(atol)} ({stats})"
+            return Finding(key, Status.PASS, difference, limit, message), row
+        message = (
+            f"{name} of {pair} is not shown equivalent within ±{fmt(atol)} at alpha "
+            f"{self.check.alpha:g} ({stats})"
+        )
+        return Finding(key, Status.FAIL, difference, limit, message), row
+
+    def _metric_test(
+        self, name: str, a: Prepared, b: Prepared, atol: float
+    ) -> dict[str, Any] | None:
+        alpha = self.check.alpha
+        metric = next((m for m in self.check.metrics if m.name == name), None)
+        if (
+            metric is not None
+            and is_correctness(metric)
+            and a.correct is not None
+            and b.correct is not None
+        ):
+            only_a = int(np.count_nonzero(a.correct & ~b.correct))
+            only_b = int(np.count_nonzero(~a.correct & b.correct))
+            n = a.correct.size
+            if name == "error_rate":
+                only_a, only_b = only_b, only_a
+            tost = tost_paired_accuracy_counts(only_a, only_b, n, margin=atol, alpha=alpha)
+            mcnemar = mcnemar_exact_counts(only_a, only_b, n)
+            return {
+                "test": "tost_paired_accuracy",
+                "difference": tost.difference,
+                "ci": [tost.ci.low, tost.ci.high],
+                "pvalue": tost.pvalue,
+                "equivalent": tost.equivalent,
+                "mcnemar_pvalue": mcnemar.pvalue,
+                "discordant": [only_a, only_b],
+            }
+        if name in a.per_example and name in b.per_example:
+            mean, ci, pvalue, equivalent = _paired_mean_tost(
+                a.per_example[name] - b.per_example[name], atol, alpha
+            )
+            return {
+                "test": "tost_paired_mean",
+                "difference": mean,
+                "ci": list(ci),
+                "pvalue": pvalue,
+                "equivalent": equivalent,
+            }
+        return None

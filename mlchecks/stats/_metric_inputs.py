@@ -1,0 +1,149 @@
+"""Input validation and per-example values behind `mlchecks.stats.metrics`.
+
+`predicted_labels` is public (re-exported by `mlchecks.stats.metrics`); the per-example
+functions are the terms whose mean is a metric (`Metric.per_example`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlchecks._validate import as_array, as_labels, as_probabilities, check_same_length
+from mlchecks.exceptions import InvalidInput
+
+__all__ = ["predicted_labels"]
+
+#: Row sums of class probabilities may differ from 1 by this much (float32 softmax rounding).
+_SUM_TOLERANCE = 1e-3
+
+
+# --------------------------------------------------------------------------- input helpers
+
+
+def predicted_labels(y_pred: Any, *, name: str = "y_pred") -> np.ndarray:
+    """The predicted class of each example.
+
+    2-D (n, C) probabilities or scores give the argmax of each row (the first maximum on
+    ties). 1-D floats are probabilities of class 1 and give 1 where ``p > 0.5`` (so 0.5
+    gives class 0, as the argmax of ``[0.5, 0.5]`` does); they must lie in [0, 1]. 1-D
+    integers or booleans are already labels and come back as int64.
+
+    Args:
+        y_pred: (n, C) probabilities, (n,) probabilities of class 1, or (n,) labels.
+        name: the argument name used in error messages.
+
+    Returns:
+        An (n,) int64 array of class indices.
+
+    Raises:
+        InvalidInput: for NaN, empty input, negative labels or 1-D floats outside [0, 1].
+
+    >>> predicted_labels([[0.2, 0.8], [0.5, 0.5]])
+    array([1, 0])
+    >>> predicted_labels([0.2, 0.5, 0.9])
+    array([0, 0, 1])
+    """
+    array = as_array(y_pred, name, ndim=(1, 2))
+    if array.ndim == 2:
+        labels: np.ndarray = np.argmax(array, axis=1).astype(np.int64, copy=False)
+        return labels
+    if array.dtype.kind in "biu":
+        return as_labels(array, name)
+    if array.dtype.kind != "f":
+        raise InvalidInput(f"'{name}' must be numeric (got {array.dtype})")
+    _check_unit_interval(array, name)
+    return (array > 0.5).astype(np.int64)
+
+
+def _check_unit_interval(array: np.ndarray, name: str) -> None:
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise InvalidInput(
+            f"'{name}' must be probabilities in [0, 1] (got values from {low:.6g} to {high:.6g}); "
+            "pass (n, C) probabilities, or class labels as integers"
+        )
+
+
+def _classification_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    labels = as_labels(y_true, "y_true")
+    predicted = predicted_labels(y_pred)
+    check_same_length(y_true=labels, y_pred=predicted)
+    return labels, predicted
+
+
+def _probability_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities, validated: (n, C) rows summing to 1, or (n,) in [0, 1]."""
+    probs = as_probabilities(y_pred, "y_pred")
+    _check_unit_interval(probs, "y_pred")
+    n_classes = probs.shape[1] if probs.ndim == 2 else 2
+    labels = as_labels(y_true, "y_true", n_classes=n_classes)
+    check_same_length(y_true=labels, y_pred=probs)
+    if probs.ndim == 2:
+        sums = probs.sum(axis=1, dtype=np.float64)
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        if abs(sums[worst] - 1.0) > _SUM_TOLERANCE:
+            raise InvalidInput(
+                f"'y_pred' rows must be probabilities summing to 1 (row {worst} sums to "
+                f"{sums[worst]:.6g}); apply a softmax to scores first"
+            )
+    return labels, probs
+
+
+def _regression_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    target = as_array(y_true, "y_true", ndim=1, dtype=np.float64)
+    predicted = as_array(y_pred, "y_pred", ndim=1, dtype=np.float64)
+    check_same_length(y_true=target, y_pred=predicted)
+    return target, predicted
+
+
+def _true_class_probability(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    if probs.ndim == 1:
+        return np.where(labels == 1, probs, 1.0 - probs.astype(np.float64))
+    return np.take_along_axis(probs, labels[:, None], axis=1)[:, 0].astype(np.float64)
+
+
+# --------------------------------------------------------------------------- per-example values
+
+
+def _correct(y_true: Any, y_pred: Any) -> np.ndarray:
+    labels, predicted = _classification_inputs(y_true, y_pred)
+    correct: np.ndarray = (labels == predicted).astype(np.float64)
+    return correct
+
+
+def _wrong(y_true: Any, y_pred: Any) -> np.ndarray:
+    wrong: np.ndarray = 1.0 - _correct(y_true, y_pred)
+    return wrong
+
+
+def _log_loss_terms(y_true: Any, y_pred: Any) -> np.ndarray:
+    labels, probs = _probability_inputs(y_true, y_pred)
+    eps = float(np.finfo(probs.dtype).eps)
+    terms: np.ndarray = -np.log(np.clip(_true_class_probability(labels, probs), eps, 1.0))
+    return terms
+
+
+def _brier_terms(y_true: Any, y_pred: Any) -> np.ndarray:
+    labels, probs = _probability_inputs(y_true, y_pred)
+    terms: np.ndarray
+    if probs.ndim == 1:
+        terms = (probs.astype(np.float64) - labels) ** 2
+    else:
+        # sum_c (p_c - [c == y])^2 = sum_c p_c^2 - 2 p_y + 1, without a one-hot matrix.
+        squares = np.einsum("ij,ij->i", probs, probs, dtype=np.float64)
+        terms = squares - 2.0 * _true_class_probability(labels, probs) + 1.0
+    return terms
+
+
+def _squared_errors(y_true: Any, y_pred: Any) -> np.ndarray:
+    target, predicted = _regression_inputs(y_true, y_pred)
+    terms: np.ndarray = (target - predicted) ** 2
+    return terms
+
+
+def _absolute_errors(y_true: Any, y_pred: Any) -> np.ndarray:
+    target, predicted = _regression_inputs(y_true, y_pred)
+    terms: np.ndarray = np.abs(target - predicted)
+    return terms

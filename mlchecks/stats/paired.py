@@ -1,0 +1,412 @@
+"""A metric of one model with its interval, and of two models compared on the same examples.
+
+- `metric_estimate`: one model's metric with a confidence interval.
+- `paired_difference`: candidate minus baseline for one metric, both models scored on the
+  same examples (a paired comparison), with its standard error, a two-sided p-value of "no
+  difference", `PairedResult.confidence_interval` and `PairedResult.margin_pvalue` for
+  one-sided non-inferiority and regression tests against a margin.
+- `paired_correctness`: the same for accuracy or the error rate from the 2x2 table of
+  per-example correctness, so per-slice tables from one `np.bincount` need no rows.
+
+Which method each metric gets (one model's interval; the paired difference):
+
+- accuracy, error rate: Wilson; paired proportions (Wald) with exact McNemar p-values;
+- roc_auc: DeLong's interval; DeLong's test for two correlated AUCs;
+- precision, recall, F1 (and ``_macro``): a bootstrap of the confusion counts; of the
+  joint (true, candidate, baseline) counts;
+- means of per-example values (log loss, Brier, MSE, MAE): the exact bootstrap standard
+  error of a mean; the same, of the paired per-example differences;
+- anything else: a percentile row bootstrap; the standard error of a paired row bootstrap.
+
+Bootstrapped differences use a normal interval and p-value from the bootstrap standard
+error, so interval and test agree and p-values are not limited to ``1 / n_resamples``.
+
+>>> y = np.array([0, 1, 1, 0, 1, 0, 1, 1])
+>>> res = paired_difference("accuracy", y, np.array([0, 1, 1, 0, 1, 0, 0, 1]), 1 - y)
+>>> res.statistic, res.pvalue, res.discordant
+(0.875, 0.015625, (7, 0))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+
+from mlchecks._validate import as_labels, check_choice, check_int
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats.auc import delong, delong_ci
+from mlchecks.stats.inference import (
+    mcnemar_exact_counts,
+    normal_pvalue,
+    paired_accuracy_difference_counts,
+)
+from mlchecks.stats.intervals import (
+    ConfidenceInterval,
+    bootstrap_counts,
+    bootstrap_rows,
+    check_confidence,
+    normal_interval,
+    wilson_interval,
+)
+from mlchecks.stats.metrics import CORRECTNESS_METRICS, Metric, get_metric, predicted_labels
+from mlchecks.stats.sliced import sliced_confusion
+
+__all__ = [
+    "CONFUSION_METRICS",
+    "MARGIN_TESTS",
+    "MarginTest",
+    "MetricEstimate",
+    "PairedResult",
+    "confusion_statistic",
+    "mean_standard_error",
+    "metric_estimate",
+    "paired_correctness",
+    "paired_difference",
+]
+
+#: ``"noninferiority"`` shows the candidate is worse by less than a margin;
+#: ``"regression"`` shows it is worse by more.
+MarginTest = Literal["noninferiority", "regression"]
+MARGIN_TESTS: tuple[MarginTest, ...] = ("noninferiority", "regression")
+
+#: Metrics of the confusion counts alone, bootstrapped by resampling the counts.
+CONFUSION_METRICS = ("precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro")
+
+_NAN_CI = ConfidenceInterval(math.nan, math.nan)
+_UNBOUNDED = (-math.inf, math.inf)
+
+
+@attrs.frozen
+class MetricEstimate:
+    """One model's metric with its confidence interval (Python floats).
+
+    Args:
+        statistic: the metric's value.
+        confidence_interval: its two-sided interval at the requested level.
+        n: the number of examples.
+        method: how the interval was computed (``"wilson"``, ``"delong"``, ...).
+    """
+
+    statistic: float = attrs.field(converter=float)
+    confidence_interval: ConfidenceInterval
+    n: int
+    method: str
+
+
+@attrs.frozen
+class PairedResult:
+    """Candidate minus baseline for one metric on the same examples (Python floats).
+
+    Args:
+        statistic: ``candidate - baseline``.
+        pvalue: the two-sided p-value of "no difference" (exact McNemar for accuracy and
+            the error rate; NaN when the standard error is undefined).
+        standard_error: the standard error of ``statistic`` (NaN when undefined).
+        candidate: the candidate's metric.
+        baseline: the baseline's metric.
+        n: the number of examples.
+        method: how the standard error was computed.
+        discordant: for accuracy and the error rate, ``(b, c)`` with
+            ``statistic == (b - c) / n``: the examples where only the model that raises the
+            metric was right, and those where only the other one was. None otherwise.
+        bounds: the range the difference can take (the interval is clipped to it).
+    """
+
+    statistic: float = attrs.field(converter=float)
+    pvalue: float = attrs.field(converter=float)
+    standard_error: float = attrs.field(converter=float)
+    candidate: float = attrs.field(converter=float)
+    baseline: float = attrs.field(converter=float)
+    n: int
+    method: str
+    discordant: tuple[int, int] | None = None
+    bounds: tuple[float, float] = attrs.field(default=_UNBOUNDED, repr=False)
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+        """The two-sided normal interval ``statistic ± z * standard_error``.
+
+        NaN at both ends when the standard error is undefined.
+        """
+        level = check_confidence(confidence_level, "confidence_level")
+        if not math.isfinite(self.standard_error):
+            return _NAN_CI
+        low, high = normal_interval(self.statistic, self.standard_error, level)
+        return ConfidenceInterval(max(self.bounds[0], low), min(self.bounds[1], high))
+
+    def margin_pvalue(self, margin: float, *, higher_is_better: bool, test: MarginTest) -> float:
+        """One-sided p-value on the worsening ``w`` (how much worse the candidate is).
+
+        ``w`` is ``-statistic`` when ``higher_is_better``, else ``statistic``.
+        ``test="regression"`` tests ``w > margin`` (exact McNemar when the margin is 0 and
+        the discordant counts are known); ``"noninferiority"`` tests ``w < margin``. A zero
+        standard error makes the estimate exact: p is 0 when it shows the alternative
+        (``w <= margin`` counts as non-inferior) and 1 otherwise.
+
+        Raises:
+            InvalidInput: for an unknown test, or when the standard error is undefined.
+        """
+        kind = check_choice(test, "test", MARGIN_TESTS)
+        worsening = -self.statistic if higher_is_better else self.statistic
+        regression = kind == "regression"
+        if self.standard_error == 0.0:
+            shown = worsening > margin if regression else worsening <= margin
+            return 0.0 if shown else 1.0
+        if regression and margin == 0.0 and self.discordant is not None:
+            b, c = self.discordant if higher_is_better else self.discordant[::-1]
+            return mcnemar_exact_counts(b, c, self.n, alternative="less").pvalue
+        side: Literal["greater", "less"] = "greater" if regression else "less"
+        return normal_pvalue(worsening, self.standard_error, margin, alternative=side)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def confusion_statistic(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Vectorized precision/recall/F1 from (r, C, C) [true, predicted] confusion tables.
+
+    Mirrors `mlchecks.stats.metrics`: zero division counts 0; ``binary`` scores class 1;
+    ``macro`` averages the classes that occur as a true or a predicted label.
+
+    >>> confusion_statistic("recall")(np.array([[[3, 1], [2, 4]]])).tolist()
+    [0.6666666666666666]
+    """
+    base, _, average = name.partition("_")
+
+    def statistic(tables: np.ndarray) -> np.ndarray:
+        hits = np.diagonal(tables, axis1=-2, axis2=-1)
+        predicted = tables.sum(axis=-2)
+        actual = tables.sum(axis=-1)
+        if base == "precision":
+            per_class = _ratio(hits, predicted)
+        elif base == "recall":
+            per_class = _ratio(hits, actual)
+        else:
+            per_class = _ratio(2 * hits, predicted + actual)
+        if average != "macro":
+            if per_class.shape[-1] < 2:
+                return np.zeros(per_class.shape[:-1])
+            result: np.ndarray = per_class[..., 1]
+            return result
+        support = (predicted + actual) > 0
+        return _ratio((per_class * support).sum(axis=-1), support.sum(axis=-1))
+
+    return statistic
+
+
+def mean_standard_error(values: np.ndarray) -> float:
+    """The bootstrap standard error of a mean, exactly: ``sqrt(sum((x - mean)**2)) / n``.
+
+    This is the limit of the resampling estimate as the number of resamples grows (Efron and
+    Tibshirani, 1993, section 5.2), so metrics that are means of per-example values get their
+    bootstrap interval in one O(n) pass instead of ``n_resamples`` passes.
+
+    >>> mean_standard_error(np.array([0.0, 2.0, 4.0, 6.0]))
+    1.118033988749895
+    """
+    return float(np.std(values) / math.sqrt(values.size))
+
+
+def metric_estimate(
+    metric: str | Metric | Callable[[Any, Any], float],
+    y_true: Any,
+    y_pred: Any,
+    *,
+    confidence_level: float = 0.95,
+    n_resamples: int = 1000,
+    rng: Any = None,
+) -> MetricEstimate:
+    """One model's metric with a confidence interval (method by metric, see the module).
+
+    Args:
+        metric: a metric name, a `Metric` or a callable (see `get_metric`).
+        y_true: (n,) labels or targets.
+        y_pred: the model's predictions, as the metric takes them.
+        confidence_level: the two-sided coverage, in (0, 1).
+        n_resamples: bootstrap resamples where a bootstrap is used.
+        rng: None, an int seed or a `numpy.random.Generator` for the bootstraps.
+
+    Raises:
+        InvalidInput: for inputs the metric rejects.
+
+    >>> est = metric_estimate("accuracy", [0, 1, 1, 1], [0, 1, 1, 0])
+    >>> est.statistic, est.method, round(est.confidence_interval.low, 4)
+    (0.75, 'wilson', 0.3006)
+    """
+    found = get_metric(metric)
+    level = check_confidence(confidence_level, "confidence_level")
+    y = np.asarray(y_true)
+    n = len(y)
+    if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
+        correct = int(np.count_nonzero(predicted_labels(y_pred) == as_labels(y, "labels")))
+        hits = correct if found.name == "accuracy" else n - correct
+        return MetricEstimate(hits / n, wilson_interval(hits, n, level), n, "wilson")
+    if found.name == "roc_auc":
+        return MetricEstimate(found(y, y_pred), delong_ci(y, y_pred, confidence=level), n, "delong")
+    if found.count_based and found.name in CONFUSION_METRICS:
+        truth, guess = as_labels(y, "labels"), predicted_labels(y_pred)
+        size = int(max(truth.max(), guess.max())) + 1
+        value = found(y, y_pred)  # first: it rejects inputs the metric does not accept
+        table = sliced_confusion(np.zeros(len(truth), dtype=np.intp), 1, truth, guess, size)[0]
+        boot = bootstrap_counts(
+            table,
+            confusion_statistic(found.name),
+            n_resamples=n_resamples,
+            confidence=level,
+            rng=rng,
+        )
+        return MetricEstimate(value, boot.ci, n, "count bootstrap")
+    if found.per_example is not None:
+        values = np.asarray(found.per_example(y, y_pred), dtype=np.float64)
+        mean = float(values.mean())
+        ci = normal_interval(mean, mean_standard_error(values), level)
+        return MetricEstimate(mean, ci, n, "mean with its exact bootstrap se")
+    boot_rows = bootstrap_rows(found, y, y_pred, n_resamples=n_resamples, confidence=level, rng=rng)
+    return MetricEstimate(boot_rows.estimate, boot_rows.ci, n, "row bootstrap")
+
+
+def _mcnemar_two_sided(b: int, c: int) -> float:
+    """``scipy.stats.binomtest(b, b + c).pvalue`` in O(1): the binomial at 1/2 is symmetric.
+
+    The two-sided p-value is ``2 * P(X <= min(b, c))`` (capped at 1), which needs one call to
+    the regularized incomplete beta function instead of binomtest's search over the pmf.
+    """
+    if b + c == 0:
+        return 1.0
+    from scipy.special import bdtr
+
+    return min(1.0, 2.0 * float(bdtr(min(b, c), b + c, 0.5)))
+
+
+def paired_correctness(table: Any, *, metric: str = "accuracy") -> PairedResult:
+    """Paired accuracy (or error rate) from the 2x2 correctness counts of two models.
+
+    Args:
+        table: ``table[i][j]`` counts examples with candidate right == i and baseline
+            right == j (``[[neither, baseline only], [candidate only, both]]``).
+        metric: ``"accuracy"`` or ``"error_rate"`` (the mirror image: 1 - accuracy).
+
+    Returns:
+        A `PairedResult` with the Wald standard error of paired proportions and the exact
+        two-sided McNemar p-value.
+
+    Raises:
+        InvalidInput: for negative or non-integer counts, an empty table or another metric.
+
+    >>> res = paired_correctness([[900, 40], [60, 9000]])
+    >>> round(res.statistic, 4), round(res.pvalue, 4)
+    (0.002, 0.0569)
+    """
+    name = check_choice(metric, "metric", CORRECTNESS_METRICS)
+    counts = np.asarray(table)
+    if counts.shape != (2, 2):
+        raise InvalidInput(f"'table' must be 2x2 correctness counts (got shape {counts.shape})")
+    (neither, base_only), (cand_only, both) = (
+        [check_int(v, "table") for v in row] for row in counts.tolist()
+    )
+    n = check_int(both + cand_only + base_only + neither, "n", minimum=1)
+    paired = paired_accuracy_difference_counts(cand_only, base_only, n)
+    cand, base = (both + cand_only) / n, (both + base_only) / n
+    b, c = cand_only, base_only
+    if name == "error_rate":  # the error rate is 1 - accuracy: mirror everything
+        cand, base, b, c = 1.0 - cand, 1.0 - base, base_only, cand_only
+    statistic = paired.difference if name == "accuracy" else -paired.difference
+    pvalue = _mcnemar_two_sided(b, c)
+    return PairedResult(
+        statistic, pvalue, paired.standard_error, cand, base, n, "paired proportions", (b, c)
+    )
+
+
+def paired_difference(
+    metric: str | Metric | Callable[[Any, Any], float],
+    y_true: Any,
+    candidate: Any,
+    baseline: Any,
+    *,
+    n_resamples: int = 1000,
+    rng: Any = None,
+) -> PairedResult:
+    """Candidate minus baseline for one metric, both models scored on the same examples.
+
+    Args:
+        metric: a metric name, a `Metric` or a callable (see `get_metric`).
+        y_true: (n,) labels or targets.
+        candidate: the candidate's predictions on the examples.
+        baseline: the baseline's predictions on the same examples, in the same order.
+        n_resamples: bootstrap resamples where a bootstrap is used.
+        rng: None, an int seed or a `numpy.random.Generator` for the bootstraps.
+
+    Returns:
+        A `PairedResult` (method by metric, see the module).
+
+    Raises:
+        InvalidInput: for inputs the metric rejects (e.g. ROC AUC with one class).
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=2_000)
+    >>> a, b = y + rng.normal(0, 1.0, 2_000), y + rng.normal(0, 1.2, 2_000)
+    >>> res = paired_difference("mse", y, a, b)
+    >>> round(res.statistic, 3), res.pvalue < 1e-6, res.method
+    (-0.419, True, 'paired mean with its exact bootstrap se')
+    """
+    found = get_metric(metric)
+    y = np.asarray(y_true)
+    cand, base = np.asarray(candidate), np.asarray(baseline)
+    n = len(y)
+    if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
+        truth = as_labels(y, "labels")
+        right = (predicted_labels(cand) == truth, predicted_labels(base) == truth)
+        table = sliced_confusion(np.zeros(n, dtype=np.intp), 1, *right, 2)[0]
+        return paired_correctness(table, metric=found.name)
+    if found.name == "roc_auc":
+        res = delong(y, cand, base)
+        return PairedResult(
+            res.difference,
+            res.pvalue,
+            res.standard_error,
+            res.auc_a,
+            res.auc_b,
+            n,
+            "delong",
+            bounds=(-1.0, 1.0),
+        )
+    value_cand, value_base = found(y, cand), found(y, base)
+    if found.count_based and found.name in CONFUSION_METRICS:
+        truth = as_labels(y, "labels")
+        lc, lb = predicted_labels(cand), predicted_labels(base)
+        size = int(max(truth.max(), lc.max(), lb.max())) + 1
+        # table[true, candidate, baseline] (the candidate-vs-baseline confusion within each
+        # true class): each model's own confusion matrix is a margin of it.
+        joint = sliced_confusion(truth, size, lc, lb, size)
+        stat = confusion_statistic(found.name)
+        se = bootstrap_counts(
+            joint,
+            lambda t: stat(t.sum(axis=-1)) - stat(t.sum(axis=-2)),
+            n_resamples=n_resamples,
+            rng=rng,
+        ).standard_error
+        method = "count bootstrap"
+    elif found.per_example is not None:
+        per_example = found.per_example
+        delta = np.asarray(per_example(y, cand), dtype=np.float64) - per_example(y, base)
+        se = mean_standard_error(delta)
+        method = "paired mean with its exact bootstrap se"
+    else:
+
+        def gain(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+            return found(t, a) - found(t, b)
+
+        se = bootstrap_rows(gain, y, cand, base, n_resamples=n_resamples, rng=rng).standard_error
+        method = "row bootstrap"
+    difference = value_cand - value_base
+    if not math.isfinite(se):
+        pvalue = math.nan
+    else:
+        pvalue = normal_pvalue(difference, se, 0.0, alternative="two-sided")
+    return PairedResult(difference, pvalue, se, value_cand, value_base, n, method)
