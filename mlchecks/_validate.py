@@ -23,12 +23,14 @@ from mlchecks.exceptions import InvalidInput
 __all__ = [
     "Validator",
     "as_array",
+    "as_int64",
     "as_labels",
     "as_probabilities",
     "callable_field",
     "check_choice",
     "check_int",
     "check_non_empty_string",
+    "check_pair",
     "check_number",
     "check_open_unit",
     "check_same_length",
@@ -103,6 +105,39 @@ def as_array(
     return array
 
 
+def check_pair(value: Any, name: str, parts: str) -> tuple[Any, Any]:
+    """``value`` as a pair (a 2-tuple or 2-list); ``parts`` names its halves in the message.
+
+    >>> check_pair([1, 2], "batch", "(X, y)")
+    (1, 2)
+    >>> check_pair(3, "batch", "(X, y)")
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'batch' must be a pair (X, y) (got 3 that is a int)
+    """
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise InvalidInput(f"'{name}' must be a pair {parts} (got {describe(value)})")
+    return value[0], value[1]
+
+
+def as_int64(array: np.ndarray, name: str, what: str, hint: str | None = None) -> np.ndarray:
+    """An integer or whole-float array as int64; anything else is an `InvalidInput`.
+
+    ``what`` names the expected values in the message (``"integer slice ids"``); ``hint``
+    replaces it for a dtype that is neither integer nor floating.
+
+    >>> as_int64(np.array([1.0, 2.0]), "ids", "integer ids")
+    array([1, 2])
+    """
+    if array.dtype.kind == "f":
+        if not np.all(array == np.round(array)):
+            raise InvalidInput(f"'{name}' must be {what} (got non-integer floats)")
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise InvalidInput(f"'{name}' must be {hint or what} (got {describe(array)})")
+    return array.astype(np.int64, copy=False)
+
+
 def as_labels(value: Any, name: str = "labels", *, n_classes: int | None = None) -> np.ndarray:
     """Integer class labels as a 1-D int64 array (floats allowed only when whole numbers).
 
@@ -116,14 +151,8 @@ def as_labels(value: Any, name: str = "labels", *, n_classes: int | None = None)
     array = as_array(value, name, ndim=1)
     if array.dtype.kind == "b":
         array = array.astype(np.int64)
-    elif array.dtype.kind == "f":
-        if not np.all(array == np.round(array)):
-            raise InvalidInput(f"'{name}' must be integer class indices (got non-integer floats)")
-        array = array.astype(np.int64)
-    elif array.dtype.kind not in "iu":
-        raise InvalidInput(f"'{name}' must be integer class indices (got {describe(array)})")
     else:
-        array = array.astype(np.int64, copy=False)
+        array = as_int64(array, name, "integer class indices")
     low, high = int(array.min()), int(array.max())
     if low < 0 or (n_classes is not None and high >= n_classes):
         bound = f"[0, {n_classes})" if n_classes is not None else ">= 0"

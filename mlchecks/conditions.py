@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, TypeAlias, Union
+from typing import Any, ClassVar, TypeAlias, Union
 
 import attrs
 
@@ -60,67 +60,70 @@ def _is_nan(value: float | None) -> bool:
 
 
 @attrs.frozen
-class AtLeast:
+class _OneSided:
+    """A one-sided limit on an observed value: `AtLeast` or `AtMost`."""
+
+    value: float = attrs.field(converter=_number, validator=_finite)
+    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+
+    _symbol: ClassVar[str] = ""
+    _bound: ClassVar[str] = ""
+    _verbs: ClassVar[tuple[str, str]] = ("", "")  # (holds, does not hold)
+
+    def _within(self, observed: float) -> bool:
+        raise NotImplementedError
+
+    def holds(self, observed: float) -> bool:
+        """True when ``observed`` is on the allowed side of ``value`` (NaN never holds)."""
+        return not _is_nan(observed) and self._within(observed)
+
+    def describe(self) -> str:
+        """The limit in words, as reports print it."""
+        return f"{self._symbol} {_fmt(self.value)}"
+
+    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
+        """A `Finding` for ``observed``: PASS, or this condition's severity."""
+        ok = self.holds(observed)
+        verb = self._verbs[0] if ok else self._verbs[1]
+        message = f"{name} {_fmt(observed)} {verb} the {self._bound} {_fmt(self.value)}{context}"
+        status = Status.PASS if ok else self.severity
+        return Finding(name, status, observed, self.describe(), message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; `condition_from_dict` inverts it."""
+        return {"type": type(self).__name__, "value": self.value, "severity": self.severity.value}
+
+
+@attrs.frozen
+class AtLeast(_OneSided):
     """The observed value must be at least ``value``.
 
     >>> AtLeast(0.9).holds(0.95), AtLeast(0.9).describe()
     (True, '>= 0.9')
     """
 
-    value: float = attrs.field(converter=_number, validator=_finite)
-    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+    _symbol: ClassVar[str] = ">="
+    _bound: ClassVar[str] = "minimum"
+    _verbs: ClassVar[tuple[str, str]] = ("meets", "is below")
 
-    def holds(self, observed: float) -> bool:
-        """True when ``observed >= value`` (NaN never holds)."""
-        return not _is_nan(observed) and observed >= self.value
-
-    def describe(self) -> str:
-        """The limit in words, as reports print it."""
-        return f">= {_fmt(self.value)}"
-
-    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
-        """A `Finding` for ``observed``: PASS, or this condition's severity."""
-        ok = self.holds(observed)
-        verb = "meets" if ok else "is below"
-        message = f"{name} {_fmt(observed)} {verb} the minimum {_fmt(self.value)}{context}"
-        status = Status.PASS if ok else self.severity
-        return Finding(name, status, observed, self.describe(), message)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict; `condition_from_dict` inverts it."""
-        return {"type": "AtLeast", "value": self.value, "severity": self.severity.value}
+    def _within(self, observed: float) -> bool:
+        return observed >= self.value
 
 
 @attrs.frozen
-class AtMost:
+class AtMost(_OneSided):
     """The observed value must be at most ``value``.
 
     >>> AtMost(0.01).holds(0.157), AtMost(0.01).describe()
     (False, '<= 0.01')
     """
 
-    value: float = attrs.field(converter=_number, validator=_finite)
-    severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
+    _symbol: ClassVar[str] = "<="
+    _bound: ClassVar[str] = "maximum"
+    _verbs: ClassVar[tuple[str, str]] = ("is within", "exceeds")
 
-    def holds(self, observed: float) -> bool:
-        """True when ``observed <= value`` (NaN never holds)."""
-        return not _is_nan(observed) and observed <= self.value
-
-    def describe(self) -> str:
-        """The limit in words."""
-        return f"<= {_fmt(self.value)}"
-
-    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
-        """A `Finding` for ``observed``."""
-        ok = self.holds(observed)
-        verb = "is within" if ok else "exceeds"
-        message = f"{name} {_fmt(observed)} {verb} the maximum {_fmt(self.value)}{context}"
-        status = Status.PASS if ok else self.severity
-        return Finding(name, status, observed, self.describe(), message)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
-        return {"type": "AtMost", "value": self.value, "severity": self.severity.value}
+    def _within(self, observed: float) -> bool:
+        return observed <= self.value
 
 
 @attrs.frozen

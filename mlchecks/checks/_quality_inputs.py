@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -174,54 +174,66 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def to_metric_limits(value: Any) -> dict[str, Floor]:
-    field = "metric_limits"
-    out: dict[str, Floor] = {}
-    for name, metric, item in _metric_items(value, field, "a number or a condition"):
+def _conditions(
+    value: Any,
+    field: str,
+    what: str,
+    accepted: tuple[type, ...],
+    from_number: Callable[[str, float, Metric], Any],
+) -> Iterator[tuple[str, Metric, Any]]:
+    """(metric name, metric, condition) per entry: numbers converted, other types rejected."""
+    for name, metric, item in _metric_items(value, field, f"a number or {what}"):
         number = _number(item)
         if number is not None:
-            # A plain number is a floor for a score and a ceiling for a loss or an error.
-            out[name] = AtLeast(number) if metric.higher_is_better else AtMost(number)
-            continue
-        if not isinstance(item, AtLeast | AtMost | Between):
-            hint = "; use max_regression for NoWorseThan" if isinstance(item, NoWorseThan) else ""
+            yield name, metric, from_number(name, number, metric)
+        elif isinstance(item, accepted):
+            yield name, metric, item
+        else:
+            hint = ""
+            if isinstance(item, NoWorseThan) and field == "metric_limits":
+                hint = "; use max_regression for NoWorseThan"
             raise InvalidInput(
-                f"'{field}[{name!r}]' must be a number, AtLeast, AtMost or Between "
-                f"(got {item!r}){hint}"
+                f"'{field}[{name!r}]' must be a number or {what} (got {item!r}){hint}"
             )
-        out[name] = item
-    return out
+
+
+def to_metric_limits(value: Any) -> dict[str, Floor]:
+    # A plain number is a floor for a score and a ceiling for a loss or an error.
+    def from_number(name: str, number: float, metric: Metric) -> Floor:
+        return AtLeast(number) if metric.higher_is_better else AtMost(number)
+
+    items = _conditions(
+        value,
+        "metric_limits",
+        "AtLeast, AtMost or Between",
+        (AtLeast, AtMost, Between),
+        from_number,
+    )
+    return {name: item for name, _, item in items}
 
 
 def to_max_regression(value: Any) -> dict[str, NoWorseThan]:
-    field = "max_regression"
-    out: dict[str, NoWorseThan] = {}
-    for name, metric, item in _metric_items(value, field, "a number or NoWorseThan"):
-        number = _number(item)
-        if number is not None:
-            if number < 0:
-                raise InvalidInput(f"'{field}[{name!r}]' must be >= 0 (got {number:g})")
-            item = NoWorseThan(abs=number)
-        elif not isinstance(item, NoWorseThan):
-            raise InvalidInput(
-                f"'{field}[{name!r}]' must be a number or NoWorseThan (got {item!r})"
-            )
-        # The direction of "worse" is the metric's own.
-        out[name] = attrs.evolve(item, higher_is_better=metric.higher_is_better)
-    return out
+    def from_number(name: str, number: float, metric: Metric) -> NoWorseThan:
+        if number < 0:
+            raise InvalidInput(f"'max_regression[{name!r}]' must be >= 0 (got {number:g})")
+        return NoWorseThan(abs=number)
+
+    items = _conditions(value, "max_regression", "NoWorseThan", (NoWorseThan,), from_number)
+    # The direction of "worse" is the metric's own.
+    return {
+        name: attrs.evolve(item, higher_is_better=metric.higher_is_better)
+        for name, metric, item in items
+    }
 
 
 def to_max_improvement(value: Any) -> dict[str, AtMost]:
-    field = "max_improvement"
+    def from_number(name: str, number: float, metric: Metric) -> AtMost:
+        return AtMost(number, severity=Status.WARN)
+
     out: dict[str, AtMost] = {}
-    for name, _, item in _metric_items(value, field, "a number or AtMost"):
-        number = _number(item)
-        if number is not None:
-            item = AtMost(number, severity=Status.WARN)
-        elif not isinstance(item, AtMost):
-            raise InvalidInput(f"'{field}[{name!r}]' must be a number or AtMost (got {item!r})")
+    for name, _, item in _conditions(value, "max_improvement", "AtMost", (AtMost,), from_number):
         if not item.value > 0:
-            raise InvalidInput(f"'{field}[{name!r}]' must be > 0 (got {item.value:g})")
+            raise InvalidInput(f"'max_improvement[{name!r}]' must be > 0 (got {item.value:g})")
         out[name] = item
     return out
 

@@ -150,20 +150,10 @@ def limit_finding(
 
 def judge_test(check: QualityCheck, test: PairedTest, rows: list[dict[str, Any]]) -> None:
     """Set the status and message of one overall or per-slice test; add its report row."""
-    label = test.label or "all"
+    where = (test.metric, test.label or "all", test.n, test.kind)
     paired = test.paired
     if paired is None:
-        rows.append(
-            row(
-                "regression",
-                test.metric,
-                label,
-                test.n,
-                test.kind,
-                "skipped",
-                reason=test.reason,
-            )
-        )
+        rows.append(row("regression", *where, "skipped", reason=test.reason))
         return
     level = check.alpha / 2.0
     if test.kind == "regression":
@@ -180,10 +170,7 @@ def judge_test(check: QualityCheck, test: PairedTest, rows: list[dict[str, Any]]
     rows.append(
         row(
             "regression",
-            test.metric,
-            label,
-            test.n,
-            test.kind,
+            *where,
             test.status,
             paired,
             ci=test.ci,

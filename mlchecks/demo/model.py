@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks._validate import as_array, as_labels, describe
+from mlchecks._validate import as_array, as_labels, check_pair, describe
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
@@ -419,10 +419,9 @@ class MLPTrainer:
         return X
 
     def _check_batch(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise InvalidInput(f"'batch' must be a pair (X, y) (got {describe(batch)})")
-        X = self._check_features(batch[0], "batch X")
-        y = as_labels(batch[1], "batch y", n_classes=self.n_classes)
+        raw_x, raw_y = check_pair(batch, "batch", "(X, y)")
+        X = self._check_features(raw_x, "batch X")
+        y = as_labels(raw_y, "batch y", n_classes=self.n_classes)
         if len(y) != len(X):
             raise InvalidInput(
                 f"'batch' X and y must have the same number of rows (got {len(X)} and {len(y)})"

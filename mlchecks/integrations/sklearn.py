@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks._validate import describe
+from mlchecks._validate import check_pair, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 
 __all__ = ["SklearnTrainer"]
@@ -156,9 +156,7 @@ class SklearnTrainer:
         Raises:
             InvalidInput: ``batch`` is not a pair.
         """
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise InvalidInput(f"'batch' must be a pair (X, y) (got {describe(batch)})")
-        X, y = batch
+        X, y = check_pair(batch, "batch", "(X, y)")
         if self.classes is not None:
             self.estimator.partial_fit(X, y, classes=self.classes)
         else:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mlchecks._validate import describe
+from mlchecks._validate import check_pair, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 
 if TYPE_CHECKING:
@@ -186,9 +186,7 @@ class TorchTrainer:
         Raises:
             InvalidInput: ``batch`` is not a pair.
         """
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise InvalidInput(f"'batch' must be a pair (inputs, targets) (got {describe(batch)})")
-        inputs, targets = batch
+        inputs, targets = check_pair(batch, "batch", "(inputs, targets)")
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         outputs = self._forward(inputs)

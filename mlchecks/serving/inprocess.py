@@ -84,6 +84,14 @@ class _Snapshot:
         index = bisect.bisect_right(self.cumulative, rng.random())
         return self.routes[min(index, len(self.routes) - 1)]
 
+    def require(self, version: str, action: str) -> None:
+        """Raise `InvalidInput` unless ``version`` is loaded; ``action`` says what failed."""
+        if version not in self.models:
+            raise InvalidInput(
+                f"cannot {action} version {version!r}: it is not loaded "
+                f"(loaded: {_listing(self.order)})"
+            )
+
     def weight(self, version: str) -> float:
         if self.split is None:
             return 1.0 if version == self.live else 0.0
@@ -396,11 +404,7 @@ class InProcessServer:
         version = check_non_empty_string(version, "version")
         with self._lock:
             old = self._state
-            if version not in old.models:
-                raise InvalidInput(
-                    f"cannot unload version {version!r}: it is not loaded "
-                    f"(loaded: {_listing(old.order)})"
-                )
+            old.require(version, "unload")
             if version == old.live:
                 raise InvalidInput(
                     f"cannot unload version {version!r}: it is the live version; "
@@ -430,11 +434,7 @@ class InProcessServer:
         version = check_non_empty_string(version, "version")
         with self._lock:
             old = self._state
-            if version not in old.models:
-                raise InvalidInput(
-                    f"cannot set live version {version!r}: it is not loaded "
-                    f"(loaded: {_listing(old.order)})"
-                )
+            old.require(version, "set live")
             self._state = _Snapshot.build(old.models, old.order, version, None, old.generation + 1)
 
     def set_weights(self, weights: Mapping[str, float]) -> None:

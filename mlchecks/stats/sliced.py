@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, as_labels, describe
+from mlchecks._validate import as_array, as_int64, as_labels, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, METRICS, Metric, get_metric
 
@@ -334,13 +334,9 @@ def _encode(slices: Any, name: str) -> SliceCodes:
                 f"'{name}' labels must be sortable (got mixed types: {exc})"
             ) from None
         return SliceCodes(inverse.reshape(-1), tuple(str(u) for u in uniques))
-    array = as_array(raw, name, ndim=1)
-    if array.dtype.kind == "f":
-        if not np.all(array == np.round(array)):
-            raise InvalidInput(f"'{name}' must be integer slice ids (got non-integer floats)")
-        array = array.astype(np.int64)
-    elif array.dtype.kind not in "iu":
-        raise InvalidInput(f"'{name}' must be integer ids or string labels (got {describe(array)})")
+    array = as_int64(
+        as_array(raw, name, ndim=1), name, "integer slice ids", "integer ids or string labels"
+    )
     low, high = int(array.min()), int(array.max())
     if low >= 0 and high < len(array):
         return SliceCodes(array, tuple(str(i) for i in range(high + 1)))

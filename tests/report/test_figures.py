@@ -457,6 +457,13 @@ class TestFigureData:
         assert {len(steps)} == {len(v) for v in details["losses"]["runs"].values()}
         assert 0.02 == details["slice_metric_atol"]
 
+    def test_reproducibility_slice_tolerance_reaches_the_figure(self) -> None:
+        """The per-slice figure reads the tolerance the check writes (not the 0.1 key)."""
+        from mlchecks.report.figures._reproducibility import slice_differences
+
+        _, tolerance = slice_differences(demo("reproducibility"))
+        assert 0.02 == tolerance
+
     def test_quality_difference_limit(self) -> None:
         """Comparison rows carry the allowed difference; metric-limit rows do not."""
         table = demo("quality").details["table"]

@@ -111,7 +111,7 @@ def slice_differences(result: Result) -> tuple[list[SliceDifference], float]:
         for r in plot.records(result.details.get("slice_tests"))
         if isinstance(r.get("slice"), str) and math.isfinite(plot.num(r.get("difference")))
     ]
-    return rows, plot.num(result.details.get("slice_tolerance"))
+    return rows, plot.num(result.details.get("slice_metric_atol"))
 
 
 # ----------------------------------------------------------------------------- figures
