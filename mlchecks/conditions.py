@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeAlias, Union
 import attrs
 
 from mlchecks._json import decode_float
+from mlchecks._text import fmt
 from mlchecks.result import Finding, Status
 
 __all__ = [
@@ -51,10 +52,6 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def _is_nan(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
@@ -79,13 +76,13 @@ class _OneSided:
 
     def describe(self) -> str:
         """The limit in words, as reports print it."""
-        return f"{self._symbol} {_fmt(self.value)}"
+        return f"{self._symbol} {fmt(self.value)}"
 
     def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
         """A `Finding` for ``observed``: PASS, or this condition's severity."""
         ok = self.holds(observed)
         verb = self._verbs[0] if ok else self._verbs[1]
-        message = f"{name} {_fmt(observed)} {verb} the {self._bound} {_fmt(self.value)}{context}"
+        message = f"{name} {fmt(observed)} {verb} the {self._bound} {fmt(self.value)}{context}"
         status = Status.PASS if ok else self.severity
         return Finding(name, status, observed, self.describe(), message)
 
@@ -148,13 +145,13 @@ class Between:
 
     def describe(self) -> str:
         """The limit in words."""
-        return f"in [{_fmt(self.low)}, {_fmt(self.high)}]"
+        return f"in [{fmt(self.low)}, {fmt(self.high)}]"
 
     def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
         """A `Finding` for ``observed``."""
         ok = self.holds(observed)
         where = "inside" if ok else "outside"
-        message = f"{name} {_fmt(observed)} is {where} the range {self.describe()[3:]}{context}"
+        message = f"{name} {fmt(observed)} is {where} the range {self.describe()[3:]}{context}"
         status = Status.PASS if ok else self.severity
         return Finding(name, status, observed, self.describe(), message)
 
@@ -240,7 +237,7 @@ class NoWorseThan:
         word = "drop" if self.higher_is_better else "rise"
         parts = []
         if self.abs is not None:
-            parts.append(f"{word} <= {_fmt(self.abs)}")
+            parts.append(f"{word} <= {fmt(self.abs)}")
         if self.rel is not None:
             parts.append(f"relative {word} <= {self.rel:.3g}")
         return " and ".join(parts)
@@ -251,7 +248,7 @@ class NoWorseThan:
         diff = candidate - baseline
         verdict = "within" if ok else "beyond"
         message = (
-            f"{name} changed from {_fmt(baseline)} to {_fmt(candidate)} "
+            f"{name} changed from {fmt(baseline)} to {fmt(candidate)} "
             f"({diff:+.4g}), {verdict} the allowed {self.describe()}{context}"
         )
         return Finding(name, Status.PASS if ok else self.severity, diff, self.describe(), message)

@@ -17,6 +17,8 @@ import pytest
 
 import mlchecks
 from mlchecks import AtLeast, AtMost, Between, NoWorseThan, Status
+from mlchecks.checks.pipeline import Stage
+from mlchecks.checks.quality import GoldenSet
 from mlchecks.demo import FAULTS
 from mlchecks.demo.data import REGIONS, SLICE_COLUMN
 from mlchecks.demo.suite import build_suite
@@ -33,6 +35,11 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "RollbackCheck": ("deployment", "endpoint", "candidate"),
 }
 CHECK_CLASSES = [getattr(mlchecks, name) for name in POSITIONAL]
+#: Settings objects that checks take: the same glossary applies to their fields.
+SETTINGS = {
+    GoldenSet: (("inputs", "expected"), GoldenSet([[0.0]], [1])),
+    Stage: (("name", "fn"), Stage("source", list)),
+}
 
 #: Names the glossary gives one other spelling (see docs/concepts.md, "Glossary").
 BANNED = {
@@ -72,7 +79,18 @@ def _demo_checks() -> dict[str, Any]:
 
 
 def _field_ids() -> list[tuple[str, str]]:
-    return [(cls.__name__, f.name) for cls in CHECK_CLASSES for f in _fields(cls)]
+    classes = [*CHECK_CLASSES, *SETTINGS]
+    return [(cls.__name__, f.name) for cls in classes for f in _fields(cls)]
+
+
+def _class(name: str) -> type:
+    by_name = {cls.__name__: cls for cls in [*CHECK_CLASSES, *SETTINGS]}
+    return by_name[name]
+
+
+def _instance(name: str) -> Any:
+    settings = {cls.__name__: example for cls, (_, example) in SETTINGS.items()}
+    return settings[name] if name in settings else _demo_checks()[name]
 
 
 class TestFields:
@@ -81,6 +99,12 @@ class TestFields:
         """Only the system-under-test fields are positional, in the declared order."""
         positional = tuple(f.name for f in _fields(cls) if not f.kw_only)
         assert POSITIONAL[cls.__name__] == positional
+
+    @pytest.mark.parametrize("cls", list(SETTINGS), ids=lambda c: c.__name__)
+    def test_settings_objects_are_keyword_only_too(self, cls: type) -> None:
+        """GoldenSet and Stage: their defining fields are positional, the rest keyword-only."""
+        positional = tuple(f.name for f in _fields(cls) if not f.kw_only)
+        assert SETTINGS[cls][0] == positional
 
     @pytest.mark.parametrize(("cls_name", "field"), _field_ids())
     def test_no_banned_synonyms(self, cls_name: str, field: str) -> None:
@@ -91,7 +115,7 @@ class TestFields:
     @pytest.mark.parametrize(("cls_name", "field"), _field_ids())
     def test_field_kind_matches_its_name(self, cls_name: str, field: str) -> None:
         """Name patterns and field kinds agree: limits, bands, tolerances, alpha, counts."""
-        attribute = getattr(attrs.fields(getattr(mlchecks, cls_name)), field)
+        attribute = getattr(attrs.fields(_class(cls_name)), field)
         kind = _kind(attribute)
         if field in METRIC_LIMITS:
             return
@@ -115,7 +139,7 @@ class TestFields:
         """Every max_/min_ field takes a float and a condition, and keeps the user's severity."""
         if not field.startswith(("max_", "min_")):
             return
-        check = _demo_checks()[cls_name]
+        check = _instance(cls_name)
         if field in METRIC_LIMITS:
             condition: Any = NoWorseThan(abs=0.01, severity="warn")
             if field == "max_improvement":
