@@ -121,21 +121,30 @@ def restore_state(
     return int(checkpoint["step"])
 
 
-class ScriptTrainer(TorchTrainer):
-    """`TorchTrainer` whose save and load are this script's checkpoint code, so the
+def save_for_checks(trainer: TorchTrainer, path: Path) -> None:
+    """This script's checkpoint code, as `TorchTrainer(save_fn=...)` calls it, so the
     checkpoint check tests the functions the training loop really uses."""
-
-    def _checkpoint(self) -> dict[str, Any]:
-        return checkpoint_state(self.model, self.optimizer, self.scheduler, self.step)
-
-    def _restore(self, checkpoint: Any) -> None:
-        self._step = restore_state(checkpoint, self.model, self.optimizer, self.scheduler)
+    state = checkpoint_state(trainer.model, trainer.optimizer, trainer.scheduler, trainer.step)
+    torch.save(state, path)
 
 
-def make_trainer(seed: int) -> ScriptTrainer:
+def load_for_checks(trainer: TorchTrainer, path: Path) -> None:
+    """This script's restore code, as `TorchTrainer(load_fn=...)` calls it."""
+    saved = torch.load(path, weights_only=True)
+    restore_state(saved, trainer.model, trainer.optimizer, trainer.scheduler)
+
+
+def make_trainer(seed: int) -> TorchTrainer:
     """A fresh trainer, built exactly as the training loop builds its model."""
     model, optimizer, scheduler = build(seed)
-    return ScriptTrainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler)
+    return TorchTrainer(
+        model,
+        optimizer,
+        nn.CrossEntropyLoss(),
+        scheduler=scheduler,
+        save_fn=save_for_checks,
+        load_fn=load_for_checks,
+    )
 
 
 # --------------------------------------------------------------------------- the script

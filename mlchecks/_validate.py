@@ -21,6 +21,7 @@ import numpy.typing as npt
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
+    "TASKS",
     "Validator",
     "as_array",
     "as_int64",
@@ -36,12 +37,20 @@ __all__ = [
     "check_same_length",
     "check_tuple_of",
     "describe",
+    "encode_labels",
+    "estimator_classes",
+    "infer_task",
     "int_at_least",
+    "is_numeric",
     "non_empty_string",
     "number_in",
     "one_of",
     "optional",
+    "raw_labels",
 ]
+
+#: The tasks a check can be told (``task=``) or infer (``"auto"``).
+TASKS = ("auto", "classification", "regression", "multilabel")
 
 #: An attrs field validator: ``validator(instance, attribute, value)`` raises or returns None.
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -160,6 +169,133 @@ def as_labels(value: Any, name: str = "labels", *, n_classes: int | None = None)
             f"'{name}' must be class indices in {bound} (got values from {low} to {high})"
         )
     return array
+
+
+def raw_labels(value: Any, name: str = "labels") -> np.ndarray:
+    """Labels as given, checked for shape only: (n,) of any dtype, or (n, L) multi-label.
+
+    Strings and other hashable class names are kept; `encode_labels` turns them into
+    integer codes.
+
+    >>> raw_labels(["cat", "dog"]).tolist()
+    ['cat', 'dog']
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"'{name}' must be array-like (got {describe(value)}): {exc}") from None
+    if array.ndim not in (1, 2):
+        raise InvalidInput(f"'{name}' must be 1-D or 2-D (got {describe(array)})")
+    if len(array) == 0:
+        raise InvalidInput(f"'{name}' must have at least 1 rows (got {describe(array)})")
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise InvalidInput(f"'{name}' must be finite (got {bad} NaN or infinite values)")
+    return array
+
+
+def is_numeric(array: np.ndarray) -> bool:
+    """True for boolean, integer and floating arrays (not strings or objects)."""
+    return array.dtype.kind in "biuf"
+
+
+def estimator_classes(predict: Any) -> np.ndarray | None:
+    """The ``classes_`` of the fitted estimator a bound ``predict`` method belongs to.
+
+    >>> class Model:
+    ...     classes_ = np.array(["a", "b"])
+    ...     def predict(self, x): return x
+    >>> estimator_classes(Model().predict).tolist()
+    ['a', 'b']
+    >>> estimator_classes(print) is None
+    True
+    """
+    owner = getattr(predict, "__self__", None)
+    classes = getattr(owner, "classes_", None)
+    if classes is None:
+        return None
+    array = np.asarray(classes)
+    return array if array.ndim == 1 and len(array) else None
+
+
+def encode_labels(labels: Any, classes: Any = None, *, name: str = "labels") -> np.ndarray:
+    """Class labels of any dtype as int64 codes: each label's index in ``classes``.
+
+    ``classes`` is the class list (strings, numbers, any hashable): the order of the
+    columns of the model's probabilities, e.g. a fitted estimator's ``classes_``. Without
+    it, integer labels are taken as class indices already (checked >= 0) and other labels
+    are mapped through their sorted unique values; integer labels with a list of class
+    names are indices into it. This is the one place where checks turn class names into
+    codes.
+
+    Args:
+        labels: (n,) class labels.
+        classes: the class list, or None.
+        name: the argument name used in error messages.
+
+    Returns:
+        An (n,) int64 array of indices into ``classes``.
+
+    Raises:
+        InvalidInput: naming the labels that are not in ``classes``.
+
+    >>> encode_labels(["dog", "cat", "dog"], ["cat", "dog"])
+    array([1, 0, 1])
+    >>> encode_labels(["dog", "cow"], ["cat", "dog"])
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'labels' has 1 label not in classes ['cat', 'dog']: 'cow'
+    """
+    array = raw_labels(labels, name)
+    if array.ndim != 1:
+        raise InvalidInput(f"'{name}' must be 1-D class labels (got {describe(array)})")
+    if classes is None:
+        if array.dtype.kind in "biuf":
+            return as_labels(array, name)
+        classes = np.unique(array)
+    known = np.asarray(classes)
+    if known.ndim != 1 or len(known) == 0:
+        raise InvalidInput(f"'classes' must be a non-empty 1-D list (got {describe(known)})")
+    if array.dtype.kind in "biuf" and known.dtype.kind not in "biuf":
+        return as_labels(array, name, n_classes=len(known))  # indices into a list of names
+    items = known.tolist()
+    if len(set(items)) != len(items):
+        raise InvalidInput(f"'classes' must not repeat a class (got {items})")
+    index = {c: i for i, c in enumerate(items)}
+    values = array.tolist()
+    codes = [index.get(v, -1) for v in values]
+    missing = list(dict.fromkeys(v for v, c in zip(values, codes, strict=True) if c < 0))
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        word = "label" if len(missing) == 1 else "labels"
+        raise InvalidInput(f"'{name}' has {len(missing)} {word} not in classes {items}: {shown}")
+    return np.asarray(codes, dtype=np.int64)
+
+
+def infer_task(labels: Any, predictions: Any) -> str:
+    """``"regression"``, ``"multilabel"`` or ``"classification"`` from labels and predictions.
+
+    2-D binary labels are multi-label; 1-D float predictions with non-integer labels, or
+    with non-integer values outside [0, 1], are regression; anything else is
+    classification.
+
+    >>> infer_task([1.5, 2.0], [1.4, 2.2]), infer_task([0, 1], [0.2, 0.9])
+    ('regression', 'classification')
+    >>> infer_task([[0, 1], [1, 1]], [[0, 1], [1, 0]])
+    'multilabel'
+    """
+    y = None if labels is None else np.asarray(labels)
+    p = None if predictions is None else np.asarray(predictions)
+    if y is not None and y.ndim == 2 and is_numeric(y) and np.isin(y, (0, 1)).all():
+        return "multilabel"
+    if p is None or p.ndim != 1 or p.dtype.kind != "f":
+        return "classification"
+    if y is not None and y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        return "regression"
+    outside = p.size > 0 and (float(p.min()) < 0.0 or float(p.max()) > 1.0)
+    if outside and not np.all(p == np.round(p)):
+        return "regression"
+    return "classification"
 
 
 def as_probabilities(value: Any, name: str = "predictions") -> np.ndarray:

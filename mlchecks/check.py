@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 from typing_extensions import ParamSpec, Protocol, runtime_checkable
 
+from mlchecks import _global_state
 from mlchecks.result import Result, Status
 
 __all__ = ["Check", "Context", "run_check", "submit_each"]
@@ -44,6 +45,20 @@ class Check(Protocol):
     True
     >>> run_check(AlwaysPasses()).status
     <Status.PASS: 'pass'>
+
+    Optional: ``global_state``, the names of the process-global state the check's work
+    touches, e.g. ``("rng",)`` for training code that draws from the global random
+    generators (``random``, ``numpy.random``, torch's default generator). A `Suite` on an
+    executor whose workers are threads of one process runs such checks one at a time (and
+    says so in their results); `Context.submit` does the same for a callable that declares
+    it. The built-in training checks declare ``("rng",)``; so do trainers (the check's
+    ``trainer``) such as `mlchecks.integrations.torch.TorchTrainer`.
+
+    >>> @attrs.frozen
+    ... class TrainsTwice(AlwaysPasses):
+    ...     global_state = ("rng",)
+    >>> TrainsTwice().global_state
+    ('rng',)
     """
 
     @property
@@ -98,8 +113,16 @@ class Context:
         identical tasks (a Dask client's executor does by default) would otherwise hand
         back one result for two training runs with the same seed. An error raised while
         sending the work (a function that does not pickle) is set on the returned future.
+
+        A ``fn`` that declares process-global state (a ``global_state`` attribute, see
+        `Check`) runs holding that state's process-wide lock, so two submitted training runs
+        never interleave on the threads of one process; a caller that already holds the
+        lock runs ``fn`` inline (waiting on a worker would deadlock).
         """
-        if self.executor is not None:
+        names = _global_state.declared(fn)
+        if self.executor is not None and not _global_state.holds(names):
+            if names and not isinstance(fn, _global_state.Exclusive):
+                fn = _global_state.Exclusive(fn, names)  # holds its locks where it runs
             return submit_each(self.executor, fn, *args, **kwargs)
         future: Future[T] = Future()
         try:

@@ -26,7 +26,12 @@ class Trainer(Protocol):
     ``state() -> Mapping[str, array]`` (everything that defines the model: parameters,
     optimizer slots, buffers, RNG state, step counter), ``save(path)`` and ``load(path)``
     (your real checkpoint code). Optional: ``gradients() -> Mapping[str, array]`` (after the
-    last step) and ``trace(inputs) -> Mapping[str, array]`` (named activations).
+    last step; every parameter, a frozen one mapped to None) and
+    ``trace(inputs) -> Mapping[str, array]`` (named activations), and
+    ``global_state``, the names of the process-global state its training uses (``("rng",)``
+    for the global random generators, as `mlchecks.integrations.torch.TorchTrainer`
+    declares): a check holding such a ``trainer`` runs one at a time with other such work on
+    the threads of one process (see `mlchecks.Check`).
     Checks that need fresh trainers take a factory ``make_trainer(seed) -> Trainer``.
     """
 

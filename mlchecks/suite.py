@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from mlchecks import _global_state
 from mlchecks._json import decode_float, encode_float
 from mlchecks.check import Check, Context, run_check, submit_each
 from mlchecks.exceptions import CheckFailed
@@ -132,6 +133,9 @@ class Suite:
             executor: run the checks concurrently on this executor (threads, processes, a
                 Dask client's ``get_executor()``). Checks sent to another process must
                 pickle. Defaults to ``context.executor`` when given, else runs in order here.
+                Checks that declare process-global state (``global_state``, e.g. training
+                code and its global RNG) run one at a time on threads, and their results
+                say so.
             fail_fast: stop at the first FAIL or ERROR; the checks not run are SKIP.
             progress: a line (or a tqdm bar) per finished check on stderr; or a callable
                 ``(done, total, result)``.
@@ -184,9 +188,15 @@ class Suite:
     ) -> list[Result]:
         # Checks run on the executor with a context that can travel to another process;
         # the executor itself stays here (a check's own sub-work runs inline on the worker).
+        # A check that declares process-global state (``global_state``) runs holding that
+        # state's lock in the worker's process, so such checks never interleave on threads.
         remote = context.without_executor()
+        declared = [_global_state.declared(check) for check in self.checks]
         futures: list[Future[Result]] = [
-            submit_each(executor, run_check, check, remote) for check in self.checks
+            submit_each(executor, _global_state.Exclusive(run_check, names), check, remote)
+            if names
+            else submit_each(executor, run_check, check, remote)
+            for check, names in zip(self.checks, declared, strict=True)
         ]
         index = {id(f): i for i, f in enumerate(futures)}
         results: list[Result | None] = [None] * len(futures)
@@ -208,6 +218,8 @@ class Suite:
                         "it without an executor or make it picklable (no lambdas, locks or open "
                         "connections in its fields)",
                     )
+                else:
+                    result = _global_state.with_note(result, executor, declared[i])
                 results[i] = result
                 done += 1
                 notify(done, len(futures), result)

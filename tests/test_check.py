@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
 import pytest
 
-from mlchecks import Check, Context, Finding, Result, Status, run_check
+from mlchecks import Check, Context, Finding, Result, Status, Suite, run_check
 from mlchecks.testing import StaticCheck
 
 
@@ -177,6 +179,69 @@ class TestContext:
         with ThreadPoolExecutor(1) as pool:
             ctx = Context(executor=pool, progress=print, seed=5).without_executor()
         assert 5 == pickle.loads(pickle.dumps(ctx)).seed
+
+
+class Trains:
+    """A user's training function that declares the process-global state it draws from."""
+
+    global_state = ("rng",)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+
+    def __call__(self, seed: int) -> str:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.02)
+        with self.lock:
+            self.running -= 1
+        return threading.current_thread().name
+
+
+class TestContextGlobalState:
+    def test_declared_work_never_overlaps_on_threads(self) -> None:
+        """Calls declaring global_state, submitted to a thread pool, run one at a time."""
+        train = Trains()
+        with ThreadPoolExecutor(4) as pool:
+            context = Context(executor=pool)
+            futures = [context.submit(train, seed) for seed in range(4)]
+            assert 4 == len([f.result() for f in futures])
+        assert 1 == train.most_at_once
+
+    def test_undeclared_work_runs_in_parallel(self) -> None:
+        """Work that declares nothing keeps the pool's parallelism."""
+        train = Trains()
+
+        def plain(seed: int) -> str:  # the same work, without the declaration
+            return train(seed)
+
+        with ThreadPoolExecutor(4) as pool:
+            context = Context(executor=pool)
+            for future in [context.submit(plain, seed) for seed in range(4)]:
+                future.result()
+        assert train.most_at_once > 1
+
+    def test_holder_of_the_lock_runs_declared_work_inline(self) -> None:
+        """A declaring check on a thread pool that submits declared work runs it inline."""
+
+        @attrs.frozen
+        class TrainsTwice:
+            name: str = "trains_twice"
+            rubric: int | None = None
+            global_state: tuple[str, ...] = ("rng",)
+
+            def run(self, context: Context | None = None) -> Result:
+                with ThreadPoolExecutor(1) as inner:
+                    ran_on = Context(executor=inner).submit(Trains(), 0).result(timeout=10)
+                here = threading.current_thread().name
+                return Result(self.name, Status.PASS if ran_on == here else Status.FAIL, "")
+
+        with ThreadPoolExecutor(2) as pool:
+            result = Suite([TrainsTwice()]).run(executor=pool, progress=False)
+        assert Status.PASS == result["trains_twice"].status
 
 
 def test_finding_default_limit_and_message() -> None:

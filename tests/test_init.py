@@ -7,7 +7,20 @@ import pytest
 
 import mlchecks
 
-HEAVY = ("scipy", "pandas", "pytest", "matplotlib", "torch", "sklearn", "distributed", "tqdm")
+HEAVY = (
+    "scipy",
+    "pandas",
+    "pytest",
+    "matplotlib",
+    "torch",
+    "sklearn",
+    "distributed",
+    "tqdm",
+    "xgboost",
+    "lightgbm",
+    "lightning",
+    "keras",
+)
 
 
 class TestPublicApi:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -48,6 +49,29 @@ class Sleeps:
     def run(self, context: Context | None = None) -> Result:
         time.sleep(self.seconds)
         return Result(self.name, Status.PASS, "slept")
+
+
+@attrs.frozen
+class DrawsFromGlobalRandom:
+    """A user's check whose code seeds and draws from ``random``'s process-global generator."""
+
+    name: str
+    declared: bool = True
+    rubric: int | None = None
+
+    @property
+    def global_state(self) -> tuple[str, ...]:
+        return ("rng",) if self.declared else ()
+
+    def run(self, context: Context | None = None) -> Result:
+        random.seed(0)
+        draws = []
+        for _ in range(30):
+            draws.append(random.random())
+            time.sleep(0.0005)  # let another thread run in between, as real training does
+        expected = random.Random(0)
+        same = draws == [expected.random() for _ in range(30)]
+        return Result(self.name, Status.PASS if same else Status.FAIL, "draws reproduced")
 
 
 def mixed_suite() -> Suite:
@@ -217,6 +241,60 @@ class TestDask:
         first = context.submit(time.perf_counter_ns).result()
         second = context.submit(time.perf_counter_ns).result()
         assert first != second
+
+
+class TestProcessGlobalState:
+    def test_declaring_checks_pass_on_threads(self) -> None:
+        """Checks declaring global_state run one at a time on threads, so each reproduces."""
+        suite = Suite([DrawsFromGlobalRandom(f"draws_{i}") for i in range(4)])
+        with ThreadPoolExecutor(4) as pool:
+            result = suite.run(executor=pool, progress=False)
+        assert [Status.PASS] * 4 == [r.status for r in result]
+
+    def test_results_say_they_ran_one_at_a_time(self) -> None:
+        """On threads, a declaring check's summary and details say it ran one at a time."""
+        with ThreadPoolExecutor(2) as pool:
+            result = Suite([DrawsFromGlobalRandom("draws")]).run(executor=pool, progress=False)
+        note = "ran one at a time: uses process-global RNG state on a thread pool"
+        assert note == result["draws"].details["ran_one_at_a_time"]
+        assert f"draws reproduced ({note})" == result["draws"].summary
+        assert "ran one at a time" in str(result)
+
+    def test_undeclared_checks_are_left_alone(self) -> None:
+        """A check that declares nothing runs as before and gets no note."""
+        suite = Suite([DrawsFromGlobalRandom("plain", declared=False), StaticCheck("s")])
+        with ThreadPoolExecutor(2) as pool:
+            result = suite.run(executor=pool, progress=False)
+        assert all("ran_one_at_a_time" not in r.details for r in result)
+
+    def test_inline_and_process_pool_get_no_note(self) -> None:
+        """Inline and on a process pool nothing is shared, so nothing is noted."""
+        suite = Suite([DrawsFromGlobalRandom("draws")])
+        inline = suite.run(progress=False)
+        with ProcessPoolExecutor(1) as pool:
+            processes = suite.run(executor=pool, progress=False)
+        for result in (inline, processes):
+            assert Status.PASS == result["draws"].status
+            assert "ran_one_at_a_time" not in result["draws"].details
+
+    def test_trainer_declaration_counts(self) -> None:
+        """A check's ``trainer`` that declares global_state makes the check declare it."""
+
+        class Trainer:
+            global_state = ("rng",)
+
+        @attrs.frozen
+        class UsesTrainer:
+            trainer: Any
+            name: str = "uses_trainer"
+            rubric: int | None = None
+
+            def run(self, context: Context | None = None) -> Result:
+                return Result(self.name, Status.PASS, "ok")
+
+        with ThreadPoolExecutor(1) as pool:
+            result = Suite([UsesTrainer(Trainer())]).run(executor=pool, progress=False)
+        assert "ran_one_at_a_time" in result["uses_trainer"].details
 
 
 class TestScore:

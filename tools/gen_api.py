@@ -18,8 +18,13 @@ MODULES = {
     "mlchecks.testing": "pytest helpers.",
     "mlchecks.report": "Report serializers.",
     "mlchecks.demo": "The embedded demo ML system and its planted faults.",
+    "mlchecks.integrations": "Trainers from your own training code (any framework).",
     "mlchecks.integrations.torch": 'PyTorch adapter (`pip install "mlchecks[torch]"`).',
     "mlchecks.integrations.sklearn": 'scikit-learn adapter (`pip install "mlchecks[sklearn]"`).',
+    "mlchecks.integrations.xgboost": 'XGBoost adapter (`pip install "mlchecks[xgboost]"`).',
+    "mlchecks.integrations.lightgbm": 'LightGBM adapter (`pip install "mlchecks[lightgbm]"`).',
+    "mlchecks.integrations.lightning": 'Lightning adapter (`pip install "mlchecks[lightning]"`).',
+    "mlchecks.integrations.keras": 'Keras 3 adapter (`pip install "mlchecks[keras]"`).',
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 

@@ -15,9 +15,14 @@ import numpy as np
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, plural
 from mlchecks._validate import describe
-from mlchecks.checks._canary_outputs import example_shape, one_example
 from mlchecks.checks._result import ResultBuilder
-from mlchecks.checks._traffic import as_output_array, error_class, latency_quantiles
+from mlchecks.checks._traffic import (
+    as_output_array,
+    as_rows,
+    error_class,
+    json_outputs,
+    latency_quantiles,
+)
 from mlchecks.protocols import Response
 from mlchecks.result import Status
 
@@ -121,11 +126,13 @@ def _judge_outputs(
         b.note("probe.agreement", Status.FAIL, offline)
         offline = None
     if offline is not None and len(shapes) == 1:
-        want = offline.shape[1:]
         (got,) = shapes
-        if example_shape(got) != example_shape(want):
+        sample = next(a for a in arrays.values() if a is not None)
+        served_row = as_rows(sample, 1)
+        if served_row is None or served_row.shape[1] != offline.shape[1]:
             problems.append(
-                f"outputs have shape {got}; the offline predictions have shape {want} per input"
+                f"outputs have shape {got}; the offline predictions have "
+                f"{offline.shape[1]} values per input"
             )
     if problems:
         message = f"the candidate's probe outputs are malformed: {'; '.join(problems)}"
@@ -142,7 +149,7 @@ def _judge_outputs(
 
 
 def _offline(check: CanaryCheck, probes: list[Any]) -> np.ndarray | str | None:
-    """The offline predictions for ``probes``, or why they could not be had."""
+    """The offline predictions for ``probes`` as `as_rows` rows, or why they could not be had."""
     source = check.offline_predictions
     if source is None:
         return None
@@ -150,12 +157,15 @@ def _offline(check: CanaryCheck, probes: list[Any]) -> np.ndarray | str | None:
         values = np.asarray(source(probes) if callable(source) else source)
     except Exception as exc:
         return f"computing the offline predictions raised {type(exc).__name__}: {exc}"
-    if values.dtype.kind not in "biuf" or values.ndim == 0 or len(values) < len(probes):
+    rows = None
+    if values.dtype.kind in "biuf" and values.ndim > 0 and len(values) >= len(probes):
+        rows = as_rows(values[: len(probes)], len(probes))
+    if rows is None:
         return (
             f"the offline predictions must be numeric, one per probe ({len(probes)}) "
             f"(got {describe(values)})"
         )
-    return values[: len(probes)]
+    return rows
 
 
 def _judge_agreement(
@@ -168,23 +178,33 @@ def _judge_agreement(
     worst = 0.0
     examples: list[dict[str, Any]] = []
     for i, raw in arrays.items():
-        want = one_example(offline[i])
-        served = None if raw is None else one_example(raw)
+        # Both sides through the one normalisation (a (1, k) answer is the (k,) row).
+        want = offline[i : i + 1]
+        served = None if raw is None else as_rows(raw, 1)
         if served is None or served.shape != want.shape:
             if len(examples) < 5:
-                examples.append({"probe": i, "reason": "shape or type differs"})
+                examples.append(
+                    {
+                        "probe": i,
+                        "reason": "shape or type differs",
+                        "served": None if raw is None else json_outputs(raw, 1),
+                        "offline": json_outputs(want, 1),
+                    }
+                )
             continue
-        diff = np.abs(served.astype(np.float64) - want.astype(np.float64))
+        diff = np.abs(served - want)
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
         close = bool(
             np.allclose(served, want, atol=check.prediction_atol, rtol=check.prediction_rtol)
         )
         agree += close
-        if served.ndim == 1 and served.size > 1:
+        if served.size > 1:
             classed += 1
             class_agree += int(np.argmax(served) == np.argmax(want))
         if not close and len(examples) < 5:
-            examples.append({"probe": i, "served": served.tolist(), "offline": want.tolist()})
+            examples.append(
+                {"probe": i, "served": json_outputs(served, 1), "offline": json_outputs(want, 1)}
+            )
     compared = len(arrays)
     fraction = agree / compared if compared else 0.0
     b.metric("probe.agreement", fraction)

@@ -138,6 +138,7 @@ class CheckpointRestoreCheck:
     process_timeout_s: float = _fields.seconds(300.0)
     name: str = "checkpoint_restore"
     rubric: int | None = 2
+    global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
         n, crash = self.steps, self.crash_step

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
-from mlchecks._fields import MaxLimit, MinLimit, held
+from mlchecks._fields import MaxLimit, MinLimit, held, held_or_none
 from mlchecks._text import fmt
 from mlchecks._validate import callable_field, one_of, optional
 from mlchecks.check import Context
@@ -58,7 +58,21 @@ def _plateau_hint(trend: LossTrend, min_relative_drop: float) -> str:
     )
 
 
-def _pass_summary(metrics: Mapping[str, float]) -> str | None:
+def _pass_summary(metrics: Mapping[str, float], overfit: bool) -> str | None:
+    if overfit:
+        keys: tuple[str, ...] = (
+            "loss.first",
+            "loss.overfit_final",
+            "n_steps",
+            "loss.overfit_ratio",
+        )
+        if not all(k in metrics for k in keys):
+            return None
+        return (
+            f"repeating one batch for {int(metrics['n_steps'])} steps took the loss from "
+            f"{fmt(metrics['loss.first'])} to {fmt(metrics['loss.overfit_final'])} (mean of "
+            f"the last steps; {metrics['loss.overfit_ratio']:.2g} of the first loss)"
+        )
     keys = ("loss.first", "loss.last", "n_steps", "loss.relative_drop", "trend.tau")
     if not all(k in metrics for k in (*keys, "trend.pvalue")):
         return None
@@ -88,7 +102,12 @@ class LossDecreasesCheck:
     - ``relative_drop``: the mean loss of the last block is at least ``min_relative_drop``
       (a fraction) below the first block's;
     - ``overfit`` (with ``overfit_one_batch=True``, which repeats ``batches[0]``): the mean
-      loss of the last 10 % of steps is at most ``max_overfit_loss_ratio`` of the first loss;
+      loss of the last 10 % of steps is at most ``max_overfit_loss_ratio`` of the first loss,
+      or at most ``max_overfit_loss`` when that is given.
+      In this mode ``overfit`` and ``relative_drop`` are the verdict and ``loss_trend`` is
+      not judged: a loss that collapsed and then plateaus near zero is what overfitting
+      one batch looks like, so the verdict does not depend on ``n_steps`` (the trend's
+      figures stay in the metrics);
     - ``initial_loss`` (with ``n_classes``): the first loss is within ``initial_loss_rtol``
       (relative) of ``ln(n_classes)``, the cross-entropy of a uniform prediction, as a
       freshly initialized classifier's should be (WARN);
@@ -109,6 +128,9 @@ class LossDecreasesCheck:
             number, or `AtLeast` with the severity you choose).
         max_overfit_loss_ratio: the largest final/first loss ratio when overfitting one
             batch (a number, or `AtMost`).
+        max_overfit_loss: an absolute floor when overfitting one batch: a final loss at
+            most this PASSES ``overfit`` whatever its ratio to the first loss (None: no
+            floor; for a loss that starts small).
         n_classes: check the first loss against ``ln(n_classes)`` (classification).
         initial_loss_rtol: allowed relative deviation of the first loss from
             ``ln(n_classes)``.
@@ -141,11 +163,13 @@ class LossDecreasesCheck:
     alpha: float = _fields.alpha(0.01)
     min_relative_drop: MinLimit = _fields.limit("min", 0.05, high=1.0)
     max_overfit_loss_ratio: MaxLimit = _fields.limit("max", 0.1, high=1.0)
+    max_overfit_loss: MaxLimit | None = _fields.limit("max", None, high=None, optional=True)
     n_classes: int | None = _fields.count(None, minimum=2, optional=True)
     initial_loss_rtol: float = _fields.tolerance(0.5)
     isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
     name: str = "loss_decreases"
     rubric: int | None = 2
+    global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
         one_source(self.trainer, self.make_trainer)
@@ -232,7 +256,7 @@ class LossDecreasesCheck:
                 ),
             )
         note_restored(b, changed)
-        return b.result(pass_summary=_pass_summary(b.metrics))
+        return b.result(pass_summary=_pass_summary(b.metrics, self.overfit_one_batch))
 
     def _judge_curve(self, b: ResultBuilder, losses: np.ndarray) -> None:
         trend = loss_trend(losses, n_blocks=self.n_blocks, alpha=self.alpha)
@@ -250,6 +274,17 @@ class LossDecreasesCheck:
         b.detail("block_means", list(trend.block_means))
         blocks = f"{trend.n_blocks} block means of {trend.block_size:.3g} steps"
         first, last = trend.block_means[0], trend.block_means[-1]
+        if self.overfit_one_batch:
+            # Overfitting one batch means reaching a small loss: a curve that got there
+            # and then flattened is the expected shape, so the trend test does not judge it.
+            b.judge(
+                "relative_drop",
+                held(self.min_relative_drop),
+                trend.relative_drop,
+                context=f" (mean loss {fmt(first)} in the first block, {fmt(last)} in the last)",
+            )
+            self._judge_overfit(b, losses)
+            return
         if trend.decreasing(self.alpha):
             status = Status.PASS
             message = (
@@ -271,14 +306,27 @@ class LossDecreasesCheck:
             trend.relative_drop,
             context=f" (mean loss {fmt(first)} in the first block, {fmt(last)} in the last)",
         )
-        if self.overfit_one_batch:
-            self._judge_overfit(b, losses)
 
     def _judge_overfit(self, b: ResultBuilder, losses: np.ndarray) -> None:
         start = float(losses[0])
         tail = max(1, len(losses) // 10)
         final = float(losses[-tail:].mean())
         limit = held(self.max_overfit_loss_ratio)
+        floor = held_or_none(self.max_overfit_loss)
+        b.metric("loss.overfit_final", final)
+        if floor is not None and floor.holds(final):
+            b.note(
+                "overfit",
+                Status.PASS,
+                f"repeating one batch for {len(losses)} steps took the loss from {fmt(start)} "
+                f"to {fmt(final)} (mean of the last {tail} steps), within max_overfit_loss "
+                f"{fmt(floor.value)}",
+                observed=final,
+                limit=floor.describe(),
+            )
+            if start > 0.0:
+                b.metric("loss.overfit_ratio", final / start)
+            return
         if start <= 0.0:
             b.note(
                 "overfit",

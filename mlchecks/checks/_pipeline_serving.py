@@ -21,7 +21,12 @@ from mlchecks._validate import describe
 from mlchecks.checks._pipeline_stages import jsonable_record
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._session import Session
-from mlchecks.checks._traffic import as_output_array, error_class, latency_quantiles
+from mlchecks.checks._traffic import (
+    as_rows,
+    error_class,
+    json_outputs,
+    latency_quantiles,
+)
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
 
@@ -156,15 +161,17 @@ def _requests(check: PipelineCheck, s: Serving, session: Session, version: str) 
             limit="== 0",
         )
     try:
-        offline = np.asarray(check.predict(s.outputs, s.train_x))
-        if offline.shape[:1] != (n,):
+        offline = check.predict(s.outputs, s.train_x)
+        offline_rows = as_rows(offline, n)
+        if offline_rows is None:
             raise InvalidInput(
-                f"'predict' must return one prediction per row ({n}); got {describe(offline)}"
+                "'predict' must return numeric predictions, one per row "
+                f"({n}); got {describe(offline)}"
             )
     except Exception as exc:
         s.raised("served_vs_offline", "predict(outputs, features)", exc)
         return
-    _compare(check, s, served, offline, version)
+    _compare(check, s, served, offline_rows, version)
 
 
 def _compare(
@@ -176,26 +183,36 @@ def _compare(
     max_diff = 0.0
     examples: list[dict[str, Any]] = []
     for i in rows:
-        got = as_output_array(served[i])
-        want = offline[i]
+        # Both sides through the one normalisation: a (1, k) answer to a one-row request
+        # and the offline (k,) row are the same prediction.
+        got = as_rows(served[i], 1)
+        want = offline[i : i + 1]
         if got is None or got.shape != want.shape:
             mismatched.append(i)
             if len(examples) < check.n_examples:
-                examples.append({"row": i, "served": repr(served[i]), "offline": want.tolist()})
+                examples.append(
+                    {
+                        "row": i,
+                        "served": json_outputs(served[i], 1),
+                        "offline": json_outputs(want, 1),
+                        "reason": f"served {describe(served[i])}, offline {want.shape[1]} "
+                        "values per row",
+                    }
+                )
             continue
-        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        diff = np.abs(got - want)
         worst = float(np.max(diff)) if diff.size else 0.0
         max_diff = max(max_diff, worst if math.isfinite(worst) else math.inf)
         if not np.allclose(got, want, atol=check.prediction_atol, rtol=check.prediction_rtol):
             mismatched.append(i)
-            if got.ndim == 1 and got.size > 1 and int(np.argmax(got)) != int(np.argmax(want)):
+            if got.size > 1 and int(np.argmax(got)) != int(np.argmax(want)):
                 class_flips += 1
             if len(examples) < check.n_examples:
                 examples.append(
                     {
                         "row": i,
-                        "served": got.tolist(),
-                        "offline": want.tolist(),
+                        "served": json_outputs(got, 1),
+                        "offline": json_outputs(want, 1),
                         "raw": jsonable_record(s.records[i]),
                     }
                 )

@@ -16,7 +16,14 @@ import attrs
 import numpy as np
 
 from mlchecks._fields import renamed, tolerance
-from mlchecks._validate import as_array, describe
+from mlchecks._validate import (
+    as_array,
+    describe,
+    encode_labels,
+    infer_task,
+    is_numeric,
+    raw_labels,
+)
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
@@ -25,7 +32,10 @@ from mlchecks.stats.metrics import METRICS, Metric, get_metric
 __all__ = [
     "Floor",
     "GoldenSet",
+    "TaskInputs",
+    "task_inputs",
     "to_baseline",
+    "to_classes",
     "to_labels",
     "to_max_improvement",
     "to_max_regression",
@@ -41,7 +51,20 @@ Floor = AtLeast | AtMost | Between
 
 
 def _expected(value: Any) -> np.ndarray:
+    raw = raw_labels(value, "expected")
+    if raw.ndim == 1 and not is_numeric(raw):
+        return raw  # class names
     return as_array(value, "expected", ndim=(1, 2))
+
+
+def _classes(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    classes = raw_labels(value, "classes")
+    items = classes.tolist()
+    if classes.ndim != 1 or len(set(items)) != len(items):
+        raise InvalidInput(f"'classes' must be a 1-D list of distinct classes (got {items})")
+    return classes
 
 
 @renamed({"atol": "prediction_atol", "rtol": "prediction_rtol"})
@@ -52,10 +75,14 @@ class GoldenSet:
     Args:
         inputs: whatever ``predict`` takes (an array, a table, a list of rows).
         expected: (n,) or (n, k) expected outputs. When the model returns (n, C)
-            probabilities and ``expected`` holds integer labels, the predicted class
-            (argmax) is compared.
+            probabilities and ``expected`` holds class labels, the predicted class (the
+            argmax, mapped through ``classes``) is compared.
         prediction_atol: absolute tolerance, as ``atol`` in `numpy.isclose`.
         prediction_rtol: relative tolerance, as ``rtol`` in `numpy.isclose`.
+        classes: the class list in the order of the probability columns (any hashable
+            values, e.g. the estimator's ``classes_``); None: the check's ``classes``, or
+            the ``classes_`` of the estimator whose bound method ``predict`` is, or (for
+            integer ``expected``) column indices.
 
     Raises:
         InvalidInput: for NaN expected outputs, negative tolerances, or ``inputs`` whose
@@ -64,12 +91,16 @@ class GoldenSet:
     >>> golden = GoldenSet(np.array([[0.0], [1.0]]), [0, 1])
     >>> golden.mismatches(np.array([0, 0]))
     [{'index': 1, 'expected': 1, 'got': 0}]
+    >>> named = GoldenSet([[0.0], [1.0]], ["cat", "dog"], classes=["cat", "dog"])
+    >>> named.mismatches(np.array([[0.9, 0.1], [0.8, 0.2]]))
+    [{'index': 1, 'expected': 'dog', 'got': 'cat'}]
     """
 
     inputs: Any
     expected: np.ndarray = attrs.field(converter=_expected)
     prediction_atol: float = tolerance(0.0)
     prediction_rtol: float = tolerance(0.0)
+    classes: np.ndarray | None = attrs.field(default=None, converter=_classes, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         try:
@@ -85,11 +116,12 @@ class GoldenSet:
     def __len__(self) -> int:
         return len(self.expected)
 
-    def mismatches(self, outputs: Any) -> list[dict[str, Any]]:
+    def mismatches(self, outputs: Any, classes: Any = None) -> list[dict[str, Any]]:
         """Every example whose output differs from the expected one beyond the tolerance.
 
         Args:
             outputs: what ``predict(inputs)`` returned.
+            classes: the class list to use when the set has no ``classes`` of its own.
 
         Returns:
             One ``{"index", "expected", "got"}`` dict per mismatch, in index order; values
@@ -100,8 +132,18 @@ class GoldenSet:
         """
         got = np.asarray(outputs)
         expected = self.expected
-        if got.ndim == 2 and expected.ndim == 1 and expected.dtype.kind in "iub":
-            return self._class_mismatches(got)
+        known = self.classes if self.classes is not None else _classes(classes)
+        if known is not None and is_numeric(expected) and not is_numeric(known):
+            known = None  # integer expected outputs are column indices
+        if got.ndim == 2 and expected.ndim == 1:
+            if known is None and not is_numeric(expected):
+                raise InvalidInput(
+                    "golden 'expected' holds class names but the model returns "
+                    f"{got.shape[1]} probability columns and no class list is known: give "
+                    "GoldenSet(..., classes=model.classes_)"
+                )
+            if known is not None or expected.dtype.kind in "iub":
+                return self._class_mismatches(got, known)
         if got.shape != expected.shape:
             raise InvalidInput(
                 f"golden outputs have shape {got.shape} but 'expected' has shape {expected.shape}"
@@ -119,24 +161,35 @@ class GoldenSet:
             for i in np.flatnonzero(differ)
         ]
 
-    def _class_mismatches(self, scores: np.ndarray) -> list[dict[str, Any]]:
+    def _class_mismatches(
+        self, scores: np.ndarray, classes: np.ndarray | None
+    ) -> list[dict[str, Any]]:
         """Mismatches of the argmax class of (n, C) scores; rows with NaN always mismatch."""
         if len(scores) != len(self.expected):
             raise InvalidInput(
                 f"golden outputs have {len(scores)} rows but 'expected' has {len(self.expected)}"
             )
+        if classes is not None and scores.shape[1] != len(classes):
+            raise InvalidInput(
+                f"golden outputs have {scores.shape[1]} columns but there are {len(classes)} "
+                f"classes {classes.tolist()[:10]}"
+            )
+        expected = self.expected
+        if classes is not None:
+            expected = encode_labels(expected, classes, name="expected")
         finite = np.isfinite(scores).all(axis=1) if scores.dtype.kind == "f" else None
-        classes = np.argmax(
+        predicted = np.argmax(
             scores if finite is None else np.where(finite[:, None], scores, 0), axis=1
         )
-        differ = classes != self.expected
+        differ = predicted != expected
         if finite is not None:
             differ |= ~finite
+        names = predicted if classes is None else classes[predicted]
         return [
             {
                 "index": int(i),
                 "expected": self.expected[i].item(),
-                "got": classes[i].item() if finite is None or finite[i] else scores[i].tolist(),
+                "got": names[i].item() if finite is None or finite[i] else scores[i].tolist(),
             }
             for i in np.flatnonzero(differ)
         ]
@@ -238,15 +291,70 @@ def to_max_improvement(value: Any) -> dict[str, AtMost]:
     return out
 
 
+def _predictions(value: Any, name: str) -> np.ndarray:
+    raw = raw_labels(value, name) if np.asarray(value).dtype.kind in "USO" else None
+    if raw is not None and raw.ndim == 1:
+        return raw  # predicted class names
+    return as_array(value, name, ndim=(1, 2), finite=False)
+
+
 def to_predictions(value: Any) -> np.ndarray | None:
-    return None if value is None else as_array(value, "predictions", ndim=(1, 2), finite=False)
+    return None if value is None else _predictions(value, "predictions")
 
 
 def to_baseline(value: Any) -> np.ndarray | None:
-    if value is None:
-        return None
-    return as_array(value, "baseline_predictions", ndim=(1, 2), finite=False)
+    return None if value is None else _predictions(value, "baseline_predictions")
 
 
 def to_labels(value: Any) -> np.ndarray | None:
-    return None if value is None else as_array(value, "labels", ndim=1)
+    return None if value is None else raw_labels(value, "labels")
+
+
+def to_classes(value: Any) -> np.ndarray | None:
+    return _classes(value)
+
+
+@attrs.frozen
+class TaskInputs:
+    """Labels and predictions coded for the task, once, at the check's boundary."""
+
+    task: str
+    labels: np.ndarray
+    predictions: np.ndarray
+    baseline: np.ndarray | None
+    classes: np.ndarray | None
+
+
+def task_inputs(
+    task: str,
+    classes: np.ndarray | None,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    baseline: np.ndarray | None,
+) -> TaskInputs:
+    """Decide the task (``"auto"``: inferred) and code class labels of any dtype.
+
+    Class names (labels, and predicted classes of 1-D predictions) become indices into
+    ``classes`` (or the sorted unique labels) with `encode_labels`; regression targets
+    and multi-label indicators are passed through.
+
+    >>> coded = task_inputs("auto", None, np.array(["b", "a"]), np.array(["b", "b"]), None)
+    >>> coded.task, coded.labels.tolist(), coded.predictions.tolist()
+    ('classification', [1, 0], [1, 1])
+    """
+    resolved = task if task != "auto" else infer_task(labels, predictions)
+    if resolved != "classification":
+        return TaskInputs(resolved, labels, predictions, baseline, None)
+    if classes is None and not is_numeric(labels):
+        classes = np.unique(labels)
+    codes = encode_labels(labels, classes)
+
+    def coded(values: np.ndarray | None, name: str) -> np.ndarray | None:
+        # 1-D predicted classes (names or integers) are coded; probabilities are not.
+        if values is None or values.ndim != 1 or values.dtype.kind in "fc":
+            return values
+        return encode_labels(values, classes, name=name)
+
+    cand = coded(predictions, "predictions")
+    assert cand is not None
+    return TaskInputs(resolved, codes, cand, coded(baseline, "baseline_predictions"), classes)

@@ -28,6 +28,7 @@ from mlchecks.checks._repro_slices import (
     metric_part,
     pvalue_text,
 )
+from mlchecks.checks._repro_tasks import judge_label_churn, label_accuracies, prepare_task
 from mlchecks.checks._repro_trajectories import compare_trajectories, spread
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._runs import TrainingRun
@@ -75,6 +76,7 @@ class Prepared:
     name: str
     run: TrainingRun
     classes: np.ndarray | None = None
+    predictions: np.ndarray | None = None
     correct: np.ndarray | None = None
     values: dict[str, float] = attrs.Factory(dict)
     per_example: dict[str, np.ndarray] = attrs.Factory(dict)
@@ -97,26 +99,33 @@ class Evaluation:
         self.out.detail("mode", "exact" if check.exact else "tolerance")
         self.skipped: dict[str, str] = {}
         self.labels = next((r.labels for r in runs if r.labels is not None), None)
+        #: The labels as given (class names), for reports; ``labels`` are coded by the task.
+        self.raw_labels = self.labels
+        self.task = "classification"
+        self.metrics: tuple[Metric, ...] = ()
         self.slices = next((r.slices for r in runs if r.slices is not None), None)
         self.prepared = [Prepared(name, run) for name, run in zip(names, runs, strict=True)]
         self.pairs = [
             (i, j) for i in range(len(self.prepared)) for j in range(i + 1, len(self.prepared))
         ]
         self.int_labels: np.ndarray | None = None
-        if self.labels is not None:
-            try:
-                self.int_labels = as_labels(self.labels, "labels")
-            except InvalidInput:
-                self.int_labels = None
 
     # ---- orchestration
 
     def result(self) -> Result:
         """Compare everything the runs share and return the check's `Result`."""
         self._check_same_examples()
+        prepare_task(self)
+        if self.labels is not None and self.task == "classification":
+            try:
+                self.int_labels = as_labels(self.labels, "labels")
+            except InvalidInput:
+                self.int_labels = None
         for p in self.prepared:
             self._prepare(p)
         self._record_runs()
+        if self.task == "multilabel":
+            label_accuracies(self)
         self._compare_predictions()
         self._compare_metrics()
         compare_slices(self)
@@ -162,7 +171,8 @@ class Evaluation:
                 other = p.run.labels
                 if other is None or other is self.labels:
                     continue
-                differ = np.flatnonzero(other != self.labels)
+                mismatch = np.asarray(other != self.labels)
+                differ = np.flatnonzero(mismatch.any(axis=1) if mismatch.ndim == 2 else mismatch)
                 if differ.size:
                     self.out.note(
                         "same_labels",
@@ -195,15 +205,15 @@ class Evaluation:
                     break
 
     def _prepare(self, p: Prepared) -> None:
-        predictions = p.run.predictions
-        if predictions is not None:
+        predictions = p.predictions
+        if predictions is not None and self.task == "classification":
             try:
                 p.classes = predicted_labels(predictions, name="predictions")
             except InvalidInput:
                 p.classes = None
             if p.classes is not None and self.int_labels is not None:
                 p.correct = p.classes == self.int_labels
-        for metric in self.check.metrics:
+        for metric in self.metrics:
             reported = p.run.metrics.get(metric.name)
             if predictions is not None and self.labels is not None:
                 try:
@@ -252,8 +262,7 @@ class Evaluation:
         pairs = [
             (k, i, j)
             for k, (i, j) in enumerate(self.pairs)
-            if self.prepared[i].run.predictions is not None
-            and self.prepared[j].run.predictions is not None
+            if self.prepared[i].predictions is not None and self.prepared[j].predictions is not None
         ]
         if not pairs:
             return
@@ -263,8 +272,8 @@ class Evaluation:
         for k, i, j in pairs:
             a, b = self.prepared[i], self.prepared[j]
             comparison = compare_predictions(
-                a.run.predictions,
-                b.run.predictions,
+                a.predictions,
+                b.predictions,
                 labels=self.int_labels if a.classes is not None else None,
                 atol=atol,
                 rtol=rtol,
@@ -291,8 +300,9 @@ class Evaluation:
             if a.classes is not None and b.classes is not None:
                 row["class_a"] = int(a.classes[index])
                 row["class_b"] = int(b.classes[index])
-            if self.labels is not None:
-                row["label"] = self.labels[index].item()
+            if self.raw_labels is not None:
+                label = self.raw_labels[index]
+                row["label"] = label.tolist() if isinstance(label, np.ndarray) else label.item()
             rows.append(row)
         return rows
 
@@ -306,7 +316,9 @@ class Evaluation:
         classified = all(
             self.prepared[i].classes is not None for k in results for i in self.pairs[k]
         )
-        if classified:
+        if self.task == "multilabel":
+            judge_label_churn(self)
+        elif classified:
             k, c = worst(lambda c: c.churn)
             context = (
                 f": {c.churn_count:,} of {c.n:,} predictions changed class between "
@@ -332,6 +344,12 @@ class Evaluation:
                     context=context,
                 )
                 out.metric("correctness_churn", c.correctness_churn)
+        elif self.task == "regression":
+            self.skipped["churn"] = (
+                "a regression task has no predicted class: predicted values are compared "
+                "(prediction.fraction_beyond_tol, judged against max_churn unless "
+                "max_fraction_beyond_tol is given)"
+            )
         else:
             self.skipped["churn"] = (
                 "predictions are neither class probabilities nor labels (1-D values outside "
@@ -351,9 +369,12 @@ class Evaluation:
                 f"{check.prediction_atol:g} + {check.prediction_rtol:g} x |p| between "
                 f"{self.pair_label(*self.pairs[k])}"
             )
+            limit = held_or_none(check.max_fraction_beyond_tol)
+            if limit is None and self.task == "regression":
+                limit = held(check.max_churn)
             out.judge(
                 "prediction.fraction_beyond_tol",
-                held_or_none(check.max_fraction_beyond_tol),
+                limit,
                 c.fraction_beyond_tolerance,
                 context=context,
             )
@@ -379,7 +400,7 @@ class Evaluation:
     # ---- aggregate metrics
 
     def _compare_metrics(self) -> None:
-        names = [m.name for m in self.check.metrics if m.name in self.skipped]
+        names = [m.name for m in self.metrics if m.name in self.skipped]
         for p in self.prepared:
             names.extend(k for k in p.values if k not in names)
         for name in names:
@@ -397,9 +418,9 @@ class Evaluation:
             self._compare_metric(name)
 
     def _compare_metric(self, name: str) -> None:
-        atol = self.check.metric_atol_for(name)
         judged: list[tuple[int, Finding, dict[str, Any]]] = []
         for k, (i, j) in enumerate(self.pairs):
+            atol = self.check.metric_margin(name, self.prepared[i].values[name])
             finding, row = self._metric_pair(name, i, j, atol)
             self.out.details["pairs"][k].setdefault("metrics", {})[name] = row
             judged.append((k, finding, row))
@@ -464,7 +485,7 @@ class Evaluation:
         self, name: str, a: Prepared, b: Prepared, atol: float
     ) -> dict[str, Any] | None:
         alpha = self.check.alpha
-        metric = next((m for m in self.check.metrics if m.name == name), None)
+        metric = next((m for m in self.metrics if m.name == name), None)
         if (
             metric is not None
             and is_correctness(metric)

@@ -73,11 +73,11 @@ def _sliced_standard_errors(codes: SliceCodes, counts: np.ndarray, d: np.ndarray
 
 def _slice_metrics(ev: Evaluation) -> list[Metric]:
     """The metrics computable per slice in every run (all runs have predictions)."""
-    if any(p.run.predictions is None for p in ev.prepared):
+    if any(p.predictions is None for p in ev.prepared):
         return []
     return [
         m
-        for m in ev.check.metrics
+        for m in ev.metrics
         if m.name not in ev.skipped
         and (m.per_example is None or all(m.name in p.per_example for p in ev.prepared))
     ]
@@ -118,7 +118,7 @@ def _slice_values(
         out = np.full(codes.n_slices, np.nan)
         np.divide(sums, counts, out=out, where=counts > 0)
         return out
-    return sliced_metric(metric, codes.codes, codes.n_slices, ev.labels, p.run.predictions)
+    return sliced_metric(metric, codes.codes, codes.n_slices, ev.labels, p.predictions)
 
 
 def _slice_tests(

@@ -13,11 +13,17 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, check_same_length, describe
+from mlchecks._validate import as_array, check_same_length, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.sliced import SliceCodes, encode_slicings
 
-__all__ = ["TrainingRun", "check_compatible", "display_names", "runs_converter"]
+__all__ = [
+    "TrainingRun",
+    "check_compatible",
+    "classes_converter",
+    "display_names",
+    "runs_converter",
+]
 
 
 def _run_metrics(value: Any) -> dict[str, float]:
@@ -38,6 +44,9 @@ def _run_metrics(value: Any) -> dict[str, float]:
 def _optional_predictions(value: Any) -> np.ndarray | None:
     if value is None:
         return None
+    raw = raw_labels(value, "predictions")
+    if raw.ndim == 1 and raw.dtype.kind not in "biuf":
+        return raw  # predicted class names, encoded through the class list by the check
     array = as_array(value, "predictions", ndim=(1, 2))
     if array.dtype.kind == "b":
         array = array.astype(np.int64)
@@ -47,7 +56,20 @@ def _optional_predictions(value: Any) -> np.ndarray | None:
 
 
 def _optional_labels(value: Any) -> np.ndarray | None:
-    return None if value is None else as_array(value, "labels", ndim=1)
+    return None if value is None else raw_labels(value, "labels")
+
+
+def classes_converter(value: Any) -> np.ndarray | None:
+    """A ``classes`` field: None, or a 1-D list of distinct classes as an array."""
+    if value is None:
+        return None
+    classes = raw_labels(value, "classes")
+    if classes.ndim != 1:
+        raise InvalidInput(f"'classes' must be a 1-D list of classes (got {describe(classes)})")
+    items = classes.tolist()
+    if len(set(items)) != len(items):
+        raise InvalidInput(f"'classes' must not repeat a class (got {items})")
+    return classes
 
 
 def _optional_slices(value: Any) -> dict[str, SliceCodes] | None:
@@ -84,9 +106,11 @@ class TrainingRun:
 
     Args:
         metrics: aggregate metrics the run computed itself (name -> number).
-        predictions: (n, C) class probabilities, (n,) probabilities or scores, or (n,)
-            class labels (or regression outputs) on a fixed evaluation set.
-        labels: (n,) true labels (or regression targets) of that set.
+        predictions: (n, C) class probabilities, (n,) probabilities or scores, (n,)
+            class labels of any dtype (strings too), (n,) regression outputs, or (n, L)
+            multi-label indicators or probabilities, on a fixed evaluation set.
+        labels: (n,) true labels of any dtype (or regression targets), or (n, L) 0/1
+            multi-label indicators, of that set.
         slices: one slice id or label per example, or a mapping of slicing name to ids;
             stored encoded, as a mapping name -> `SliceCodes` (a bare array is named
             ``"slice"``).
@@ -94,6 +118,10 @@ class TrainingRun:
         step_hashes: a fingerprint of all parameters after every step (any strings, e.g.
             a SHA-256 prefix of the parameter bytes).
         name: the run's name in reports.
+        classes: the class list that string (or other non-integer) labels and predicted
+            classes are mapped through, in the order of the probability columns (e.g. the
+            estimator's ``classes_``); keyword-only. None: the check's ``classes``, or the
+            sorted unique labels.
 
     Raises:
         InvalidInput: for mismatched lengths, NaN predictions, empty arrays or wrong types.
@@ -114,6 +142,9 @@ class TrainingRun:
     losses: np.ndarray | None = attrs.field(default=None, converter=_optional_losses)
     step_hashes: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_hashes)
     name: str = attrs.field(default="run", validator=attrs.validators.instance_of(str))
+    classes: np.ndarray | None = attrs.field(
+        default=None, converter=classes_converter, kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.name:

@@ -23,6 +23,7 @@ __all__ = [
     "judge_example",
     "judge_finite_table",
     "judge_frozen",
+    "judge_frozen_parameters",
     "judge_loss",
     "judge_outputs_finite",
     "judge_prediction_changed",
@@ -192,6 +193,36 @@ def judge_frozen(
         f"{len(moved)} of {len(frozen)} frozen entries changed in one training step: "
         f"{clauses(parts)}",
         observed=len(moved),
+        limit=limit,
+    )
+
+
+def judge_frozen_parameters(
+    b: ResultBuilder, no_gradient: Sequence[str], undeclared: Sequence[str], rows: Rows
+) -> None:
+    """``frozen_parameters``: each parameter that takes no gradient is declared ``frozen``."""
+    limit = "== 0 undeclared"
+    b.metric("n_undeclared_frozen", len(undeclared))
+    if not undeclared:
+        message = (
+            f"all {len(no_gradient)} parameters that take no gradient are declared in 'frozen'"
+            if no_gradient
+            else "every parameter takes a gradient (none is frozen)"
+        )
+        b.note("frozen_parameters", Status.PASS, message, observed=0.0, limit=limit)
+        return
+    parts = [
+        f"{n!r} ({'changed' if rows[n]['changed'] else 'unchanged'})" if n in rows else repr(n)
+        for n in undeclared
+    ]
+    b.note(
+        "frozen_parameters",
+        Status.FAIL,
+        f"{len(undeclared)} of {len(no_gradient)} parameters that take no gradient "
+        f"(gradients() reports None: requires_grad=False) are not declared in 'frozen': "
+        f"{clauses(parts)}; a layer frozen by mistake never trains (declare it with "
+        "frozen=[...] if it is frozen on purpose)",
+        observed=len(undeclared),
         limit=limit,
     )
 

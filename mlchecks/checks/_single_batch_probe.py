@@ -178,6 +178,21 @@ def _optional_arrays(trainer: Trainer, method: str, *args: Any) -> dict[str, np.
     return {str(k): to_numpy(v) for k, v in values.items()}
 
 
+def _gradients(trainer: Trainer) -> tuple[dict[str, np.ndarray] | None, tuple[str, ...]]:
+    """``trainer.gradients()`` split into the arrays and the names reported with None (the
+    parameters that take no gradient: frozen ones); ``(None, ())`` without the method."""
+    fn = getattr(trainer, "gradients", None)
+    if not callable(fn):
+        return None, ()
+    values = fn()
+    if not isinstance(values, Mapping):
+        raise InvalidInput(
+            f"gradients() must return a mapping of name to array (got {describe(values)})"
+        )
+    arrays = {str(k): to_numpy(v) for k, v in values.items() if v is not None}
+    return arrays, tuple(str(k) for k, v in values.items() if v is None)
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -200,6 +215,7 @@ class Probe:
     gradients: dict[str, np.ndarray] | None
     activations: dict[str, np.ndarray] | None
     example: dict[str, Any] | None
+    no_gradient: tuple[str, ...] = ()
 
 
 def _predict(trainer: Trainer, inputs: Any) -> np.ndarray:
@@ -230,7 +246,7 @@ def collect(
 
     loss = float(trainer.train_step(batch))
     after = snapshot(trainer.state())
-    gradients = _optional_arrays(trainer, "gradients")
+    gradients, no_gradient = _gradients(trainer)
     activations = _optional_arrays(trainer, "trace", inputs)
     try:
         outputs_after: np.ndarray | None = _predict(trainer, inputs)
@@ -250,6 +266,7 @@ def collect(
         gradients=gradients,
         activations=activations,
         example=None if example is None else _example_step(source, example),
+        no_gradient=no_gradient,
     )
 
 
@@ -262,7 +279,7 @@ def _example_step(source: TrainerSource, example: Any) -> dict[str, Any]:
         return {"error": _error_text(exc)}
     after = snapshot(trainer.state())
     out: dict[str, Any] = {"loss": loss, "before": before, "after": after}
-    gradients = _optional_arrays(trainer, "gradients")
+    gradients, _ = _gradients(trainer)
     if gradients is not None:
         out["gradients"] = gradients
     return out

@@ -4,7 +4,9 @@
   bounded in requests and time, that stops by itself and records every response
   (each request through `mlchecks.checks._session.infer`, so it never raises).
 - `error_class`: the class of a failed response (timeout, client, server, connection).
-- Output comparison (bitwise or within tolerance) and latency quantiles.
+- `as_rows`: the one normalisation of outputs before any served-vs-offline comparison
+  (PipelineCheck, CanaryCheck, RollbackCheck), and `outputs_equal` built on it.
+- Latency quantiles.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ __all__ = [
     "LoadGenerator",
     "Record",
     "as_output_array",
+    "as_rows",
     "error_class",
+    "json_outputs",
     "latency_quantiles",
     "outputs_equal",
 ]
@@ -74,19 +78,87 @@ def as_output_array(outputs: Any) -> np.ndarray | None:
     return array
 
 
+def _row_view(array: np.ndarray, n_rows: int | None) -> np.ndarray | None:
+    """``array`` reshaped to ``(n_rows, k)`` in its own dtype, or None when it cannot be."""
+    shape = array.shape
+    if n_rows is None:  # one response, row count unknown: a vector is one example's
+        while len(shape) > 1 and shape[0] == 1:
+            shape = shape[1:]
+        n_rows = 1 if len(shape) <= 1 else shape[0]
+    if n_rows == 1:
+        return array.reshape(1, -1)
+    while len(shape) > 1 and shape[0] == 1:  # a leading batch axis of one request
+        shape = shape[1:]
+    if not shape or shape[0] != n_rows:
+        return None
+    return array.reshape(n_rows, -1)
+
+
+def as_rows(outputs: Any, n_rows: int | None = None) -> np.ndarray | None:
+    """Outputs for ``n_rows`` rows as one 2-D float64 array of shape ``(n_rows, k)``.
+
+    Every served-versus-offline comparison reads both sides through this function, so
+    formats that mean the same predictions compare equal: a leading batch axis of one
+    request is dropped (``(1, n, k) -> (n, k)``), one value per row becomes a column
+    (``(n,) -> (n, 1)``), one row's outputs of any shape become one row (``(k,)``,
+    ``(1, k)`` and ``(1, 1, k)`` -> ``(1, k)``; a scalar -> ``(1, 1)``), and lists become
+    arrays. ``n_rows=None`` reads one response whose row count is unknown: a vector is one
+    example's outputs, a matrix one row per leading index.
+
+    Returns:
+        The ``(n_rows, k)`` float64 array, or None when the outputs are not numeric or
+        cannot hold ``n_rows`` rows.
+
+    >>> as_rows([[0.2, 0.8]], 1).tolist()
+    [[0.2, 0.8]]
+    >>> as_rows(np.array([0.2, 0.8]), 1).tolist()
+    [[0.2, 0.8]]
+    >>> as_rows([1.5, 2.5, 3.5], 3).shape
+    (3, 1)
+    >>> as_rows(["a"], 1) is None, as_rows([1.0, 2.0], 3) is None
+    (True, True)
+    """
+    array = as_output_array(outputs)
+    if array is None:
+        return None
+    rows = _row_view(array, n_rows)
+    return None if rows is None else rows.astype(np.float64, copy=False)
+
+
+def json_outputs(outputs: Any, n_rows: int | None = None) -> Any:
+    """Outputs as JSON numbers for a report: the `as_rows` rows as nested lists (None when
+    the outputs are not numeric; NaN and infinity as their names, as JSON cannot hold them).
+
+    >>> json_outputs(np.array([[0.25, 0.75]]), 1)
+    [[0.25, 0.75]]
+    >>> json_outputs("oops") is None
+    True
+    """
+    rows = as_rows(outputs, n_rows)
+    if rows is None:
+        return None
+    return [[v if math.isfinite(v) else str(v) for v in row] for row in rows.tolist()]
+
+
 def outputs_equal(a: Any, b: Any, *, exact: bool, atol: float = 0.0, rtol: float = 0.0) -> bool:
-    """True when two outputs are the same: bitwise (same shape, dtype and bytes) or close.
+    """True when two outputs are the same once both are read through `as_rows`: bitwise
+    (same dtype and bytes) or within tolerance.
 
     >>> outputs_equal(np.float32(0.1), np.float64(0.1), exact=True)
     False
     >>> outputs_equal(np.float32(0.1), np.float64(0.1), exact=False, atol=1e-6)
+    True
+    >>> outputs_equal(np.array([[0.1, 0.9]]), np.array([0.1, 0.9]), exact=True)
     True
     """
     x, y = as_output_array(a), as_output_array(b)
     if x is None or y is None:
         return bool(a == b) if x is None and y is None else False
     if x.shape != y.shape:
-        return False
+        x_rows, y_rows = _row_view(x, None), _row_view(y, None)
+        if x_rows is None or y_rows is None or x_rows.shape != y_rows.shape:
+            return False
+        x, y = x_rows, y_rows
     if exact:
         return x.dtype == y.dtype and x.tobytes() == y.tobytes()
     return bool(np.allclose(x, y, atol=atol, rtol=rtol, equal_nan=True))

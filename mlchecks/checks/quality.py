@@ -52,12 +52,22 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
-from mlchecks._validate import as_labels, callable_field, check_same_length, one_of, optional
+from mlchecks._validate import (
+    TASKS,
+    as_labels,
+    callable_field,
+    check_same_length,
+    estimator_classes,
+    one_of,
+    optional,
+)
 from mlchecks.check import Context
 from mlchecks.checks._quality_inputs import (
     Floor,
     GoldenSet,
+    task_inputs,
     to_baseline,
+    to_classes,
     to_labels,
     to_max_improvement,
     to_max_regression,
@@ -112,9 +122,11 @@ class QualityCheck:
     """Validate model quality before serving: golden examples, metric limits, no regression.
 
     Args:
-        labels: (n,) true labels or targets of the evaluation examples.
+        labels: (n,) true labels of any dtype (strings too: see ``classes``) or regression
+            targets, or (n, L) 0/1 multi-label indicators, of the evaluation examples.
         predictions: the candidate's (n, ...) predictions on them: (n, C) probabilities,
-            (n,) scores or labels, or regression values, as the metrics need.
+            (n,) scores or class labels (of the labels' dtype), regression values, or
+            (n, L) multi-label indicators or probabilities, as the metrics need.
         predict: instead of ``predictions``, the candidate's predict function; it is called
             with ``inputs`` (and with the golden inputs).
         inputs: what ``predict`` takes for the evaluation examples.
@@ -140,6 +152,12 @@ class QualityCheck:
             the margin) or ``"regression"`` (FAIL needs proof it is beyond).
         slice_test: the same choice for slices (default ``"regression"``).
         n_resamples: bootstrap resamples where a bootstrap is used (>= 100).
+        task: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"auto"``
+            (inferred from labels and predictions, as `ReproducibilityCheck` does).
+        classes: the class list (any hashable values) in the order of the probability
+            columns; labels and predicted class names are coded by it. None: the
+            ``classes_`` of the fitted estimator whose bound method ``predict`` is, else
+            the sorted unique labels (integer labels are class indices).
         name: the check's name in reports.
         rubric: the rubric test (4).
 
@@ -188,6 +206,8 @@ class QualityCheck:
     )
     slice_test: MarginTest = attrs.field(default="regression", validator=one_of(*MARGIN_TESTS))
     n_resamples: int = _fields.count(1000, minimum=100)
+    task: str = attrs.field(default="auto", validator=one_of(*TASKS))
+    classes: Any = attrs.field(default=None, converter=to_classes)
     name: str = attrs.field(default="quality", validator=attrs.validators.instance_of(str))
     rubric: int | None = 4
     _slicings: dict[str, SliceCodes] = attrs.field(init=False, repr=False, factory=dict)
@@ -266,12 +286,36 @@ class QualityCheck:
             if problem is not None:
                 b.add(problem)
             else:
+                coded = task_inputs(
+                    self.task,
+                    self.class_list(),
+                    self.labels,
+                    predictions,
+                    self.baseline_predictions,
+                )
+                b.detail("task", coded.task)
+                if coded.classes is not None:
+                    b.detail("classes", coded.classes.tolist())
                 rng = ctx.rng("quality")
-                self._judge_limits(predictions, rng, b, rows)
-                if self.baseline_predictions is not None:
-                    self._judge_baseline(predictions, self.baseline_predictions, rng, b, rows)
+                self._judge_limits(coded.labels, coded.predictions, rng, b, rows)
+                if coded.baseline is not None:
+                    self._judge_baseline(
+                        coded.labels, coded.predictions, coded.baseline, rng, b, rows
+                    )
         b.detail("table", rows)
         return b.result(summary=summary(b.findings, rows))
+
+    def class_list(self) -> np.ndarray | None:
+        """``classes``, or the ``classes_`` of the estimator ``predict`` is a method of.
+
+        >>> QualityCheck(labels=[0, 1], predictions=[0, 1], metric_limits={"accuracy": 0.5},
+        ...              classes=["no", "yes"]).class_list().tolist()
+        ['no', 'yes']
+        """
+        if self.classes is not None:
+            classes: np.ndarray | None = self.classes
+            return classes
+        return None if self.predict is None else estimator_classes(self.predict)
 
     @property
     def _confidence(self) -> float:
@@ -299,7 +343,7 @@ class QualityCheck:
                 f"{what} have shape {predictions.shape} but there are {n:,} labels: the "
                 "model must return one prediction per evaluation example",
             )
-        if predictions.dtype.kind == "f":
+        if predictions.dtype.kind == "f":  # NaN rows: the model's fault, judged not raised
             bad = int(np.count_nonzero(~np.isfinite(predictions).reshape(n, -1).all(axis=1)))
             if bad:
                 return Finding(
@@ -319,7 +363,7 @@ class QualityCheck:
         outputs = self.predict(golden.inputs)
         n = len(golden)
         try:
-            mismatches = golden.mismatches(outputs)
+            mismatches = golden.mismatches(outputs, self.class_list())
         except InvalidInput as exc:
             b.detail("golden_mismatches", [])
             return Finding(
@@ -350,17 +394,17 @@ class QualityCheck:
 
     def _judge_limits(
         self,
+        labels: np.ndarray,
         predictions: np.ndarray,
         rng: np.random.Generator,
         b: ResultBuilder,
         rows: list[dict[str, Any]],
     ) -> None:
-        assert self.labels is not None
-        n = len(self.labels)
+        n = len(labels)
         for name, condition in self.metric_limits.items():
             est = metric_estimate(
                 name,
-                self.labels,
+                labels,
                 predictions,
                 confidence_level=self._confidence,
                 n_resamples=self.n_resamples,
@@ -388,14 +432,13 @@ class QualityCheck:
 
     def _judge_baseline(
         self,
+        y: np.ndarray,
         cand: np.ndarray,
         base: np.ndarray,
         rng: np.random.Generator,
         b: ResultBuilder,
         rows: list[dict[str, Any]],
     ) -> None:
-        y = self.labels
-        assert y is not None
         names = list(dict.fromkeys([*self.max_regression, *self.max_improvement]))
         correct: tuple[np.ndarray, np.ndarray] | None = None
         if any(name in CORRECTNESS_METRICS for name in names):
@@ -423,7 +466,7 @@ class QualityCheck:
             self._test(name, condition, "", overall[name], self.overall_test)
             for name, condition in self.max_regression.items()
         ]
-        slice_tests = self._slice_tests(cand, base, correct, rng)
+        slice_tests = self._slice_tests(y, cand, base, correct, rng)
         tested = [t for t in slice_tests if t.paired is not None]
         raw = np.array([t.pvalue for t in tested], dtype=np.float64)
         # Every slice must pass a non-inferiority test (an intersection-union test), which
@@ -464,13 +507,12 @@ class QualityCheck:
 
     def _slice_tests(
         self,
+        y: np.ndarray,
         cand: np.ndarray,
         base: np.ndarray,
         correct: tuple[np.ndarray, np.ndarray] | None,
         rng: np.random.Generator,
     ) -> list[PairedTest]:
-        y = self.labels
-        assert y is not None
         tests: list[PairedTest] = []
         for slicing, codes in self._slicings.items():
             k = codes.n_slices

@@ -30,6 +30,7 @@ Defaults and their sources are in ``docs/checks/reproducibility.md``.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -38,10 +39,17 @@ import attrs
 
 from mlchecks import _fields
 from mlchecks._fields import KIND, MaxLimit, count, limit, renamed, resolve_seed, tolerance
-from mlchecks._validate import check_number, describe
+from mlchecks._global_state import Exclusive, with_note
+from mlchecks._validate import TASKS, check_number, describe, one_of
 from mlchecks.check import Context
 from mlchecks.checks._repro_eval import Evaluation
-from mlchecks.checks._runs import TrainingRun, check_compatible, display_names, runs_converter
+from mlchecks.checks._runs import (
+    TrainingRun,
+    check_compatible,
+    classes_converter,
+    display_names,
+    runs_converter,
+)
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Result
 from mlchecks.stats.metrics import Metric, get_metric
@@ -50,6 +58,10 @@ __all__ = ["ReproducibilityCheck", "TrainingRun"]
 
 #: The margin of a metric that ``metric_atol`` does not name.
 DEFAULT_METRIC_ATOL = 0.01
+
+#: The relative margin of a metric that ``metric_rtol`` does not name: 1% for the metrics
+#: in the units of the target (an MSE of 3,600 may move by 36), 0 for the others.
+DEFAULT_METRIC_RTOL: Mapping[str, float] = {"mse": 0.01, "mae": 0.01, "rmse": 0.01}
 
 
 # --------------------------------------------------------------------------- field converters
@@ -67,21 +79,29 @@ def _bool(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None
         raise InvalidInput(f"'{attribute.name}' must be True or False (got {value!r})")
 
 
-def _metric_atol(value: Any) -> float | Mapping[str, float]:
-    """``metric_atol``: one margin >= 0, or a mapping of metric name to margin."""
+def _metric_tolerance(value: Any, field: str) -> float | Mapping[str, float]:
+    """``metric_atol``/``metric_rtol``: one number >= 0, or a mapping metric name -> number."""
     if isinstance(value, Mapping):
         out: dict[str, float] = {}
         for key, number in value.items():
             if not isinstance(key, str):
-                raise InvalidInput(f"'metric_atol' keys must be metric names (got {key!r})")
-            out[key] = check_number(number, f"metric_atol[{key!r}]", low=0.0)
+                raise InvalidInput(f"'{field}' keys must be metric names (got {key!r})")
+            out[key] = check_number(number, f"{field}[{key!r}]", low=0.0)
         return out
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInput(
-            f"'metric_atol' must be a number >= 0 or a mapping of metric name to number "
+            f"'{field}' must be a number >= 0 or a mapping of metric name to number "
             f"(got {describe(value)})"
         )
-    return check_number(value, "metric_atol", low=0.0)
+    return check_number(value, field, low=0.0)
+
+
+def _metric_atol(value: Any) -> float | Mapping[str, float]:
+    return _metric_tolerance(value, "metric_atol")
+
+
+def _metric_rtol(value: Any) -> float | Mapping[str, float]:
+    return _metric_tolerance(value, "metric_rtol")
 
 
 def _seeds(value: Any) -> tuple[int, ...] | None:
@@ -98,7 +118,9 @@ def _seeds(value: Any) -> tuple[int, ...] | None:
     return tuple(int(s) for s in seeds)
 
 
-def _metric_list(value: Any) -> tuple[Metric, ...]:
+def _metric_list(value: Any) -> tuple[Metric, ...] | None:
+    if value is None:
+        return None
     if isinstance(value, str) or callable(value):
         value = (value,)
     if not isinstance(value, Sequence):
@@ -140,14 +162,22 @@ class ReproducibilityCheck:
 
     - churn (the fraction of examples whose predicted class changes) exceeds ``max_churn``,
       or correctness churn exceeds ``max_correctness_churn``;
-    - an aggregate metric is not shown equivalent within ``metric_atol``: a TOST at
-      ``alpha`` on paired per-example values when the runs have predictions and labels
-      (accuracy, error rate, log loss, Brier, MSE, MAE), else ``|difference| >
-      metric_atol``;
+    - an aggregate metric is not shown equivalent within ``metric_atol + metric_rtol *
+      |value|``: a TOST at ``alpha`` on paired per-example values when the runs have
+      predictions and labels (accuracy, error rate, log loss, Brier, MSE, MAE, Hamming
+      loss, subset accuracy), else ``|difference|`` beyond that margin;
     - a slice's metric differs by more than ``slice_metric_atol`` with a Holm-adjusted
       p-value at most ``alpha``;
     - more than ``max_fraction_beyond_tol`` of examples have a prediction value beyond
-      ``prediction_atol + prediction_rtol * |p|`` (not judged by default).
+      ``prediction_atol + prediction_rtol * |p|`` (judged against ``max_churn`` by default
+      for regression, where no class can churn; not judged by default otherwise).
+
+    The task (``task="auto"``: inferred) sets the defaults: classification compares
+    accuracy and log loss and judges churn; regression compares MSE, MAE and R² (MSE and
+    MAE with a 1% relative margin) and judges the fraction of predicted values that moved
+    beyond the tolerance; multi-label compares Hamming loss and subset accuracy and judges
+    churn label by label. Class labels of any dtype (strings too) are mapped through
+    ``classes`` to the columns of the probabilities.
 
     The limits take a number or a condition: ``max_churn=AtMost(0.01, severity="warn")``
     makes too much churn a WARN instead of a FAIL. Losses that part beyond ``loss_atol``
@@ -164,19 +194,31 @@ class ReproducibilityCheck:
         exact: demand bit-identical runs.
         metric_atol: the equivalence margin for aggregate metrics (absolute), one number or
             a mapping of metric name to margin (other metrics use 0.01).
+        metric_rtol: the relative part of the margin, times the first run's value of the
+            metric: one number or a mapping of metric name to number (by default 0.01 for
+            MSE, MAE and RMSE, 0 for the others).
         max_churn: the largest allowed churn, in [0, 1], or an `AtMost`.
         max_correctness_churn: the largest allowed correctness churn, in [0, 1]
             (None: ``max_churn``).
         prediction_atol: absolute tolerance per prediction value.
         prediction_rtol: relative tolerance per prediction value (times ``max(|a|, |b|)``).
         max_fraction_beyond_tol: the largest allowed fraction of examples with a value
-            beyond the prediction tolerance, in [0, 1]; None reports without judging.
+            beyond the prediction tolerance, in [0, 1]; None: ``max_churn`` for a
+            regression task, otherwise reported without judging.
         slice_metric_atol: the largest allowed per-slice metric difference (absolute).
         loss_atol: the absolute loss difference that counts as divergence.
         alpha: the level of the TOST and of the Holm-corrected slice tests, in (0, 0.5).
         metrics: metric names (see `mlchecks.stats.metrics.METRICS`), `Metric` objects or
             callables ``f(y_true, y_pred) -> float``, computed from predictions and labels
-            when a run does not report them.
+            when a run does not report them; None (the default): the task's metrics.
+        task: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"auto"``
+            (inferred: 2-D 0/1 labels are multi-label; 1-D float predictions with
+            non-integer labels, or non-integer values outside [0, 1], are regression;
+            anything else is classification).
+        classes: the class list (any hashable values, e.g. the estimator's ``classes_``)
+            that labels and predicted classes are coded by, in the order of the
+            probability columns; None: a run's ``classes``, else the sorted unique labels
+            (integer labels are class indices).
         n_top: how many of the most different examples to list per pair of runs.
         name: the check's name in reports.
         rubric: the ML Test Score infrastructure test (1).
@@ -204,14 +246,22 @@ class ReproducibilityCheck:
     max_churn: MaxLimit = limit("max", 0.01, high=1.0)
     max_correctness_churn: MaxLimit | None = limit("max", None, high=1.0, optional=True)
     prediction_atol: float = tolerance(1e-6)
-    prediction_rtol: float = tolerance(0.0)
+    prediction_rtol: float = tolerance(1e-5)
     max_fraction_beyond_tol: MaxLimit | None = limit("max", None, high=1.0, optional=True)
     slice_metric_atol: float = tolerance(0.02)
     loss_atol: float = tolerance(1e-6)
     alpha: float = _fields.alpha(0.05)
-    metrics: tuple[Metric, ...] = attrs.field(
-        default=("accuracy", "log_loss"), converter=_metric_list, kw_only=True
+    metric_rtol: float | Mapping[str, float] = attrs.field(
+        factory=dict,
+        converter=_metric_rtol,
+        kw_only=True,
+        metadata={KIND: "tolerance"},
     )
+    metrics: tuple[Metric, ...] | None = attrs.field(
+        default=None, converter=_metric_list, kw_only=True
+    )
+    task: str = attrs.field(default="auto", validator=one_of(*TASKS), kw_only=True)
+    classes: Any = attrs.field(default=None, converter=classes_converter, kw_only=True)
     n_top: int = count(10, minimum=0)
     name: str = attrs.field(
         default="reproducibility", validator=attrs.validators.instance_of(str), kw_only=True
@@ -242,6 +292,36 @@ class ReproducibilityCheck:
             return self.metric_atol.get(metric, DEFAULT_METRIC_ATOL)
         return self.metric_atol
 
+    @property
+    def global_state(self) -> tuple[str, ...]:
+        """``("rng",)`` when the check trains with ``make_run`` (see `Check`), else ``()``."""
+        return ("rng",) if self.make_run is not None else ()
+
+    def metric_rtol_for(self, metric: str) -> float:
+        """The relative equivalence margin for ``metric`` (0 in exact mode).
+
+        >>> check = ReproducibilityCheck(make_run=print)
+        >>> check.metric_rtol_for("mse"), check.metric_rtol_for("accuracy")
+        (0.01, 0.0)
+        """
+        if self.exact:
+            return 0.0
+        if isinstance(self.metric_rtol, Mapping):
+            return self.metric_rtol.get(metric, DEFAULT_METRIC_RTOL.get(metric, 0.0))
+        return self.metric_rtol
+
+    def metric_margin(self, metric: str, reference: float) -> float:
+        """``metric_atol + metric_rtol * |reference|``: the margin at a metric's value.
+
+        >>> ReproducibilityCheck(make_run=print).metric_margin("mse", 3600.0)
+        36.01
+        """
+        atol = self.metric_atol_for(metric)
+        rtol = self.metric_rtol_for(metric)
+        if rtol == 0.0 or not math.isfinite(reference):
+            return atol
+        return atol + rtol * abs(reference)
+
     def resolved_seeds(self, context: Context | None = None) -> tuple[int, ...]:
         """The seeds ``make_run`` is called with: ``seeds``, or the context's seed twice.
 
@@ -264,7 +344,8 @@ class ReproducibilityCheck:
             assert self.make_run is not None
             seeds = self.resolved_seeds(ctx)
             ctx.report(f"{self.name}: training {len(seeds)} runs (seeds {seeds})")
-            futures = [ctx.submit(self.make_run, seed) for seed in seeds]
+            train = Exclusive(self.make_run, self.global_state)  # one at a time on threads
+            futures = [ctx.submit(train, seed) for seed in seeds]
             runs = [future.result() for future in futures]
             for seed, run in zip(seeds, runs, strict=True):
                 if not isinstance(run, TrainingRun):
@@ -274,4 +355,5 @@ class ReproducibilityCheck:
                     )
             names = display_names(runs, seeds)
             check_compatible(runs, names)
-        return Evaluation(self, runs, names, seeds).result()
+        result = Evaluation(self, runs, names, seeds).result()
+        return with_note(result, ctx.executor, self.global_state)  # "ran one at a time: ..."

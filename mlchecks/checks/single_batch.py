@@ -22,6 +22,7 @@ import attrs
 
 from mlchecks import _fields
 from mlchecks._fields import Range, held_range
+from mlchecks._text import plural
 from mlchecks._validate import callable_field, describe, one_of, optional
 from mlchecks.check import Context
 from mlchecks.checks import _single_batch_judge as judge
@@ -86,6 +87,10 @@ class SingleBatchCheck:
     - ``trainable_changed``: every trainable entry changed (``trainable`` patterns; by
       default the names ``gradients()`` reports, else every floating-point entry not
       ``frozen``); a dead parameter FAILS here;
+    - ``frozen_parameters``: every parameter that takes no gradient (``gradients()``
+      reports it with None, as `TorchTrainer` does for ``requires_grad=False``) is
+      declared in ``frozen``; one that is not FAILS by name (a layer frozen by mistake
+      never trains);
     - ``frozen_unchanged``: entries matching ``frozen`` did not change;
     - ``update_ratio``: ``||delta|| / ||w||`` of each trainable entry is inside
       ``update_ratio_range`` (about 1e-3 is typical for one step; far below means the
@@ -156,6 +161,7 @@ class SingleBatchCheck:
     isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
     name: str = "single_batch"
     rubric: int | None = 5
+    global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
         one_source(self.trainer, self.make_trainer)
@@ -217,7 +223,15 @@ class SingleBatchCheck:
     def _judge(self, probe: Probe, changed: list[EntryDiff], mode: str) -> Result:
         trainable, trainable_source = self._trainable_names(probe)
         frozen = [n for n in probe.before if matches(n, self.frozen)]
-        roles = dict.fromkeys(trainable, "trainable") | dict.fromkeys(frozen, "frozen")
+        no_gradient = [n for n in probe.no_gradient if n in probe.before and n not in trainable]
+        undeclared = [n for n in no_gradient if not matches(n, self.frozen)]
+        roles = (
+            dict.fromkeys(trainable, "trainable")
+            | dict.fromkeys(no_gradient, "frozen")
+            | dict.fromkeys(frozen, "frozen")
+        )
+        parameters = set(trainable) | set(no_gradient) | (set(frozen) & set(probe.gradients or {}))
+        n_frozen = len(parameters - set(trainable))
         names = sorted(set(probe.before) | set(probe.after))
         table = [
             tensor_row(n, roles.get(n, "other"), probe.before.get(n), probe.after.get(n))
@@ -233,7 +247,12 @@ class SingleBatchCheck:
 
         b = ResultBuilder.of(self)
         b.update_metrics(
-            {"loss.batch": probe.loss, "n_state_entries": len(table), "n_trainable": len(trainable)}
+            {
+                "loss.batch": probe.loss,
+                "n_state_entries": len(table),
+                "n_trainable": len(trainable),
+                "n_frozen": n_frozen,
+            }
         )
         b.detail("isolation", mode)
         b.detail("trainable_from", trainable_source)
@@ -251,6 +270,8 @@ class SingleBatchCheck:
             judge.judge_finite_table(b, "activations_finite", "trace(inputs) activations", act_rows)
         judge.judge_outputs_finite(b, probe)
         judge.judge_trainable(b, trainable, trainable_source, by_name)
+        if probe.gradients is not None:
+            judge.judge_frozen_parameters(b, no_gradient, undeclared, by_name)
         if self.frozen:
             judge.judge_frozen(b, frozen, self.frozen, by_name)
         judge.judge_update_ratio(b, band, trainable, by_name)
@@ -269,7 +290,9 @@ class SingleBatchCheck:
         return b.result(
             pass_summary=(
                 f"one batch and one example went through training and prediction: "
-                f"{len(trainable)} trainable tensors updated{ratios}; "
+                f"{plural(len(trainable), 'trainable tensor')} updated{ratios}"
+                + (f", {n_frozen} frozen unchanged" if n_frozen else "")
+                + f" ({len(table)} state entries judged); "
                 "state, gradients, activations and outputs finite; each example predicted "
                 "alone equals its prediction in the batch"
             )

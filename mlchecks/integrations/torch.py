@@ -22,6 +22,7 @@ Install with ``pip install "mlchecks[torch]"``; torch is imported only when a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ import numpy as np
 
 from mlchecks._validate import check_pair, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
+from mlchecks.integrations._torch_steps import track_optimizer_steps
 
 if TYPE_CHECKING:
     from mlchecks.checks.reproducibility import TrainingRun
@@ -70,13 +72,34 @@ class TorchTrainer:
     Args:
         model: the ``torch.nn.Module``; it is moved to ``device``.
         optimizer: a ``torch.optim.Optimizer`` over the model's parameters.
-        loss_fn: ``loss_fn(outputs, targets) -> scalar tensor``.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar tensor`` (not needed with
+            ``step_fn``).
         device: where the model runs (``"cpu"``, ``"cuda:0"``).
         scheduler: an optional learning-rate scheduler, stepped after every optimizer step
             and saved with the checkpoint.
         output: what `predict` returns: the model's ``"raw"`` outputs, or their
             ``"softmax"`` (over the last axis) or ``"sigmoid"``.
         trace_modules: module names `trace` records (None: every leaf module).
+        step_fn: your own training step, ``step_fn(model, optimizer, batch) -> loss`` (a
+            tensor or a float): it zeroes the gradients, runs the forward and backward
+            passes and steps the optimizer as your training loop does (gradient clipping,
+            ``torch.autocast``, several losses kept). The trainer puts the model in train
+            mode before it, records the gradients the optimizer applies, then steps
+            ``scheduler`` and counts the step. Without it, the default step is
+            ``loss_fn(model(inputs), targets)``, ``backward()``, ``optimizer.step()``.
+        save_fn: your own checkpoint writer, ``save_fn(trainer, path)``; it reaches the
+            objects as ``trainer.model``, ``trainer.optimizer`` and ``trainer.scheduler``.
+            Without it, `save` writes everything `state` lists.
+        load_fn: your own checkpoint reader, ``load_fn(trainer, path)`` (with ``save_fn``).
+
+    With ``save_fn``/``load_fn`` the checkpoint is yours: `state` still lists the model,
+    optimizer, scheduler and RNG state (but no ``step`` counter, which your checkpoint
+    may keep its own way), so `CheckpointRestoreCheck` names whatever your checkpoint
+    forgets (a scheduler, the optimizer's moments, the generator of dropout).
+
+    Parameters with ``requires_grad=False`` are listed by `state` like every parameter and
+    reported by `gradients` with the gradient None, so `SingleBatchCheck` judges them as
+    frozen (and FAILS on one you did not declare frozen).
 
     A batch is ``(inputs, targets)``. ``inputs`` is a tensor or array (``model(inputs)``),
     a tuple of them (``model(*inputs)``) or a mapping (``model(**inputs)``). numpy floating
@@ -91,19 +114,54 @@ class TorchTrainer:
 
     Raises:
         MissingDependency: torch is not installed.
-        InvalidInput: ``model``, ``optimizer`` or ``loss_fn`` has the wrong type.
+        InvalidInput: ``model``, ``optimizer``, ``loss_fn``, ``step_fn``, ``save_fn`` or
+            ``load_fn`` has the wrong type, or neither ``loss_fn`` nor ``step_fn`` is given.
+
+    Your own training step and checkpoint code, unchanged:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> def my_step(model, optimizer, batch):
+    ...     inputs, targets = batch
+    ...     optimizer.zero_grad()
+    ...     loss = nn.functional.cross_entropy(model(inputs), targets)
+    ...     loss.backward()
+    ...     nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    ...     optimizer.step()
+    ...     return loss
+    >>> def my_save(trainer, path):
+    ...     torch.save({"model": trainer.model.state_dict(),
+    ...                 "optimizer": trainer.optimizer.state_dict()}, path)
+    >>> def my_load(trainer, path):
+    ...     checkpoint = torch.load(path)
+    ...     trainer.model.load_state_dict(checkpoint["model"])
+    ...     trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> _ = model[0].bias.requires_grad_(False)  # frozen on purpose
+    >>> optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    >>> trainer = TorchTrainer(model, optimizer, step_fn=my_step, save_fn=my_save,
+    ...                        load_fn=my_load)
+    >>> loss = trainer.train_step((torch.randn(16, 4), torch.randint(0, 3, (16,))))
+    >>> {name: grad is None for name, grad in trainer.gradients().items()}
+    {'param/0.weight': False, 'param/0.bias': True, 'param/2.weight': False, 'param/2.bias': False}
     """
+
+    global_state = ("rng",)  # torch's global generator: checks on threads run one at a time
 
     def __init__(
         self,
         model: Any,
         optimizer: Any,
-        loss_fn: Callable[[Any, Any], Any],
+        loss_fn: Callable[[Any, Any], Any] | None = None,
         device: Any = "cpu",
         *,
         scheduler: Any = None,
         output: Output = "raw",
         trace_modules: Sequence[str] | None = None,
+        step_fn: Callable[[Any, Any, Any], Any] | None = None,
+        save_fn: Callable[[TorchTrainer, Path], None] | None = None,
+        load_fn: Callable[[TorchTrainer, Path], None] | None = None,
     ) -> None:
         torch = _import_torch()
         if not isinstance(model, torch.nn.Module):
@@ -112,8 +170,21 @@ class TorchTrainer:
             raise InvalidInput(
                 f"'optimizer' must be a torch.optim.Optimizer (got {describe(optimizer)})"
             )
-        if not callable(loss_fn):
-            raise InvalidInput(f"'loss_fn' must be callable (got {describe(loss_fn)})")
+        if loss_fn is None and step_fn is None:
+            raise InvalidInput("TorchTrainer needs 'loss_fn' or 'step_fn' (got neither)")
+        for field, value in (
+            ("loss_fn", loss_fn),
+            ("step_fn", step_fn),
+            ("save_fn", save_fn),
+            ("load_fn", load_fn),
+        ):
+            if value is not None and not callable(value):
+                raise InvalidInput(f"'{field}' must be callable (got {describe(value)})")
+        if (save_fn is None) != (load_fn is None):
+            raise InvalidInput(
+                "'save_fn' and 'load_fn' go together (got only "
+                f"{'save_fn' if load_fn is None else 'load_fn'})"
+            )
         if output not in ("raw", "softmax", "sigmoid"):
             raise InvalidInput(
                 f"'output' must be one of 'raw', 'softmax', 'sigmoid' (got {output!r})"
@@ -122,6 +193,9 @@ class TorchTrainer:
         self.model = model.to(self.device)
         self.optimizer = optimizer
         self.loss_fn = loss_fn
+        self.step_fn = step_fn
+        self.save_fn = save_fn
+        self.load_fn = load_fn
         self.scheduler = scheduler
         self.output: Output = output
         self.trace_modules = None if trace_modules is None else tuple(trace_modules)
@@ -134,6 +208,16 @@ class TorchTrainer:
                 )
         self._step = 0
         self._stepped = False
+        self._gradients: dict[str, np.ndarray | None] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TorchTrainer:
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        if new.scheduler is not None:
+            track_optimizer_steps(new.optimizer)
+        return new
 
     def __repr__(self) -> str:
         return (
@@ -181,23 +265,64 @@ class TorchTrainer:
     # ------------------------------------------------------------------ the protocol
 
     def train_step(self, batch: Any) -> float:
-        """One optimizer step on ``batch = (inputs, targets)``; returns the loss before it.
+        """One optimizer step on ``batch``; returns the loss before it.
+
+        With ``step_fn``, ``step_fn(model, optimizer, batch)`` does the step (``batch`` is
+        moved to ``device`` first); else ``batch = (inputs, targets)`` goes through
+        ``loss_fn``. Either way the gradients the optimizer applies are recorded for
+        `gradients` and the scheduler, when given, is stepped.
 
         Raises:
-            InvalidInput: ``batch`` is not a pair.
+            InvalidInput: without ``step_fn``, ``batch`` is not a pair.
         """
-        inputs, targets = check_pair(batch, "batch", "(inputs, targets)")
         self.model.train()
+        recorded: dict[str, np.ndarray | None] = {}
+        handle = self.optimizer.register_step_pre_hook(
+            lambda optimizer, args, kwargs: recorded.update(self._read_gradients())
+        )
+        try:
+            if self.step_fn is not None:
+                loss = self.step_fn(self.model, self.optimizer, self._to_device(batch))
+            else:
+                loss = self._default_step(batch)
+        finally:
+            handle.remove()
+        # No optimizer step (a skipped AMP step, a step of your own): what .grad holds.
+        self._gradients = recorded or self._read_gradients()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self._step += 1
+        self._stepped = True
+        if hasattr(loss, "detach"):
+            return float(loss.detach().float().cpu().item())
+        return float(loss)
+
+    def _default_step(self, batch: Any) -> Any:
+        if self.loss_fn is None:  # pragma: no cover - __init__ requires one of the two
+            raise InvalidInput("TorchTrainer needs 'loss_fn' or 'step_fn' (got neither)")
+        inputs, targets = check_pair(batch, "batch", "(inputs, targets)")
         self.optimizer.zero_grad(set_to_none=True)
         outputs = self._forward(inputs)
         loss = self.loss_fn(outputs, self._to_device(targets))
         loss.backward()
         self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self._step += 1
-        self._stepped = True
-        return float(loss.detach().cpu().item())
+        return loss
+
+    def _read_gradients(self) -> dict[str, np.ndarray | None]:
+        """Every parameter's ``.grad`` now: zeros when it has none, None when frozen."""
+        out: dict[str, np.ndarray | None] = {}
+        for name, param in self.model.named_parameters():
+            if not param.requires_grad:
+                out[f"param/{name}"] = None
+                continue
+            grad = param.grad
+            array = (
+                np.zeros(tuple(param.shape), dtype=param.detach().cpu().numpy().dtype)
+                if grad is None
+                else grad.detach().cpu().numpy()
+            )
+            out[f"param/{name}"] = np.array(array, copy=True)
+        return out
 
     def _transform(self, outputs: Any) -> Any:
         torch = _import_torch()
@@ -253,7 +378,8 @@ class TorchTrainer:
         out["rng/torch"] = torch.get_rng_state().numpy().copy()
         if self.device.type == "cuda":  # pragma: no cover - no GPU where this is tested
             out["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy().copy()
-        out["step"] = np.array(self._step, dtype=np.int64)
+        if self.save_fn is None:
+            out["step"] = np.array(self._step, dtype=np.int64)
         return out
 
     def _checkpoint(self) -> dict[str, Any]:
@@ -285,42 +411,40 @@ class TorchTrainer:
         self._step = int(checkpoint["step"])
 
     def save(self, path: str | Path) -> None:
-        """Write a checkpoint to ``path`` with ``torch.save``."""
+        """Write a checkpoint to ``path``: ``save_fn(self, path)``, else with ``torch.save``."""
+        if self.save_fn is not None:
+            self.save_fn(self, Path(path))
+            return
         _import_torch().save(self._checkpoint(), Path(path))
 
     def load(self, path: str | Path) -> None:
         """Restore model, optimizer, scheduler, RNG state and step from ``path``.
 
+        With ``load_fn``, ``load_fn(self, path)`` restores what your checkpoint holds.
+
         The file is read with ``torch.load(..., weights_only=True)``: tensors and plain
         containers only, no arbitrary code.
         """
+        if self.load_fn is not None:
+            self.load_fn(self, Path(path))
+            return
         torch = _import_torch()
         checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
         self._restore(checkpoint)
 
     # ------------------------------------------------------------------ the extras
 
-    def gradients(self) -> dict[str, np.ndarray]:
-        """The gradients of the last `train_step`, keyed ``param/<name>`` like `state`.
+    def gradients(self) -> dict[str, np.ndarray | None]:
+        """Every parameter's gradient, keyed ``param/<name>`` like `state`.
 
-        A trainable parameter that received no gradient (not used in the forward pass)
-        appears as zeros; frozen parameters (``requires_grad=False``) are left out. Empty
-        before the first step.
+        After a `train_step`, the gradients the optimizer applied in it (after your
+        clipping or unscaling); before any step, what ``.grad`` holds. A trainable
+        parameter that received no gradient (not used in the forward pass) appears as
+        zeros; a frozen parameter (``requires_grad=False``) appears with None.
         """
-        if not self._stepped:
-            return {}
-        out: dict[str, np.ndarray] = {}
-        for name, param in self.model.named_parameters():
-            if not param.requires_grad:
-                continue
-            grad = param.grad
-            array = (
-                np.zeros(tuple(param.shape), dtype=param.detach().cpu().numpy().dtype)
-                if grad is None
-                else grad.detach().cpu().numpy()
-            )
-            out[f"param/{name}"] = np.array(array, copy=True)
-        return out
+        if self._gradients is None:
+            return self._read_gradients()
+        return dict(self._gradients)
 
     def trace(self, inputs: Any) -> dict[str, np.ndarray]:
         """Outputs of named modules for ``inputs`` (eval mode, no gradients), via forward hooks.

@@ -13,7 +13,7 @@ import numpy as np
 from mlchecks._validate import as_array, as_labels, as_probabilities, check_same_length
 from mlchecks.exceptions import InvalidInput
 
-__all__ = ["predicted_labels"]
+__all__ = ["multilabel_inputs", "predicted_labels"]
 
 #: Row sums of class probabilities may differ from 1 by this much (float32 softmax rounding).
 _SUM_TOLERANCE = 1e-3
@@ -146,4 +146,51 @@ def _squared_errors(y_true: Any, y_pred: Any) -> np.ndarray:
 def _absolute_errors(y_true: Any, y_pred: Any) -> np.ndarray:
     target, predicted = _regression_inputs(y_true, y_pred)
     terms: np.ndarray = np.abs(target - predicted)
+    return terms
+
+
+# --------------------------------------------------------------------------- multi-label
+
+
+def _label_matrix(value: Any, name: str) -> np.ndarray:
+    """(n, L) 0/1 indicators: integers and booleans as they are, probabilities at > 0.5."""
+    array = as_array(value, name, ndim=2)
+    if array.dtype.kind == "f" and not np.all(array == np.round(array)):
+        _check_unit_interval(array, name)
+        return (array > 0.5).astype(np.int64)
+    out = array.astype(np.int64)
+    if not np.isin(out, (0, 1)).all():
+        raise InvalidInput(
+            f"'{name}' must be (n, L) 0/1 label indicators or probabilities (got values "
+            f"from {out.min()} to {out.max()})"
+        )
+    return out
+
+
+def multilabel_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(n, L) true and predicted 0/1 indicator matrices of a multi-label task.
+
+    >>> multilabel_inputs([[0, 1]], [[0.2, 0.7]])[1]
+    array([[0, 1]])
+    """
+    truth = _label_matrix(y_true, "y_true")
+    guess = _label_matrix(y_pred, "y_pred")
+    check_same_length(y_true=truth, y_pred=guess)
+    if truth.shape != guess.shape:
+        raise InvalidInput(
+            f"'y_true' and 'y_pred' must have the same labels (got shapes {truth.shape} and "
+            f"{guess.shape})"
+        )
+    return truth, guess
+
+
+def _hamming_terms(y_true: Any, y_pred: Any) -> np.ndarray:
+    truth, guess = multilabel_inputs(y_true, y_pred)
+    terms: np.ndarray = (truth != guess).mean(axis=1)
+    return terms
+
+
+def _subset_terms(y_true: Any, y_pred: Any) -> np.ndarray:
+    truth, guess = multilabel_inputs(y_true, y_pred)
+    terms: np.ndarray = (truth == guess).all(axis=1).astype(np.float64)
     return terms

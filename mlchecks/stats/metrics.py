@@ -8,7 +8,10 @@ outputs: (n, C) class probabilities, (n,) probabilities of class 1 for a binary 
   the classification outputs and reduce them with `predicted_labels`;
 - probabilistic metrics (`log_loss`, `brier`) need probabilities, `roc_auc` needs binary
   scores (any real numbers: only their order matters);
-- regression metrics (`mse`, `mae`, `rmse`, `r2`) take real-valued targets and predictions.
+- regression metrics (`mse`, `mae`, `rmse`, `r2`) take real-valued targets and predictions;
+- multi-label metrics (`hamming_loss`, `subset_accuracy`, and `per_label_accuracy`, which
+  returns one value per label) take (n, L) 0/1 indicators and (n, L) indicators or
+  probabilities (thresholded at 0.5).
 
 Inputs are validated: NaN, infinity, empty arrays and mismatched lengths raise
 `mlchecks.exceptions.InvalidInput` naming the argument. A metric that is undefined for its
@@ -43,10 +46,13 @@ from mlchecks.stats._metric_inputs import (
     _brier_terms,
     _classification_inputs,
     _correct,
+    _hamming_terms,
     _log_loss_terms,
     _regression_inputs,
     _squared_errors,
+    _subset_terms,
     _wrong,
+    multilabel_inputs,
     predicted_labels,
 )
 
@@ -61,18 +67,21 @@ __all__ = [
     "error_rate",
     "f1",
     "get_metric",
+    "hamming_loss",
     "log_loss",
     "mae",
     "mse",
+    "per_label_accuracy",
     "precision",
     "predicted_labels",
     "r2",
     "recall",
     "rmse",
     "roc_auc",
+    "subset_accuracy",
 ]
 
-MetricKind = Literal["classification", "probabilistic", "regression"]
+MetricKind = Literal["classification", "probabilistic", "regression", "multilabel"]
 Average = Literal["binary", "macro"]
 
 #: The metrics that depend only on which examples each model got right (per-example
@@ -332,6 +341,39 @@ def r2(y_true: Any, y_pred: Any) -> float:
     return 1.0 - ss_res / ss_tot
 
 
+def hamming_loss(y_true: Any, y_pred: Any) -> float:
+    """Multi-label: the fraction of (example, label) pairs predicted wrong.
+
+    Args:
+        y_true: (n, L) 0/1 label indicators.
+        y_pred: (n, L) 0/1 indicators, or probabilities (a label is on above 0.5).
+
+    >>> hamming_loss([[0, 1], [1, 1]], [[0, 1], [0, 1]])
+    0.25
+    """
+    return float(np.mean(_hamming_terms(y_true, y_pred)))
+
+
+def subset_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Multi-label: the fraction of examples whose every label is right (exact match).
+
+    >>> subset_accuracy([[0, 1], [1, 1]], [[0, 1], [0, 1]])
+    0.5
+    """
+    return float(np.mean(_subset_terms(y_true, y_pred)))
+
+
+def per_label_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Multi-label: the accuracy of each label, an (L,) array.
+
+    >>> per_label_accuracy([[0, 1], [1, 1]], [[0, 1], [0, 1]])
+    array([0.5, 1. ])
+    """
+    truth, guess = multilabel_inputs(y_true, y_pred)
+    accuracies: np.ndarray = (truth == guess).mean(axis=0)
+    return accuracies
+
+
 # --------------------------------------------------------------------------- Metric objects
 
 PerExample = Callable[[Any, Any], np.ndarray]
@@ -346,8 +388,9 @@ class Metric:
         fn: ``fn(y_true, y_pred) -> float``.
         higher_is_better: True for scores (accuracy, AUC), False for losses and errors.
         kind: ``"classification"`` (takes labels or anything `predicted_labels` reduces),
-            ``"probabilistic"`` (takes the model's probabilities or scores as they are) or
-            ``"regression"`` (real-valued targets and predictions).
+            ``"probabilistic"`` (takes the model's probabilities or scores as they are),
+            ``"regression"`` (real-valued targets and predictions) or ``"multilabel"``
+            ((n, L) indicators).
         count_based: True when the value depends only on the confusion counts, so a
             bootstrap may resample counts instead of rows.
         per_example: for metrics that are the mean of a per-example value (accuracy, log
@@ -368,7 +411,9 @@ class Metric:
     higher_is_better: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     kind: MetricKind = attrs.field(
         default="classification",
-        validator=attrs.validators.in_(("classification", "probabilistic", "regression")),
+        validator=attrs.validators.in_(
+            ("classification", "probabilistic", "regression", "multilabel")
+        ),
     )
     count_based: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     per_example: PerExample | None = attrs.field(default=None, validator=optional(callable_field))
@@ -412,6 +457,8 @@ def _table() -> dict[str, Metric]:
         Metric("mae", mae, False, "regression", False, _absolute_errors),
         Metric("rmse", rmse, False, "regression", False),
         Metric("r2", r2, True, "regression", False),
+        Metric("hamming_loss", hamming_loss, False, "multilabel", False, _hamming_terms),
+        Metric("subset_accuracy", subset_accuracy, True, "multilabel", False, _subset_terms),
     ]
     return {m.name: m for m in entries}
 

@@ -549,3 +549,96 @@ class TestDataFrames:
         result = run_check(check)
         assert Status.PASS == result.status, str(result)
         assert 6.0 == result.metrics["n_holdout_rows"]
+
+
+def sklearn_check(serve_model: Callable[[Any, Any], Any] | None = None) -> PipelineCheck:
+    """Iris through a scaler + logistic regression, served one raw row per request.
+
+    The served model answers a one-row request the way scikit-learn does: a ``(1, k)``
+    array of class probabilities, against the offline ``(k,)`` row of the batch call.
+    """
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    models: dict[str, Callable[[Any], Any]] = {}
+    server = InProcessServer(loader=models.__getitem__)
+
+    def split() -> Any:
+        X, y = load_iris(return_X_y=True)
+        return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+    def train(parts: Any) -> Any:
+        X_train, _, y_train, _ = parts
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
+            X_train, y_train
+        )
+
+    def served(model: Any, row: Any) -> Any:
+        return model.predict_proba(np.asarray(row).reshape(1, -1))
+
+    answer = serve_model or served
+
+    def deploy(out: Any) -> str:
+        models["iris-1"] = lambda row: answer(out["train"], row)
+        return "iris-1"
+
+    pipe = Pipeline([Stage("split", split), Stage("train", train)])
+    return PipelineCheck(
+        pipe,
+        holdout=lambda out: out["split"][1],
+        training_features=lambda out, rows: np.asarray(rows),
+        server=server,
+        deploy=deploy,
+        predict=lambda out, features: out["train"].predict_proba(features),
+        n_rows=45,
+    )
+
+
+class TestServedOutputShapes:
+    def test_a_sklearn_model_served_one_row_at_a_time_passes(self) -> None:
+        """A served (1, k) answer matches the offline (k,) row: no mismatch at difference 0."""
+        result = run_check(sklearn_check())
+        assert Status.PASS == result.status, str(result)
+        assert 0.0 == result.metrics["prediction.mismatch_fraction"]
+        assert [] == result.details["prediction_mismatches"]
+
+    def test_a_serving_path_that_computes_something_else_fails(self) -> None:
+        """A server that skips the fitted scaler answers other probabilities and fails."""
+
+        def unscaled(model: Any, row: Any) -> Any:
+            classifier = model[-1]
+            return classifier.predict_proba(np.asarray(row).reshape(1, -1))
+
+        result = run_check(sklearn_check(unscaled))
+        finding = result.finding("served_vs_offline")
+        assert Status.FAIL == finding.status
+        assert "differ from the offline predictions" in finding.message
+
+    def test_mismatch_details_hold_numbers_not_reprs(self) -> None:
+        """Served and offline outputs in the details are JSON lists of numbers."""
+
+        def shifted(model: Any, row: Any) -> Any:
+            return model.predict_proba(np.asarray(row).reshape(1, -1)) + 0.5
+
+        result = run_check(sklearn_check(shifted))
+        example = result.details["prediction_mismatches"][0]
+        assert isinstance(example["served"], list)
+        assert all(isinstance(v, float) for v in example["served"][0])
+        assert 3 == len(example["offline"][0])
+        json.dumps(result.to_dict())
+
+    def test_a_wrong_output_shape_is_a_mismatch_with_a_reason(self) -> None:
+        """A served answer that cannot be the offline row's is a mismatch, shown as numbers."""
+
+        def first_two(model: Any, row: Any) -> Any:
+            return model.predict_proba(np.asarray(row).reshape(1, -1))[:, :2]
+
+        result = run_check(sklearn_check(first_two))
+        assert Status.FAIL == result.finding("served_vs_offline").status
+        example = result.details["prediction_mismatches"][0]
+        assert 2 == len(example["served"][0])
+        assert "reason" in example

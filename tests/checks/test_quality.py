@@ -925,3 +925,103 @@ class TestQualityCheckGlossary:
             "improvement.accuracy",
         ] == [f.name for f in result.findings]
         assert {"golden.n_mismatches": 0.0} == dict(golden.metrics)
+
+
+class _NamedModel:
+    """A fitted estimator as scikit-learn shapes one: classes_ and predict_proba."""
+
+    classes_ = np.array(["cat", "cow", "dog"])
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        codes = np.asarray(x, dtype=int).ravel()
+        if self.wrong:
+            codes = (codes + 1) % 3
+        return np.eye(3)[codes] * 0.8 + 0.2 / 3
+
+
+class TestTasksAndClasses:
+    """task= and classes=: class labels of any dtype, regression and multi-label inputs."""
+
+    NAMES = np.array(["cat", "cow", "dog"])
+
+    def test_golden_names_with_predict_proba(self) -> None:
+        """Golden class names against predict_proba: the estimator's classes_ map columns."""
+        inputs = np.array([[0], [1], [2], [2]])
+        golden = GoldenSet(inputs, self.NAMES[inputs.ravel()])
+        good = QualityCheck(predict=_NamedModel().predict_proba, golden=golden).run()
+        assert Status.PASS == good.status, str(good)
+        bad = QualityCheck(predict=_NamedModel(wrong=True).predict_proba, golden=golden).run()
+        assert Status.FAIL == bad.finding("golden").status
+        assert {"index": 0, "expected": "cat", "got": "cow"} == bad.details["golden_mismatches"][0]
+
+    def test_golden_names_need_a_class_list(self) -> None:
+        """A plain function gives no classes_: the FAIL says to give classes."""
+        golden = GoldenSet(np.array([[0], [1]]), ["cat", "cow"])
+        result = QualityCheck(predict=lambda x: np.eye(3)[x.ravel()], golden=golden).run()
+        assert Status.FAIL == result.status
+        assert "classes=model.classes_" in result.finding("golden").message
+        named = QualityCheck(
+            predict=lambda x: np.eye(3)[x.ravel()], golden=golden, classes=self.NAMES
+        ).run()
+        assert Status.PASS == named.status
+
+    def test_string_labels_with_probabilities(self) -> None:
+        """String labels are coded through the estimator's classes_ once, for every metric."""
+        rng = np.random.default_rng(0)
+        codes = rng.integers(0, 3, size=600)
+        model = _NamedModel()
+        result = QualityCheck(
+            labels=self.NAMES[codes],
+            predict=model.predict_proba,
+            inputs=codes,
+            metric_limits={"accuracy": 0.9, "log_loss": 0.5},
+        ).run()
+        assert Status.PASS == result.status, str(result)
+        assert ["cat", "cow", "dog"] == result.details["classes"]
+        assert "classification" == result.details["task"]
+
+    def test_string_predictions_and_baseline(self) -> None:
+        """Predicted names for candidate and baseline: regression test on accuracy."""
+        rng = np.random.default_rng(1)
+        labels = self.NAMES[rng.integers(0, 3, size=2000)]
+        base = np.where(rng.random(2000) < 0.9, labels, "cow")
+        result = QualityCheck(
+            labels=labels,
+            predictions=base,
+            baseline_predictions=base.copy(),
+            max_regression={"accuracy": 0.02},
+        ).run()
+        assert Status.PASS == result.status, str(result)
+
+    def test_labels_outside_classes_raise(self) -> None:
+        """A label missing from classes= names itself."""
+        check = QualityCheck(
+            labels=["cat", "emu"],
+            predictions=[[0.9, 0.1, 0.0], [0.1, 0.9, 0.0]],
+            metric_limits={"accuracy": 0.5},
+            classes=self.NAMES,
+        )
+        with pytest.raises(InvalidInput, match=r"1 label not in classes.*'emu'"):
+            check.run()
+
+    def test_regression_and_multilabel_are_inferred(self) -> None:
+        """Float targets and predictions: regression; (n, L) 0/1 labels: multi-label."""
+        rng = np.random.default_rng(2)
+        y = np.round(rng.uniform(25, 346, 500))
+        reg = QualityCheck(
+            labels=y, predictions=y + rng.normal(scale=5, size=500), metric_limits={"mae": 6.0}
+        ).run()
+        assert ("regression", Status.PASS) == (reg.details["task"], reg.status)
+        labels = rng.integers(0, 2, size=(500, 4))
+        multi = QualityCheck(
+            labels=labels, predictions=labels.copy(), metric_limits={"hamming_loss": 0.05}
+        ).run()
+        assert ("multilabel", Status.PASS) == (multi.details["task"], multi.status)
+
+    def test_bad_task(self) -> None:
+        """An unknown task names the choices."""
+        with pytest.raises(InvalidInput, match="'task' must be one of"):
+            QualityCheck(labels=[0], predictions=[0], metric_limits={"accuracy": 0.5}, task="x")

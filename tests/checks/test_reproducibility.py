@@ -469,7 +469,7 @@ class TestToleranceMode:
 
     def test_numeric_noise_passes_by_default(self, probs: np.ndarray) -> None:
         """Tiny value noise that changes no class passes; the fraction beyond atol is reported."""
-        noisy = probs * (1 + 1e-5)
+        noisy = probs * (1 + 1e-4)
         result = ReproducibilityCheck(run_pair(probs, noisy)).run()
         assert Status.PASS == result.status, str(result)
         assert 0.0 < result.metrics["prediction.fraction_beyond_tol"]
@@ -573,8 +573,11 @@ class TestToleranceMode:
             TrainingRun(predictions=prediction, labels=target, name="a"),
             TrainingRun(predictions=prediction + 1e-3, labels=target, name="b"),
         ]
-        result = ReproducibilityCheck(runs, metrics=("mse", "mae")).run()
+        moved = ReproducibilityCheck(runs, metrics=("mse", "mae")).run()
+        assert Status.FAIL == moved.finding("prediction.fraction_beyond_tol").status
+        result = ReproducibilityCheck(runs, metrics=("mse", "mae"), prediction_atol=0.01).run()
         assert Status.PASS == result.status, str(result)
+        assert "regression" == result.details["task"]
         assert "churn" in result.details["skipped"]
         assert "tost_paired_mean" == result.details["pairs"][0]["metrics"]["mse"]["test"]
         assert 1e-3 == pytest.approx(result.metrics["prediction.max_abs_diff"])
@@ -704,3 +707,131 @@ class TestTrajectories:
         assert (
             "parameter hashes of runs 'a' and 'b' are identical over all 2 steps" == finding.message
         )
+
+
+class TestTasks:
+    """task= and classes=: the task's metrics and findings, class labels of any dtype."""
+
+    @staticmethod
+    def regression_runs(shift: float) -> list[TrainingRun]:
+        rng = np.random.default_rng(11)
+        target = np.round(rng.uniform(25, 346, size=300))  # whole numbers, as load_diabetes
+        prediction = target + rng.normal(scale=55, size=300)
+        return [
+            TrainingRun(predictions=prediction, labels=target, name="a"),
+            TrainingRun(predictions=prediction + shift, labels=target, name="b"),
+        ]
+
+    def test_regression_is_inferred_with_its_metrics(self) -> None:
+        """Float predictions on whole-number targets: regression, MSE/MAE/R², no WARN."""
+        result = ReproducibilityCheck(self.regression_runs(0.0)).run()
+        assert Status.PASS == result.status, str(result)
+        assert "regression" == result.details["task"]
+        names = {f.name for f in result.findings}
+        assert {"metric.mse", "metric.mae", "metric.r2", "prediction.fraction_beyond_tol"} == names
+
+    def test_regression_value_differences_fail(self) -> None:
+        """Predictions that moved by 0.5 on values near 200 FAIL by default (against max_churn)."""
+        result = ReproducibilityCheck(self.regression_runs(0.5)).run()
+        finding = result.finding("prediction.fraction_beyond_tol")
+        assert (Status.FAIL, 1.0) == (finding.status, finding.observed)
+        loose = ReproducibilityCheck(self.regression_runs(0.5), prediction_atol=1.0).run()
+        assert Status.PASS == loose.finding("prediction.fraction_beyond_tol").status
+
+    def test_mse_margin_is_relative(self) -> None:
+        """At an MSE near 3,000 the margin is 1% of it, not 0.01."""
+        check = ReproducibilityCheck(self.regression_runs(0.0))
+        assert 30.01 == pytest.approx(check.metric_margin("mse", 3000.0))
+        assert 0.01 == check.metric_margin("accuracy", 0.9)
+        strict = ReproducibilityCheck(self.regression_runs(0.0), metric_rtol={"mse": 0.0})
+        assert 0.01 == strict.metric_margin("mse", 3000.0)
+        assert 0.0 == ReproducibilityCheck(make_run=print, exact=True).metric_rtol_for("mse")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"metric_rtol": -1}, r"'metric_rtol' must be in \[0, inf\)|'metric_rtol' must be"),
+            ({"metric_rtol": {"mse": -1}}, r"'metric_rtol\['mse'\]'"),
+            ({"task": "ranking"}, "'task' must be one of"),
+            ({"classes": ["a", "a"]}, "must not repeat a class"),
+        ],
+    )
+    def test_bad_task_fields(self, kwargs: dict[str, Any], match: str) -> None:
+        """The new fields are validated with messages naming them."""
+        with pytest.raises(InvalidInput, match=match):
+            ReproducibilityCheck(make_run=print, **kwargs)
+
+    def test_declared_task_wins(self) -> None:
+        """task='regression' on integer predictions compares values, not classes."""
+        runs = [TrainingRun(predictions=[3, 5, 7, 9], labels=[3, 5, 8, 9], name=n) for n in "ab"]
+        result = ReproducibilityCheck(runs, task="regression").run()
+        assert "regression" == result.details["task"]
+        assert "churn" not in result.metrics
+
+    def test_string_labels_and_predicted_names(self) -> None:
+        """Class names as labels and predictions: churn and accuracy, no log-loss WARN."""
+        labels = np.array(["cat", "dog", "cow"] * 100)
+        a = labels.copy()
+        b = labels.copy()
+        b[:30] = "dog"
+        runs = [TrainingRun(predictions=p, labels=labels, name=n) for p, n in ((a, "a"), (b, "b"))]
+        result = ReproducibilityCheck(runs).run()
+        assert ["cat", "cow", "dog"] == result.details["classes"]
+        assert {"churn", "correctness_churn", "metric.accuracy"} <= {
+            f.name for f in result.findings
+        }
+        assert Status.FAIL == result.finding("churn").status
+        assert pytest.approx(0.0667, abs=1e-3) == result.metrics["churn"]
+        assert "cat" == result.details["pairs"][0]["predictions"]["top_examples"][0]["label"]
+
+    def test_string_labels_with_probabilities_use_run_classes(self, probs: np.ndarray) -> None:
+        """Probability columns follow the run's classes (the estimator's classes_)."""
+        names = np.array(["c0", "c1", "c2"])
+        runs = run_pair(probs, probs.copy())
+        named = [
+            TrainingRun(predictions=r.predictions, labels=names[LABELS], name=r.name, classes=names)
+            for r in runs
+        ]
+        result = ReproducibilityCheck(named).run()
+        plain = ReproducibilityCheck(list(runs)).run()
+        assert Status.PASS == result.status, str(result)
+        assert plain.metrics == result.metrics
+
+    def test_labels_outside_classes_raise(self) -> None:
+        """A label missing from classes= is an error naming it."""
+        runs = [TrainingRun(predictions=["a", "b"], labels=["a", "z"], name=n) for n in "xy"]
+        with pytest.raises(InvalidInput, match="'labels' has 1 label not in classes.*'z'"):
+            ReproducibilityCheck(runs, classes=["a", "b"]).run()
+
+    def test_multilabel_churn_per_label(self) -> None:
+        """2-D 0/1 labels: multi-label, churn judged per label, Hamming loss compared."""
+        rng = np.random.default_rng(3)
+        labels = rng.integers(0, 2, size=(400, 4))
+        a = np.where(rng.random((400, 4)) < 0.9, labels, 1 - labels)
+        b = a.copy()
+        b[:40, 2] = 1 - b[:40, 2]
+        same = ReproducibilityCheck(
+            [TrainingRun(predictions=a, labels=labels, name=n) for n in "xy"]
+        ).run()
+        assert Status.PASS == same.status, str(same)
+        assert "multilabel" == same.details["task"]
+        moved = ReproducibilityCheck(
+            [TrainingRun(predictions=a, labels=labels), TrainingRun(predictions=b, labels=labels)]
+        ).run()
+        churn = moved.finding("churn")
+        assert (Status.FAIL, 0.1) == (churn.status, churn.observed)
+        assert "label 2" in churn.message
+        assert [0.0, 0.0, 0.1, 0.0] == moved.details["pairs"][0]["per_label_churn"]
+
+    def test_integer_classes_that_are_not_indices(self, probs: np.ndarray) -> None:
+        """Labels 3, 5, 7 with classes=[3, 5, 7]: coded to columns 0, 1, 2."""
+        values = np.array([3, 5, 7])
+        runs = [
+            TrainingRun(predictions=probs, labels=values[LABELS], name="a"),
+            TrainingRun(predictions=probs.copy(), labels=values[LABELS], name="b"),
+        ]
+        result = ReproducibilityCheck(runs, classes=values).run()
+        plain = ReproducibilityCheck(run_pair(probs, probs.copy())).run()
+        assert Status.PASS == result.status, str(result)
+        assert plain.metrics == result.metrics
+        assert [3, 5, 7] == result.details["classes"]

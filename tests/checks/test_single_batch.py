@@ -108,6 +108,23 @@ class Minimal:
             self.w, self.frozen_scale = data["w"], data["frozen_scale"]
 
 
+class FrozenBias(Minimal):
+    """gradients() reports a parameter that takes no gradient with None (a frozen bias)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.grad = np.zeros_like(self.w)
+
+    def train_step(self, batch: Any) -> float:
+        before = self.w.copy()
+        loss = super().train_step(batch)
+        self.grad = (before - self.w) / 0.01
+        return loss
+
+    def gradients(self) -> dict[str, np.ndarray | None]:
+        return {"w": self.grad.copy(), "frozen_scale": None}
+
+
 class TestSingleBatchCheck:
     def test_passes_on_healthy_demo(self) -> None:
         """The healthy demo trainer passes every finding, with a per-tensor table."""
@@ -123,6 +140,26 @@ class TestSingleBatchCheck:
         }
         assert 8 == len(result.details["single_vs_batch"])
         assert roundtrips(result)
+
+    def test_undeclared_frozen_parameter_fails_by_name(self) -> None:
+        """A parameter gradients() reports with None, not declared frozen, FAILS by name."""
+        result = SingleBatchCheck(make_trainer=FrozenBias, batch=BATCH).run()
+        finding = result.finding("frozen_parameters")
+        assert Status.FAIL == finding.status
+        assert "'frozen_scale'" in finding.message
+        assert Status.FAIL == result.status
+        rows = {row["name"]: row for row in result.details["tensors"]}
+        assert "frozen" == rows["frozen_scale"]["role"]
+        assert 1 == result.metrics["n_undeclared_frozen"]
+
+    def test_declared_frozen_parameter_passes(self) -> None:
+        """The same parameter declared in frozen= PASSES and is counted in the summary."""
+        result = SingleBatchCheck(
+            make_trainer=FrozenBias, batch=BATCH, frozen=["frozen_scale"]
+        ).run()
+        assert Status.PASS == result.status, str(result)
+        assert "1 trainable tensor updated" in result.summary
+        assert "1 frozen unchanged" in result.summary
 
     def test_leaves_the_users_trainer_unchanged(self) -> None:
         """After the check the user's trainer state() is bitwise what it was."""
@@ -273,6 +310,8 @@ class TestSingleBatchCheck:
             "loss.example",
             "n_state_entries",
             "n_trainable",
+            "n_frozen",
+            "n_undeclared_frozen",
             "n_unchanged_trainable",
             "update_ratio.min",
             "update_ratio.max",

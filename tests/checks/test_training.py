@@ -302,6 +302,52 @@ class TestLossDecreasesCheck:
         assert Status.FAIL == finding.status
         assert "exceeds the maximum 0.1" in finding.message
 
+    @pytest.mark.parametrize("n_steps", [20, 30, 60, 100, 200])
+    def test_overfit_plateau_passes_for_every_n_steps(self, n_steps: int) -> None:
+        """A loss that collapses to a noisy plateau near 0.016 PASSES overfit mode whatever
+        n_steps is: the trend test does not judge the plateau."""
+        rng = np.random.default_rng(0)
+        curve = np.concatenate(
+            [np.geomspace(2.3, 0.016, 12), 0.016 * np.exp(0.3 * rng.normal(size=188))]
+        )
+        result = LossDecreasesCheck(
+            trainer=CurveTrainer(curve[:n_steps]),
+            batches=[None],
+            overfit_one_batch=True,
+            n_steps=n_steps,
+        ).run()
+        assert Status.PASS == result.status, str(result)
+        assert "loss_trend" not in {f.name for f in result.findings}
+        assert "trend.pvalue" in result.metrics
+        assert "repeating one batch" in result.summary
+
+    def test_overfit_floor_passes_a_loss_that_starts_small(self) -> None:
+        """max_overfit_loss PASSES overfit when the final loss is below it, whatever the ratio."""
+        curve = np.linspace(0.05, 0.01, 60)
+        check = LossDecreasesCheck(
+            trainer=CurveTrainer(curve), batches=[None], overfit_one_batch=True, n_steps=60
+        )
+        assert Status.FAIL == check.run().finding("overfit").status
+        floored = LossDecreasesCheck(
+            trainer=CurveTrainer(curve),
+            batches=[None],
+            overfit_one_batch=True,
+            n_steps=60,
+            max_overfit_loss=0.02,
+        ).run()
+        assert Status.PASS == floored.finding("overfit").status, str(floored)
+        assert "within max_overfit_loss" in floored.finding("overfit").message
+
+    def test_overfit_flat_curve_fails(self) -> None:
+        """A loss that never falls (a learning rate of zero) FAILS overfit mode."""
+        rng = np.random.default_rng(0)
+        curve = 1.1 + 0.01 * rng.normal(size=60)
+        result = LossDecreasesCheck(
+            trainer=CurveTrainer(curve), batches=[None], overfit_one_batch=True, n_steps=60
+        ).run()
+        assert Status.FAIL == result.finding("overfit").status
+        assert Status.FAIL == result.finding("relative_drop").status
+
     def test_fails_on_a_flat_noisy_curve(self) -> None:
         """A flat curve with autocorrelated noise FAILS: no downward trend."""
         rng = np.random.default_rng(1)

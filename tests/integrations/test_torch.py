@@ -180,7 +180,8 @@ class TestTorchTrainer:
         assert 3 == int(trainer.state()["sched/last_epoch"])
 
     def test_gradients(self) -> None:
-        """gradients() is keyed like state(); an unused trainable parameter shows zeros."""
+        """gradients() lists every parameter, keyed like state(): an unused trainable one
+        shows zeros, a frozen one None."""
 
         class WithUnused(MLP):
             def __init__(self) -> None:
@@ -193,10 +194,12 @@ class TestTorchTrainer:
         trainer = TorchTrainer(
             model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss()
         )
-        assert {} == trainer.gradients()
+        before = trainer.gradients()
+        assert {f"param/{n}" for n, _ in model.named_parameters()} == set(before)
+        assert all(g is None or not g.any() for g in before.values())
         trainer.train_step(BATCHES[0])
         grads = trainer.gradients()
-        assert "param/hidden.bias" not in grads
+        assert grads["param/hidden.bias"] is None
         assert 0.0 == float(np.abs(grads["param/unused.weight"]).sum())
         assert float(np.abs(grads["param/hidden.weight"]).sum()) > 0
         assert set(grads) <= set(trainer.state())
@@ -370,3 +373,121 @@ class TestChecksOnTorch:
         stateless = result.finding("predict_stateless")
         assert Status.FAIL == stateless.status
         assert "'buffer/norm.running_mean'" in stateless.message
+
+
+def clipped_step(model: Any, optimizer: Any, batch: Any) -> Any:
+    """A user's training step with gradient clipping."""
+    inputs, targets = batch
+    optimizer.zero_grad()
+    loss = nn.functional.cross_entropy(model(inputs), targets)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.1)
+    optimizer.step()
+    return loss
+
+
+def zero_grad_after_step(model: Any, optimizer: Any, batch: Any) -> float:
+    """A step that clears the gradients after the update, as some loops do."""
+    inputs, targets = batch
+    loss = nn.functional.cross_entropy(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+class TestOwnStep:
+    def test_step_fn_is_used_and_gradients_are_the_applied_ones(self) -> None:
+        """step_fn runs the user's step; gradients() holds the clipped gradients."""
+        torch.manual_seed(0)
+        model = MLP()
+        trainer = TorchTrainer(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), step_fn=clipped_step
+        )
+        loss = trainer.train_step(BATCHES[0])
+        assert isinstance(loss, float)
+        assert 1 == trainer.step
+        grads = trainer.gradients()
+        norm = float(np.sqrt(sum(float((g**2).sum()) for g in grads.values() if g is not None)))
+        assert norm <= 0.1 + 1e-5
+
+    def test_gradients_recorded_when_the_step_clears_them(self) -> None:
+        """Gradients are recorded when the optimizer steps, even if .grad is cleared after."""
+        torch.manual_seed(0)
+        model = MLP()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        trainer = TorchTrainer(model, optimizer, step_fn=zero_grad_after_step)
+        trainer.train_step(BATCHES[0])
+        assert all(p.grad is None for p in model.parameters())
+        assert float(np.abs(trainer.gradients()["param/hidden.weight"]).sum()) > 0
+
+    def test_needs_a_loss_or_a_step(self) -> None:
+        """Neither loss_fn nor step_fn, or a lone save_fn, is rejected by name."""
+        model = MLP()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with pytest.raises(InvalidInput, match="'loss_fn' or 'step_fn'"):
+            TorchTrainer(model, optimizer)
+        with pytest.raises(InvalidInput, match="'step_fn' must be callable"):
+            TorchTrainer(model, optimizer, step_fn=3)
+        with pytest.raises(InvalidInput, match="'save_fn' and 'load_fn' go together"):
+            TorchTrainer(model, optimizer, nn.CrossEntropyLoss(), save_fn=lambda t, p: None)
+
+    def test_own_checkpoint_functions(self, tmp_path: Path) -> None:
+        """save_fn/load_fn are the checkpoint; state() lists no step counter then."""
+        calls: list[str] = []
+
+        def save(trainer: TorchTrainer, path: Path) -> None:
+            calls.append("save")
+            torch.save({"model": trainer.model.state_dict()}, path)
+
+        def load(trainer: TorchTrainer, path: Path) -> None:
+            calls.append("load")
+            trainer.model.load_state_dict(torch.load(path, weights_only=True)["model"])
+
+        torch.manual_seed(0)
+        model = MLP()
+        trainer = TorchTrainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            nn.CrossEntropyLoss(),
+            save_fn=save,
+            load_fn=load,
+        )
+        trainer.save(tmp_path / "c.pt")
+        trainer.train_step(BATCHES[0])
+        trainer.load(tmp_path / "c.pt")
+        assert ["save", "load"] == calls
+        assert "step" not in trainer.state()
+
+    def test_deep_copy_with_scheduler_does_not_warn(self) -> None:
+        """A deep copy of a trainer with a scheduler steps without torch's order warning."""
+        import copy
+
+        torch.manual_seed(0)
+        model = MLP()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        trainer = TorchTrainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler)
+        clone = copy.deepcopy(trainer)
+        clone.train_step(BATCHES[0])  # filterwarnings=error turns a warning into a failure
+        assert clone.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+        assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+class TestFrozenParameters:
+    def test_frozen_by_mistake_fails_by_name(self) -> None:
+        """requires_grad=False without frozen= FAILS frozen_parameters naming the tensor."""
+        trainer = make_torch_trainer(0)
+        trainer.model.hidden.weight.requires_grad_(False)
+        result = run_check(SingleBatchCheck(trainer=trainer, batch=BATCHES[1]))
+        finding = result.finding("frozen_parameters")
+        assert Status.FAIL == finding.status
+        assert "'param/hidden.weight'" in finding.message
+        row = {r["name"]: r for r in result.details["tensors"]}["param/hidden.weight"]
+        assert "frozen" == row["role"]
+
+    def test_healthy_counts_every_parameter(self) -> None:
+        """The summary of a healthy model counts all of its parameter tensors."""
+        result = run_check(SingleBatchCheck(make_trainer=make_torch_trainer, batch=BATCHES[1]))
+        assert Status.PASS == result.finding("frozen_parameters").status
+        assert "4 trainable tensors updated" in result.summary

@@ -227,24 +227,32 @@ class TestRegressionMetrics:
         assert 2.0 == m.mae([1.0], [3.0])
 
 
+def shaped(name: str, *arrays: object) -> list[np.ndarray]:
+    """1-D inputs as they are; for a multi-label metric, as (n, 1) indicator columns."""
+    out = [np.asarray(a, dtype=float) for a in arrays]
+    if METRICS[name].kind == "multilabel":
+        return [a.reshape(-1, 1) for a in out]
+    return out
+
+
 class TestValidation:
     @pytest.mark.parametrize("name", sorted(METRICS))
     def test_nan_rejected(self, name: str) -> None:
         """Every metric rejects NaN predictions with an error naming 'y_pred'."""
         with pytest.raises(InvalidInput, match="'y_pred' must be finite"):
-            METRICS[name]([0, 1], [0.5, float("nan")])
+            METRICS[name](*shaped(name, [0, 1], [0.5, float("nan")]))
 
     @pytest.mark.parametrize("name", sorted(METRICS))
     def test_empty_rejected(self, name: str) -> None:
         """Empty inputs are an error, not NaN."""
         with pytest.raises(InvalidInput, match="at least 1 rows"):
-            METRICS[name]([], [])
+            METRICS[name](*shaped(name, [], []))
 
     @pytest.mark.parametrize("name", sorted(METRICS))
     def test_mismatched_lengths_rejected(self, name: str) -> None:
         """Labels and predictions of different lengths name both lengths."""
         with pytest.raises(InvalidInput, match=r"same number of rows \(got 3 and 2\)"):
-            METRICS[name]([0, 1, 1], [0.2, 0.7])
+            METRICS[name](*shaped(name, [0, 1, 1], [0.2, 0.7]))
 
     def test_non_integer_labels_rejected(self) -> None:
         """Classification labels must be whole numbers."""
@@ -266,6 +274,8 @@ class TestMetricRegistry:
         y, p = multiclass
         if metric.kind == "regression":
             y, p = y.astype(float), p[:, 0]
+        if metric.kind == "multilabel":
+            y = (y[:, None] == np.arange(4)).astype(int)
         assert metric(y, p) == pytest.approx(float(np.mean(metric.per_example(y, p))))  # type: ignore[misc]
 
     def test_count_based_flags(self) -> None:
@@ -309,3 +319,50 @@ class TestMetricRegistry:
         """Neither a name nor a callable is an error."""
         with pytest.raises(InvalidInput, match="must be a metric name, a Metric or a callable"):
             get_metric(3)  # type: ignore[arg-type]
+
+
+class TestMultiLabelAndRegressionAgainstScikitLearn:
+    """The task metrics agree with scikit-learn on the same inputs."""
+
+    @pytest.fixture
+    def multilabel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(3)
+        y = rng.integers(0, 2, size=(400, 5))
+        probs = np.clip(0.6 * y + rng.random((400, 5)) * 0.5, 0.0, 1.0)
+        return y, probs, (probs > 0.5).astype(int)
+
+    def test_hamming_loss(self, multilabel: tuple[np.ndarray, ...]) -> None:
+        """Hamming loss of indicators and of probabilities (thresholded at 0.5)."""
+        y, probs, hard = multilabel
+        assert skm.hamming_loss(y, hard) == pytest.approx(m.hamming_loss(y, hard))
+        assert skm.hamming_loss(y, hard) == pytest.approx(m.hamming_loss(y, probs))
+
+    def test_subset_accuracy(self, multilabel: tuple[np.ndarray, ...]) -> None:
+        """Subset accuracy is scikit-learn's accuracy_score on indicator matrices."""
+        y, probs, hard = multilabel
+        assert skm.accuracy_score(y, hard) == pytest.approx(m.subset_accuracy(y, probs))
+
+    def test_per_label_accuracy(self, multilabel: tuple[np.ndarray, ...]) -> None:
+        """One accuracy per label column."""
+        y, _, hard = multilabel
+        expected = [skm.accuracy_score(y[:, k], hard[:, k]) for k in range(y.shape[1])]
+        assert expected == pytest.approx(m.per_label_accuracy(y, hard).tolist())
+
+    def test_multilabel_shapes_must_match(self) -> None:
+        """Different label counts are an error naming both shapes."""
+        with pytest.raises(InvalidInput, match=r"same labels \(got shapes \(2, 2\) and \(2, 3\)"):
+            m.hamming_loss([[0, 1], [1, 0]], [[0, 1, 0], [1, 0, 0]])
+
+    def test_multilabel_rejects_non_indicators(self) -> None:
+        """Labels other than 0/1 are not multi-label indicators."""
+        with pytest.raises(InvalidInput, match="0/1 label indicators"):
+            m.subset_accuracy([[0, 2]], [[0, 1]])
+
+    def test_regression_metrics_on_diabetes_scale(self) -> None:
+        """MSE, MAE and R² at the scale of load_diabetes targets match scikit-learn."""
+        rng = np.random.default_rng(4)
+        y = rng.uniform(25, 346, size=300)
+        p = y + rng.normal(scale=55, size=300)
+        assert skm.mean_squared_error(y, p) == pytest.approx(m.mse(y, p))
+        assert skm.mean_absolute_error(y, p) == pytest.approx(m.mae(y, p))
+        assert skm.r2_score(y, p) == pytest.approx(m.r2(y, p))

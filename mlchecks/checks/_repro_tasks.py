@@ -1,0 +1,168 @@
+"""The task of a `ReproducibilityCheck` run: classification, regression or multi-label.
+
+`prepare_task` decides the task (``task=`` or inferred), picks the task's default metrics,
+and turns labels and predicted classes of any dtype into integer codes through the class
+list, once, with `mlchecks._validate.encode_labels`. `judge_label_churn` is the churn of a
+multi-label task, label by label.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlchecks._fields import held
+from mlchecks._validate import encode_labels, infer_task, is_numeric
+from mlchecks.conditions import AtMost
+from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._metric_inputs import multilabel_inputs
+from mlchecks.stats.metrics import Metric, get_metric
+
+if TYPE_CHECKING:
+    from mlchecks.checks._repro_eval import Evaluation
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "class_list",
+    "judge_label_churn",
+    "label_accuracies",
+    "prepare_task",
+]
+
+#: The metrics each task compares when ``metrics`` is not given.
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "log_loss"),
+    "regression": ("mse", "mae", "r2"),
+    "multilabel": ("hamming_loss", "subset_accuracy"),
+}
+
+
+def class_list(ev: Evaluation) -> np.ndarray | None:
+    """The classes labels are coded by: the check's, a run's, or the sorted unique names.
+
+    None when the labels and predicted classes are integers already (class indices).
+    """
+    given: np.ndarray | None = ev.check.classes
+    if given is not None:
+        return given
+    for p in ev.prepared:
+        if p.run.classes is not None:
+            return p.run.classes
+    found: set[Any] = set()
+    if ev.labels is not None and not is_numeric(ev.labels):
+        found.update(ev.labels.tolist())
+    for p in ev.prepared:
+        predictions = p.run.predictions
+        if predictions is not None and not is_numeric(predictions):
+            found.update(predictions.tolist())
+    if not found:
+        return None
+    try:
+        return np.asarray(sorted(found))
+    except TypeError:  # names of mixed types: sorted by their text
+        return np.asarray(sorted(found, key=str), dtype=object)
+
+
+def prepare_task(ev: Evaluation) -> None:
+    """Set ``ev.task``, ``ev.metrics``, the coded ``ev.labels`` and each run's predictions."""
+    check = ev.check
+    first = next((p.run.predictions for p in ev.prepared if p.run.predictions is not None), None)
+    task = check.task if check.task != "auto" else infer_task(ev.labels, first)
+    ev.task = task
+    names = check.metrics if check.metrics is not None else DEFAULT_METRICS[task]
+    given = [p.run.predictions for p in ev.prepared if p.run.predictions is not None]
+    if check.metrics is None and given and all(_class_names(x) for x in given):
+        names = ("accuracy",)  # predicted classes carry no probability for a log loss
+    ev.metrics = tuple(m if isinstance(m, Metric) else get_metric(m) for m in names)
+    ev.out.detail("task", task)
+    for p in ev.prepared:
+        p.predictions = p.run.predictions
+    if task == "regression":
+        if ev.labels is not None:
+            ev.labels = _as_float(ev.labels, "labels")
+        for p in ev.prepared:
+            if p.predictions is not None:
+                p.predictions = _as_float(p.predictions, "predictions")
+        return
+    if task == "multilabel":
+        return
+    classes = class_list(ev)
+    if classes is not None:
+        ev.out.detail("classes", classes.tolist())
+    if ev.labels is not None and (classes is not None or not is_numeric(ev.labels)):
+        ev.labels = encode_labels(ev.labels, classes)
+    for p in ev.prepared:
+        if p.predictions is not None and _class_names(p.predictions):
+            p.predictions = encode_labels(p.predictions, classes, name="predictions")
+        columns = None if p.predictions is None else p.predictions.shape[1:]
+        if columns and classes is not None and columns[0] != len(classes):
+            raise InvalidInput(
+                f"run {p.name!r} has {columns[0]} probability columns but "
+                f"there are {len(classes)} classes ({classes.tolist()[:5]})"
+            )
+
+
+def _class_names(predictions: np.ndarray) -> bool:
+    """True for 1-D predicted classes (integers or names), not probabilities or scores."""
+    return predictions.ndim == 1 and predictions.dtype.kind not in "fc"
+
+
+def _as_float(array: np.ndarray, name: str) -> np.ndarray:
+    if not is_numeric(array):
+        raise InvalidInput(f"'{name}' of a regression task must be numbers (got {array.dtype})")
+    return array.astype(np.float64, copy=False)
+
+
+def judge_label_churn(ev: Evaluation) -> None:
+    """Multi-label churn: per label, the fraction of examples whose predicted label flips.
+
+    ``churn`` is the largest per-label churn over every pair of runs (judged against
+    ``max_churn``); ``churn.any_label`` the fraction of examples with any label changed.
+    The per-label values are in ``details["pairs"][k]["per_label_churn"]``.
+    """
+    worst: tuple[float, int, int, int] | None = None
+    any_label = 0.0
+    for k, (i, j) in enumerate(ev.pairs):
+        a, b = ev.prepared[i].predictions, ev.prepared[j].predictions
+        if a is None or b is None:
+            continue
+        try:
+            first, second = multilabel_inputs(a, b)
+        except InvalidInput as exc:
+            ev.skipped["churn"] = str(exc)
+            return
+        flips = first != second
+        per_label = flips.mean(axis=0)
+        ev.out.details["pairs"][k]["per_label_churn"] = per_label.tolist()
+        label = int(np.argmax(per_label))
+        count = int(flips[:, label].sum())
+        if worst is None or per_label[label] > worst[0]:
+            worst = (float(per_label[label]), label, count, k)
+        any_label = max(any_label, float(flips.any(axis=1).mean()))
+    if worst is None:
+        return
+    value, label, count, k = worst
+    n = len(ev.labels) if ev.labels is not None else count
+    context = (
+        f": label {label} changed on {count:,} of {n:,} examples between "
+        f"{ev.pair_label(*ev.pairs[k])}"
+    )
+    limit = AtMost(0.0) if ev.exact else held(ev.check.max_churn)
+    ev.out.judge("churn", limit, value, context=context)
+    ev.out.metric("churn", value)
+    ev.out.metric("churn.any_label", any_label)
+
+
+def label_accuracies(ev: Evaluation) -> None:
+    """Per-label accuracy of every run of a multi-label task, in ``details["runs"]``."""
+    if ev.labels is None:
+        return
+    for row, p in zip(ev.out.details["runs"], ev.prepared, strict=True):
+        if p.predictions is None:
+            continue
+        try:
+            truth, guess = multilabel_inputs(ev.labels, p.predictions)
+        except InvalidInput:
+            continue
+        row["per_label_accuracy"] = (truth == guess).mean(axis=0).tolist()
