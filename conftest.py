@@ -9,6 +9,13 @@ import importlib.util
 
 collect_ignore = [
     path
-    for module, path in (("torch", "mlchecks/integrations/torch.py"),)
+    for module, path in (
+        ("torch", "mlchecks/integrations/torch.py"),
+        ("torch", "mlchecks/integrations/_torch_steps.py"),
+        ("lightning", "mlchecks/integrations/lightning.py"),
+        ("keras", "mlchecks/integrations/keras.py"),
+        ("xgboost", "mlchecks/integrations/xgboost.py"),
+        ("lightgbm", "mlchecks/integrations/lightgbm.py"),
+    )
     if importlib.util.find_spec(module) is None
 ]

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt
-from mlchecks.checks._canary_policy import TESTS, CanaryMonitor
+from mlchecks.checks._canary_policy import TESTS, CanaryMonitor, shift_interval
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._series import even_indices, quantile_sample, significant
 from mlchecks.checks._traffic import error_class, latency_quantiles
@@ -210,27 +210,55 @@ def report_trickle(
     psi_value, js_value = monitor.psi, monitor.js
     effect = f"PSI {fmt(psi_value, 3)}, JS {fmt(js_value, 3)}"
     shift_limit = _shift_limit(check)
-    crossed = cfg.shift_limits_crossed(psi_value, js_value)
+    crossed = monitor.shift_crossed
     severities["shift"] = _severity(*(getattr(check, name) for name in crossed if name != "any"))
+    sizes = _shift_sizes(monitor)
+    if sizes:
+        b.update_metrics(
+            {
+                f"trickle.shift.{measure}_{part}": value
+                for measure, (est, low, high) in sizes.items()
+                for part, value in (("corrected", est), ("low", low), ("high", high))
+            }
+        )
+        level = 1.0 - 2.0 * cfg.alpha_per_test
+        effect += "; " + ", ".join(
+            f"{measure.upper()} bias-corrected {fmt(est, 3)}, {level:.1%} interval "
+            f"[{fmt(low, 3)}, {fmt(high, 3)}]"
+            for measure, (est, low, high) in sizes.items()
+        )
     if "shift" in reasons:
         classes = ", ".join(f"{k}: {c}/{b_}" for k, (c, b_) in evidence["classes"].items())
+        shown = f"; shown larger than {' and '.join(crossed)}" if crossed != ("any",) else ""
         message = (
             f"the candidate's predicted-class distribution differs from the baseline's "
             f"({effect}; e-value {fmt(monitor.shift.evalue)} >= {fmt(threshold)}; "
-            f"classes candidate/baseline: {classes})"
+            f"classes candidate/baseline: {classes}{shown})"
         )
         status = severities["shift"]
     else:
-        note = (
-            " (a statistically detectable shift smaller than the effect-size limit)"
-            if monitor.shift_tolerated
-            else ""
-        )
+        status = Status.PASS
+        note = ""
+        if monitor.shift_tolerated:
+            above = [
+                name
+                for name in ("max_psi", "max_js")
+                if getattr(cfg, name) is not None
+                and name[4:] in sizes
+                and sizes[name[4:]][2] > getattr(cfg, name)
+            ]
+            if above:
+                status = Status.WARN
+                note = (
+                    " (inconclusive: a statistically detectable shift whose size is within "
+                    f"noise of {' and '.join(above)}: the interval holds the limit)"
+                )
+            else:
+                note = " (a statistically detectable shift smaller than the effect-size limit)"
         message = (
-            f"no prediction shift beyond the limit ({effect}; e-value "
+            f"no prediction shift shown beyond the limit ({effect}; e-value "
             f"{fmt(monitor.shift.evalue)}){note}"
         )
-        status = Status.PASS
     b.note("trickle.shift", status, message, observed=psi_value, limit=shift_limit)
 
     clause = ""
@@ -321,6 +349,19 @@ def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBu
         )
         b.note(name, Status.PASS, message, observed=observed, limit=limit)
     return clause
+
+
+def _shift_sizes(monitor: CanaryMonitor) -> dict[str, tuple[float, float, float]]:
+    """Each limited effect size's (bias-corrected estimate, low, high) at ``alpha_per_test``."""
+    cfg = monitor.config
+    _, cand, base = monitor.label_counts()
+    if not cand.size or cand.sum() == 0 or base.sum() == 0:
+        return {}
+    return {
+        measure: shift_interval(cand, base, cfg.alpha_per_test, measure=measure)
+        for measure, limit in (("psi", cfg.max_psi), ("js", cfg.max_js))
+        if limit is not None
+    }
 
 
 def _shift_limit(check: CanaryCheck) -> str:

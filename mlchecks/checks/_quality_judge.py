@@ -30,6 +30,7 @@ __all__ = [
     "row",
     "slice_finding",
     "summary",
+    "unreachable_floor",
 ]
 
 _NAN_CI = ConfidenceInterval(math.nan, math.nan)
@@ -127,25 +128,73 @@ def limit_finding(
     n: int,
     method: str,
 ) -> Finding:
-    """The ``limit.<metric>`` finding: the condition judged on the interval's bound."""
+    """The ``limit.<metric>`` finding, three-valued on the confidence interval.
+
+    PASS when the whole interval satisfies the limit (the data show it holds), the limit's
+    severity when the whole interval violates it (the data show it is crossed), and WARN
+    (inconclusive) when the interval straddles the limit: never a point estimate against it.
+    """
     level = pct(1.0 - check.alpha)
     context = f" (point estimate {fmt(value)}, {level} CI {ci_text(ci)} by {method}, n = {n:,})"
     if isinstance(condition, AtLeast):
-        judged = condition.judge(f"{name} lower {level} confidence bound", ci.low, context=context)
+        context += unreachable_floor(check.alpha, condition.value, n, method)
+        shown_ok, shown_bad = ci.low >= condition.value, ci.high < condition.value
+        bound = f"lower {level} confidence bound"
+        observed = ci.low
     elif isinstance(condition, AtMost):
-        judged = condition.judge(f"{name} upper {level} confidence bound", ci.high, context=context)
+        shown_ok, shown_bad = ci.high <= condition.value, ci.low > condition.value
+        bound = f"upper {level} confidence bound"
+        observed = ci.high
     else:
-        ok = condition.low <= ci.low and ci.high <= condition.high
-        where = "inside" if ok else "not inside"
+        shown_ok = condition.low <= ci.low and ci.high <= condition.high
+        shown_bad = ci.high < condition.low or ci.low > condition.high
+        bound, observed = f"{level} CI", value
+    if isinstance(condition, AtLeast | AtMost):
+        if shown_ok or shown_bad:
+            judged = condition.judge(f"{name} {bound}", observed, context=context)
+    elif shown_ok or shown_bad:
+        where = "inside" if shown_ok else "outside"
         judged = Finding(
             name,
-            Status.PASS if ok else condition.severity,
+            Status.PASS if shown_ok else condition.severity,
             value,
             condition.describe(),
             f"{name} {level} CI {ci_text(ci)} is {where} the range "
             f"[{fmt(condition.low)}, {fmt(condition.high)}]{context}",
         )
+    if not (shown_ok or shown_bad):
+        judged = Finding(
+            name,
+            Status.WARN,
+            observed,
+            condition.describe(),
+            f"{name} is inconclusive against the limit {condition.describe()}: its confidence "
+            f"interval includes the limit{context}; more examples narrow the interval",
+        )
     return attrs.evolve(judged, name=f"limit.{name}")
+
+
+def unreachable_floor(alpha: float, floor: float, n: int, method: str) -> str:
+    """A note when no model can pass ``floor`` on ``n`` examples, else ``""``.
+
+    With every example right the exact lower bound is ``(alpha / 2) ** (1 / n)``; a floor
+    at or above it is never passed, so the note says how many examples it needs.
+
+    >>> unreachable_floor(0.05, 0.9, 30, "clopper-pearson").split(": ")[-1]
+    'it needs at least 36'
+    >>> unreachable_floor(0.05, 0.9, 36, "clopper-pearson")
+    ''
+    """
+    if method != "clopper-pearson" or not 0.0 < floor < 1.0:
+        return ""
+    best = (alpha / 2.0) ** (1.0 / n)
+    if floor < best:
+        return ""
+    needed = math.floor(math.log(alpha / 2.0) / math.log(floor)) + 1
+    return (
+        f"; no model can pass this floor on {n:,} examples (all of them right gives a lower "
+        f"bound of {fmt(best)}): it needs at least {needed:,}"
+    )
 
 
 def judge_test(check: QualityCheck, test: PairedTest, rows: list[dict[str, Any]]) -> None:
@@ -165,7 +214,12 @@ def judge_test(check: QualityCheck, test: PairedTest, rows: list[dict[str, Any]]
             test.margin, higher_is_better=test.condition.higher_is_better, test="regression"
         )
         shown_worse = regression_p <= level
-    test.status = Status.PASS if ok else test.condition.severity
+    if ok:
+        test.status = Status.PASS
+    elif shown_worse:
+        test.status = test.condition.severity
+    else:  # non-inferiority not shown, regression not shown: inconclusive
+        test.status = Status.WARN
     sign = -1.0 if test.condition.higher_is_better else 1.0
     rows.append(
         row(

@@ -28,7 +28,12 @@ from mlchecks.checks._repro_slices import (
     metric_part,
     pvalue_text,
 )
-from mlchecks.checks._repro_tasks import judge_label_churn, label_accuracies, prepare_task
+from mlchecks.checks._repro_tasks import (
+    judge_label_churn,
+    judge_rate,
+    label_accuracies,
+    prepare_task,
+)
 from mlchecks.checks._repro_trajectories import compare_trajectories, spread
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._runs import TrainingRun
@@ -316,6 +321,8 @@ class Evaluation:
         classified = all(
             self.prepared[i].classes is not None for k in results for i in self.pairs[k]
         )
+        m = len(results)  # pairs compared: the worst one's lower bound is Bonferroni-adjusted
+        same = all(r.identical for r in results.values())
         if self.task == "multilabel":
             judge_label_churn(self)
         elif classified:
@@ -325,7 +332,16 @@ class Evaluation:
                 f"{self.pair_label(*self.pairs[k])}"
             )
             churn_limit = AtMost(0.0) if self.exact else held(check.max_churn)
-            out.judge("churn", churn_limit, c.churn, context=context)
+            judge_rate(
+                self,
+                "churn",
+                churn_limit,
+                c.churn_count,
+                c.n,
+                comparisons=m,
+                identical=same,
+                context=context,
+            )
             out.metric("churn", c.churn)
             if all(r.correctness_churn is not None for r in results.values()):
                 k, c = worst(lambda c: c.correctness_churn or 0.0)
@@ -336,11 +352,15 @@ class Evaluation:
                     f": {c.correctness_churn_count:,} of {c.n:,} examples are right in one run "
                     f"and wrong in the other ({self.pair_label(*self.pairs[k])})"
                 )
-                assert c.correctness_churn is not None
-                out.judge(
+                assert c.correctness_churn_count is not None
+                judge_rate(
+                    self,
                     "correctness_churn",
                     AtMost(0.0) if self.exact else limit,
-                    c.correctness_churn,
+                    c.correctness_churn_count,
+                    c.n,
+                    comparisons=m,
+                    identical=same,
                     context=context,
                 )
                 out.metric("correctness_churn", c.correctness_churn)
@@ -372,10 +392,14 @@ class Evaluation:
             limit = held_or_none(check.max_fraction_beyond_tol)
             if limit is None and self.task == "regression":
                 limit = held(check.max_churn)
-            out.judge(
+            judge_rate(
+                self,
                 "prediction.fraction_beyond_tol",
                 limit,
-                c.fraction_beyond_tolerance,
+                c.count_beyond_tolerance,
+                c.n,
+                comparisons=m,
+                identical=same,
                 context=context,
             )
         correlations = [

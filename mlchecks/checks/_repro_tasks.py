@@ -3,7 +3,8 @@
 `prepare_task` decides the task (``task=`` or inferred), picks the task's default metrics,
 and turns labels and predicted classes of any dtype into integer codes through the class
 list, once, with `mlchecks._validate.encode_labels`. `judge_label_churn` is the churn of a
-multi-label task, label by label.
+multi-label task, label by label. `judge_rate` judges a rate (churn, correctness churn,
+the fraction beyond tolerance) against its limit with exact confidence bounds.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlchecks._fields import held
+from mlchecks._text import fmt, pct
 from mlchecks._validate import encode_labels, infer_task, is_numeric
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
+from mlchecks.result import Finding, Status
 from mlchecks.stats._metric_inputs import multilabel_inputs
 from mlchecks.stats.metrics import Metric, get_metric
 
@@ -26,8 +29,11 @@ __all__ = [
     "DEFAULT_METRICS",
     "class_list",
     "judge_label_churn",
+    "judge_rate",
     "label_accuracies",
     "prepare_task",
+    "rate_bounds",
+    "rate_status",
 ]
 
 #: The metrics each task compares when ``metrics`` is not given.
@@ -114,6 +120,108 @@ def _as_float(array: np.ndarray, name: str) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
+def rate_bounds(count: int, n: int, alpha: float, comparisons: int = 1) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) one-sided confidence bounds of the rate ``count / n``.
+
+    The lower bound is at level ``1 - alpha / comparisons`` (Bonferroni over the pairs of
+    runs and labels whose worst rate is judged), the upper bound at level ``1 - alpha``:
+    a true rate at or below a limit has its lower bound above the limit with probability
+    at most ``alpha`` over all comparisons, and a true rate above it has its upper bound
+    at or below the limit with probability at most ``alpha``.
+
+    >>> [round(b, 4) for b in rate_bounds(100, 10_000, 0.05)]
+    [0.0084, 0.0118]
+    >>> rate_bounds(0, 10_000, 0.05)[0]
+    0.0
+    """
+    from scipy.stats import beta
+
+    low = 0.0 if count == 0 else float(beta.ppf(alpha / comparisons, count, n - count + 1))
+    high = 1.0 if count == n else float(beta.ppf(1.0 - alpha, count + 1, n - count))
+    return low, high
+
+
+def rate_status(count: int, n: int, limit: float, alpha: float, comparisons: int = 1) -> Status:
+    """The verdict on the rate ``count / n`` against the maximum ``limit``, before severity.
+
+    FAIL when the lower bound of `rate_bounds` exceeds ``limit``, PASS when the upper bound
+    is at or below it, WARN (inconclusive) otherwise; a ``limit`` of 0 FAILs any count.
+
+    >>> [rate_status(k, 10_000, 0.01, 0.05).value for k in (20, 100, 150)]
+    ['pass', 'warn', 'fail']
+    """
+    if limit <= 0.0:
+        return Status.PASS if count == 0 else Status.FAIL
+    low, high = rate_bounds(count, n, alpha, comparisons)
+    if low > limit:
+        return Status.FAIL
+    return Status.PASS if high <= limit else Status.WARN
+
+
+def judge_rate(
+    ev: Evaluation,
+    name: str,
+    limit: AtMost | None,
+    count: int,
+    n: int,
+    *,
+    comparisons: int = 1,
+    identical: bool = False,
+    context: str = "",
+) -> Finding | None:
+    """Judge the rate ``count / n`` against ``limit`` with exact confidence bounds.
+
+    FAIL (or the limit's severity) when the lower confidence bound exceeds the limit, PASS
+    when the upper bound is at or below it, WARN (inconclusive) in between; both bounds are
+    in the message and in ``details["intervals"][name]``. A limit of 0 (``exact=True``, or
+    ``max_churn=0``) is a hard rule: any difference fails. When every pair of runs has
+    bit-identical predictions (``identical``) there is no nondeterminism whose rate the
+    examples would sample: the rate is 0 and PASSes at any number of examples. None records
+    nothing.
+    """
+    if limit is None or n == 0:
+        return None
+    rate = count / n
+    alpha = ev.check.alpha
+    low, high = rate_bounds(count, n, alpha, comparisons)
+    level = pct(round(1.0 - 2.0 * alpha, 6))
+    adjusted = f", lower bound Bonferroni-adjusted over {comparisons}" if comparisons > 1 else ""
+    interval = f"{level} CI {fmt(low)} to {fmt(high)}{adjusted}"
+    ev.out.details.setdefault("intervals", {})[name] = {
+        "low": low,
+        "high": high,
+        "confidence": 1.0 - 2.0 * alpha,
+        "comparisons": comparisons,
+        "method": "clopper-pearson",
+    }
+    bound = fmt(limit.value)
+    if count == 0 and identical:
+        status = Status.PASS
+        message = (
+            f"{name} 0 is within the maximum {bound} (predictions are bit-identical in every "
+            f"run){context}"
+        )
+    else:
+        verdict = rate_status(count, n, limit.value, alpha, comparisons)
+        status = limit.severity if verdict is Status.FAIL else verdict
+        if limit.value <= 0.0:
+            verb = "is within" if count == 0 else "exceeds"
+            message = f"{name} {fmt(rate)} {verb} the maximum {bound} (any difference fails)"
+        elif verdict is Status.FAIL:
+            message = f"{name} {fmt(rate)} exceeds the maximum {bound} ({interval})"
+        elif verdict is Status.PASS:
+            message = f"{name} {fmt(rate)} is within the maximum {bound} ({interval})"
+        else:
+            message = (
+                f"{name} {fmt(rate)} is inconclusive against the maximum {bound} ({interval}, "
+                f"which includes the limit)"
+            )
+        message += context
+        if verdict is Status.WARN:
+            message += "; more examples narrow the interval"
+    return ev.out.add(Finding(name, status, rate, limit.describe(), message))
+
+
 def judge_label_churn(ev: Evaluation) -> None:
     """Multi-label churn: per label, the fraction of examples whose predicted label flips.
 
@@ -123,6 +231,8 @@ def judge_label_churn(ev: Evaluation) -> None:
     """
     worst: tuple[float, int, int, int] | None = None
     any_label = 0.0
+    n = n_labels = 0
+    identical = True
     for k, (i, j) in enumerate(ev.pairs):
         a, b = ev.prepared[i].predictions, ev.prepared[j].predictions
         if a is None or b is None:
@@ -133,6 +243,8 @@ def judge_label_churn(ev: Evaluation) -> None:
             ev.skipped["churn"] = str(exc)
             return
         flips = first != second
+        identical = identical and bool(np.array_equal(a, b))
+        n, n_labels = int(flips.shape[0]), int(flips.shape[1])
         per_label = flips.mean(axis=0)
         ev.out.details["pairs"][k]["per_label_churn"] = per_label.tolist()
         label = int(np.argmax(per_label))
@@ -143,13 +255,22 @@ def judge_label_churn(ev: Evaluation) -> None:
     if worst is None:
         return
     value, label, count, k = worst
-    n = len(ev.labels) if ev.labels is not None else count
     context = (
         f": label {label} changed on {count:,} of {n:,} examples between "
         f"{ev.pair_label(*ev.pairs[k])}"
     )
     limit = AtMost(0.0) if ev.exact else held(ev.check.max_churn)
-    ev.out.judge("churn", limit, value, context=context)
+    comparisons = len(ev.pairs) * n_labels
+    judge_rate(
+        ev,
+        "churn",
+        limit,
+        count,
+        n,
+        comparisons=comparisons,
+        identical=identical,
+        context=context,
+    )
     ev.out.metric("churn", value)
     ev.out.metric("churn.any_label", any_label)
 

@@ -11,28 +11,29 @@ ML Test Score).
 
 - **Stage 0, load and query.** Load the candidate into the server (within
   ``load_timeout_s``, retried ``n_load_retries`` times on errors), send ``n_probes``
-  production inputs one request each, and judge: errors by class (timeout, client/4xx,
-  server/5xx or exception, connection), which version answered, output shape, dtype and
-  finiteness, latency quantiles, and agreement with the candidate's *offline*
-  predictions on the same inputs. Disagreement is how an older serving stack that cannot
-  serve a model from newer code shows itself (features handled differently, a changed
-  schema). Optionally the library versions the model was trained with are compared with
-  those the server runs.
+  production inputs one request each (the same ones to the baseline, when it is loaded),
+  and judge: errors by class (timeout, client/4xx, server/5xx or exception, connection),
+  against the baseline's on the same probes (an exact paired test), which version
+  answered, output shape, dtype and finiteness, latency quantiles, and agreement with the
+  candidate's *offline* predictions on the same inputs. Disagreement is how an older
+  serving stack that cannot serve a model from newer code shows itself (features handled
+  differently, a changed schema). Optionally the library versions the model was trained
+  with are compared with those the server runs.
 - **Stage 1, trickle.** Consume live requests from ``traffic``; route a
   ``traffic_fraction`` to the candidate and the rest to the baseline (``mode="split"``),
   or mirror a fraction to both (``mode="shadow"``, paired comparison). After every
   request anytime-valid sequential tests (the kernels of `mlchecks.stats.sequential`)
   judge errors, latency and prediction shift, and in shadow mode also how often the two
   versions' predictions differ on the same request (the disagreement rate, against
-  ``max_disagreement``); each gets an equal share of ``alpha`` (Bonferroni), so the
-  chance of a false FAIL for a candidate identical to the baseline is at most ``alpha``
-  although the canary is judged after every request. Split mode compares only the two
-  versions' class proportions: a candidate predicting another class for most requests
-  with the same overall mix (trained on inverted labels) passes it; the report says so
-  and suggests shadow mode. The canary stops early on a regression, PASSes once the
-  candidate has served ``n_candidate_requests`` requests with none detected, and WARNs
-  "inconclusive after N requests" when the traffic, ``budget_requests`` or ``budget_s``
-  runs out first.
+  ``max_disagreement``); each, and stage 0's probe-error test, gets an equal share of
+  ``alpha`` (Bonferroni), so the chance of a false FAIL for a candidate identical to the
+  baseline is at most ``alpha`` although the canary is judged after every request. Split
+  mode compares only the two versions' class proportions: a candidate predicting another
+  class for most requests with the same overall mix (trained on inverted labels) passes
+  it; the report says so and suggests shadow mode. The canary stops early on a
+  regression, PASSes once the candidate has served ``n_candidate_requests`` requests with
+  none detected, and WARNs "inconclusive after N requests" when the traffic,
+  ``budget_requests`` or ``budget_s`` runs out first.
 
 Every limit (``max_*``/``min_*``) takes a number or a condition; a condition with
 ``severity="warn"`` makes crossing it a warning. Outputs are read per request as one
@@ -186,7 +187,12 @@ class CanaryCheck:
         load_timeout_s: the longest loading may take, over all attempts.
         n_load_retries: further attempts when loading raises.
         request_timeout_s: the longest one request may take (slower: a timeout error).
-        max_probe_errors: failed probe requests allowed (a whole number).
+        max_probe_errors: failed probe requests allowed (a whole number). With a loaded
+            baseline the same probes also go to it, and the candidate FAILs when it fails
+            significantly more of them (an exact one-sided paired test at its share of
+            ``alpha``) by more than this many; without one, when the lower Clopper-Pearson
+            bound of its expected error count is above this (WARN when only the count
+            is). Failing most probes always FAILs.
         min_agreement: the least fraction of probes whose served output must match the
             offline prediction within ``prediction_atol`` + ``prediction_rtol``.
         prediction_atol, prediction_rtol: the agreement tolerance.
@@ -199,15 +205,18 @@ class CanaryCheck:
             requests (shadow), in (0, 1).
         mode: ``"split"`` (route; compares class proportions only) or ``"shadow"`` (mirror
             to both, users get the baseline; also tests the disagreement rate).
-        alpha: the false-FAIL rate bound of stage 1 as a whole, shared equally by its
-            tests (three in split mode, four in shadow mode).
+        alpha: the false-FAIL rate bound of the check's statistical tests as a whole,
+            shared equally by stage 0's probe-error test and stage 1's tests (three in
+            split mode, four in shadow mode): ``alpha / 4`` or ``alpha / 5`` each; all of it
+            to the probe-error test without ``traffic``.
         n_candidate_requests: stage 1 passes once the candidate served this many requests.
         budget_requests: the most live requests stage 1 consumes.
         budget_s: the longest stage 1 runs.
         max_latency_ratio: the candidate may be this many times slower (geometric mean).
         clip_ratio: per-pair latency ratios are clipped to ``[1/clip, clip]``.
-        max_psi, max_js: a detected prediction shift is a regression only above these
-            effect sizes (both None: any detected shift is).
+        max_psi, max_js: a detected prediction shift is a regression only when the data
+            show its effect size above these (a test on the size, not the small-sample
+            plug-in estimate; both None: any detected shift is).
         max_disagreement: shadow mode: the highest tolerated rate of mirrored requests on
             which the candidate's prediction differs from the baseline's (another top
             class, or a scalar score further than ``score_atol``); None reports the rate
@@ -333,8 +342,15 @@ class CanaryCheck:
                 if self._load(session, b):
                     ctx.report(f"canary: probing version {self.candidate!r}")
                     probes = list(self.probe_inputs[: self.n_probes])
-                    responses = [session.send(p, self.candidate) for p in probes]
-                    judge_probes(self, probes, responses, b)
+                    baseline = self._probe_baseline(session.server)
+                    responses, answers = [], []
+                    for p in probes:  # the same probes to both versions, in turn
+                        responses.append(session.send(p, self.candidate))
+                        if baseline is not None:
+                            answers.append(session.send(p, baseline))
+                    paired = None if baseline is None else (baseline, answers)
+                    stage0, _ = self._alphas()
+                    judge_probes(self, probes, responses, b, baseline=paired, alpha=stage0)
                     judge_metadata(self, b)
                     if self.traffic is None:
                         pass
@@ -400,6 +416,28 @@ class CanaryCheck:
         live = getattr(self.server, "live_version", None)
         return live() if callable(live) else None
 
+    def _probe_baseline(self, server: Any) -> str | None:
+        """The baseline stage 0 probes too: a loaded version other than the candidate."""
+        baseline = self._baseline()
+        if baseline is None or baseline == self.candidate:
+            return None
+        versions = server_versions(server)
+        return baseline if versions is None or baseline in versions else None
+
+    def _alphas(self) -> tuple[float, float]:
+        """``alpha`` split into (stage 0's probe-error test, stage 1 as a whole).
+
+        Without ``traffic`` the probe-error test has all of it; with it, it is one more test
+        beside stage 1's (Bonferroni): ``alpha / (n + 1)`` each for stage 1's ``n`` tests.
+        """
+        if self.traffic is None:
+            return self.alpha, 0.0
+        limit = held_or_none(self.max_disagreement)
+        n = CanaryPolicy(
+            mode=self.mode, max_disagreement=None if limit is None else limit.value
+        ).n_tests
+        return self.alpha / (n + 1), self.alpha * n / (n + 1)
+
     def _policy(self) -> CanaryPolicy:
         """The numbers stage 1 decides by: these fields' values."""
 
@@ -409,7 +447,7 @@ class CanaryCheck:
         return CanaryPolicy(
             traffic_fraction=self.traffic_fraction,
             mode=self.mode,
-            alpha=self.alpha,
+            alpha=self._alphas()[1],
             max_latency_ratio=held(self.max_latency_ratio).value,
             clip_ratio=self.clip_ratio,
             max_psi=value(held_or_none(self.max_psi)),

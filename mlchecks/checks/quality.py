@@ -24,10 +24,12 @@ Call the *worsening* ``w`` the amount by which the candidate is worse than the b
 allowed margin from `NoWorseThan`. Two one-sided tests are possible:
 
 - ``"noninferiority"`` (strict; the default for the aggregate): PASS only when the data
-  show ``w < m``, i.e. the upper confidence bound of ``w`` is within the margin. An
-  inconclusive comparison (too few examples, or too much churn between the models, for
-  the margin) FAILS. This is the right default for the one number that decides a release:
-  "not shown to be worse" is not evidence of "no worse".
+  show ``w < m``, i.e. the upper confidence bound of ``w`` is within the margin; FAIL when
+  they show ``w > m``. An inconclusive comparison (too few examples, or too much churn
+  between the models, for the margin) WARNS, with the interval in the message. This is the
+  right default for the one number that decides a release: "not shown to be worse" is not
+  evidence of "no worse". A margin of 0 under this test could only pass a candidate shown
+  to be strictly better, so it is refused at construction (`InvalidInput`).
 - ``"regression"`` (lenient; the default for slices): FAIL only when the data show
   ``w > m``, i.e. the lower confidence bound of ``w`` is beyond the margin. Per-slice
   p-values of this test are adjusted across all slices of the run (Holm by default, or
@@ -35,7 +37,11 @@ allowed margin from `NoWorseThan`. Two one-sided tests are possible:
   margin is statistically shown. A strict test per slice would fail every small slice,
   whose confidence intervals are always wider than a margin chosen for the aggregate.
 
-Both are configurable (``overall_test=``, ``slice_test=``). Intervals are two-sided at
+Both are configurable (``overall_test=``, ``slice_test=``). Floors of accuracy and the error
+rate use the exact Clopper-Pearson interval, and slice comparisons of accuracy and the error
+rate the exact conditional interval of the discordant pairs
+(`mlchecks.stats.paired.discordant_interval`), which keeps its coverage when the models
+disagree on a handful of examples. Intervals are two-sided at
 ``1 - alpha`` and one-sided tests run at level ``alpha / 2``, so an unadjusted verdict agrees
 with the interval shown in the report. Per-slice non-inferiority needs no multiplicity
 correction (every slice must pass: an intersection-union test), so ``correction`` applies to
@@ -149,7 +155,8 @@ class QualityCheck:
             across the slice regression tests of the run.
         slice_min_size: slices with fewer examples are listed but not tested.
         overall_test: ``"noninferiority"`` (strict: PASS needs proof the aggregate is within
-            the margin) or ``"regression"`` (FAIL needs proof it is beyond).
+            the margin, an inconclusive comparison warns) or ``"regression"`` (FAIL needs
+            proof it is beyond). A zero margin needs ``"regression"``.
         slice_test: the same choice for slices (default ``"regression"``).
         n_resamples: bootstrap resamples where a bootstrap is used (>= 100).
         task: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"auto"``
@@ -162,7 +169,9 @@ class QualityCheck:
         rubric: the rubric test (4).
 
     Raises:
-        InvalidInput: for inconsistent or invalid fields (the message names the field).
+        InvalidInput: for inconsistent or invalid fields (the message names the field), and
+            for a zero margin under a non-inferiority test, which can never pass a candidate
+            of the same quality.
 
     A candidate that keeps accuracy overall but loses it in one region:
 
@@ -245,6 +254,7 @@ class QualityCheck:
                 "'baseline_predictions' given but 'max_regression' is empty: say which "
                 "metrics must not regress, e.g. {'accuracy': 0.005}"
             )
+        self._check_margins()
         n = None if self.labels is None else len(self.labels)
         check_same_length(
             labels=self.labels,
@@ -255,6 +265,27 @@ class QualityCheck:
             if n is None:
                 raise InvalidInput("'slices' need 'labels' (slices are of the evaluation examples)")
             object.__setattr__(self, "_slicings", encode_slicings(self.slices, n))
+
+    def _check_margins(self) -> None:
+        """Reject a zero margin under a non-inferiority test: it can never pass."""
+        tests = [("overall_test", self.overall_test)]
+        if self.slices is not None:
+            tests.append(("slice_test", self.slice_test))
+        for name, condition in self.max_regression.items():
+            if not (condition.abs == 0.0 or condition.rel == 0.0):
+                continue
+            for field, test in tests:
+                if test != "noninferiority":
+                    continue
+                raise InvalidInput(
+                    f"'max_regression' {name!r}: {condition.describe()} with "
+                    f"{field}='noninferiority' can never pass a candidate of the same "
+                    "quality: a non-inferiority test with a margin of 0 needs proof that "
+                    "the candidate is strictly better (a same-quality candidate fails it "
+                    "97-99% of the time); allow a margin, e.g. "
+                    f"{{{name!r}: NoWorseThan(abs=0.005)}}, or use {field}='regression' "
+                    "(FAIL only when a worsening is statistically shown)"
+                )
 
     # ----------------------------------------------------------------------- run
 
@@ -536,7 +567,7 @@ class QualityCheck:
                         continue
                     try:
                         if tables is not None and name in CORRECTNESS_METRICS:
-                            paired = paired_correctness(tables[code], metric=name)
+                            paired = paired_correctness(tables[code], metric=name, exact=True)
                         else:
                             assert groups is not None
                             order, offsets = groups

@@ -160,17 +160,21 @@ class ReproducibilityCheck:
 
     In the default *tolerance mode* the check fails when
 
-    - churn (the fraction of examples whose predicted class changes) exceeds ``max_churn``,
-      or correctness churn exceeds ``max_correctness_churn``;
+    - churn (the fraction of examples whose predicted class changes) is shown to exceed
+      ``max_churn``, or correctness churn ``max_correctness_churn``: the rates are judged
+      with exact (Clopper-Pearson) confidence bounds at ``alpha``, FAIL when the lower
+      bound is above the limit, PASS when the upper bound is at or below it, WARN
+      (inconclusive, with the interval) in between; a limit of 0 fails any difference;
     - an aggregate metric is not shown equivalent within ``metric_atol + metric_rtol *
       |value|``: a TOST at ``alpha`` on paired per-example values when the runs have
       predictions and labels (accuracy, error rate, log loss, Brier, MSE, MAE, Hamming
       loss, subset accuracy), else ``|difference|`` beyond that margin;
     - a slice's metric differs by more than ``slice_metric_atol`` with a Holm-adjusted
       p-value at most ``alpha``;
-    - more than ``max_fraction_beyond_tol`` of examples have a prediction value beyond
-      ``prediction_atol + prediction_rtol * |p|`` (judged against ``max_churn`` by default
-      for regression, where no class can churn; not judged by default otherwise).
+    - more than ``max_fraction_beyond_tol`` of examples are shown to have a prediction
+      value beyond ``prediction_atol + prediction_rtol * |p|``, with the same confidence
+      bounds (judged against ``max_churn`` by default for regression, where no class can
+      churn; not judged by default otherwise).
 
     The task (``task="auto"``: inferred) sets the defaults: classification compares
     accuracy and log loss and judges churn; regression compares MSE, MAE and R² (MSE and
@@ -207,7 +211,8 @@ class ReproducibilityCheck:
             regression task, otherwise reported without judging.
         slice_metric_atol: the largest allowed per-slice metric difference (absolute).
         loss_atol: the absolute loss difference that counts as divergence.
-        alpha: the level of the TOST and of the Holm-corrected slice tests, in (0, 0.5).
+        alpha: the level of the TOST, of the Holm-corrected slice tests and of the
+            confidence bounds of the rate limits, in (0, 0.5).
         metrics: metric names (see `mlchecks.stats.metrics.METRICS`), `Metric` objects or
             callables ``f(y_true, y_pred) -> float``, computed from predictions and labels
             when a run does not report them; None (the default): the task's metrics.

@@ -10,7 +10,9 @@
 
 Which method each metric gets (one model's interval; the paired difference):
 
-- accuracy, error rate: Wilson; paired proportions (Wald) with exact McNemar p-values;
+- accuracy, error rate: Clopper-Pearson (exact); paired proportions (Wald) with exact
+  McNemar p-values, or with ``exact=True`` the exact conditional interval of
+  `discordant_interval` (for slices, where the models disagree on a handful of examples);
 - roc_auc: DeLong's interval; DeLong's test for two correlated AUCs;
 - precision, recall, F1 (and ``_macro``): a bootstrap of the confusion counts; of the
   joint (true, candidate, baseline) counts;
@@ -49,8 +51,9 @@ from mlchecks.stats.intervals import (
     bootstrap_counts,
     bootstrap_rows,
     check_confidence,
+    clopper_pearson,
+    clopper_pearson_interval,
     normal_interval,
-    wilson_interval,
 )
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, Metric, get_metric, predicted_labels
 from mlchecks.stats.sliced import sliced_confusion
@@ -62,6 +65,8 @@ __all__ = [
     "MetricEstimate",
     "PairedResult",
     "confusion_statistic",
+    "discordant_interval",
+    "discordant_pvalue",
     "mean_standard_error",
     "metric_estimate",
     "paired_correctness",
@@ -88,7 +93,7 @@ class MetricEstimate:
         statistic: the metric's value.
         confidence_interval: its two-sided interval at the requested level.
         n: the number of examples.
-        method: how the interval was computed (``"wilson"``, ``"delong"``, ...).
+        method: how the interval was computed (``"clopper-pearson"``, ``"delong"``, ...).
     """
 
     statistic: float = attrs.field(converter=float)
@@ -114,6 +119,8 @@ class PairedResult:
             ``statistic == (b - c) / n``: the examples where only the model that raises the
             metric was right, and those where only the other one was. None otherwise.
         bounds: the range the difference can take (the interval is clipped to it).
+        exact: with ``discordant``, use `discordant_interval` and `discordant_pvalue`
+            (exact conditional bounds) instead of the normal approximation.
     """
 
     statistic: float = attrs.field(converter=float)
@@ -125,13 +132,17 @@ class PairedResult:
     method: str
     discordant: tuple[int, int] | None = None
     bounds: tuple[float, float] = attrs.field(default=_UNBOUNDED, repr=False)
+    exact: bool = False
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
         """The two-sided normal interval ``statistic ± z * standard_error``.
 
+        With ``exact`` (and ``discordant``) the exact conditional `discordant_interval`.
         NaN at both ends when the standard error is undefined.
         """
         level = check_confidence(confidence_level, "confidence_level")
+        if self.exact and self.discordant is not None:
+            return discordant_interval(*self.discordant, self.n, level)
         if not math.isfinite(self.standard_error):
             return _NAN_CI
         low, high = normal_interval(self.statistic, self.standard_error, level)
@@ -152,7 +163,12 @@ class PairedResult:
         kind = check_choice(test, "test", MARGIN_TESTS)
         worsening = -self.statistic if higher_is_better else self.statistic
         regression = kind == "regression"
-        if self.standard_error == 0.0:
+        if self.exact and self.discordant is not None and not (regression and margin == 0.0):
+            # the difference d = statistic; w > m is d < -m (higher is better) or d > m
+            limit = -margin if higher_is_better else margin
+            below = regression == higher_is_better  # the alternative is d < limit
+            return discordant_pvalue(*self.discordant, self.n, limit, below=below)
+        if self.standard_error == 0.0 and not self.exact:
             shown = worsening > margin if regression else worsening <= margin
             return 0.0 if shown else 1.0
         if regression and margin == 0.0 and self.discordant is not None:
@@ -237,7 +253,7 @@ def metric_estimate(
 
     >>> est = metric_estimate("accuracy", [0, 1, 1, 1], [0, 1, 1, 0])
     >>> est.statistic, est.method, round(est.confidence_interval.low, 4)
-    (0.75, 'wilson', 0.3006)
+    (0.75, 'clopper-pearson', 0.1941)
     """
     found = get_metric(metric)
     level = check_confidence(confidence_level, "confidence_level")
@@ -246,7 +262,8 @@ def metric_estimate(
     if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
         correct = int(np.count_nonzero(predicted_labels(y_pred) == as_labels(y, "labels")))
         hits = correct if found.name == "accuracy" else n - correct
-        return MetricEstimate(hits / n, wilson_interval(hits, n, level), n, "wilson")
+        ci = clopper_pearson_interval(hits, n, level)
+        return MetricEstimate(hits / n, ci, n, "clopper-pearson")
     if found.name == "roc_auc":
         return MetricEstimate(found(y, y_pred), delong_ci(y, y_pred, confidence=level), n, "delong")
     if found.count_based and found.name in CONFUSION_METRICS:
@@ -284,13 +301,87 @@ def _mcnemar_two_sided(b: int, c: int) -> float:
     return min(1.0, 2.0 * float(bdtr(min(b, c), b + c, 0.5)))
 
 
-def paired_correctness(table: Any, *, metric: str = "accuracy") -> PairedResult:
+def _discordant_bounds(b: Any, c: Any, n: Any, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of ``(pi_b - pi_c)``, each failing with probability <= level.
+
+    ``pi_b - pi_c = pi_d * (2 p - 1)`` with ``pi_d`` the disagreement rate and ``p`` the
+    share of disagreements won by the model that raises the metric. ``p`` gets an exact
+    Clopper-Pearson bound given the ``b + c`` disagreements (tail ``level / 2``) and
+    ``pi_d`` a two-sided Clopper-Pearson interval (tails ``level / 4``): by the union bound
+    each end of the product holds with probability >= ``1 - level``. Vectorized.
+    """
+    b, c = np.asarray(b, dtype=np.float64), np.asarray(c, dtype=np.float64)
+    p_low, p_high = clopper_pearson(b, b + c, 1.0 - level)
+    d_low, d_high = clopper_pearson(b + c, n, 1.0 - level / 2.0)
+    low_share, high_share = 2.0 * p_low - 1.0, 2.0 * p_high - 1.0
+    low = np.minimum(d_low * low_share, d_high * low_share)
+    high = np.maximum(d_low * high_share, d_high * high_share)
+    return low, high
+
+
+def discordant_interval(b: int, c: int, n: int, confidence: float = 0.95) -> ConfidenceInterval:
+    """An exact conditional interval of a paired accuracy difference ``(b - c) / n``.
+
+    ``b`` counts the examples only the first model gets right, ``c`` those only the second
+    gets right, ``n`` all examples. Unlike the Wald interval of paired proportions, which
+    covers about 87% at n = 100 when the models disagree on 3 examples, each end holds
+    with probability at least ``(1 + confidence) / 2`` at every n and every number of
+    disagreements (it is conservative: see `_discordant_bounds`).
+
+    Raises:
+        InvalidInput: for negative or non-integer counts, ``b + c > n`` or a confidence
+            outside (0, 1).
+
+    >>> [round(x, 4) for x in discordant_interval(3, 0, 100)]
+    [-0.0551, 0.1028]
+    """
+    n = check_int(n, "n", minimum=1)
+    b, c = check_int(b, "b"), check_int(c, "c")
+    if b + c > n:
+        raise InvalidInput(f"'b + c' must be <= n={n} (got {b + c})")
+    level = check_confidence(confidence)
+    low, high = _discordant_bounds(b, c, n, (1.0 - level) / 2.0)
+    return ConfidenceInterval(float(low), float(high))
+
+
+def discordant_pvalue(b: int, c: int, n: int, limit: float, *, below: bool) -> float:
+    """One-sided p-value that ``(pi_b - pi_c)`` is below (or above) ``limit``, exactly.
+
+    The smallest level at which the one-sided bound of `discordant_interval`'s method
+    excludes ``limit`` (found by bisection), so a test at ``alpha / 2`` agrees with the
+    two-sided ``1 - alpha`` interval.
+
+    >>> round(discordant_pvalue(0, 10, 200, -0.01, below=True), 4)
+    0.0725
+    """
+
+    def shown(level: float) -> bool:
+        low, high = _discordant_bounds(b, c, n, level)
+        return bool(high < limit) if below else bool(low > limit)
+
+    if not shown(1.0):
+        return 1.0
+    lo, hi = 0.0, 1.0  # not shown at lo, shown at hi
+    for _ in range(50):
+        mid = (lo + hi) / 2.0
+        if shown(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def paired_correctness(
+    table: Any, *, metric: str = "accuracy", exact: bool = False
+) -> PairedResult:
     """Paired accuracy (or error rate) from the 2x2 correctness counts of two models.
 
     Args:
         table: ``table[i][j]`` counts examples with candidate right == i and baseline
             right == j (``[[neither, baseline only], [candidate only, both]]``).
         metric: ``"accuracy"`` or ``"error_rate"`` (the mirror image: 1 - accuracy).
+        exact: use the exact conditional interval and tests of `discordant_interval` (for
+            few disagreements) instead of the normal approximation.
 
     Returns:
         A `PairedResult` with the Wald standard error of paired proportions and the exact
@@ -318,8 +409,9 @@ def paired_correctness(table: Any, *, metric: str = "accuracy") -> PairedResult:
         cand, base, b, c = 1.0 - cand, 1.0 - base, base_only, cand_only
     statistic = paired.difference if name == "accuracy" else -paired.difference
     pvalue = _mcnemar_two_sided(b, c)
+    method = "exact conditional (discordant pairs)" if exact else "paired proportions"
     return PairedResult(
-        statistic, pvalue, paired.standard_error, cand, base, n, "paired proportions", (b, c)
+        statistic, pvalue, paired.standard_error, cand, base, n, method, (b, c), exact=exact
     )
 
 

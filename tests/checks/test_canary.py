@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from mlchecks import Check, Context, Result, Status, run_check
+from mlchecks.checks._canary_policy import CanaryMonitor
+from mlchecks.checks._canary_report import Trickle, report_trickle
+from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks.canary import RENAMED, CanaryCheck
 from mlchecks.conditions import AtLeast, AtMost
 from mlchecks.demo import BASELINE_VERSION, CANDIDATE_VERSION, DemoSystem
@@ -379,6 +382,84 @@ class TestStageZero:
         assert "trickle" not in {f.name for f in result.findings}
 
 
+class SharedErrors(FakeServer):
+    """Both versions fail the requests in ``failing`` (a flaky backend); the candidate "2"
+    also fails those in ``candidate_failing``."""
+
+    def __init__(
+        self, failing: set[int], candidate_failing: set[int] = frozenset(), **kwargs: Any
+    ) -> None:
+        super().__init__({"1": Behaviour(), "2": Behaviour()}, **kwargs)
+        self.failing, self.candidate_failing = failing, candidate_failing
+
+    def infer(self, inputs: Any, version: str | None = None) -> Response:
+        if int(inputs) in self.failing or (
+            version == "2" and int(inputs) in self.candidate_failing
+        ):
+            return Response(version=version, error="503 backend unavailable", error_kind="server")
+        return super().infer(inputs, version)
+
+
+class TestProbeErrorsAgainstTheBaseline:
+    def test_errors_both_versions_make_pass(self) -> None:
+        """Probes both versions fail are no evidence against the candidate."""
+        server = SharedErrors({3, 17, 40})
+        result = run_check(fake_check(server, traffic=None, probe_inputs=list(range(100))))
+        finding = result.finding("probe.errors")
+        assert Status.PASS == finding.status, finding.message
+        assert (3.0, 0.0, 0.0) == tuple(
+            result.metrics[k]
+            for k in (
+                "probe.baseline.n_errors",
+                "probe.errors.candidate_only",
+                "probe.errors.baseline_only",
+            )
+        )
+
+    def test_candidate_only_errors_fail(self) -> None:
+        """Eight candidate-only errors of 100 paired probes: p = 0.0039, a FAIL."""
+        server = SharedErrors({3}, set(range(10, 90, 10)))
+        result = run_check(fake_check(server, traffic=None, probe_inputs=list(range(100))))
+        finding = result.finding("probe.errors")
+        assert Status.FAIL == finding.status
+        assert "8 failed on the candidate only" in finding.message
+        assert result.metrics["probe.errors.p_value"] == pytest.approx(0.5**8)
+
+    def test_a_few_candidate_only_errors_are_not_evidence(self) -> None:
+        """Two candidate-only errors (p = 0.25) pass: no evidence the candidate is worse."""
+        server = SharedErrors(set(), {10, 20})
+        result = run_check(fake_check(server, traffic=None, probe_inputs=list(range(100))))
+        assert Status.PASS == result.finding("probe.errors").status
+        assert "no evidence" in result.finding("probe.errors").message
+
+    def test_without_a_baseline_the_limit_is_judged_on_a_bound(self) -> None:
+        """No baseline (the live version is the candidate): FAIL above the exact bound,
+        WARN when only the count is above max_probe_errors, PASS at or below it."""
+        probes = list(range(100))
+
+        def run(failing: set[int], limit: int) -> Result:
+            server = SharedErrors(failing, live="2", loaded=("1", "2"))
+            return run_check(
+                fake_check(server, traffic=None, probe_inputs=probes, max_probe_errors=limit)
+            )
+
+        assert Status.FAIL == run({1}, 0).finding("probe.errors").status
+        warn = run({1, 2, 3, 4}, 2).finding("probe.errors")
+        assert Status.WARN == warn.status
+        assert "inconclusive" in warn.message
+        assert Status.FAIL == run(set(range(12)), 2).finding("probe.errors").status
+        assert Status.PASS == run({1, 2}, 2).finding("probe.errors").status
+
+    def test_a_baseline_failing_most_probes_is_no_yardstick(self) -> None:
+        """A broken baseline cannot excuse the candidate's errors."""
+        server = SharedErrors(set(range(60)), {70})
+        finding = run_check(
+            fake_check(server, traffic=None, probe_inputs=list(range(100)))
+        ).finding("probe.errors")
+        assert Status.FAIL == finding.status  # it fails most probes too
+        assert "no yardstick" in finding.message
+
+
 class TestStageOne:
     def test_identical_versions_pass(self) -> None:
         """A candidate behaving like the baseline passes once it served the planned requests."""
@@ -408,6 +489,27 @@ class TestStageOne:
         finding = result.finding("trickle.shift")
         assert Status.FAIL == finding.status
         assert "PSI" in finding.message
+
+    @pytest.mark.parametrize(("max_psi", "status"), [(0.05, Status.WARN), (0.2, Status.PASS)])
+    def test_a_detected_shift_near_the_limit_is_inconclusive(
+        self, max_psi: float, status: Status
+    ) -> None:
+        """A detected shift of true PSI 0.04 is tolerated; its finding WARNs while the
+        interval of the PSI holds max_psi (0.05), and PASSes when it is below (0.2)."""
+        check = fake_check(healthy(), max_psi=max_psi, n_candidate_requests=3000)
+        monitor = CanaryMonitor(check._policy())
+        rng = np.random.default_rng(0)
+        while monitor.decision == "continue":
+            arm = bool(rng.random() < 0.2)
+            label = int(rng.random() < (0.6 if arm else 0.5))
+            monitor.observe(candidate=arm, error=False, latency_s=0.01, label=label)
+        b = ResultBuilder.of(check)
+        report_trickle(check, monitor, Trickle("1"), b)
+        finding = next(f for f in b.findings if f.name == "trickle.shift")
+        assert ("pass", True) == (monitor.decision, monitor.shift_tolerated)
+        assert status == finding.status, finding.message
+        low, high = (b.metrics[f"trickle.shift.psi_{k}"] for k in ("low", "high"))
+        assert low < 0.0405 < high
 
     def test_short_traffic_is_inconclusive(self) -> None:
         """Traffic that ends before the planned candidate requests gives WARN with evidence."""
@@ -465,17 +567,19 @@ class TestStageOne:
         assert 3 == result.details["trickle"]["tests"]
 
     def test_shadow_mode_splits_alpha_four_ways(self) -> None:
-        """With the disagreement test the four tests each get alpha / 4 (Bonferroni)."""
-        shadow = run_check(fake_check(healthy(), mode="shadow", alpha=0.04))
-        split = run_check(fake_check(healthy(), alpha=0.03))
-        assert (4, 0.01, 100.0) == tuple(
+        """With the disagreement test stage 1's four tests and stage 0's probe-error test
+        each get alpha / 5 (Bonferroni); in split mode alpha / 4."""
+        shadow = run_check(fake_check(healthy(), mode="shadow", alpha=0.05))
+        split = run_check(fake_check(healthy(), alpha=0.04))
+        got = tuple(
             shadow.details["trickle"][k] for k in ("tests", "alpha_per_test", "evalue_threshold")
         )
-        assert (3, 0.01) == (
-            split.details["trickle"]["tests"],
-            split.details["trickle"]["alpha_per_test"],
+        assert (4, 0.01, 100.0) == pytest.approx(got)
+        assert (3, 0.01) == pytest.approx(
+            (split.details["trickle"]["tests"], split.details["trickle"]["alpha_per_test"])
         )
         assert "e-value < 100" == shadow.finding("trickle.errors").limit
+        assert "p > 0.01" in shadow.finding("probe.errors").limit
 
     def test_unclassifiable_outputs_leave_the_disagreement_unmeasured(self) -> None:
         """Pairs whose outputs have no class or score give a WARN naming classify=."""
@@ -711,7 +815,7 @@ class TestSeverity:
 
     def test_probe_errors(self) -> None:
         """Probe errors beyond a warning limit warn, and the trickle still runs."""
-        server = FakeServer({"1": Behaviour(), "2": Behaviour(error_rate=0.1)})
+        server = FakeServer({"1": Behaviour(), "2": Behaviour(error_rate=0.3)})
         number = run_check(fake_check(server, traffic=range(300), max_probe_errors=0))
         warn = run_check(
             fake_check(server, traffic=range(300), max_probe_errors=AtMost(0, severity="warn"))

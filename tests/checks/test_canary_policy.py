@@ -17,13 +17,20 @@ import pytest
 from scipy import stats
 
 from mlchecks._validate import as_array, check_same_length, describe
-from mlchecks.checks._canary_policy import MIN_LATENCY_S, CanaryMonitor, CanaryPolicy
+from mlchecks.checks._canary_policy import (
+    MIN_LATENCY_S,
+    SHIFT_GATE_LOOKS,
+    CanaryMonitor,
+    CanaryPolicy,
+    shift_exceeds,
+    shift_interval,
+)
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._evalue import bool_array
 from mlchecks.stats.sequential import (
-    PSI_SMOOTHING,
     betting_log_evalues,
     categorical_share_log_evalues,
+    psi,
     rate_log_evalues,
     share_log_evalues,
 )
@@ -38,27 +45,6 @@ class StreamDecision(NamedTuple):
     reasons: tuple[str, ...]
     n_requests: int
     n_candidate: int
-
-
-def _psi_rows(cand: np.ndarray, base: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Row-wise `psi` over the categories seen so far (rows: times, columns: categories)."""
-    s = PSI_SMOOTHING
-    n_seen = seen.sum(axis=1, keepdims=True)
-    p = np.where(seen, (cand + s) / (cand.sum(axis=1, keepdims=True) + s * n_seen), 1.0)
-    q = np.where(seen, (base + s) / (base.sum(axis=1, keepdims=True) + s * n_seen), 1.0)
-    return np.asarray(np.sum((p - q) * np.log(p / q), axis=1), dtype=np.float64)
-
-
-def _js_rows(cand: np.ndarray, base: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = cand / cand.sum(axis=1, keepdims=True)
-        q = base / base.sum(axis=1, keepdims=True)
-        mid = 0.5 * (p + q)
-        kp = np.where(p > 0, p * np.log2(p / mid), 0.0).sum(axis=1)
-        kq = np.where(q > 0, q * np.log2(q / mid), 0.0).sum(axis=1)
-    out = np.clip(0.5 * kp + 0.5 * kq, 0.0, 1.0)
-    empty = (cand.sum(axis=1) == 0) | (base.sum(axis=1) == 0)
-    return np.asarray(np.where(empty, 0.0, out), dtype=np.float64)
 
 
 def _at_times(event_times: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -107,17 +93,15 @@ def _shift_effects(
 
     cand = np.cumsum(onehot(cand_labels), axis=0)
     base = np.cumsum(onehot(base_labels), axis=0)
-    seen = (cand + base) > 0
-    psi_values = _psi_rows(cand, base, seen)
-    js_values = _js_rows(cand, base)
+    level = cfg.alpha_per_test / SHIFT_GATE_LOOKS
     if cfg.max_psi is None and cfg.max_js is None:
         gate = np.ones(times.size, dtype=bool)
     else:
         gate = np.zeros(times.size, dtype=bool)
         if cfg.max_psi is not None:
-            gate |= psi_values > cfg.max_psi
+            gate |= shift_exceeds(cand, base, cfg.max_psi, level, measure="psi")
         if cfg.max_js is not None:
-            gate |= js_values > cfg.max_js
+            gate |= shift_exceeds(cand, base, cfg.max_js, level, measure="js")
     # The gate changes only at labelled events; between them it keeps its last value.
     return _at_times(times, gate.astype(np.float64), n) > 0.5
 
@@ -637,3 +621,32 @@ class TestStageOneSimulation:
         assert hit.any(axis=1).all()
         first = hit.argmax(axis=1) + 1
         assert np.median(first) <= 20
+
+
+class TestSizeGate:
+    def test_at_the_limit_it_rejects_at_its_level(self) -> None:
+        """One look at a true PSI equal to max_psi: rejected in about alpha of samples,
+        where the plug-in PSI (biased upward) exceeds the limit in most of them."""
+        rng = np.random.default_rng(3)
+        base = np.array([0.5, 0.3, 0.2])
+        cand = np.array([0.373, 0.3, 0.327])  # true PSI 0.1
+        true_psi = float(np.sum((cand - base) * np.log(cand / base)))
+        c = rng.multinomial(100, cand, size=20_000)
+        b = rng.multinomial(1900, base, size=20_000)
+        rejected = shift_exceeds(c, b, true_psi, 0.0125)
+        assert 0.008 <= rejected.mean() <= 0.017
+        plug_in = np.array([psi(x, y) for x, y in zip(c[:2000], b[:2000], strict=True)])
+        assert (plug_in > true_psi).mean() > 0.5
+
+    def test_the_interval_inverts_the_gate(self) -> None:
+        """The interval's lower end is above a limit exactly when the gate rejects it."""
+        for cand, base in [([300, 200], [200, 300]), ([60, 25, 15], [500, 300, 200])]:
+            _, low, high = shift_interval(cand, base, 0.01)
+            assert low < high
+            for limit in (0.5 * low, 0.99 * low, 1.01 * low, 0.5 * (low + high)):
+                assert shift_exceeds(cand, base, limit, 0.01) == (low > limit)
+
+    def test_js_is_gated_on_its_own_scale(self) -> None:
+        """A shift far above a JS limit is shown above it; one far below is not."""
+        assert shift_exceeds([900, 100], [100, 900], 0.1, 0.01, measure="js")
+        assert not shift_exceeds([510, 490], [490, 510], 0.1, 0.01, measure="js")

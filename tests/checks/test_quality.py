@@ -137,22 +137,34 @@ class TestQualityCheckHealthy:
 
 
 class TestQualityCheckFloors:
-    def test_point_estimate_above_the_floor_but_bound_below_fails(self) -> None:
-        """Accuracy 0.92 on 400 examples has not shown accuracy >= 0.9; both are reported."""
+    def test_a_floor_no_model_can_pass_says_how_many_examples_it_needs(self) -> None:
+        """Accuracy 0.9 on 30 examples: 30 of 30 right is inconclusive (bound 0.884)."""
+        y = np.zeros(30, dtype=int)
+        finding = (
+            QualityCheck(labels=y, predictions=y, metric_limits={"accuracy": 0.9})
+            .run()
+            .finding("limit.accuracy")
+        )
+        assert Status.WARN == finding.status
+        assert "no model can pass this floor on 30 examples" in finding.message
+        assert "it needs at least 36" in finding.message
+
+    def test_point_estimate_above_the_floor_but_bound_below_is_inconclusive(self) -> None:
+        """Accuracy 0.92 on 400 examples has not shown accuracy >= 0.9 either way: WARN."""
         y = np.zeros(400, dtype=int)
         predictions = np.where(np.arange(400) < 368, 0, 1)
         result = QualityCheck(
             labels=y, predictions=predictions, metric_limits={"accuracy": AtLeast(0.9)}
         ).run()
         finding = result.finding("limit.accuracy")
-        low = scipy.stats.binomtest(368, 400).proportion_ci(0.95, method="wilson").low
-        assert Status.FAIL == result.status
+        low = scipy.stats.binomtest(368, 400).proportion_ci(0.95, method="exact").low
+        assert Status.WARN == result.status
+        assert "inconclusive" in finding.message
         assert low == pytest.approx(finding.observed)
         assert 0.92 == result.metrics["accuracy"]
         assert low == pytest.approx(result.metrics["accuracy.ci_low"])
         assert "point estimate 0.92" in finding.message
-        assert "lower 95% confidence bound" in finding.message
-        assert "fail" == row(result, "limit", "accuracy")["verdict"]
+        assert "warn" == row(result, "limit", "accuracy")["verdict"]
 
     def test_enough_examples_pass_the_same_floor(self) -> None:
         """The same accuracy on 10,000 examples has a lower bound above 0.9."""
@@ -181,7 +193,7 @@ class TestQualityCheckFloors:
         )
 
     def test_between_needs_the_whole_interval_inside(self) -> None:
-        """Between passes only when both confidence bounds are inside the range."""
+        """Between passes when the interval is inside, warns when it straddles, fails outside."""
         y = np.zeros(400, dtype=int)
         predictions = np.where(np.arange(400) < 368, 0, 1)
         inside = QualityCheck(
@@ -190,7 +202,11 @@ class TestQualityCheckFloors:
         straddling = QualityCheck(
             labels=y, predictions=predictions, metric_limits={"accuracy": Between(0.9, 1.0)}
         )
-        assert (Status.PASS, Status.FAIL) == (inside.run().status, straddling.run().status)
+        outside = QualityCheck(
+            labels=y, predictions=predictions, metric_limits={"accuracy": Between(0.95, 1.0)}
+        )
+        statuses = (inside.run().status, straddling.run().status, outside.run().status)
+        assert (Status.PASS, Status.WARN, Status.FAIL) == statuses
 
     def test_warn_severity_is_kept(self) -> None:
         """A floor with severity WARN warns instead of failing."""
@@ -249,15 +265,15 @@ class TestQualityCheckRegression:
         raw = [r["pvalue"] for r in rows]
         assert holm(raw).tolist() == pytest.approx([r["adjusted_pvalue"] for r in rows])
 
-    def test_overall_noninferiority_fails_when_inconclusive(self) -> None:
-        """With 300 examples the interval is wider than the margin: strict mode fails."""
+    def test_overall_noninferiority_warns_when_inconclusive(self) -> None:
+        """With 300 examples the interval is wider than the margin: inconclusive, a WARN."""
         data = scenario(n=300, east=0)
         strict = versus_baseline(
             data, slices=None, max_regression={"accuracy": NoWorseThan(abs=0.01)}
         )
         result = strict.run()
         finding = result.finding("regression.accuracy")
-        assert Status.FAIL == finding.status
+        assert Status.WARN == finding.status
         assert "cannot be ruled out" in finding.message
         assert "inconclusive" in finding.message
 
@@ -272,15 +288,17 @@ class TestQualityCheckRegression:
         )
         assert Status.PASS == lenient.run().status
 
-    def test_noninferiority_in_slices_fails_small_slices(self) -> None:
-        """slice_test='noninferiority' fails healthy slices with intervals wider than the margin."""
+    def test_noninferiority_in_slices_warns_on_small_slices(self) -> None:
+        """slice_test='noninferiority' warns (inconclusive) on healthy slices whose intervals
+        are wider than the margin; it fails none of them."""
         data = scenario()
         strict = versus_baseline(data, slice_test="noninferiority").run()
-        failing = [f for f in strict.findings if f.status is Status.FAIL]
-        assert ["slice.regression.accuracy"] == [f.name for f in failing]
-        assert "cannot be ruled out (non-inferiority p" in failing[0].message
+        assert not [f for f in strict.findings if f.status is Status.FAIL]
+        warning = [f for f in strict.findings if f.status is Status.WARN]
+        assert ["slice.regression.accuracy"] == [f.name for f in warning]
+        assert "cannot be ruled out (non-inferiority p" in warning[0].message
         rows = [r for r in strict.details["table"] if r["slice"] != "all"]
-        assert any(r["verdict"] == "fail" for r in rows)
+        assert any(r["verdict"] == "warn" for r in rows)
         assert Status.PASS == versus_baseline(data).run().status
 
     def test_small_slices_are_listed_but_not_tested(self) -> None:
@@ -336,7 +354,10 @@ class TestQualityCheckRegression:
         """With abs=0 a slice's regression p-value is the one-sided exact McNemar p."""
         data = scenario(drop=0.2)
         result = versus_baseline(
-            data, max_regression={"accuracy": NoWorseThan(abs=0.0)}, correction="none"
+            data,
+            max_regression={"accuracy": NoWorseThan(abs=0.0)},
+            correction="none",
+            overall_test="regression",
         ).run()
         east = data["region"] == "east"
         cand_ok = data["candidate"][east] == data["labels"][east]
@@ -346,6 +367,43 @@ class TestQualityCheckRegression:
         assert expected == pytest.approx(
             row(result, "regression", "accuracy", "region=east")["pvalue"]
         )
+
+    @pytest.mark.parametrize("field", ["overall_test", "slice_test"])
+    def test_a_zero_margin_under_noninferiority_is_rejected(self, field: str) -> None:
+        """NoWorseThan(abs=0) under a non-inferiority test can never pass a same-quality
+        candidate: rejected at construction, naming the field, the value and the fix."""
+        data = scenario()
+        tests = {"overall_test": "regression", "slice_test": "regression", field: "noninferiority"}
+        with pytest.raises(InvalidInput) as info:
+            versus_baseline(data, max_regression={"accuracy": NoWorseThan(abs=0)}, **tests)
+        message = str(info.value)
+        assert f"{field}='noninferiority'" in message
+        assert "'max_regression' 'accuracy': drop <= 0" in message
+        assert "never pass a candidate of the same quality" in message
+        assert "NoWorseThan(abs=0.005)" in message
+        assert f"{field}='regression'" in message
+
+    def test_a_zero_relative_margin_is_rejected_too(self) -> None:
+        """rel=0 makes the margin 0 whatever the baseline."""
+        with pytest.raises(InvalidInput, match="never pass"):
+            versus_baseline(
+                scenario(), slices=None, max_regression={"accuracy": NoWorseThan(rel=0.0)}
+            )
+
+    def test_slices_get_the_exact_conditional_interval(self) -> None:
+        """Slice rows carry the exact conditional interval of the discordant pairs."""
+        from mlchecks.stats.paired import discordant_interval
+
+        data = scenario(drop=0.2)
+        result = versus_baseline(data, correction="none").run()
+        east = data["region"] == "east"
+        cand_ok = data["candidate"][east] == data["labels"][east]
+        base_ok = data["baseline"][east] == data["labels"][east]
+        b, c = int(np.sum(cand_ok & ~base_ok)), int(np.sum(~cand_ok & base_ok))
+        ci = discordant_interval(b, c, int(east.sum()), 0.95)
+        found = row(result, "regression", "accuracy", "region=east")
+        assert (found["ci_low"], found["ci_high"]) == pytest.approx(tuple(ci))
+        assert "exact conditional" in result.finding("slice.regression.accuracy").message
 
     def test_loss_metrics_worsen_upwards(self) -> None:
         """NoWorseThan on log_loss takes its direction from the metric: a rise is worse."""
@@ -831,7 +889,7 @@ class TestQualityCheckGlossary:
         condition = QualityCheck(
             labels=y, predictions=predictions, metric_limits={"accuracy": AtLeast(0.9)}
         )
-        assert Status.FAIL == number.run().status
+        assert Status.WARN == number.run().status
         assert number.run().findings == condition.run().findings
 
     def test_max_regression_number_is_an_absolute_margin(self) -> None:

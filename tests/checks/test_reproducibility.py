@@ -274,7 +274,8 @@ class TestRecordedGpuRuns:
         churn = result.finding("churn")
         assert (Status.FAIL, 0.1565) == (churn.status, churn.observed)
         assert (
-            "churn 0.1565 exceeds the maximum 0.01: 1,565 of 10,000 predictions changed class "
+            "churn 0.1565 exceeds the maximum 0.01 (90% CI 0.1505 to 0.1626): 1,565 of 10,000 "
+            "predictions changed class "
             "between run 'gpu_nondet_seed0_a' and run 'gpu_nondet_seed0_b'"
         ) == churn.message
         assert result.summary.startswith("churn 0.1565 exceeds the maximum 0.01")
@@ -439,23 +440,45 @@ class TestTrainCallable:
 
 
 class TestToleranceMode:
-    def test_small_churn_passes_large_churn_fails(self, probs: np.ndarray) -> None:
-        """2 of 400 flipped classes (0.5%) pass max_churn 0.01; 8 (2%) fail."""
+    def test_churn_is_judged_with_confidence_bounds(self, probs: np.ndarray) -> None:
+        """Of 400 examples: 0 flipped PASS max_churn 0.01, 2 (0.5%) are inconclusive, 16 FAIL.
+
+        PASS needs the upper confidence bound at or below the limit, FAIL the lower bound
+        above it; in between the finding is a WARN with the interval in the message.
+        """
+        same = ReproducibilityCheck(run_pair(probs, probs.copy())).run()
         small = ReproducibilityCheck(run_pair(probs, flip(probs, np.arange(2)))).run()
-        large = ReproducibilityCheck(run_pair(probs, flip(probs, np.arange(8)))).run()
-        assert (Status.PASS, 0.005) == (small.finding("churn").status, small.metrics["churn"])
-        assert (Status.FAIL, 0.02) == (large.finding("churn").status, large.metrics["churn"])
+        large = ReproducibilityCheck(run_pair(probs, flip(probs, np.arange(16)))).run()
+        assert Status.PASS == same.finding("churn").status
+        assert (Status.WARN, 0.005) == (small.finding("churn").status, small.metrics["churn"])
+        assert (Status.FAIL, 0.04) == (large.finding("churn").status, large.metrics["churn"])
+        assert small.finding("churn").message.startswith(
+            "churn 0.005 is inconclusive against the maximum 0.01 (90% CI 0.0008891 to 0.01566, "
+            "which includes the limit): 2 of 400 predictions changed class"
+        ), small.finding("churn").message
+        interval = small.details["intervals"]["churn"]
+        assert interval["low"] < 0.01 < interval["high"]
+        assert 0.01 < large.details["intervals"]["churn"]["low"]
+
+    def test_zero_limit_is_a_hard_rule(self, probs: np.ndarray) -> None:
+        """max_churn=0: one changed class FAILs, with no interval to hide behind."""
+        result = ReproducibilityCheck(
+            run_pair(probs, flip(probs, np.arange(1))), max_churn=0.0
+        ).run()
+        finding = result.finding("churn")
+        assert (Status.FAIL, 0.0025) == (finding.status, finding.observed)
+        assert "(any difference fails)" in finding.message
 
     def test_churn_limit_severity_is_the_users(self, probs: np.ndarray) -> None:
-        """max_churn=0.01 FAILs on 2% churn; AtMost(0.01, severity="warn") WARNs instead."""
-        runs = run_pair(probs, flip(probs, np.arange(8)))
+        """max_churn=0.01 FAILs on 4% churn; AtMost(0.01, severity="warn") WARNs instead."""
+        runs = run_pair(probs, flip(probs, np.arange(16)))
         plain = ReproducibilityCheck(runs, max_churn=0.01, metric_atol=1.0).run()
         warn = ReproducibilityCheck(
             runs, max_churn=AtMost(0.01, severity="warn"), metric_atol=1.0
         ).run()
         assert (Status.FAIL, Status.FAIL) == (plain.finding("churn").status, plain.status)
         assert Status.WARN == warn.finding("churn").status
-        assert "churn 0.02 exceeds the maximum 0.01" in warn.finding("churn").message
+        assert "churn 0.04 exceeds the maximum 0.01" in warn.finding("churn").message
         # Correctness churn follows max_churn (and its severity) unless given its own limit.
         assert Status.WARN == warn.finding("correctness_churn").status
         assert Status.WARN == warn.status
@@ -567,8 +590,8 @@ class TestToleranceMode:
     def test_regression_outputs(self) -> None:
         """Regression predictions compare by values and MSE; churn is skipped with a reason."""
         rng = np.random.default_rng(5)
-        target = rng.normal(size=200) * 3
-        prediction = target + rng.normal(size=200)
+        target = rng.normal(size=400) * 3
+        prediction = target + rng.normal(size=400)
         runs = [
             TrainingRun(predictions=prediction, labels=target, name="a"),
             TrainingRun(predictions=prediction + 1e-3, labels=target, name="b"),

@@ -11,6 +11,8 @@ from mlchecks.stats.intervals import (
     ConfidenceInterval,
     bootstrap_counts,
     bootstrap_rows,
+    clopper_pearson,
+    clopper_pearson_interval,
     normal_interval,
     wilson_interval,
 )
@@ -72,6 +74,58 @@ class TestWilsonInterval:
         """Confidence must be in (0, 1)."""
         with pytest.raises(InvalidInput, match="'confidence' must be"):
             wilson_interval(1, 2, confidence)
+
+
+class TestClopperPearsonInterval:
+    @pytest.mark.parametrize(
+        ("k", "n", "confidence"),
+        [
+            (0, 1, 0.95),
+            (1, 1, 0.95),
+            (0, 30, 0.95),
+            (30, 30, 0.9),
+            (27, 30, 0.95),
+            (45, 50, 0.95),
+            (90, 100, 0.99),
+            (912, 1000, 0.95),
+            (3, 7, 0.5),
+        ],
+    )
+    def test_matches_scipy_exact(self, k: int, n: int, confidence: float) -> None:
+        """The interval equals scipy's binomtest(...).proportion_ci(method='exact')."""
+        ci = scipy.stats.binomtest(k, n).proportion_ci(confidence, method="exact")
+        low, high = clopper_pearson_interval(k, n, confidence)
+        assert (low, high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+        assert isinstance(low, float)
+        assert isinstance(high, float)
+
+    def test_kernel_is_vectorized(self) -> None:
+        """The kernel takes arrays of counts and agrees with the scalar function."""
+        k = np.array([0, 5, 10, 44])
+        n = np.array([10, 10, 10, 50])
+        low, high = clopper_pearson(k, n, 0.95)
+        for i in range(4):
+            assert (low[i], high[i]) == pytest.approx(
+                tuple(clopper_pearson_interval(int(k[i]), int(n[i])))
+            )
+
+    @pytest.mark.parametrize("n", [30, 50, 100])
+    def test_lower_bound_exceeds_the_truth_at_most_half_alpha(self, n: int) -> None:
+        """P(lower bound >= p) <= alpha/2 exactly (binomial sum) at the worst p on a grid."""
+        k = np.arange(n + 1)
+        low, _ = clopper_pearson(k, np.full(n + 1, n), 0.95)
+        worst = max(
+            float(scipy.stats.binom.pmf(k, n, p)[low >= p].sum())
+            for p in np.linspace(0.5, 0.99, 200)
+        )
+        assert worst <= 0.025
+
+    def test_invalid_counts_are_rejected(self) -> None:
+        """Counts are validated like the Wilson interval's."""
+        with pytest.raises(InvalidInput, match="'successes' must be <= n"):
+            clopper_pearson_interval(4, 3)
+        with pytest.raises(InvalidInput, match="'confidence' must be"):
+            clopper_pearson_interval(1, 2, 1.0)
 
 
 class TestNormalInterval:

@@ -15,6 +15,8 @@ from mlchecks.stats.paired import (
     MetricEstimate,
     PairedResult,
     confusion_statistic,
+    discordant_interval,
+    discordant_pvalue,
     mean_standard_error,
     metric_estimate,
     paired_correctness,
@@ -201,22 +203,22 @@ class TestPairedDifference:
 
 
 class TestMetricEstimate:
-    def test_accuracy_is_wilson(self) -> None:
-        """Accuracy's interval is scipy's Wilson interval."""
+    def test_accuracy_is_clopper_pearson(self) -> None:
+        """Accuracy's interval is scipy's exact (Clopper-Pearson) interval."""
         y = np.zeros(400, dtype=int)
         pred = np.where(np.arange(400) < 368, 0, 1)
         est = metric_estimate("accuracy", y, pred)
-        ci = scipy.stats.binomtest(368, 400).proportion_ci(0.95, method="wilson")
+        ci = scipy.stats.binomtest(368, 400).proportion_ci(0.95, method="exact")
         assert isinstance(est, MetricEstimate)
-        assert (0.92, "wilson", 400) == (est.statistic, est.method, est.n)
+        assert (0.92, "clopper-pearson", 400) == (est.statistic, est.method, est.n)
         assert (ci.low, ci.high) == pytest.approx(est.confidence_interval)
 
     def test_error_rate_counts_the_misses(self) -> None:
-        """The error rate's Wilson interval is of the wrong predictions."""
+        """The error rate's exact interval is of the wrong predictions."""
         y = np.zeros(400, dtype=int)
         pred = np.where(np.arange(400) < 368, 0, 1)
         est = metric_estimate("error_rate", y, pred, confidence_level=0.9)
-        ci = scipy.stats.binomtest(32, 400).proportion_ci(0.9, method="wilson")
+        ci = scipy.stats.binomtest(32, 400).proportion_ci(0.9, method="exact")
         assert 0.08 == pytest.approx(est.statistic)
         assert (ci.low, ci.high) == pytest.approx(est.confidence_interval)
 
@@ -266,3 +268,59 @@ def test_mean_standard_error_is_the_population_sd_over_root_n() -> None:
     """sqrt(sum((x - mean)^2)) / n."""
     x = np.array([1.0, 2.0, 4.0, 7.0])
     assert math.sqrt(np.sum((x - x.mean()) ** 2)) / 4 == pytest.approx(mean_standard_error(x))
+
+
+class TestDiscordantInterval:
+    def test_no_disagreement_is_not_certainty(self) -> None:
+        """b = c = 0 gives an interval around 0 as wide as the disagreement rate's bound."""
+        low, high = discordant_interval(0, 0, 100)
+        assert low == pytest.approx(-high)
+        upper = scipy.stats.binomtest(0, 100).proportion_ci(1 - 0.05 / 4, method="exact").high
+        assert high == pytest.approx(upper)
+
+    @pytest.mark.parametrize(("b", "c", "n"), [(3, 0, 100), (1, 2, 100), (10, 30, 400), (0, 9, 50)])
+    def test_one_sided_pvalue_agrees_with_the_interval(self, b: int, c: int, n: int) -> None:
+        """p <= alpha/2 exactly when the two-sided 1 - alpha interval excludes the limit."""
+        low, high = discordant_interval(b, c, n, 0.95)
+        for limit in (-0.05, -0.01, 0.0, 0.02):
+            p_below = discordant_pvalue(b, c, n, limit, below=True)
+            p_above = discordant_pvalue(b, c, n, limit, below=False)
+            if abs(high - limit) > 1e-6:
+                assert (p_below <= 0.025) == (high < limit)
+            if abs(low - limit) > 1e-6:
+                assert (p_above <= 0.025) == (low > limit)
+
+    def test_contains_the_wald_center_and_is_wider(self) -> None:
+        """The exact interval contains the estimate and is wider than Wald's at few pairs."""
+        res = paired_correctness([[90, 1], [2, 7]])
+        exact = paired_correctness([[90, 1], [2, 7]], exact=True)
+        low, high = exact.confidence_interval(0.95)
+        wald = res.confidence_interval(0.95)
+        assert low < exact.statistic < high
+        assert high - low > wald.high - wald.low
+        assert (low, high) == pytest.approx(tuple(discordant_interval(2, 1, 100)))
+        assert exact.method == "exact conditional (discordant pairs)"
+
+    def test_exact_mode_keeps_mcnemar_at_margin_zero(self) -> None:
+        """With exact=True the zero-margin regression p is still exact McNemar's."""
+        exact = paired_correctness([[80, 12], [3, 105]], exact=True)
+        expected = scipy.stats.binomtest(3, 15, 0.5, alternative="less").pvalue
+        pvalue = exact.margin_pvalue(0.0, higher_is_better=True, test="regression")
+        assert pvalue == pytest.approx(expected)
+
+    def test_exact_mode_does_not_trust_a_zero_standard_error(self) -> None:
+        """No disagreements: Wald calls the difference exact, the exact mode does not."""
+        table = [[10, 0], [0, 40]]
+        wald = paired_correctness(table).margin_pvalue(
+            0.01, higher_is_better=True, test="noninferiority"
+        )
+        exact = paired_correctness(table, exact=True).margin_pvalue(
+            0.01, higher_is_better=True, test="noninferiority"
+        )
+        assert wald == 0.0
+        assert exact > 0.025
+
+    def test_invalid_counts_are_rejected(self) -> None:
+        """More disagreements than examples is an error naming the counts."""
+        with pytest.raises(InvalidInput, match="'b \\+ c' must be <= n=5"):
+            discordant_interval(4, 3, 5)

@@ -1,0 +1,1 @@
+"""Simulations of the verdicts (a package, so their basenames may repeat tests/checks)."""
