@@ -636,9 +636,13 @@ class TestCanaryCheckOnMLServer:
 
     def test_skewed_candidate_fails_the_trickle(self, mlserver: Any) -> None:
         """A model trained on a wrong label serves what it computes offline, but the trickle
-        catches the shift of its predicted classes against the live version."""
+        catches the shift of its predicted classes against the live version.
+
+        The size gate must show the shift exceeds max_psi, not just that there is one: with
+        alpha 0.01 that takes a few hundred candidate requests (150 leave it inconclusive).
+        """
         with mlserver.staged("4"):
-            result = canary(mlserver, "4").run()
+            result = canary(mlserver, "4", n_candidate_requests=400).run()
         assert Status.PASS == result.finding("probe.agreement").status
         assert Status.FAIL == result.status
         assert Status.FAIL == result.finding("trickle").status
