@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.stats import binom
 
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, plural
@@ -38,6 +38,7 @@ from mlchecks.checks._traffic import (
 )
 from mlchecks.protocols import Response
 from mlchecks.result import Status
+from mlchecks.stats.intervals import clopper_pearson
 
 if TYPE_CHECKING:
     from mlchecks.checks.canary import CanaryCheck
@@ -83,11 +84,8 @@ def error_count_bounds(errors: Any, n: Any, alpha: float) -> tuple[Any, Any]:
     >>> float(low), round(float(high), 2)
     (0.0, 2.95)
     """
-    k = np.asarray(errors, dtype=np.float64)
     size = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        low = np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1e-300), size - k + 1.0), 0.0)
-        high = np.where(k < size, beta.ppf(1.0 - alpha, k + 1.0, np.maximum(size - k, 1e-300)), 1.0)
+    low, high = clopper_pearson(errors, size, 1.0 - alpha, upper_tail=alpha)
     return low * size, high * size
 
 

@@ -20,6 +20,7 @@ from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Status
 from mlchecks.stats._metric_inputs import multilabel_inputs
+from mlchecks.stats.intervals import clopper_pearson
 from mlchecks.stats.metrics import Metric, get_metric
 
 if TYPE_CHECKING:
@@ -134,11 +135,8 @@ def rate_bounds(count: int, n: int, alpha: float, comparisons: int = 1) -> tuple
     >>> rate_bounds(0, 10_000, 0.05)[0]
     0.0
     """
-    from scipy.stats import beta
-
-    low = 0.0 if count == 0 else float(beta.ppf(alpha / comparisons, count, n - count + 1))
-    high = 1.0 if count == n else float(beta.ppf(1.0 - alpha, count + 1, n - count))
-    return low, high
+    low, high = clopper_pearson(count, n, 1.0 - alpha / comparisons, upper_tail=alpha)
+    return float(low), float(high)
 
 
 def rate_status(count: int, n: int, limit: float, alpha: float, comparisons: int = 1) -> Status:

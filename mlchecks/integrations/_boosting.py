@@ -18,49 +18,14 @@ import numpy as np
 
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
-
-_MAX_DEPTH = 6
-
-
-def flatten(prefix: str, value: Any, out: dict[str, np.ndarray], depth: int = 0) -> None:
-    """Numeric leaves of ``value`` (objects, mappings, sequences) into ``out`` as arrays."""
-    if value is None or (callable(value) and not hasattr(value, "__dict__")):
-        return
-    if isinstance(value, str | bytes):
-        return
-    if isinstance(value, bool | int | float | np.generic):
-        array = np.array(value)
-        if array.dtype.kind in "biuf":
-            out[prefix] = array
-        return
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biuf":
-            out[prefix] = np.array(value, copy=True)
-        return
-    if depth >= _MAX_DEPTH:
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            flatten(f"{prefix}/{key}", item, out, depth + 1)
-        return
-    if isinstance(value, list | tuple):
-        if value and all(isinstance(v, int | float | np.number) for v in value):
-            out[prefix] = np.array(value, dtype=np.float64)
-            return
-        for i, item in enumerate(value):
-            flatten(f"{prefix}/{i}", item, out, depth + 1)
-        return
-    attributes = getattr(value, "__dict__", None)
-    if isinstance(attributes, dict) and not isinstance(value, type):
-        for key, item in attributes.items():
-            flatten(f"{prefix}/{key.lstrip('_')}", item, out, depth + 1)
+from mlchecks.integrations._leaves import flatten
 
 
 def callback_state(callbacks: Sequence[Any]) -> dict[str, np.ndarray]:
     """The numeric attributes of each callback object, as ``callbacks/<i>/<attribute>``."""
     out: dict[str, np.ndarray] = {}
     for i, callback in enumerate(callbacks):
-        flatten(f"callbacks/{i}", callback, out)
+        flatten(f"callbacks/{i}", callback, out, strip_underscore=True)
     return out
 
 

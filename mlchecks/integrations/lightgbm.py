@@ -29,6 +29,7 @@ import numpy as np
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.integrations import _boosting
+from mlchecks.integrations._leaves import flatten
 
 __all__ = ["LightGBMTrainer"]
 
@@ -235,7 +236,7 @@ class LightGBMTrainer:
             out["model"] = np.frombuffer(text, dtype=np.uint8).copy()
             out["current_iteration"] = np.array(self.booster.current_iteration())
             out["best_iteration"] = np.array(max(int(self.booster.best_iteration), 0))
-            _boosting.flatten("best_score", dict(self.booster.best_score), out)
+            flatten("best_score", dict(self.booster.best_score), out)
         out.update(_boosting.callback_state(self.callbacks))
         return dict(sorted(out.items()))
 

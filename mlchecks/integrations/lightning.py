@@ -55,6 +55,7 @@ import numpy as np
 
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
+from mlchecks.integrations.torch import _numeric
 
 __all__ = ["LightningTrainer", "take_batches"]
 
@@ -102,19 +103,6 @@ def _quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def _numeric(value: Any) -> np.ndarray | None:
-    """``value`` as a numeric numpy array, or None for what is not numeric."""
-    if value is None or isinstance(value, str):
-        return None
-    if hasattr(value, "detach"):
-        return np.array(value.detach().cpu().numpy(), copy=True)
-    try:
-        array = np.array(value)
-    except (TypeError, ValueError):
-        return None
-    return array if array.dtype.kind in "biufc" else None
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:

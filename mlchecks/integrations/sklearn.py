@@ -30,6 +30,7 @@ import numpy as np
 
 from mlchecks._validate import check_pair, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
+from mlchecks.integrations._leaves import flatten
 
 __all__ = ["SklearnTrainer"]
 
@@ -168,7 +169,7 @@ def _fitted_state(prefix: str, estimator: Any, out: dict[str, np.ndarray]) -> No
         name = f"{prefix}{key}"
         if key in params:
             if isinstance(value, np.random.RandomState | np.random.Generator):
-                _flatten(name, value, out, 1)
+                flatten(name, value, out, 1, max_depth=_MAX_DEPTH)
             elif _is_estimator(value):
                 _fitted_state(f"{name}/", value, out)
             elif key == "steps" and isinstance(value, list):
@@ -180,50 +181,9 @@ def _fitted_state(prefix: str, estimator: Any, out: dict[str, np.ndarray]) -> No
             out[f"{name}#sha256"] = _digest(value)
             continue
         found = len(out)
-        _flatten(name, value, out, 1)
+        flatten(name, value, out, 1, max_depth=_MAX_DEPTH)
         if len(out) == found and value is not None and not isinstance(value, str | bytes):
             out[f"{name}#sha256"] = _digest(value)
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray], depth: int) -> None:
-    """Numeric leaves of ``value`` into ``out`` under ``prefix/...`` (objects, lists, dicts)."""
-    if value is None or isinstance(value, str | bytes | type):
-        return
-    if isinstance(value, np.random.RandomState):
-        _, key, pos, has_gauss, cached = value.get_state(legacy=True)
-        out[f"{prefix}/key"] = np.array(key, copy=True)
-        out[f"{prefix}/pos"] = np.array([pos, has_gauss], dtype=np.int64)
-        out[f"{prefix}/gauss"] = np.array(cached, dtype=np.float64)
-        return
-    if isinstance(value, np.random.Generator):
-        _flatten(prefix, value.bit_generator.state, out, depth)
-        return
-    if isinstance(value, bool | int | float | complex | np.generic):
-        array = np.array(value)
-        if array.dtype.kind in "biufc":
-            out[prefix] = array
-        return
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biufcUS":
-            out[prefix] = np.array(value, copy=True)
-        return
-    if depth >= _MAX_DEPTH:
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _flatten(f"{prefix}/{key}", item, out, depth + 1)
-        return
-    if isinstance(value, list | tuple):
-        if value and all(isinstance(v, int | float | np.number) for v in value):
-            out[prefix] = np.array(value)
-            return
-        for i, item in enumerate(value):
-            _flatten(f"{prefix}/{i}", item, out, depth + 1)
-        return
-    attributes = getattr(value, "__dict__", None)
-    if isinstance(attributes, dict) and not isinstance(value, type):
-        for key, item in attributes.items():
-            _flatten(f"{prefix}/{key}", item, out, depth + 1)
 
 
 class SklearnTrainer:

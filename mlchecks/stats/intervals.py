@@ -105,6 +105,15 @@ def normal_interval(
     return ConfidenceInterval(float(estimate) - half, float(estimate) + half)
 
 
+def _binomial_args(successes: Any, n: Any, confidence: float) -> tuple[int, int, float]:
+    """``(successes, n, confidence)`` checked: counts with 0 <= successes <= n, n >= 1."""
+    n = check_int(n, "n", minimum=1)
+    successes = check_int(successes, "successes")
+    if successes > n:
+        raise InvalidInput(f"'successes' must be <= n={n} (got {successes})")
+    return successes, n, check_confidence(confidence)
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> ConfidenceInterval:
     """The Wilson score interval for a binomial proportion ``successes / n``.
 
@@ -127,11 +136,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Confide
     >>> [round(x, 4) for x in wilson_interval(10, 10, 0.95)]
     [0.7225, 1.0]
     """
-    n = check_int(n, "n", minimum=1)
-    successes = check_int(successes, "successes")
-    if successes > n:
-        raise InvalidInput(f"'successes' must be <= n={n} (got {successes})")
-    level = check_confidence(confidence)
+    successes, n, level = _binomial_args(successes, n, confidence)
     from scipy.stats import binomtest
 
     ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
@@ -139,27 +144,34 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Confide
 
 
 def clopper_pearson(
-    successes: Any, n: Any, confidence: float = 0.95
+    successes: Any, n: Any, confidence: float = 0.95, *, upper_tail: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The exact (Clopper-Pearson) interval, vectorized over arrays of counts.
+    """The exact (Clopper-Pearson) bounds, vectorized over arrays of counts.
 
-    ``low = Beta(alpha/2; k, n - k + 1)`` and ``high = Beta(1 - alpha/2; k + 1, n - k)``
-    quantiles (0 at k = 0, 1 at k = n), with ``alpha = 1 - confidence``. Each bound holds
-    with probability at least ``1 - alpha/2`` at every n and every true proportion, which
-    the Wilson interval does not promise. No validation: see `clopper_pearson_interval`.
+    ``low = Beta(a; k, n - k + 1)`` and ``high = Beta(1 - b; k + 1, n - k)`` quantiles (0 at
+    k = 0, 1 at k = n). By default ``a = b = (1 - confidence) / 2``, the two-sided interval;
+    with ``upper_tail`` the bounds are one-sided: the lower at level ``confidence``
+    (``a = 1 - confidence``) and the upper at level ``1 - upper_tail``. Each bound holds with
+    probability at least its level at every n and every true proportion, which the Wilson
+    interval does not promise. No validation: see `clopper_pearson_interval`.
 
     >>> low, high = clopper_pearson(np.array([0, 5]), np.array([10, 10]))
     >>> np.round(low, 4).tolist(), np.round(high, 4).tolist()
     ([0.0, 0.1871], [0.3085, 0.8129])
+    >>> [round(float(b), 4) for b in clopper_pearson(100, 10_000, 0.95, upper_tail=0.05)]
+    [0.0084, 0.0118]
     """
     from scipy.special import betaincinv
 
     k = np.asarray(successes, dtype=np.float64)
     size = np.asarray(n, dtype=np.float64)
-    tail = (1.0 - confidence) / 2.0
+    if upper_tail is None:
+        low_tail = high_tail = (1.0 - confidence) / 2.0
+    else:
+        low_tail, high_tail = 1.0 - confidence, upper_tail
     with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, betaincinv(k, size - k + 1.0, tail), 0.0)
-        high = np.where(k < size, betaincinv(k + 1.0, size - k, 1.0 - tail), 1.0)
+        low = np.where(k > 0, betaincinv(k, size - k + 1.0, low_tail), 0.0)
+        high = np.where(k < size, betaincinv(k + 1.0, size - k, 1.0 - high_tail), 1.0)
     return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
 
@@ -187,11 +199,7 @@ def clopper_pearson_interval(
     >>> [round(x, 4) for x in clopper_pearson_interval(90, 100)]
     [0.8238, 0.951]
     """
-    n = check_int(n, "n", minimum=1)
-    successes = check_int(successes, "successes")
-    if successes > n:
-        raise InvalidInput(f"'successes' must be <= n={n} (got {successes})")
-    level = check_confidence(confidence)
+    successes, n, level = _binomial_args(successes, n, confidence)
     low, high = clopper_pearson(successes, n, level)
     return ConfidenceInterval(float(low), float(high))
 
