@@ -98,7 +98,10 @@ class LossDecreasesCheck:
       (steps count from 0, the index into the loss list) and ends the run;
     - ``loss_trend``: Kendall's tau on block means shows a downward trend at level
       ``alpha`` (`mlchecks.stats.loss_trend`; robust to autocorrelated noise, unlike
-      "last < first");
+      "last < first"); on a curve too short for the block test at its autocorrelation
+      (boosting rounds, refits) a slope test that holds under any AR(1) noise decides. It
+      FAILS when the block means do not go down at all (Kendall's tau >= 0) and WARNS
+      (inconclusive, saying what would settle it) when they go down but not significantly;
     - ``relative_drop``: the mean loss of the last block is at least ``min_relative_drop``
       (a fraction) below the first block's;
     - ``overfit`` (with ``overfit_one_batch=True``, which repeats ``batches[0]``): the mean
@@ -285,21 +288,78 @@ class LossDecreasesCheck:
             )
             self._judge_overfit(b, losses)
             return
-        if trend.decreasing(self.alpha):
-            status = Status.PASS
-            message = (
-                f"Kendall's tau {trend.statistic:.3f} on {blocks} shows a downward trend "
-                f"(p = {trend.pvalue:.3g} <= alpha {self.alpha})"
-            )
+        hint = _plateau_hint(trend, held(self.min_relative_drop).value)
+        if trend.judgeable:
+            if trend.decreasing(self.alpha):
+                status = Status.PASS
+                message = (
+                    f"Kendall's tau {trend.statistic:.3f} on {blocks} shows a downward trend "
+                    f"(p = {trend.pvalue:.3g} <= alpha {self.alpha})"
+                )
+            elif trend.statistic < 0.0:
+                # The block means go down, but not consistently enough to show a trend at
+                # alpha: that is a lack of evidence, not evidence of no decrease.
+                status = Status.WARN
+                message = (
+                    f"inconclusive: the block means go down (Kendall's tau "
+                    f"{trend.statistic:.3f} on {blocks}; block means {fmt(first)} ... "
+                    f"{fmt(last)}) but not consistently enough to show a trend: p = "
+                    f"{trend.pvalue:.3g} > alpha {self.alpha}; run more steps for more blocks "
+                    f"(up to n_blocks={self.n_blocks})" + hint
+                )
+            else:
+                status = Status.FAIL
+                message = (
+                    f"the loss shows no downward trend: its block means do not go down "
+                    f"(Kendall's tau {trend.statistic:.3f} on {blocks}, p = "
+                    f"{trend.pvalue:.3g} > alpha {self.alpha}; block means {fmt(first)} ... "
+                    f"{fmt(last)})" + hint
+                )
         else:
-            status = Status.FAIL
-            message = (
-                f"the loss shows no downward trend: Kendall's tau {trend.statistic:.3f} on "
-                f"{blocks} has p = {trend.pvalue:.3g} > alpha {self.alpha} (block means "
-                f"{fmt(first)} ... {fmt(last)})"
-                + _plateau_hint(trend, held(self.min_relative_drop).value)
+            # Too few steps for the block test at this autocorrelation: the slope test,
+            # which holds under any AR(1) noise, decides.
+            b.metric("trend.steps_needed", trend.steps_needed)
+            b.metric("trend.slope_z", trend.slope_statistic)
+            b.metric("trend.slope_pvalue", trend.slope_pvalue)
+            fewest = min(self.n_blocks, min_blocks(self.alpha))
+            needs = (
+                f"the block test needs at least {trend.steps_needed} steps at this "
+                f"autocorrelation (lag-1 autocorrelation {trend.lag1_autocorrelation:.2f}: "
+                f"{fewest} blocks of {trend.steps_needed // fewest} steps) and got "
+                f"{trend.n_steps}"
             )
-        b.note("loss_trend", status, message, observed=trend.pvalue, limit=f"p <= {self.alpha}")
+            slope = (
+                f"the slope test (least-squares slope against a random walk with the "
+                f"curve's own step-to-step noise) has z = {trend.slope_statistic:.3g}, "
+                f"p = {trend.slope_pvalue:.3g}"
+            )
+            if trend.decreasing(self.alpha):
+                status = Status.PASS
+                message = (
+                    f"the loss falls far beyond its step-to-step noise: {slope} <= alpha "
+                    f"{self.alpha} ({needs})"
+                )
+            elif trend.statistic < 0.0:
+                status = Status.WARN
+                message = (
+                    f"inconclusive: {needs}, and {slope} > alpha {self.alpha}; run more "
+                    f"steps (for information: Kendall's tau {trend.statistic:.3f} on "
+                    f"{blocks}, p = {trend.pvalue:.3g})" + hint
+                )
+            else:
+                status = Status.FAIL
+                message = (
+                    f"the loss shows no downward trend: its block means do not go down "
+                    f"(Kendall's tau {trend.statistic:.3f} on {blocks}; block means "
+                    f"{fmt(first)} ... {fmt(last)}) and {slope} > alpha {self.alpha}" + hint
+                )
+        b.note(
+            "loss_trend",
+            status,
+            message,
+            observed=trend.decision_pvalue,
+            limit=f"p <= {self.alpha}",
+        )
         b.judge(
             "relative_drop",
             held(self.min_relative_drop),

@@ -360,13 +360,51 @@ class TestLossDecreasesCheck:
         assert "no downward trend" in result.summary or "relative_drop" in result.summary
 
     def test_plateau_gets_a_hint(self) -> None:
-        """A curve that falls and then flattens FAILS the trend with a hint to use fewer steps."""
+        """A curve that falls and then flattens does not PASS the trend; a hint says fewer steps.
+
+        The cubic cannot follow the knee, so the misfit reads as autocorrelated noise: the
+        finding WARNS (more steps needed) or FAILS, and either way gives the hint."""
         rng = np.random.default_rng(0)
         curve = np.concatenate([np.linspace(2.0, 1.0, 20), 1.0 + 0.05 * rng.normal(size=180)])
         finding = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=200)
-        message = finding.run().finding("loss_trend").message
+        trend = finding.run().finding("loss_trend")
+        message = trend.message
+        assert trend.status in (Status.WARN, Status.FAIL)
         assert "then stopped falling" in message
         assert "check fewer steps" in message
+
+    def test_short_smooth_curve_passes_on_the_slope_test(self) -> None:
+        """40 steps of a smooth decay are too few for the block test at the autocorrelation
+        the cubic reads into them, so the slope test decides: PASS, saying so."""
+        curve = 0.01 + 0.43 * np.exp(-np.arange(40) / 6)
+        result = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=40).run()
+        finding = result.finding("loss_trend")
+        needed = int(result.metrics["trend.steps_needed"])
+        assert (Status.PASS, Status.PASS) == (result.status, finding.status), str(result)
+        assert "the slope test" in finding.message
+        assert f"the block test needs at least {needed} steps" in finding.message
+        assert needed > 40
+        assert result.metrics["trend.slope_pvalue"] < 1e-6
+        assert result.metrics["trend.slope_pvalue"] == finding.observed
+
+    def test_short_noisy_curve_is_inconclusive(self) -> None:
+        """20 steps whose noise swamps a slight decline: too few for the block test and the
+        slope test cannot show it either, but the block means go down: WARN, saying how
+        many steps the block test needs."""
+        t = np.arange(20)
+        curve = 1.0 - 0.005 * t + 0.2 * (-1.0) ** t
+        result = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=20).run()
+        finding = result.finding("loss_trend")
+        assert (Status.WARN, Status.WARN) == (result.status, finding.status), str(result)
+        assert "inconclusive: the block test needs at least 30 steps" in finding.message
+        assert "and got 20" in finding.message
+        assert 30 == result.metrics["trend.steps_needed"]
+
+    def test_short_flat_curve_still_fails(self) -> None:
+        """Too few steps to judge a trend, but a constant curve does not go down: FAIL."""
+        curve = np.full(12, 0.7)
+        result = LossDecreasesCheck(trainer=CurveTrainer(curve), batches=[None], n_steps=12).run()
+        assert Status.FAIL == result.finding("loss_trend").status
 
     def test_fails_on_a_small_drop(self) -> None:
         """A significant but tiny decrease FAILS the minimum relative drop."""

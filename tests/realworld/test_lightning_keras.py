@@ -145,7 +145,7 @@ def iris_lightning(seed: int, module: type = IrisClassifier, callbacks: Any = ()
 
 def test_lightning_iris_loss_decreases() -> None:
     """A DataModule-fed classifier with AdamW and StepLR: the loss falls (PASS)."""
-    result = LossDecreasesCheck(make_trainer=iris_lightning, batches=IRIS_BATCHES * 4).run()
+    result = LossDecreasesCheck(make_trainer=iris_lightning, batches=IRIS_BATCHES * 20).run()
     assert "pass" == result.status.value, str(result)
 
 
@@ -219,7 +219,7 @@ CANCER_BATCHES = [(X_CANCER[i : i + 32], Y_CANCER[i : i + 32]) for i in range(0,
 def test_keras_breast_cancer_loss_decreases() -> None:
     """A Sequential Dense/BatchNormalization/Dropout model with Adam: the loss falls (PASS)."""
     result = LossDecreasesCheck(
-        make_trainer=lambda seed: KerasTrainer(cancer_model(seed)), batches=CANCER_BATCHES * 3
+        make_trainer=lambda seed: KerasTrainer(cancer_model(seed)), batches=CANCER_BATCHES * 4
     ).run()
     assert "pass" == result.status.value, str(result)
 

@@ -39,6 +39,7 @@ from mlchecks import (
     Pipeline,
     PipelineCheck,
     ReproducibilityCheck,
+    Result,
     Stage,
     Status,
     TrainingRun,
@@ -56,6 +57,18 @@ def batches(load: Callable[..., Any], size: int) -> Batches:
     return [(X[i : i + size], y[i : i + size]) for i in range(0, len(y) - size + 1, size)]
 
 
+def assert_too_short_for_the_trend(result: Result) -> None:
+    """24 refits on batches of 8 give a noisy loss that falls within a few steps: too few
+    steps for the block test (it needs 30 or more) and too noisy for the slope test, so the
+    trend is inconclusive (WARN, saying how many steps the block test needs), the drop
+    PASSES and nothing FAILS. (Longer, the curve is a plateau after its first few steps and
+    the trend test, rightly, sees no trend: the loss stopped falling.)"""
+    trend = result.finding("loss_trend")
+    assert (Status.WARN, Status.WARN) == (result.status, trend.status), str(result)
+    assert "needs at least" in trend.message
+    assert Status.PASS == result.finding("relative_drop").status
+
+
 def logistic_pipeline(seed: int) -> SklearnTrainer:
     """Standardised logistic regression, refit on the data seen so far at every step."""
     return SklearnTrainer(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)))
@@ -71,7 +84,7 @@ class TestLogisticPipeline:
             make_trainer=logistic_pipeline, batches=batches(load_breast_cancer, 8), n_steps=24
         )
         result = check.run()
-        assert Status.PASS == result.status, str(result)
+        assert_too_short_for_the_trend(result)
         assert 0.6931 == pytest.approx(result.metrics["loss.first"], abs=1e-4)
 
     def test_checkpoint_restores_the_pipeline(self) -> None:
@@ -146,7 +159,7 @@ class TestRandomForest:
             n_steps=24,
         )
         result = check.run()
-        assert Status.PASS == result.status, str(result)
+        assert_too_short_for_the_trend(result)
         assert 1.0986 == pytest.approx(result.metrics["loss.first"], abs=1e-4)
 
     def test_warm_start_forest_checkpoint_restores(self) -> None:
@@ -202,7 +215,7 @@ class TestBoosting:
 
         data = batches(load_breast_cancer, 8)
         loss = LossDecreasesCheck(make_trainer=make_trainer, batches=data, n_steps=24).run()
-        assert Status.PASS == loss.status, str(loss)
+        assert_too_short_for_the_trend(loss)
         restore = CheckpointRestoreCheck(make_trainer=make_trainer, batches=data, n_steps=8)
         result = restore.run()
         assert Status.PASS == result.status, str(result)
@@ -219,7 +232,7 @@ class TestBoosting:
             make_trainer=make_trainer, batches=batches(load_breast_cancer, 8), n_steps=24
         )
         result = check.run()
-        assert Status.PASS == result.status, str(result)
+        assert_too_short_for_the_trend(result)
 
 
 # -------------------------------------------------------------------------- partial_fit

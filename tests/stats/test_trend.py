@@ -13,7 +13,15 @@ import scipy.stats
 from mlchecks import stats
 from mlchecks.checks.training import LossTrend as TrainingLossTrend
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats.trend import LossTrend, loss_trend, min_blocks
+from mlchecks.stats.trend import (
+    LossTrend,
+    block_steps,
+    kendall_pvalue_less,
+    lag1_autocorrelation,
+    loss_trend,
+    min_blocks,
+    slope_test,
+)
 
 
 def ar1(rng: np.random.Generator, n: int, phi: float, size: int | None = None) -> np.ndarray:
@@ -164,6 +172,105 @@ class TestLossTrend:
         """alpha outside (0, 1) is rejected."""
         with pytest.raises(InvalidInput, match=r"'alpha' must be in \(0, 1\)"):
             loss_trend(np.linspace(1, 0, 50), alpha=1.5)
+
+
+class TestKernelPieces:
+    @pytest.mark.parametrize("b", [3, 5, 6, 8, 10])
+    def test_exact_pvalue_matches_scipy(self, b: int) -> None:
+        """kendall_pvalue_less equals scipy's exact one-sided p-value, row by row."""
+        rng = np.random.default_rng(b)
+        rows = rng.normal(size=(30, b)) - np.linspace(0, 1, b) * rng.uniform(0, 2, (30, 1))
+        ours = kendall_pvalue_less(rows)
+        for row, p in zip(rows, ours, strict=True):
+            ref = scipy.stats.kendalltau(np.arange(b), row, alternative="less", method="exact")
+            assert ref.pvalue == pytest.approx(p, rel=1e-12)
+
+    def test_exact_levels(self) -> None:
+        """Kendall's exact level for 10 blocks: 0.0083 at alpha 0.01, 0.036 at 0.05."""
+        values = np.array(list(itertools.permutations(range(6))), dtype=float)
+        p = kendall_pvalue_less(values)
+        assert 6 / 720 == pytest.approx(float(np.mean(p <= 0.01)))
+        # Monotone in the number of increasing pairs; a strictly decreasing row is 1 / b!.
+        assert 1 / 720 == pytest.approx(kendall_pvalue_less(np.arange(6.0)[::-1]))
+
+    def test_block_steps(self) -> None:
+        """Five correlation times, rounded up: 5 for white noise, 95 at 0.9."""
+        assert (5, 15, 45, 95, 195) == tuple(block_steps(r) for r in (0.0, 0.5, 0.8, 0.9, 0.95))
+
+    def test_autocorrelation_vectorised(self) -> None:
+        """The 2-D form gives the 1-D form's value for every row."""
+        rng = np.random.default_rng(5)
+        rows = ar1(rng, 80, 0.7, size=12)
+        assert pytest.approx(lag1_autocorrelation(rows)) == [lag1_autocorrelation(r) for r in rows]
+
+    def test_short_smooth_curve_is_judged_by_the_slope_test(self) -> None:
+        """Too few steps for the estimated autocorrelation: not judgeable by blocks
+        (steps_needed is min_blocks blocks of block_steps steps; a smooth curve the cubic
+        cannot follow reads as correlated noise over a short window), so the slope test
+        decides, and a smooth decline is far beyond its random-walk bound."""
+        curve = 0.01 + 0.43 * np.exp(-np.arange(40) / 6)
+        trend = loss_trend(curve, alpha=0.01)
+        assert not trend.judgeable
+        assert 6 * block_steps(trend.lag1_autocorrelation) == trend.steps_needed
+        assert trend.steps_needed > 40
+        assert ("slope", True) == (trend.test, trend.decreasing(0.01))
+        assert trend.slope_pvalue == trend.decision_pvalue < 1e-6
+
+    def test_short_wandering_curve_is_not_decreasing(self) -> None:
+        """A flat random walk of 40 steps that happens to drift down: its block means may
+        fall in order, but the slope test sees steps as large as the drift."""
+        rng = np.random.default_rng(3)
+        walks = 1.0 + np.cumsum(rng.normal(scale=0.05, size=(200, 40)), axis=1)
+        falling = [w for w in walks if w[-8:].mean() < w[:8].mean() - 0.1]
+        assert len(falling) > 20
+        trends = [loss_trend(w, alpha=0.01) for w in falling]
+        assert all(not t.judgeable for t in trends)
+        assert sum(t.decreasing(0.01) for t in trends) <= 0.05 * len(trends)
+
+    def test_slope_test_against_brute_force(self) -> None:
+        """z is minus the least-squares slope over the random-walk spread of the slope
+        computed from the second differences (of the whole curve, and of its later half);
+        the p-value the smaller t tail with (m - 2) / 3 df for m values, doubled."""
+        rng = np.random.default_rng(8)
+        curve = np.cumsum(rng.normal(size=25)) - 0.3 * np.arange(25)
+        n = len(curve)
+        slope = scipy.stats.linregress(np.arange(n), curve).slope
+        t = np.arange(n) - (n - 1) / 2
+        w = t / (t @ t)
+        # Var(slope) of a random walk: sum over increments of (sum of later weights)^2.
+        walk = sum(w[k:].sum() ** 2 for k in range(1, n))
+        best = (np.inf, 1.0)
+        for part in (curve, curve[n // 2 :]):
+            s2 = np.mean(np.diff(part, 2) ** 2) / 2
+            z_part = -slope / np.sqrt(s2 * walk)
+            p_part = scipy.stats.t.sf(z_part, (len(part) - 2) / 3)
+            best = min(best, (p_part, z_part))
+        z, p = slope_test(curve)
+        assert pytest.approx(best[1], rel=1e-10) == z
+        assert pytest.approx(2 * best[0], rel=1e-10) == p
+        rows = np.stack([curve, curve[::-1], np.ones(n)])
+        zs, ps = slope_test(rows)
+        assert pytest.approx(z) == zs[0]
+        assert zs[1] < 0
+        assert 0.0 == zs[2]
+        assert 1.0 == ps[2]
+
+    def test_slope_test_edges(self) -> None:
+        """A straight falling line has no noise: z is infinite and p 0; fewer than 4
+        losses are refused."""
+        assert (np.inf, 0.0) == slope_test(np.arange(10.0, 0.0, -1.0))
+        assert (-np.inf, 1.0) == slope_test(np.arange(10.0))
+        with pytest.raises(InvalidInput, match="at least 4"):
+            slope_test([1.0, 0.5, 0.2])
+
+    def test_white_noise_needs_30_steps_at_alpha_001(self) -> None:
+        """A noise-free straight line is judged by blocks from 30 steps at alpha 0.01 (25 at
+        0.05); shorter, the slope test decides."""
+        assert not loss_trend(np.linspace(1, 0, 29), alpha=0.01).judgeable
+        assert loss_trend(np.linspace(1, 0, 29), alpha=0.01).decreasing(0.01)
+        assert loss_trend(np.linspace(1, 0, 30), alpha=0.01).judgeable
+        assert loss_trend(np.linspace(1, 0, 30), alpha=0.01).decreasing(0.01)
+        assert loss_trend(np.linspace(1, 0, 25), alpha=0.05).judgeable
 
 
 class TestAgainstReferences:
