@@ -2,8 +2,8 @@
 
 Scenarios, all at `CanaryCheck`'s defaults (100 probes, ``max_probe_errors=0``, split mode,
 ``traffic_fraction=0.05``, ``n_candidate_requests=500``, ``alpha=0.05``, ``max_psi=0.1``):
-``alpha`` is split four ways in split mode (stage 0's probe-error test and stage 1's errors,
-latency and shift tests, ``alpha / 4 = 0.0125`` each).
+``alpha`` is split five ways in split mode (stage 0's probe-error test and stage 1's errors,
+latency, tail-latency and shift tests, ``alpha / 5 = 0.01`` each).
 
 - **A/A**: both versions fail each request independently with probability 1% (or 0.1%),
   latencies log-normal alike, classes (0.5, 0.3, 0.2) alike. A stream is one whole canary:
@@ -11,14 +11,20 @@ latency and shift tests, ``alpha / 4 = 0.0125`` each).
   (stage 1). A false FAIL is a FAIL of either stage. The old stage-0 rule (FAIL on any
   probe error) is reported beside it.
 - **stage-0 power**: the candidate fails 5% of requests, the baseline 1%.
+- **tail latency** (Kayenta's blind spot): the candidate's median latency equals the
+  baseline's but its spread is larger, so its p99 is 2x or 5x the baseline's; and A/A with
+  heavy-tailed (Pareto) latencies for the tail test's level.
+- **sparse errors** (Kayenta's case): the baseline never fails, the candidate fails 0.5% or
+  1% of requests.
 - **size gate**: the candidate's classes shifted (mass moved from class 0 to class 2) to a
   true PSI of 0.041, 0.063 (below ``max_psi``: tolerated), 0.1 (at it) or 0.3 (above it:
   must FAIL).
 
 Stage 0 is `probe_error_decision` and stage 1 the kernels `CanaryMonitor` runs
-(`share_log_evalues`, `betting_log_evalues`, `categorical_share_log_evalues` and the
-size gate `shift_exceeds`), vectorized over each stream: the decision `CanaryMonitor` takes
-request by request (tests/checks/test_canary_policy.py checks the two agree).
+(`share_log_evalues`, `betting_log_evalues`, `slow_flags` with `tail_share`,
+`categorical_share_log_evalues` and the size gate `shift_exceeds`), vectorized over each
+stream: the decision `CanaryMonitor` takes request by request
+(tests/checks/test_canary_policy.py checks the two agree).
 tests/verdicts/test_canary.py runs these functions with the same settings and asserts the
 numbers; it also runs the whole check on an `InProcessServer` for a few A/A canaries.
 
@@ -36,6 +42,7 @@ from scipy.stats import beta
 
 from mlchecks.checks._canary_policy import SHIFT_GATE_LOOKS, shift_exceeds
 from mlchecks.checks._canary_probe import FAIL_CODE, probe_error_decision
+from mlchecks.checks._canary_tail import slow_flags, tail_share
 from mlchecks.stats.sequential import (
     betting_log_evalues,
     categorical_share_log_evalues,
@@ -43,13 +50,16 @@ from mlchecks.stats.sequential import (
 )
 
 ALPHA = 0.05
-N_TESTS = 4  # stage 0's probe-error test + stage 1's errors, latency, shift (split mode)
+N_TESTS = 5  # stage 0's probe-error test + stage 1's errors, latency, tail, shift (split)
 SHARE = ALPHA / N_TESTS
 N_PROBES = 100
 FRACTION = 0.05
 N_CANDIDATE = 500
 MAX_PSI = 0.1
 MAX_LATENCY_RATIO = 1.2
+MAX_TAIL_RATIO = 2.0
+LATENCY_QUANTILE = 0.95
+LATENCY_SIGMA = 0.3  # the baseline's log-normal latency spread
 CLIP = math.log(10.0)
 BASELINE_CLASSES = np.array([0.5, 0.3, 0.2])
 SEED = 20261207
@@ -101,15 +111,25 @@ def stage1_fails(
     error_rate: float,
     candidate_classes: np.ndarray,
     candidate_error_rate: float | None = None,
-) -> bool:
-    """Whether one split-mode trickle FAILs before the candidate served `N_CANDIDATE`."""
+    candidate_sigma: float = LATENCY_SIGMA,
+    pareto: bool = False,
+) -> str | None:
+    """Which stage-1 test FAILs one split-mode trickle first (None: it PASSes).
+
+    The tests are checked in turn on the whole stream, so with several regressions the
+    name is the first in report order that fired, not the earliest in time.
+    """
     n = int(N_CANDIDATE / FRACTION * 1.5)
     arm = rng.random(n) < FRACTION
     stop = int(np.searchsorted(np.cumsum(arm), N_CANDIDATE)) + 1  # the PASS request
     arm = arm[:stop]
     c_rate = error_rate if candidate_error_rate is None else candidate_error_rate
     err = rng.random(stop) < np.where(arm, c_rate, error_rate)
-    log_lat = rng.normal(math.log(0.01), 0.3, stop)
+    if pareto:  # heavy tails alike: Pareto (shape 1.5) latencies on both arms
+        log_lat = math.log(0.01) + np.log1p(rng.pareto(1.5, stop))
+    else:
+        sigma = np.where(arm, candidate_sigma, LATENCY_SIGMA)
+        log_lat = math.log(0.01) + rng.normal(0.0, 1.0, stop) * sigma
     u = rng.random(stop)[:, None]
     labels = np.where(
         arm,
@@ -119,8 +139,8 @@ def stage1_fails(
     threshold = math.log(1.0 / SHARE)
     # errors: the candidate's share of errors
     err_arm = arm[err]
-    if err_arm.size and share_log_evalues(err_arm, FRACTION).max() >= threshold:
-        return True
+    if err_arm.size and share_log_evalues(err_arm, FRACTION, sparse=True).max() >= threshold:
+        return "errors"
     # latency: each successful candidate request with the latest unpaired baseline success
     ok = ~err
     cand_ok, base_ok = np.flatnonzero(arm & ok), np.flatnonzero(~arm & ok)
@@ -133,17 +153,24 @@ def stage1_fails(
             diffs, math.log(MAX_LATENCY_RATIO), low=-CLIP, high=CLIP, alternative="greater"
         )
         if log_e.max() >= threshold:
-            return True
+            return "latency"
+    # tail: which version each slow request (beyond the pooled running quantile) came from
+    flags = slow_flags(log_lat[ok], LATENCY_QUANTILE)  # log is monotone: same order
+    slow_arm = arm[ok][flags == 1]
+    null = tail_share(FRACTION, MAX_TAIL_RATIO)
+    if slow_arm.size and share_log_evalues(slow_arm, null).max() >= threshold:
+        return "tail"
     # shift: the class test, then the size gate where it rejects
     codes, hits = labels[ok], arm[ok]
     log_shift = categorical_share_log_evalues(codes, hits, FRACTION)
     times = np.flatnonzero(log_shift >= threshold)
     if not times.size:
-        return False
+        return None
     onehot = np.eye(BASELINE_CLASSES.size)[codes]
     cand = np.cumsum(onehot * hits[:, None], axis=0)[times]
     base = np.cumsum(onehot * ~hits[:, None], axis=0)[times]
-    return bool(np.any(shift_exceeds(cand, base, MAX_PSI, SHARE / SHIFT_GATE_LOOKS)))
+    crossed = np.any(shift_exceeds(cand, base, MAX_PSI, SHARE / SHIFT_GATE_LOOKS))
+    return "shift" if crossed else None
 
 
 def rate(k: int, n: int) -> dict[str, Any]:
@@ -157,7 +184,10 @@ def whole_canary(error_rate: float, reps: int, seed: int = SEED) -> dict[str, An
     stage0 = stage0_codes(error_rate, error_rate, reps, rng) == FAIL_CODE
     classes = BASELINE_CLASSES
     stage1 = np.array(
-        [stage1_fails(rng, error_rate=error_rate, candidate_classes=classes) for _ in range(reps)]
+        [
+            stage1_fails(rng, error_rate=error_rate, candidate_classes=classes) is not None
+            for _ in range(reps)
+        ]
     )
     old = 1.0 - (1.0 - error_rate) ** N_PROBES  # any probe error failed the old rule
     return {
@@ -186,12 +216,52 @@ def size_gate(target_psi: float, reps: int, seed: int = SEED + 2) -> dict[str, A
     """Stage 1 with the candidate's classes shifted to a true PSI of ``target_psi``."""
     rng = np.random.default_rng(seed + int(target_psi * 1000))
     classes = shifted_classes(target_psi)
-    fails = sum(stage1_fails(rng, error_rate=0.01, candidate_classes=classes) for _ in range(reps))
+    fails = sum(
+        stage1_fails(rng, error_rate=0.01, candidate_classes=classes) is not None
+        for _ in range(reps)
+    )
     return rate(int(fails), reps)
 
 
+def p99_sigma(p99_ratio: float) -> float:
+    """The log-normal spread whose p99 is ``p99_ratio`` times the baseline's (same median)."""
+    z99 = 2.3263478740408408
+    return (math.log(p99_ratio) + z99 * LATENCY_SIGMA) / z99
+
+
+def stage1_scenario(name: str, reps: int, seed: int = SEED + 3) -> dict[str, Any]:
+    """Stage 1 on a Kayenta case: ``{"fail": rate, "by": {test: count}}``.
+
+    ``name``: ``"tail_2x"``/``"tail_5x"`` (p99 2x/5x, median unchanged), ``"tail_aa_pareto"``
+    (A/A, heavy-tailed latencies, shared 1% errors), ``"sparse_0.5pct"``/``"sparse_1pct"``
+    (the baseline never fails, the candidate fails 0.5%/1% of requests).
+    """
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    settings: dict[str, Any] = {
+        "tail_2x": {"error_rate": 0.01, "candidate_sigma": p99_sigma(2.0)},
+        "tail_5x": {"error_rate": 0.01, "candidate_sigma": p99_sigma(5.0)},
+        "tail_aa_pareto": {"error_rate": 0.01, "pareto": True},
+        "sparse_0.5pct": {"error_rate": 0.0, "candidate_error_rate": 0.005},
+        "sparse_1pct": {"error_rate": 0.0, "candidate_error_rate": 0.01},
+    }[name]
+    by: dict[str, int] = {}
+    for _ in range(reps):
+        test = stage1_fails(rng, candidate_classes=BASELINE_CLASSES, **settings)
+        if test is not None:
+            by[test] = by.get(test, 0) + 1
+    return {"fail": rate(sum(by.values()), reps), "by": by}
+
+
 #: The settings the test asserts: canaries per scenario.
-REPS = {"whole_1pct": 600, "whole_0.1pct": 300, "gate_below": 300, "gate_above": 200}
+REPS = {
+    "whole_1pct": 600,
+    "whole_0.1pct": 300,
+    "gate_below": 300,
+    "gate_above": 200,
+    "kayenta": 200,
+}
+#: The Kayenta cases, in the order the docs show them.
+KAYENTA = ("tail_2x", "tail_5x", "tail_aa_pareto", "sparse_0.5pct", "sparse_1pct")
 #: Size-gate scenarios: true PSI -> the REPS entry.
 GATE = {0.041: "gate_below", 0.063: "gate_below", 0.1: "gate_below", 0.3: "gate_above"}
 
@@ -215,6 +285,9 @@ def main() -> None:
         print(f"stage 0 {name}: FAIL {percent(r)}")
     for target, key in GATE.items():
         print(f"size gate, true PSI {target}: FAIL {percent(size_gate(target, REPS[key]))}")
+    for name in KAYENTA:
+        r = stage1_scenario(name, REPS["kayenta"])
+        print(f"stage 1, {name}: FAIL {percent(r['fail'])} by {r['by']}")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ class Response:
         error: a message when the request failed, else None.
         error_kind: the class of failure: ``"timeout"``, ``"client"`` (4xx, bad input),
             ``"server"`` (5xx or an exception in the model), ``"connection"``.
+        n_retries: transient failures (an HTTP 503, a reset connection) the client
+            retried before this answer; they are not failures of the request, and the
+            checks count them apart.
+        request_id: the ``id`` the client sent with the request (None: it sent none).
 
     >>> Response(outputs=[0.1, 0.9], version="2", latency_s=0.004).ok
     True
@@ -77,6 +81,8 @@ class Response:
     latency_s: float = attrs.field(default=0.0, converter=to_float)
     error: str | None = None
     error_kind: str | None = None
+    n_retries: int = 0
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:

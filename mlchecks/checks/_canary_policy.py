@@ -15,12 +15,11 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 import numpy as np
-from scipy import optimize
-from scipy.stats import chi2, ncx2
 
+from mlchecks.checks._canary_shift import JS_SCALE, shift_exceeds, shift_interval
+from mlchecks.checks._canary_tail import TailTest
 from mlchecks.stats.intervals import ConfidenceInterval
 from mlchecks.stats.sequential import (
-    PSI_SMOOTHING,
     BettingTest,
     CategoricalShareTest,
     RateTest,
@@ -45,8 +44,9 @@ __all__ = [
 ]
 
 Decision: TypeAlias = Literal["continue", "fail", "pass"]
-#: The tests of stage 1, in report order (``disagreement`` in shadow mode only).
-TESTS = ("errors", "latency", "shift", "disagreement")
+#: The tests of stage 1, in report order (``tail`` unless ``max_tail_ratio`` is None,
+#: ``disagreement`` in shadow mode only).
+TESTS = ("errors", "latency", "tail", "shift", "disagreement")
 #: The size gate's per-look level is ``alpha_per_test`` over this (see `shift_limits_crossed`).
 SHIFT_GATE_LOOKS = 10.0
 #: Latencies are floored here (seconds) before taking logs, so a clock reading 0 is finite.
@@ -64,6 +64,10 @@ class CanaryPolicy:
         alpha: the false-FAIL rate bound of the whole verdict.
         max_latency_ratio: the candidate may be this many times slower (>= 1).
         clip_ratio: log-latency ratios are clipped to ``±log(clip_ratio)``.
+        max_tail_ratio: the candidate may be slow (beyond the pooled running
+            ``latency_quantile``) this many times as often as the baseline (None: the tail
+            test does not run).
+        latency_quantile: the quantile that defines a slow request.
         max_psi, max_js: effect-size thresholds for a prediction shift (None: not used;
             both None: any significant shift fails).
         n_candidate_requests: how many candidate requests make a PASS.
@@ -76,6 +80,8 @@ class CanaryPolicy:
     alpha: float = 0.05
     max_latency_ratio: float = 1.2
     clip_ratio: float = 10.0
+    max_tail_ratio: float | None = 2.0
+    latency_quantile: float = 0.95
     max_psi: float | None = 0.1
     max_js: float | None = None
     n_candidate_requests: int = 500
@@ -93,9 +99,15 @@ class CanaryPolicy:
         return self.mode == "shadow" and limit is not None and 0.0 < limit < 1.0
 
     @property
+    def tests_tail(self) -> bool:
+        """True when the tail-latency test runs (``max_tail_ratio`` is set)."""
+        return self.max_tail_ratio is not None
+
+    @property
     def n_tests(self) -> int:
-        """How many tests share ``alpha``: 3, or 4 with the disagreement test."""
-        return 4 if self.tests_disagreement else 3
+        """How many tests share ``alpha``: errors, latency and shift, plus tail latency and
+        (shadow mode) disagreement when they run."""
+        return 3 + self.tests_tail + self.tests_disagreement
 
     @property
     def alpha_per_test(self) -> float:
@@ -112,11 +124,20 @@ class CanaryPolicy:
         """Log-latency differences are clipped to ``[-bound, bound]``."""
         return math.log(self.clip_ratio)
 
+    @property
+    def shift_gate_alpha(self) -> float:
+        """The size gate's level: ``alpha_per_test / SHIFT_GATE_LOOKS``.
+
+        The gate opens when the lower end of the effect size's interval at this level
+        (`shift_interval`) is above the limit; the report shows that same interval.
+        """
+        return self.alpha_per_test / SHIFT_GATE_LOOKS
+
     def shift_limits_crossed(self, candidate: Any, baseline: Any) -> tuple[str, ...]:
         """The effect-size limits a shift is shown to exceed (``("any",)`` when none is set).
 
         A limit is crossed only when the data show it: `shift_exceeds` rejects "the true
-        PSI (JS) is at most the limit" at ``alpha_per_test / SHIFT_GATE_LOOKS``, so a shift
+        PSI (JS) is at most the limit" at `shift_gate_alpha`, so a shift
         smaller than the limit is tolerated although the plug-in estimate, biased upward at
         small samples, lands above it. The level is divided because the gate is looked at
         after every request once the shift test has rejected; at the defaults a shift equal
@@ -128,7 +149,7 @@ class CanaryPolicy:
         if self.max_psi is None and self.max_js is None:
             return ("any",)
         crossed = []
-        level = self.alpha_per_test / SHIFT_GATE_LOOKS
+        level = self.shift_gate_alpha
         if self.max_psi is not None and shift_exceeds(
             candidate, baseline, self.max_psi, level, measure="psi"
         ):
@@ -138,117 +159,6 @@ class CanaryPolicy:
         ):
             crossed.append("max_js")
         return tuple(crossed)
-
-
-#: ``n_eff * JS_SCALE * JS`` (base 2) is on the scale of ``n_eff * PSI``: both are close to
-#: the chi-square divergence, PSI to it and JS (in nats) to an eighth of it.
-JS_SCALE = 8.0 * math.log(2.0)
-
-
-def _shift_statistic(
-    candidate: Any, baseline: Any, measure: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(n_eff * effect, degrees of freedom, n_eff)`` of count rows (vectorized over rows).
-
-    ``n_eff = n_c n_b / (n_c + n_b)``; the degrees of freedom are the classes seen in either
-    arm, minus one. For two samples from the same distribution ``n_eff * PSI`` is close to
-    chi-square with those degrees of freedom (the upward bias of the plug-in PSI is their
-    number over ``n_eff``), and for a true PSI ``d`` it is close to noncentral chi-square
-    with noncentrality ``n_eff * d``.
-    """
-    c = np.atleast_2d(np.asarray(candidate, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(baseline, dtype=np.float64))
-    n_c, n_b = c.sum(axis=-1), b.sum(axis=-1)
-    seen = (c + b) > 0
-    k = seen.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        n_eff = np.where((n_c > 0) & (n_b > 0), n_c * n_b / (n_c + n_b), 0.0)
-        if measure == "psi":
-            s = PSI_SMOOTHING
-            p = np.where(seen, (c + s) / (n_c + s * k)[..., None], 1.0)
-            q = np.where(seen, (b + s) / (n_b + s * k)[..., None], 1.0)
-            effect = np.sum((p - q) * np.log(p / q), axis=-1)
-        else:
-            p, q = c / n_c[..., None], b / n_b[..., None]
-            m = 0.5 * (p + q)
-            kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum(axis=-1)
-            kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum(axis=-1)
-            effect = JS_SCALE * np.clip(0.5 * (kl_p + kl_q) / math.log(2.0), 0.0, 1.0)
-    stat = np.nan_to_num(n_eff * effect)
-    return stat, np.maximum(k - 1, 0).astype(np.float64), n_eff
-
-
-def shift_exceeds(
-    candidate: Any, baseline: Any, limit: float, alpha: float, *, measure: str = "psi"
-) -> Any:
-    """Whether the counts show the true PSI (or JS) above ``limit``, at level ``alpha``.
-
-    Rejects "effect <= limit" when ``P(X >= n_eff * estimate) <= alpha`` for ``X``
-    noncentral chi-square with noncentrality ``n_eff * limit`` (``limit * JS_SCALE`` for
-    JS): a one-sided test on the effect size itself, so the plug-in estimate's upward bias
-    at small samples (about ``(k - 1) / n_eff``) is accounted for.
-
-    Args:
-        candidate, baseline: class counts (1-D, or rows of counts: vectorized).
-        limit: the effect-size limit (``max_psi`` or ``max_js``).
-        alpha: the level.
-        measure: ``"psi"`` or ``"js"``.
-
-    Returns:
-        A bool (1-D input) or an array of bools, one per row.
-
-    >>> bool(shift_exceeds([300, 200], [200, 300], 0.1, 0.01))  # PSI 0.16 on 500 a side
-    False
-    >>> bool(shift_exceeds([1500, 1000], [1000, 1500], 0.1, 0.01))
-    True
-    """
-    stat, df, n_eff = _shift_statistic(candidate, baseline, measure)
-    scale = JS_SCALE if measure == "js" else 1.0
-    null = np.maximum(n_eff * limit * scale, 1e-12)
-    # At or below its mean a noncentral chi-square's tail is above 1/4: no test needed.
-    out = (df > 0) & (stat > df + null) if alpha < 0.25 else df > 0
-    if out.any():
-        tail = ncx2.sf(stat[out], df[out], null[out])
-        out[out] = tail <= alpha
-    return bool(out[0]) if np.ndim(candidate) == 1 else out
-
-
-def shift_interval(
-    candidate: Any, baseline: Any, alpha: float, *, measure: str = "psi"
-) -> tuple[float, float, float]:
-    """``(bias-corrected estimate, low, high)`` of the true PSI (or JS) between two counts.
-
-    The estimate is ``max(0, stat - df) / n_eff`` (the plug-in minus its bias under no
-    shift); ``low``/``high`` invert `shift_exceeds`'s noncentral chi-square at ``alpha``
-    each side (together a ``1 - 2 alpha`` interval). NaNs when either arm has no counts.
-
-    >>> est, low, high = shift_interval([300, 200], [200, 300], 0.01)
-    >>> round(est, 3), low < est < high
-    (0.158, True)
-    """
-    stat_a, df_a, n_eff_a = _shift_statistic(candidate, baseline, measure)
-    stat, df, n_eff = float(stat_a[0]), float(df_a[0]), float(n_eff_a[0])
-    scale = JS_SCALE if measure == "js" else 1.0
-    if n_eff <= 0.0:
-        return math.nan, math.nan, math.nan
-    if df <= 0.0:
-        return 0.0, 0.0, 0.0
-    estimate = max(0.0, stat - df) / n_eff / scale
-
-    def noncentrality(target: float) -> float:
-        # the lambda with P(X >= stat | lambda) == target; P increases with lambda
-        if float(chi2.sf(stat, df)) >= target:
-            return 0.0
-        high = max(4.0 * stat, 10.0)
-        while float(ncx2.sf(stat, df, high)) < target:
-            high *= 2.0
-        return float(
-            optimize.brentq(lambda lam: float(ncx2.sf(stat, df, lam)) - target, 1e-12, high)
-        )
-
-    low = noncentrality(alpha) / n_eff / scale
-    high = noncentrality(1.0 - alpha) / n_eff / scale
-    return estimate, low, high
 
 
 def log_ratio(candidate_s: float, baseline_s: float, bound: float) -> float:
@@ -266,9 +176,9 @@ def pair_code(a: int, b: int) -> int:
 class CanaryMonitor:
     """The stage-1 verdict of a canary, updated after every request.
 
-    Three anytime-valid tests run side by side (four in shadow mode), each at ``alpha / 3``
-    (``alpha / 4``; Bonferroni), so the chance of a false FAIL for a candidate identical to
-    the baseline is at most ``alpha`` however long the canary runs and whenever it stops:
+    Up to five anytime-valid tests run side by side, each at ``alpha / n_tests``
+    (Bonferroni), so the chance of a false FAIL for a candidate identical to the baseline is
+    at most ``alpha`` however long the canary runs and whenever it stops:
 
     - **errors**: is the candidate's share of errors larger than its share of traffic
       (split mode), or are candidate-only errors more common than baseline-only errors
@@ -277,6 +187,12 @@ class CanaryMonitor:
       baseline above ``log(max_latency_ratio)``? A one-sided `BettingTest` on pairs: in
       split mode each successful candidate request is paired with the latest successful
       baseline request not yet paired (if any); in shadow mode with its mirror.
+    - **tail** (unless ``max_tail_ratio`` is None): is the candidate slow (beyond the
+      pooled running ``latency_quantile`` of the latencies before it) more than
+      ``max_tail_ratio`` times as often as the baseline? A one-sided share test on which
+      version each slow request came from (`mlchecks.checks._canary_tail.TailTest`): it
+      sees a candidate whose median is the baseline's but whose slowest requests are
+      slower, which the mean log ratio does not.
     - **shift**: does the predicted-class distribution differ? A `CategoricalShareTest`
       on the routing of each labelled response (split mode), or on the direction of each
       disagreeing pair of labels (shadow mode). A rejection is a regression only while
@@ -302,10 +218,22 @@ class CanaryMonitor:
     def __init__(self, policy: CanaryPolicy | None = None) -> None:
         self.config = cfg = policy if policy is not None else CanaryPolicy()
         null = math.log(cfg.max_latency_ratio)
-        self.errors = ShareTest(cfg.share, alternative="greater")
+        # sparse: also bet on a few errors nearly all from the candidate (Kayenta's case of
+        # a baseline with no errors at all beside a candidate with a handful).
+        self.errors = ShareTest(cfg.share, alternative="greater", sparse=True)
         self.latency = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="greater")
         self.latency_within = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="less")
         self.shift = CategoricalShareTest(cfg.share)
+        self.tail = (
+            TailTest(
+                cfg.share,
+                quantile=cfg.latency_quantile,
+                max_ratio=cfg.max_tail_ratio,
+                paired=cfg.mode == "shadow",
+            )
+            if cfg.max_tail_ratio is not None
+            else None
+        )
         limit = cfg.max_disagreement
         self.disagreement = RateTest(limit) if cfg.tests_disagreement and limit else None
         self.n_compared = 0  # mirrored pairs whose predictions were compared
@@ -349,6 +277,8 @@ class CanaryMonitor:
             self.errors.update(bool(candidate))
             return self._decide()
         if latency_s is not None:
+            if self.tail is not None:
+                self.tail.observe(float(latency_s), candidate=bool(candidate))
             if not candidate:
                 self._last_baseline = float(latency_s)
             elif self._last_baseline is not None:
@@ -395,6 +325,8 @@ class CanaryMonitor:
             return self._decide()
         if candidate_latency_s is not None and baseline_latency_s is not None:
             self._add_difference(candidate_latency_s, baseline_latency_s)
+            if self.tail is not None:
+                self.tail.observe_pair(float(candidate_latency_s), float(baseline_latency_s))
         if candidate_label is not None and baseline_label is not None:
             c, b = int(candidate_label), int(baseline_label)
             self.candidate_labels[c] = self.candidate_labels.get(c, 0) + 1
@@ -424,6 +356,8 @@ class CanaryMonitor:
             reasons.append("errors")
         if self.latency.log_evalue >= threshold:
             reasons.append("latency")
+        if self.tail is not None and self.tail.log_evalue >= threshold:
+            reasons.append("tail")
         if self.shift.log_evalue >= threshold:
             _, cand, base = self.label_counts()
             self.shift_crossed = cfg.shift_limits_crossed(cand, base)
@@ -445,6 +379,7 @@ class CanaryMonitor:
         return (
             self.errors.log_evalue,
             self.latency.log_evalue,
+            math.nan if self.tail is None else self.tail.log_evalue,
             self.shift.log_evalue,
             disagreement,
         )
@@ -526,6 +461,7 @@ class CanaryMonitor:
             "latency_evalue": self.latency.evalue,
             "latency_within_evalue": self.latency_within.evalue,
             "max_latency_ratio": cfg.max_latency_ratio,
+            **self._tail_evidence(),
             "shift_evalue": self.shift.evalue,
             "shift_tolerated": self.shift_tolerated,
             "psi": self.psi,
@@ -547,6 +483,20 @@ class CanaryMonitor:
                 }
             )
         return evidence
+
+    def _tail_evidence(self) -> dict[str, Any]:
+        cfg, tail = self.config, self.tail
+        if tail is None:
+            return {"max_tail_ratio": None}
+        return {
+            "max_tail_ratio": cfg.max_tail_ratio,
+            "latency_quantile": cfg.latency_quantile,
+            "tail_threshold_s": tail.threshold_s,
+            "tail_judged": list(tail.n_judged),
+            "tail_slow": list(tail.n_slow),
+            "tail_ratio": tail.ratio,
+            "tail_evalue": tail.evalue,
+        }
 
     def __repr__(self) -> str:
         return (

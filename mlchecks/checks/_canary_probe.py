@@ -325,10 +325,15 @@ def _judge_outputs(
     b.detail("probe_outputs", {"shapes": sorted(str(s) for s in shapes), "dtypes": sorted(dtypes)})
     problems = []
     if not_numeric:
-        problems.append(
-            f"{len(not_numeric)} outputs are not numeric "
-            f"(e.g. {describe(responses[not_numeric[0]].outputs)})"
-        )
+        first = responses[not_numeric[0]].outputs
+        if isinstance(first, Mapping) and len(first) > 1:
+            problems.append(
+                f"{len(not_numeric)} outputs are several named tensors "
+                f"({', '.join(str(k) for k in first)}): pick the one to judge with the "
+                f"endpoint's output= (V2Endpoint(..., output={next(iter(first))!r}))"
+            )
+        else:
+            problems.append(f"{len(not_numeric)} outputs are not numeric (e.g. {describe(first)})")
     if len(shapes) > 1:
         problems.append(f"outputs have {len(shapes)} different shapes {sorted(shapes)}")
     if nonfinite:

@@ -41,7 +41,7 @@ SPLIT_NOTE = (
 
 
 def _arm() -> dict[str, Any]:
-    return {"requests": 0, "errors": {}, "latencies": []}
+    return {"requests": 0, "errors": {}, "latencies": [], "retries": 0}
 
 
 @attrs.define
@@ -62,6 +62,7 @@ class Trickle:
         """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
         tally = self.arms[arm]
         tally["requests"] += 1
+        tally["retries"] += int(getattr(response, "n_retries", 0) or 0)
         ok = response.ok and response.version in (None, version)
         if not ok:
             kind = error_class(response) if not response.ok else "wrong_version"
@@ -96,6 +97,7 @@ def _evidence(check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle) -> d
     evidence["arms"] = {
         name: {
             "requests": arm["requests"],
+            "retries": arm["retries"],
             "errors": dict(arm["errors"]),
             "first_error": arm.get("first_error"),
             **latency_quantiles(arm["latencies"]),
@@ -127,6 +129,7 @@ def _metrics(
         n = arm["requests"]
         metrics[f"trickle.{role}.n_requests"] = float(n)
         metrics[f"trickle.{role}.n_errors"] = float(errors[role])
+        metrics[f"trickle.{role}.n_retries"] = float(arm["retries"])
         if n:
             metrics[f"trickle.{role}.error_rate"] = errors[role] / n
         for q in ("p50_s", "p99_s"):
@@ -206,6 +209,8 @@ def report_trickle(
         )
         status = Status.PASS
     b.note("trickle.latency", status, message, observed=ratio, limit=max_ratio.describe())
+    if monitor.tail is not None:
+        severities["tail"] = _report_tail(check, monitor, b)
 
     psi_value, js_value = monitor.psi, monitor.js
     effect = f"PSI {fmt(psi_value, 3)}, JS {fmt(js_value, 3)}"
@@ -221,7 +226,7 @@ def report_trickle(
                 for part, value in (("corrected", est), ("low", low), ("high", high))
             }
         )
-        level = 1.0 - 2.0 * cfg.alpha_per_test
+        level = 1.0 - 2.0 * cfg.shift_gate_alpha
         effect += "; " + ", ".join(
             f"{measure.upper()} bias-corrected {fmt(est, 3)}, {level:.1%} interval "
             f"[{fmt(low, 3)}, {fmt(high, 3)}]"
@@ -288,6 +293,45 @@ def report_trickle(
     b.note("trickle", status, message, observed=float(consumed))
 
 
+def _report_tail(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -> Status:
+    """The tail-latency finding; returns the severity of its limit."""
+    tail, cfg = monitor.tail, monitor.config
+    condition = held_or_none(check.max_tail_ratio)
+    assert tail is not None  # the tail test runs with a limit
+    assert condition is not None
+    b.update_metrics({"trickle.tail.ratio": tail.ratio, "trickle.tail.evalue": tail.evalue})
+    (c, b_), (n_c, n_b) = tail.n_slow, tail.n_judged
+    quantile = f"p{fmt(100 * cfg.latency_quantile)}"
+    if not n_c or not n_b:
+        message = (
+            f"not judged yet: a request is slow beyond the {quantile} of all earlier "
+            f"latencies, which needs {tail.warmup} latencies first"
+        )
+        b.note("trickle.tail", Status.PASS, message, limit=condition.describe())
+        return condition.severity
+    counts = (
+        f"slower than the running {quantile} of both versions' latencies: candidate "
+        f"{c}/{n_c} = {c / n_c:.2%}, baseline {b_}/{n_b} = {b_ / n_b:.2%}, "
+        f"ratio {fmt(tail.ratio, 3)}; e-value {fmt(tail.evalue)}"
+    )
+    threshold = fmt(cfg.evalue_threshold)
+    if "tail" in monitor.reasons:
+        status = condition.severity
+        message = (
+            f"the candidate is slow more than max_tail_ratio {fmt(condition.value)} times as "
+            f"often as the baseline ({counts} >= {threshold}): its slowest requests are "
+            "slower even where its typical latency is not"
+        )
+    else:
+        status = Status.PASS
+        message = (
+            f"no evidence that the candidate is slow more than max_tail_ratio "
+            f"{fmt(condition.value)} times as often as the baseline ({counts} < {threshold})"
+        )
+    b.note("trickle.tail", status, message, observed=tail.ratio, limit=condition.describe())
+    return condition.severity
+
+
 def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -> str:
     """The shadow-mode disagreement finding; returns a clause for the inconclusive verdict."""
     cfg = monitor.config
@@ -352,13 +396,17 @@ def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBu
 
 
 def _shift_sizes(monitor: CanaryMonitor) -> dict[str, tuple[float, float, float]]:
-    """Each limited effect size's (bias-corrected estimate, low, high) at ``alpha_per_test``."""
+    """Each limited effect size's (bias-corrected estimate, low, high) at the gate's level.
+
+    Each end at ``shift_gate_alpha``: the lower end is above a limit exactly when the gate
+    opens for it, so the interval shown and the decision agree.
+    """
     cfg = monitor.config
     _, cand, base = monitor.label_counts()
     if not cand.size or cand.sum() == 0 or base.sum() == 0:
         return {}
     return {
-        measure: shift_interval(cand, base, cfg.alpha_per_test, measure=measure)
+        measure: shift_interval(cand, base, cfg.shift_gate_alpha, measure=measure)
         for measure, limit in (("psi", cfg.max_psi), ("js", cfg.max_js))
         if limit is not None
     }

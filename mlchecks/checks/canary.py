@@ -23,7 +23,8 @@ ML Test Score).
   ``traffic_fraction`` to the candidate and the rest to the baseline (``mode="split"``),
   or mirror a fraction to both (``mode="shadow"``, paired comparison). After every
   request anytime-valid sequential tests (the kernels of `mlchecks.stats.sequential`)
-  judge errors, latency and prediction shift, and in shadow mode also how often the two
+  judge errors, latency (the typical ratio, and how often the candidate is slow: the
+  tail) and prediction shift, and in shadow mode also how often the two
   versions' predictions differ on the same request (the disagreement rate, against
   ``max_disagreement``); each, and stage 0's probe-error test, gets an equal share of
   ``alpha`` (Bonferroni), so the chance of a false FAIL for a candidate identical to the
@@ -206,14 +207,20 @@ class CanaryCheck:
         mode: ``"split"`` (route; compares class proportions only) or ``"shadow"`` (mirror
             to both, users get the baseline; also tests the disagreement rate).
         alpha: the false-FAIL rate bound of the check's statistical tests as a whole,
-            shared equally by stage 0's probe-error test and stage 1's tests (three in
-            split mode, four in shadow mode): ``alpha / 4`` or ``alpha / 5`` each; all of it
-            to the probe-error test without ``traffic``.
+            shared equally by stage 0's probe-error test and stage 1's tests (errors,
+            latency, tail latency and shift; disagreement in shadow mode): ``alpha / 5``
+            or ``alpha / 6`` each at the defaults; all of it to the probe-error test
+            without ``traffic``.
         n_candidate_requests: stage 1 passes once the candidate served this many requests.
         budget_requests: the most live requests stage 1 consumes.
         budget_s: the longest stage 1 runs.
         max_latency_ratio: the candidate may be this many times slower (geometric mean).
         clip_ratio: per-pair latency ratios are clipped to ``[1/clip, clip]``.
+        max_tail_ratio: the candidate may be *slow* (beyond the ``latency_quantile`` of
+            all earlier latencies, both versions pooled) at most this many times as often
+            as the baseline, which catches slower tails with an unchanged median; None:
+            not tested.
+        latency_quantile: the quantile that makes a request slow, in (0.5, 1).
         max_psi, max_js: a detected prediction shift is a regression only when the data
             show its effect size above these (a test on the size, not the small-sample
             plug-in estimate; both None: any detected shift is).
@@ -291,6 +298,10 @@ class CanaryCheck:
     budget_s: float = seconds(120.0)
     max_latency_ratio: MaxLimit = limit("max", 1.2, low=1.0)
     clip_ratio: float = attrs.field(default=10.0, validator=_POSITIVE, kw_only=True)
+    max_tail_ratio: MaxLimit | None = limit("max", 2.0, low=1.0, optional=True)
+    latency_quantile: float = attrs.field(
+        default=0.95, validator=number_in(0.5, 1.0, low_open=True, high_open=True), kw_only=True
+    )
     max_psi: MaxLimit | None = limit("max", 0.1, optional=True)
     max_js: MaxLimit | None = limit("max", None, high=1.0, optional=True)
     max_disagreement: MaxLimit | None = limit("max", 0.1, high=1.0, optional=True)
@@ -433,8 +444,11 @@ class CanaryCheck:
         if self.traffic is None:
             return self.alpha, 0.0
         limit = held_or_none(self.max_disagreement)
+        tail = held_or_none(self.max_tail_ratio)
         n = CanaryPolicy(
-            mode=self.mode, max_disagreement=None if limit is None else limit.value
+            mode=self.mode,
+            max_disagreement=None if limit is None else limit.value,
+            max_tail_ratio=None if tail is None else tail.value,
         ).n_tests
         return self.alpha / (n + 1), self.alpha * n / (n + 1)
 
@@ -450,6 +464,8 @@ class CanaryCheck:
             alpha=self._alphas()[1],
             max_latency_ratio=held(self.max_latency_ratio).value,
             clip_ratio=self.clip_ratio,
+            max_tail_ratio=value(held_or_none(self.max_tail_ratio)),
+            latency_quantile=self.latency_quantile,
             max_psi=value(held_or_none(self.max_psi)),
             max_js=value(held_or_none(self.max_js)),
             n_candidate_requests=self.n_candidate_requests,

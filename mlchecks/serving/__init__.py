@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "V2Deployment": "mlchecks.serving.v2",
     "V2Endpoint": "mlchecks.serving.v2",
     "V2Error": "mlchecks.serving.v2",
+    "V2ModelsDeployment": "mlchecks.serving.v2",
 }
 
 __all__ = ["InProcessServer", *sorted(_LAZY)]

@@ -18,6 +18,7 @@ from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MLChecksError
 
 __all__ = [
+    "NUMPY_DTYPES",
     "Failure",
     "V2Error",
     "datatype_of",
@@ -29,8 +30,8 @@ __all__ = [
     "version_sort_key",
 ]
 
-# V2 datatype -> numpy dtype of the decoded array (BYTES decodes to an object array of str).
-_NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+#: V2 datatype -> numpy dtype of the decoded array (BYTES decodes to an object array of str).
+NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
     "UINT8": np.dtype(np.uint8),
     "UINT16": np.dtype(np.uint16),
@@ -47,7 +48,7 @@ _NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
 }
 # numpy dtype (kind, itemsize) -> V2 datatype, for the numeric types.
 _DATATYPES: dict[tuple[str, int], str] = {
-    (dtype.kind, dtype.itemsize): name for name, dtype in _NUMPY_DTYPES.items() if name != "BYTES"
+    (dtype.kind, dtype.itemsize): name for name, dtype in NUMPY_DTYPES.items() if name != "BYTES"
 }
 _ERROR_TEXT_LIMIT = 300
 
@@ -77,10 +78,11 @@ class V2Error(MLChecksError, RuntimeError):
 class Failure(Exception):
     """A request that got no usable HTTP answer (internal; becomes a Response or V2Error)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, n_retries: int = 0) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.n_retries = n_retries
 
 
 # ------------------------------------------------------------------------ tensor coding
@@ -104,7 +106,7 @@ def datatype_of(array: np.ndarray) -> str:
         return "BYTES"
     name = _DATATYPES.get((dtype.kind, dtype.itemsize))
     if name is None:
-        supported = ", ".join(_NUMPY_DTYPES)
+        supported = ", ".join(NUMPY_DTYPES)
         raise InvalidInput(
             f"'inputs' has dtype {dtype} that the V2 protocol cannot carry "
             f"(supported: {supported}; strings travel as BYTES)"
@@ -174,7 +176,7 @@ def decode_tensor(tensor: Mapping[str, Any]) -> np.ndarray:
         data = tensor["data"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed output tensor (missing or bad field {exc})") from None
-    dtype = _NUMPY_DTYPES.get(datatype)
+    dtype = NUMPY_DTYPES.get(datatype)
     if dtype is None:
         raise ValueError(f"output tensor {tensor.get('name')!r} has unknown datatype {datatype!r}")
     try:

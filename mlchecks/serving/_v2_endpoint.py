@@ -1,67 +1,66 @@
 """`V2Endpoint`: one model on a server that speaks the Open Inference Protocol over HTTP.
 
-The transport (one keep-alive connection per thread, a retry on a connection the server
-closed while idle), inference, readiness and the model repository extension. The wire
-format is in `mlchecks.serving._v2_codec`; the public names are re-exported by
+Inference, readiness and the model repository extension. The transport (keep-alive
+connections, TLS, headers, retries) is `mlchecks.serving._http.HttpTransport`, the wire
+format `mlchecks.serving._v2_codec`; the public names are re-exported by
 `mlchecks.serving.v2`.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import math
-import threading
+import os
+import ssl
 import time
 import urllib.parse
-import weakref
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
+
+import numpy as np
 
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
+from mlchecks.serving._http import Answer, Headers, HttpTransport, check_seconds
 from mlchecks.serving._v2_codec import (
+    NUMPY_DTYPES,
     Failure,
     V2Error,
+    datatype_of,
     decode_tensor,
     encode_tensor,
     error_text,
     http_error,
     status_kind,
-    version_sort_key,
 )
+from mlchecks.serving._v2_repository import V2Repository
 
-__all__ = ["V2Endpoint"]
+__all__ = ["DEFAULT_INPUT_NAME", "V2Endpoint"]
 
-# Errors that mean the server closed a kept-alive connection while it was idle.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+#: The input tensor's name when neither ``input_name`` nor the model's metadata gives one.
+DEFAULT_INPUT_NAME = "input-0"
+
 _T = TypeVar("_T")
 
 
-def _check_positive(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidInput(f"'{name}' must be a positive number of seconds (got {describe(value)})")
-    return float(value)
-
-
-def _close_all(connections: dict[int, http.client.HTTPConnection], lock: threading.Lock) -> None:
-    with lock:
-        items = list(connections.values())
-        connections.clear()
-    for connection in items:
-        connection.close()
+def _as_declared(value: Any, datatype: str | None) -> Any:
+    """``value`` cast to the numeric ``datatype`` the model declares (unchanged if None)."""
+    if datatype is None or isinstance(value, Mapping):
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return value  # encode_tensor says what is wrong
+    if array.dtype.kind not in "biuf" or datatype_of(array) == datatype:
+        return array
+    return array.astype(NUMPY_DTYPES[datatype])
 
 
 # ---------------------------------------------------------------------------- endpoint
 
 
-class V2Endpoint:
+class V2Endpoint(V2Repository):
     """One model on a server that speaks the Open Inference Protocol (V2) over HTTP.
 
     It is a `ModelServer`: ``infer`` for predictions, ``load`` / ``unload`` / ``versions``
@@ -71,8 +70,11 @@ class V2Endpoint:
     Requests. ``inputs`` is an array-like (sent as one tensor named ``input_name``) or a
     mapping name -> array-like (one tensor each). The numpy dtype picks the datatype:
     float32 -> FP32, float64 -> FP64, int64 -> INT64, int32 -> INT32, bool -> BOOL,
-    str/bytes -> BYTES (and the other integer and float widths the protocol has). Cast
-    your array to the dtype the model expects (``x.astype(np.float32)``).
+    str/bytes -> BYTES (and the other integer and float widths the protocol has). Without
+    ``input_name`` the model's metadata decides: the endpoint asks for it once, and when
+    the model declares its inputs (Triton always does) a single array is sent under the
+    declared name, and numeric arrays are cast to the declared datatype (float64 features
+    to a model that declares FP32); a model that declares none gets ``"input-0"``.
 
     Answers. ``Response.outputs`` is the output tensor as a numpy array with its shape and
     dtype when the model answers one tensor (or when ``output`` names one), else a dict
@@ -86,27 +88,45 @@ class V2Endpoint:
     malformed answers, ``"timeout"`` when no answer came within ``timeout_s`` (and for
     HTTP 408 and 504), ``"connection"`` when the server could not be reached.
 
+    Every inference request carries an ``id`` (a fresh UUID, echoed by V2 servers and in
+    ``Response.request_id``), so server logs can be matched with the check's requests.
+
     Connections. Each thread keeps one HTTP/1.1 keep-alive connection; a connection that
     failed is dropped and the next request opens a new one. A request that finds its
     kept-alive connection closed by the server (servers close idle connections) is sent
-    once more on a new connection. The endpoint is safe to share between threads and can
-    be pickled (the copy opens its own connections).
+    once more on a new connection. Transient failures, an HTTP 503 answer or a connection
+    reset while the request was in flight, are retried ``n_retries`` times with exponential
+    backoff; ``Response.n_retries`` counts them, and the checks report them apart from
+    failures. The endpoint is safe to share between threads and can be pickled (the copy
+    opens its own connections; not with an ``ssl_context``, give ``ca_file`` instead).
 
     Args:
         url: the server's base URL, ``http://host:port`` (``https`` works too) with an
             optional path prefix (``http://gateway/ml``).
         model: the model's name on the server.
-        timeout_s: seconds to wait to connect and for each read of an answer.
-        input_name: the tensor name for a single-array ``inputs``.
+        timeout_s: seconds to wait to connect and for each read of an inference or
+            readiness answer.
+        load_timeout_s: the same for the model repository's ``load`` and ``unload``, which
+            answer only once the model is (un)loaded (Triton takes seconds).
+        input_name: the tensor name for a single-array ``inputs``; None: the one input the
+            model's metadata declares (and its datatype), else ``"input-0"``.
         outputs: names of the output tensors to ask for (MLServer's scikit-learn runtime:
             ``("predict_proba",)``); None lets the model choose.
         output: the name of the output tensor to return as ``Response.outputs``.
         parameters: request-level ``parameters`` sent with every inference request.
-        headers: extra HTTP headers (authentication, a ``Host`` for an ingress).
+        headers: extra HTTP headers (authentication, a ``Host`` for an ingress), or a
+            callable returning them, called before every request (a token that expires).
+        ssl_context: an `ssl.SSLContext` for ``https`` URLs (custom trust, client
+            certificates); or give ``ca_file`` (the CA bundle to trust) and, for mutual TLS,
+            ``cert_file`` and ``key_file`` (the client certificate and its key, PEM).
+        ca_file, cert_file, key_file: see ``ssl_context``.
+        n_retries: how many times an HTTP 503 or a connection reset is retried.
+        retry_backoff_s: the first wait before a retry (doubling after each).
 
     Raises:
         InvalidInput: the URL is not ``http(s)://host[:port][/prefix]``, ``model`` is empty,
-            ``timeout_s`` is not positive, or another argument has the wrong type.
+            ``timeout_s`` is not positive, a TLS file does not exist or TLS settings come
+            with an ``http`` URL, or another argument has the wrong type.
 
     >>> import numpy as np
     >>> endpoint = V2Endpoint("http://127.0.0.1:9", "iris", timeout_s=2.0)
@@ -123,27 +143,33 @@ class V2Endpoint:
         model: str,
         *,
         timeout_s: float = 10.0,
-        input_name: str = "input-0",
+        load_timeout_s: float = 120.0,
+        input_name: str | None = None,
         outputs: Sequence[str] | None = None,
         output: str | None = None,
         parameters: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        n_retries: int = 2,
+        retry_backoff_s: float = 0.1,
     ) -> None:
-        if not isinstance(url, str):
-            raise InvalidInput(f"'url' must be a string (got {describe(url)})")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(
-                f"'url' must look like http://host:port or https://host/prefix (got {url!r})"
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            raise InvalidInput(f"'url' has an invalid port (got {url!r})") from None
-        if parts.query or parts.fragment:
-            raise InvalidInput(f"'url' must not have a query or fragment (got {url!r})")
+        self._transport = HttpTransport(
+            url,
+            timeout_s=timeout_s,
+            headers=headers,
+            ssl_context=ssl_context,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            n_retries=n_retries,
+            retry_backoff_s=retry_backoff_s,
+        )
         check_non_empty_string(model, "model")
-        check_non_empty_string(input_name, "input_name")
+        if input_name is not None:
+            check_non_empty_string(input_name, "input_name")
         if outputs is not None:
             if isinstance(outputs, str) or not all(isinstance(o, str) and o for o in outputs):
                 raise InvalidInput(
@@ -156,42 +182,20 @@ class V2Endpoint:
             raise InvalidInput(
                 f"'parameters' must be a mapping or None (got {describe(parameters)})"
             )
-        if headers is not None and not isinstance(headers, Mapping):
-            raise InvalidInput(f"'headers' must be a mapping or None (got {describe(headers)})")
-        self.url = url.rstrip("/")
+        self.url = self._transport.url
         self.model = model
-        self.timeout_s = _check_positive(timeout_s, "timeout_s")
+        self.timeout_s = self._transport.timeout_s
+        self.load_timeout_s = check_seconds(load_timeout_s, "load_timeout_s")
         self.input_name = input_name
+        # The inputs the model's metadata declares, name -> datatype (None: not asked yet).
+        self._declared: dict[str, str | None] | None = None
         self.outputs: tuple[str, ...] | None = outputs
         self.output = output
         self.parameters: dict[str, Any] | None = None if parameters is None else dict(parameters)
-        self.headers = {"Content-Type": "application/json", **dict(headers or {})}
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = port
-        self._prefix = parts.path.rstrip("/")
         self._quoted_model = urllib.parse.quote(model, safe="")
-        self._setup_connections()
-
-    def _setup_connections(self) -> None:
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # thread id -> that thread's connection; closed when the endpoint is collected
-        self._open: dict[int, http.client.HTTPConnection] = {}
-        weakref.finalize(self, _close_all, self._open, self._lock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, {self.model!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in ("_local", "_lock", "_open"):
-            del state[name]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._setup_connections()
 
     def __enter__(self) -> V2Endpoint:
         return self
@@ -205,75 +209,29 @@ class V2Endpoint:
         Connections are also closed when the endpoint is garbage collected, and a
         thread's connection when a new connection is opened after that thread ended.
         """
-        _close_all(self._open, self._lock)
+        self._transport.close()
+
+    @property
+    def headers(self) -> Headers | None:
+        """The extra HTTP headers sent with every request (or the callable making them)."""
+        return self._transport.headers
 
     # ------------------------------------------------------------------ transport
 
-    def _connection(self) -> http.client.HTTPConnection:
-        ident = threading.get_ident()
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is not None and self._open.get(ident) is connection:
-            return connection
-        # First request of this thread, or `close()` took its connection: open a new one.
-        factory = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        connection = factory(self._host, self._port, timeout=self.timeout_s)
-        self._local.connection = connection
-        alive = {thread.ident for thread in threading.enumerate()}
-        with self._lock:
-            stale = [t for t in self._open if t not in alive or t == ident]
-            closing = [self._open.pop(t) for t in stale]
-            self._open[ident] = connection
-        for old in closing:  # connections of threads that ended
-            old.close()
-        return connection
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, *, timeout_s: float | None = None
+    ) -> Answer:
+        """Send one request; its `Answer` or `Failure` (see `HttpTransport.request`)."""
+        return self._transport.request(method, path, body, timeout_s=timeout_s)
 
-    def _drop(self, connection: http.client.HTTPConnection) -> None:
-        connection.close()
-        self._local.connection = None
-        with self._lock:
-            if self._open.get(threading.get_ident()) is connection:
-                del self._open[threading.get_ident()]
-
-    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """Send one request on this thread's connection; (status, body) or `Failure`."""
-        target = f"{self._prefix}{path}"
-        for attempt in (0, 1):
-            connection = self._connection()
-            reused = connection.sock is not None
-            try:
-                connection.request(method, target, body=body, headers=self.headers)
-                answer = connection.getresponse()
-                data = answer.read()
-            except TimeoutError:
-                self._drop(connection)
-                raise Failure(
-                    "timeout",
-                    f"no answer from {self.url} within timeout_s={self.timeout_s:g} s "
-                    f"({method} {target})",
-                ) from None
-            except _STALE as exc:
-                self._drop(connection)
-                if reused and attempt == 0:
-                    continue  # the server closed the idle connection: retry on a new one
-                raise Failure(
-                    "connection", f"connection to {self.url} failed: {type(exc).__name__}: {exc}"
-                ) from None
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop(connection)
-                raise Failure(
-                    "connection",
-                    f"cannot reach {self.url} ({method} {target}): {type(exc).__name__}: {exc}",
-                ) from None
-            if answer.will_close:
-                self._drop(connection)
-            return answer.status, data
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _call(self, method: str, path: str, payload: Any = None) -> tuple[int, bytes]:
+    def _call(
+        self, method: str, path: str, payload: Any = None, *, timeout_s: float | None = None
+    ) -> tuple[int, bytes]:
         """A management call: (status, body) for any HTTP answer; `V2Error` without one."""
         body = None if payload is None else json.dumps(payload).encode()
         try:
-            return self._request(method, path, body)
+            answer = self._request(method, path, body, timeout_s=timeout_s)
+            return answer.status, answer.data
         except Failure as failure:
             raise V2Error(failure.message, kind=failure.kind) from None
 
@@ -308,18 +266,60 @@ class V2Endpoint:
         {'inputs': [{'name': 'input-0', 'shape': [1, 2], 'datatype': 'FP64',
           'data': [0.5, 1.0]}], 'outputs': [{'name': 'predict_proba'}]}
         """
+        declared = self.declared_inputs() if self.input_name is None else {}
         if isinstance(inputs, Mapping):
             if not inputs:
                 raise InvalidInput("'inputs' must name at least one tensor (got {})")
-            tensors = [encode_tensor(str(name), value) for name, value in inputs.items()]
+            named = {str(name): value for name, value in inputs.items()}
+        elif self.input_name is not None:
+            named = {self.input_name: inputs}
+        elif len(declared) > 1:
+            raise InvalidInput(
+                f"model {self.model!r} declares {len(declared)} inputs "
+                f"({', '.join(declared)}): pass a mapping name -> array, or input_name="
+            )
         else:
-            tensors = [encode_tensor(self.input_name, inputs)]
+            named = {next(iter(declared), DEFAULT_INPUT_NAME): inputs}
+        tensors = [
+            encode_tensor(name, _as_declared(value, declared.get(name)))
+            for name, value in named.items()
+        ]
         request: dict[str, Any] = {"inputs": tensors}
         if self.outputs is not None:
             request["outputs"] = [{"name": name} for name in self.outputs]
         if self.parameters is not None:
             request["parameters"] = self.parameters
         return request
+
+    def declared_inputs(self) -> dict[str, str | None]:
+        """The inputs the model's metadata declares, name -> V2 datatype, in order.
+
+        Asked once (``GET /v2/models/{model}``) and remembered; empty when the model
+        declares none or the server has no metadata for it. An unreachable server is asked
+        again on the next request.
+
+        >>> V2Endpoint("http://127.0.0.1:9", "iris").declared_inputs()
+        {}
+        """
+        if self._declared is not None:
+            return self._declared
+        try:
+            status, data, _ = self._request("GET", self._model_path(None))
+        except Failure:
+            return {}
+        declared: dict[str, str | None] = {}
+        if status == 200:
+            try:
+                items = json.loads(data).get("inputs") or []
+                for item in items:
+                    datatype = item.get("datatype")
+                    declared[str(item["name"])] = (
+                        datatype if datatype in NUMPY_DTYPES and datatype != "BYTES" else None
+                    )
+            except (ValueError, AttributeError, KeyError, TypeError):
+                declared = {}
+        self._declared = declared
+        return declared
 
     def infer(self, inputs: Any, version: str | None = None) -> Response:
         """Send one inference request and return the decoded response; never raises.
@@ -345,23 +345,32 @@ class V2Endpoint:
                 error=f"'version' must be a non-empty string or None (got {describe(version)})",
                 error_kind="client",
             )
+        request_id = uuid.uuid4().hex
         try:
-            body = json.dumps(self.encode(inputs)).encode()
+            body = json.dumps({"id": request_id, **self.encode(inputs)}).encode()
         except InvalidInput as exc:
             return Response(error=str(exc), error_kind="client")
         path = self._model_path(version) + "/infer"
         start = time.perf_counter()
         try:
-            status, data = self._request("POST", path, body)
+            status, data, retries = self._request("POST", path, body)
         except Failure as failure:
             latency = time.perf_counter() - start
-            return Response(latency_s=latency, error=failure.message, error_kind=failure.kind)
+            return Response(
+                latency_s=latency,
+                error=failure.message,
+                error_kind=failure.kind,
+                n_retries=failure.n_retries,
+                request_id=request_id,
+            )
         latency = time.perf_counter() - start
         if not 200 <= status < 300:
             return Response(
                 latency_s=latency,
                 error=f"HTTP {status}: {error_text(data)}",
                 error_kind=status_kind(status),
+                n_retries=retries,
+                request_id=request_id,
             )
         try:
             answer = json.loads(data)
@@ -372,11 +381,15 @@ class V2Endpoint:
                 latency_s=latency,
                 error=f"malformed answer from {self.url}: {type(exc).__name__}: {exc}",
                 error_kind="server",
+                n_retries=retries,
+                request_id=request_id,
             )
         return Response(
             outputs=outputs,
             version=None if served is None else str(served),
             latency_s=latency,
+            n_retries=retries,
+            request_id=request_id,
         )
 
     def _decode_outputs(self, tensors: Any) -> Any:
@@ -402,10 +415,10 @@ class V2Endpoint:
         False
         """
         try:
-            status, _ = self._request("GET", self._model_path(version) + "/ready")
+            answer = self._request("GET", self._model_path(version) + "/ready")
         except Failure:
             return False
-        return status == 200
+        return answer.status == 200
 
     def wait_ready(
         self, timeout_s: float = 60.0, *, version: str | None = None, interval_s: float = 0.1
@@ -419,8 +432,8 @@ class V2Endpoint:
             TimeoutError: not ready within ``timeout_s``; the message says what was last seen.
             InvalidInput: ``timeout_s`` or ``interval_s`` is not positive.
         """
-        timeout_s = _check_positive(timeout_s, "timeout_s")
-        interval_s = _check_positive(interval_s, "interval_s")
+        timeout_s = check_seconds(timeout_s, "timeout_s")
+        interval_s = check_seconds(interval_s, "interval_s")
         if version is not None:
             version = check_non_empty_string(version, "version")
         start = time.monotonic()
@@ -447,7 +460,7 @@ class V2Endpoint:
             (self._model_path(None) + "/ready", f"model {self.model!r}"),
         ):
             try:
-                status, data = self._request("GET", path)
+                status, data, _ = self._request("GET", path)
             except Failure as failure:
                 return failure.message
             if status != 200:
@@ -467,113 +480,3 @@ class V2Endpoint:
         if status != 200:
             raise http_error(f"metadata of model {self.model!r}", status, data)
         return self._parse(data, "metadata", dict)
-
-    # ------------------------------------------------------------ model repository
-
-    def _index(self) -> list[dict[str, Any]]:
-        status, data = self._call("POST", "/v2/repository/index", {})
-        if status != 200:
-            raise http_error(f"repository index of {self.url}", status, data)
-        items = self._parse(data, "repository index", list)
-        return [item for item in items if isinstance(item, dict)]
-
-    def repository_versions(self) -> tuple[str, ...]:
-        """Every version of the model in the server's repository, loaded or not.
-
-        Raises:
-            V2Error: the server has no repository extension or could not be reached.
-        """
-        found = {
-            str(item["version"])
-            for item in self._index()
-            if item.get("name") == self.model and item.get("version") not in (None, "")
-        }
-        return tuple(sorted(found, key=version_sort_key))
-
-    def versions(self) -> tuple[str, ...]:
-        """The versions of the model that are loaded and ready, in version order.
-
-        Lists the repository index (``POST /v2/repository/index``) and asks each version's
-        readiness (``GET .../versions/{v}/ready``); an unversioned model has no versions.
-
-        Raises:
-            V2Error: the server has no repository extension or could not be reached.
-        """
-        return tuple(v for v in self.repository_versions() if self.ready(v))
-
-    def load(self, version: str) -> None:
-        """Load the model from the server's repository and check that ``version`` is ready.
-
-        The V2 repository API loads models, not versions:
-        ``POST /v2/repository/models/{model}/load`` makes the server (re)read the model from
-        its repository. MLServer then loads every version found there (reloading the ones
-        already loaded, each new copy ready before the old one goes, so serving goes on)
-        and unloads the versions no longer there. To add a version, put it into the
-        repository (a folder with its ``model-settings.json`` for MLServer) and call this.
-
-        Raises:
-            InvalidInput: ``version`` is not a non-empty string, or it is not ready after
-                the load (it is not in the server's repository).
-            V2Error: the server refused the load or could not be reached.
-        """
-        version = check_non_empty_string(version, "version")
-        path = f"/v2/repository/models/{self._quoted_model}/load"
-        status, data = self._call("POST", path)
-        if not 200 <= status < 300:
-            raise http_error(
-                f"loading model {self.model!r} (for version {version!r}) at {self.url} failed",
-                status,
-                data,
-            )
-        if not self.ready(version):
-            ready = self.versions()
-            listing = ", ".join(repr(v) for v in ready) if ready else "none"
-            raise InvalidInput(
-                f"version {version!r} of model {self.model!r} is not ready after loading the "
-                f"model at {self.url} (ready versions: {listing}); is it in the server's "
-                "model repository?"
-            )
-
-    def unload(self, version: str) -> None:
-        """Unload ``version``, which must be the only loaded version of the model.
-
-        The V2 repository API unloads models, not versions
-        (``POST /v2/repository/models/{model}/unload`` unloads every version), so this
-        refuses while other versions are loaded rather than unloading them too. To drop
-        one version of several from MLServer, remove it from the repository and call
-        `load` (MLServer unloads versions no longer there); to unload all, `unload_all`.
-
-        Raises:
-            InvalidInput: ``version`` is not loaded.
-            V2Error: other versions are loaded (``kind="unsupported"``), the server refused
-                the unload, or it could not be reached.
-        """
-        version = check_non_empty_string(version, "version")
-        loaded = self.versions()
-        if version not in loaded:
-            listing = ", ".join(repr(v) for v in loaded) if loaded else "none"
-            raise InvalidInput(
-                f"cannot unload version {version!r} of model {self.model!r}: it is not loaded "
-                f"(loaded: {listing})"
-            )
-        others = [v for v in loaded if v != version]
-        if others:
-            listing = ", ".join(repr(v) for v in others)
-            raise V2Error(
-                f"cannot unload only version {version!r} of model {self.model!r}: the V2 "
-                f"repository API unloads every version, and {listing} would go too; remove "
-                "it from the server's repository and call load(), or call unload_all()",
-                kind="unsupported",
-            )
-        self.unload_all()
-
-    def unload_all(self) -> None:
-        """Unload every version of the model (``POST /v2/repository/models/{model}/unload``).
-
-        Raises:
-            V2Error: the server refused the unload or could not be reached.
-        """
-        path = f"/v2/repository/models/{self._quoted_model}/unload"
-        status, data = self._call("POST", path)
-        if not 200 <= status < 300:
-            raise http_error(f"unloading model {self.model!r} at {self.url} failed", status, data)

@@ -9,6 +9,8 @@ and NVIDIA Triton speak. This module talks to it with the standard library only
   ``unload`` and ``versions`` use the protocol's model repository extension.
 - `V2Deployment` adds a `Deployment` (a live pointer) in front of it: the version that
   unversioned requests go to, as a router or gateway in front of the server would hold it.
+- `V2ModelsDeployment` is the same pointer for servers that serve each version as its own
+  model name or URL (KServe InferenceServices, PyTriton).
 
 Wire format (the protocol's JSON/REST binding). A request is
 ``{"inputs": [{"name", "shape", "datatype", "data"}], "outputs": [{"name"}], "parameters"}``
@@ -20,17 +22,27 @@ with a 4xx or 5xx status.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.serving._v2_codec import V2Error, datatype_of, decode_tensor, encode_tensor
+from mlchecks.serving._v2_codec import (
+    V2Error,
+    datatype_of,
+    decode_tensor,
+    encode_tensor,
+    version_sort_key,
+)
 from mlchecks.serving._v2_endpoint import V2Endpoint
 
 __all__ = [
     "V2Deployment",
     "V2Endpoint",
+    "V2ModelsDeployment",
     "V2Error",
     "datatype_of",
     "decode_tensor",
@@ -144,3 +156,146 @@ class V2Deployment:
     def versions(self) -> tuple[str, ...]:
         """The loaded and ready versions (see `V2Endpoint.versions`)."""
         return self.endpoint.versions()
+
+
+class V2ModelsDeployment:
+    """Versions served as separate models, each under its own name or URL, with a live pointer.
+
+    KServe serves each model version as its own InferenceService (one model name, or one
+    URL, per version) and answers versioned paths with HTTP 501; PyTriton serves one
+    version per model name. `V2ModelsDeployment` maps each version to the `V2Endpoint` that
+    serves it and holds the live pointer in front of them: a `ModelServer` and a
+    `Deployment`, like `V2Deployment`, without the repository index.
+
+    - `infer` with ``version=None`` goes to the live version's endpoint (a version must be
+      live first), a named version to its endpoint; ``Response.version`` is the version the
+      answer came from (its endpoint's key), whatever the server put in ``model_version``.
+    - `versions` asks each endpoint's readiness (``GET /v2/models/{name}/ready``).
+    - `load` loads that version's model through the repository extension (when the server
+      has one) and waits for it to be ready; `unload` unloads it, never the live version.
+    - `set_live` checks the version is ready (loading it first when ``load_missing``) and
+      switches the pointer atomically.
+
+    Args:
+        endpoints: version -> the `V2Endpoint` serving it.
+        live: the initially live version, or None.
+        load_missing: let `set_live` load a version that is not ready.
+
+    Raises:
+        InvalidInput: ``endpoints`` is empty or not a mapping of version strings to
+            `V2Endpoint` objects, or ``live`` is not one of its versions.
+
+    >>> deployment = V2ModelsDeployment(
+    ...     {"1": V2Endpoint("http://127.0.0.1:9", "clf-v1"),
+    ...      "2": V2Endpoint("http://127.0.0.1:9", "clf-v2")},
+    ...     live="1",
+    ... )
+    >>> deployment.live_version(), deployment.versions()
+    ('1', ())
+    """
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, V2Endpoint],
+        live: str | None = None,
+        *,
+        load_missing: bool = True,
+    ) -> None:
+        if not isinstance(endpoints, Mapping) or not endpoints:
+            raise InvalidInput(
+                f"'endpoints' must be a non-empty mapping version -> V2Endpoint "
+                f"(got {describe(endpoints)})"
+            )
+        for version, endpoint in endpoints.items():
+            check_non_empty_string(version, "endpoints' version")
+            if not isinstance(endpoint, V2Endpoint):
+                raise InvalidInput(
+                    f"'endpoints' must map versions to V2Endpoint objects (got "
+                    f"{describe(endpoint)} for version {version!r})"
+                )
+        self.endpoints: dict[str, V2Endpoint] = dict(endpoints)
+        if live is not None:
+            self._known(check_non_empty_string(live, "live"), "live")
+        self.load_missing = bool(load_missing)
+        self._live = live
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({sorted(self.endpoints)!r}, live={self._live!r})"
+
+    def _known(self, version: str, name: str = "version") -> V2Endpoint:
+        if version not in self.endpoints:
+            known = ", ".join(repr(v) for v in sorted(self.endpoints, key=version_sort_key))
+            raise InvalidInput(f"'{name}' {version!r} is not one of the versions ({known})")
+        return self.endpoints[version]
+
+    def live_version(self) -> str | None:
+        """The version unversioned requests go to (None: none yet)."""
+        return self._live
+
+    def set_live(self, version: str) -> None:
+        """Make ``version`` live: check it is ready (load it if needed), then switch.
+
+        Raises:
+            InvalidInput: ``version`` is unknown, or not ready and cannot be loaded.
+            V2Error: loading failed or the server could not be reached.
+        """
+        endpoint = self._known(check_non_empty_string(version, "version"))
+        with self._lock:
+            if not endpoint.ready():
+                if not self.load_missing:
+                    raise InvalidInput(
+                        f"cannot set live version {version!r}: model {endpoint.model!r} at "
+                        f"{endpoint.url} is not ready and load_missing is false"
+                    )
+                self.load(version)
+            self._live = version
+
+    def infer(self, inputs: Any, version: str | None = None) -> Response:
+        """Send a request to ``version``'s endpoint, or to the live version's."""
+        target = self._live if version is None else version
+        if target is None:
+            return Response(
+                error="no version is live: set_live() one first, or name the version",
+                error_kind="client",
+            )
+        endpoint = self.endpoints.get(target)
+        if endpoint is None:
+            return Response(
+                error=f"unknown version {target!r} (versions: {', '.join(self.endpoints)})",
+                error_kind="client",
+            )
+        response = endpoint.infer(inputs)
+        return attrs.evolve(response, version=target) if response.ok else response
+
+    def load(self, version: str) -> None:
+        """Load ``version``'s model (repository extension) and check it is ready.
+
+        Raises:
+            InvalidInput: ``version`` is unknown, or its model is not ready after loading.
+            V2Error: the server refused the load (no repository extension: load the model
+                the way the platform does, e.g. apply its InferenceService) or could not
+                be reached.
+        """
+        endpoint = self._known(check_non_empty_string(version, "version"))
+        endpoint.load_model()
+
+    def unload(self, version: str) -> None:
+        """Unload ``version``'s model; never the live version.
+
+        Raises:
+            InvalidInput: ``version`` is unknown or live.
+            V2Error: the server refused the unload or could not be reached.
+        """
+        endpoint = self._known(check_non_empty_string(version, "version"))
+        if version == self._live:
+            raise InvalidInput(
+                f"cannot unload version {version!r}: it is the live version; "
+                "set_live() another version first"
+            )
+        endpoint.unload_all()
+
+    def versions(self) -> tuple[str, ...]:
+        """The versions whose model is ready, in version order."""
+        ready = [v for v, endpoint in self.endpoints.items() if endpoint.ready()]
+        return tuple(sorted(ready, key=version_sort_key))

@@ -55,6 +55,7 @@ def beta_binomial_log_evalue(
     alternative: Alternative = "greater",
     a: float | None = None,
     b: float | None = None,
+    sparse: bool = False,
 ) -> np.ndarray:
     """Log e-value of a Beta mixture of binomial likelihood ratios, in closed form.
 
@@ -80,6 +81,12 @@ def beta_binomial_log_evalue(
         alternative: ``"greater"``, ``"less"`` or ``"two-sided"``.
         a, b: the Beta prior's parameters; default ``a = 1``, ``b = (1 - share) / share``
             (prior mean ``share``).
+        sparse: average the e-value with that of a uniform prior, ``Beta(1, 1)`` (an
+            average of e-values is one): the default prior bets on the candidate's share
+            being a small multiple of ``share``, the uniform one on it being far larger,
+            which is what a few events, nearly all from the candidate, look like (a
+            candidate failing 0.5% of requests beside a baseline that never fails). It
+            costs at most ``log 2`` of evidence against small multiples.
 
     Returns:
         The natural log of the e-value, a float64 array shaped like ``k`` and ``n``
@@ -93,7 +100,13 @@ def beta_binomial_log_evalue(
     5.295
     >>> float(beta_binomial_log_evalue(0, 0, 0.05))
     0.0
+    >>> round(float(np.exp(beta_binomial_log_evalue(3, 3, 0.05, sparse=True))), 1)
+    1059.4
     """
+    if sparse:
+        one = beta_binomial_log_evalue(k, n, share, alternative=alternative, a=a, b=b)
+        flat = beta_binomial_log_evalue(k, n, share, alternative=alternative, a=1.0, b=1.0)
+        return np.asarray(np.logaddexp(one, flat) - math.log(2.0), dtype=np.float64)
     p0 = check_open_unit(share, "share")
     side = check_alternative(alternative)
     a_, b_ = _prior(p0, a, b)
@@ -126,6 +139,7 @@ def share_log_evalues(
     alternative: Alternative = "greater",
     a: float | None = None,
     b: float | None = None,
+    sparse: bool = False,
 ) -> np.ndarray:
     """The path of `beta_binomial_log_evalue` over a stream of events.
 
@@ -133,7 +147,7 @@ def share_log_evalues(
         hits: 1-D booleans, one per event in arrival order: True when the event came from
             the candidate.
         share: the null probability of a hit (the candidate's share of traffic).
-        alternative, a, b: as in `beta_binomial_log_evalue`.
+        alternative, a, b, sparse: as in `beta_binomial_log_evalue`.
 
     Returns:
         ``log E`` after each event (float64, same length as ``hits``).
@@ -143,7 +157,9 @@ def share_log_evalues(
     """
     h = bool_array(hits, "hits")
     n = np.arange(1, h.size + 1)
-    return beta_binomial_log_evalue(np.cumsum(h), n, share, alternative=alternative, a=a, b=b)
+    return beta_binomial_log_evalue(
+        np.cumsum(h), n, share, alternative=alternative, a=a, b=b, sparse=sparse
+    )
 
 
 class ShareTest(CountTest):
@@ -151,7 +167,7 @@ class ShareTest(CountTest):
 
     Args:
         share: the null probability that an event is a hit.
-        alternative, a, b: as in `beta_binomial_log_evalue`.
+        alternative, a, b, sparse: as in `beta_binomial_log_evalue`.
 
     >>> test = ShareTest(0.05)
     >>> for _ in range(6):
@@ -160,7 +176,7 @@ class ShareTest(CountTest):
     (6, 6, True)
     """
 
-    __slots__ = ("a", "b", "share")
+    __slots__ = ("a", "b", "share", "sparse")
 
     def __init__(
         self,
@@ -169,20 +185,28 @@ class ShareTest(CountTest):
         alternative: Alternative = "greater",
         a: float | None = None,
         b: float | None = None,
+        sparse: bool = False,
     ) -> None:
         super().__init__(check_alternative(alternative))
         self.share = check_open_unit(share, "share")
         self.a, self.b = _prior(self.share, a, b)
+        self.sparse = bool(sparse)
 
     def _next_log_evalue(self, hit: bool) -> float:
         return float(
             beta_binomial_log_evalue(
-                self.hits, self.n, self.share, alternative=self.alternative, a=self.a, b=self.b
+                self.hits,
+                self.n,
+                self.share,
+                alternative=self.alternative,
+                a=self.a,
+                b=self.b,
+                sparse=self.sparse,
             )
         )
 
     def _settings(self) -> str:
-        return f"share={self.share}"
+        return f"share={self.share}" + (", sparse=True" if self.sparse else "")
 
 
 # ----------------------------------------------------------------- categorical share test

@@ -564,22 +564,22 @@ class TestStageOne:
         assert "not judged" in finding.message
         assert 1.0 == result.metrics["trickle.disagreement.rate"]
         assert "trickle.disagreement.evalue" not in result.metrics
-        assert 3 == result.details["trickle"]["tests"]
+        assert 4 == result.details["trickle"]["tests"]  # errors, latency, tail, shift
 
-    def test_shadow_mode_splits_alpha_four_ways(self) -> None:
-        """With the disagreement test stage 1's four tests and stage 0's probe-error test
-        each get alpha / 5 (Bonferroni); in split mode alpha / 4."""
+    def test_shadow_mode_splits_alpha_six_ways(self) -> None:
+        """With the disagreement test stage 1's five tests and stage 0's probe-error test
+        each get alpha / 6 (Bonferroni); in split mode alpha / 5."""
         shadow = run_check(fake_check(healthy(), mode="shadow", alpha=0.05))
         split = run_check(fake_check(healthy(), alpha=0.04))
         got = tuple(
             shadow.details["trickle"][k] for k in ("tests", "alpha_per_test", "evalue_threshold")
         )
-        assert (4, 0.01, 100.0) == pytest.approx(got)
-        assert (3, 0.01) == pytest.approx(
+        assert (5, 0.05 / 6, 120.0) == pytest.approx(got)
+        assert (4, 0.008) == pytest.approx(
             (split.details["trickle"]["tests"], split.details["trickle"]["alpha_per_test"])
         )
-        assert "e-value < 100" == shadow.finding("trickle.errors").limit
-        assert "p > 0.01" in shadow.finding("probe.errors").limit
+        assert "e-value < 120" == shadow.finding("trickle.errors").limit
+        assert "p > 0.00833" in shadow.finding("probe.errors").limit
 
     def test_unclassifiable_outputs_leave_the_disagreement_unmeasured(self) -> None:
         """Pairs whose outputs have no class or score give a WARN naming classify=."""
@@ -858,4 +858,21 @@ class TestSeverity:
         result = run_check(fake_check(server, mode="shadow", max_disagreement=1.0))
         finding = result.finding("trickle.disagreement")
         assert (Status.PASS, "<= 1") == (finding.status, finding.limit)
-        assert 3 == result.details["trickle"]["tests"]
+        assert 4 == result.details["trickle"]["tests"]
+
+
+def test_several_named_outputs_ask_for_output() -> None:
+    """A model answering two named tensors (probabilities and a label) cannot be judged as
+    one output: stage 0 FAILs saying which tensors came back and how to pick one."""
+
+    def loader(version: str) -> Any:
+        return lambda x: {"proba": np.array([0.7, 0.3]), "label": np.array(0)}
+
+    server = InProcessServer(loader=loader)
+    server.load("1")
+    server.set_live("1")
+    result = run_check(CanaryCheck(server, "2", probe_inputs=[[0.0]] * 5))
+    finding = result.finding("probe.outputs")
+    assert Status.FAIL == finding.status
+    assert "several named tensors (proba, label)" in finding.message
+    assert "output='proba'" in finding.message

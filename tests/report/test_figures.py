@@ -223,7 +223,7 @@ class TestCanaryFigures:
         latency, evalues = captions(fragments)
         assert "max_latency_ratio 1.2" in latency
         assert "the canary failed on latency" in evalues
-        assert "threshold 80" in fragments[1]
+        assert "threshold 100" in fragments[1]
 
     def test_without_trickle_no_figure(self) -> None:
         """Stage 0 alone (no live traffic) draws nothing."""

@@ -422,6 +422,15 @@ class TestV2EndpointMLServer:
             np.testing.assert_allclose(mlserver.offline(version), response.outputs, rtol=1e-12)
         assert response.latency_s > 0
 
+    def test_requests_carry_an_id_mlserver_accepts(self, mlserver: Any) -> None:
+        """Every request sends an id (kept in Response.request_id); MLServer serves it."""
+        endpoint = mlserver.process.endpoint(MODEL)
+        first, second = (endpoint.infer(mlserver.inputs[:2]) for _ in range(2))
+        assert (None, None) == (first.error, second.error)
+        assert (0, 0) == (first.n_retries, second.n_retries)
+        assert first.request_id != second.request_id
+        assert 32 == len(str(first.request_id))
+
     def test_unversioned_requests_go_to_the_highest_version(self, mlserver: Any) -> None:
         """Without a version MLServer serves the highest loaded one, and says which."""
         response = mlserver.process.endpoint(MODEL).infer(mlserver.inputs[:3])

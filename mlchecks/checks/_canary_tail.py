@@ -1,0 +1,180 @@
+"""The canary's tail-latency test: is the candidate slow more often than the baseline?
+
+A latency regression need not move the typical request: a candidate whose median equals the
+baseline's but whose slowest requests take twice or five times as long (a cold cache, a lock
+held now and then, garbage-collection pauses) passes any test of the mean or median ratio.
+`TailTest` counts *slow* requests instead: a request is slow when its latency exceeds the
+``quantile`` (0.95 by default) of every latency observed before it, pooled over both
+versions. The threshold depends only on the past, so under the null, "the candidate is slow
+at most ``max_ratio`` times as often as the baseline", a slow request came from the
+candidate with probability at most
+
+    share' = share * max_ratio / (share * max_ratio + 1 - share)
+
+given everything before it (``share`` is the candidate's routing fraction; in shadow mode,
+where both versions answer every request, the slow one of a pair where exactly one is slow
+is the candidate's with probability at most ``max_ratio / (1 + max_ratio)``). The one-sided
+`ShareTest` on which version each slow request came from is then an anytime-valid test of
+that null (the Beta-binomial mixture of `mlchecks.stats.sequential`), with no assumption on
+the latency distribution: heavy tails, multimodal latencies and clock granularity included.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Any
+
+import numpy as np
+
+from mlchecks.stats.sequential import ShareTest
+
+__all__ = ["TailTest", "slow_flags", "tail_share", "warmup"]
+
+#: The pooled threshold is used once this many latencies lie beyond the quantile on
+#: average (10 slow requests): before that the quantile is too coarse to count on.
+WARMUP_TAIL_COUNT = 10.0
+
+
+def warmup(quantile: float) -> int:
+    """How many latencies the pooled threshold needs before it judges a request.
+
+    >>> warmup(0.95), warmup(0.99)
+    (200, 1000)
+    """
+    return math.ceil(WARMUP_TAIL_COUNT / (1.0 - quantile) - 1e-9)
+
+
+def slow_flags(latencies: Any, quantile: float, *, chunk: int = 256) -> np.ndarray:
+    """`TailTest.observe`'s verdict on every request of a split-mode stream, vectorised.
+
+    For simulations: ``-1`` while the threshold warms up, ``1`` for a slow request (its
+    latency above the ``quantile`` of all earlier latencies), ``0`` otherwise. Request ``t``
+    is slow exactly when at least ``k + 1`` earlier latencies are smaller than it, with
+    ``k = min(t - 1, int(quantile * t))`` the index of the threshold in the sorted earlier
+    latencies; the counts come from a sorted array of earlier chunks and a pairwise
+    comparison within the chunk.
+
+    >>> slow_flags([1.0, 2.0, 3.0, 0.5], 0.5, chunk=2).tolist()[:1]
+    [-1]
+    """
+    values = np.asarray(latencies, dtype=np.float64)
+    n = values.size
+    flags = np.full(n, -1, dtype=np.int8)
+    first = warmup(quantile)
+    earlier = np.empty(0)
+    for start in range(0, n, chunk):
+        block = values[start : start + chunk]
+        less = np.searchsorted(earlier, block, side="left")
+        less += np.tril(block[None, :] < block[:, None], k=-1).sum(axis=1)
+        t = np.arange(start, start + block.size)
+        k = np.minimum(t - 1, (quantile * t).astype(np.int64))
+        judged = t >= first
+        flags[start : start + block.size] = np.where(judged, less >= k + 1, -1)
+        ordered = np.sort(block)
+        earlier = np.insert(earlier, np.searchsorted(earlier, ordered), ordered)
+    return flags
+
+
+def tail_share(share: float, max_ratio: float) -> float:
+    """The null share of slow requests that come from the candidate.
+
+    >>> tail_share(0.05, 1.0), round(tail_share(0.05, 2.0), 4), tail_share(0.5, 3.0)
+    (0.05, 0.0952, 0.75)
+    """
+    return share * max_ratio / (share * max_ratio + 1.0 - share)
+
+
+class TailTest:
+    """Counts slow requests per version and tests whether the candidate's rate is too high.
+
+    Args:
+        share: the candidate's routing fraction (split mode), or 0.5 for mirrored pairs.
+        quantile: a request is slow when its latency exceeds this quantile of all the
+            latencies observed before it (both versions pooled), in (0, 1).
+        max_ratio: the candidate may be slow this many times as often as the baseline.
+        paired: True in shadow mode (`observe_pair`), False in split mode (`observe`).
+
+    >>> test = TailTest(0.5, quantile=0.9, max_ratio=1.5, paired=True)
+    >>> for i in range(300):
+    ...     _ = test.observe_pair(1.0 + (i % 7), 1.0 + (i % 5) / 2)
+    >>> test.n_slow, test.rejects(alpha=0.05)
+    ((35, 0), True)
+    """
+
+    def __init__(self, share: float, *, quantile: float, max_ratio: float, paired: bool) -> None:
+        self.quantile = float(quantile)
+        self.max_ratio = float(max_ratio)
+        self.paired = paired
+        self.null_share = max_ratio / (1.0 + max_ratio) if paired else tail_share(share, max_ratio)
+        self.test = ShareTest(self.null_share, alternative="greater")
+        self.warmup = warmup(self.quantile)
+        self._pooled: list[float] = []
+        self.n_judged = [0, 0]  # requests (candidate, baseline) compared with a threshold
+        self.n_slow = (0, 0)  # of those, how many were slow
+
+    @property
+    def threshold_s(self) -> float:
+        """The current threshold (NaN during the warm-up)."""
+        if len(self._pooled) < self.warmup:
+            return math.nan
+        return self._pooled[min(len(self._pooled) - 1, int(self.quantile * len(self._pooled)))]
+
+    def observe(self, latency_s: float, *, candidate: bool) -> bool:
+        """Record one split-mode request's latency; True when it was slow."""
+        threshold = self.threshold_s
+        slow = False
+        if not math.isnan(threshold):
+            slow = latency_s > threshold
+            self.n_judged[0 if candidate else 1] += 1
+            if slow:
+                c, b = self.n_slow
+                self.n_slow = (c + 1, b) if candidate else (c, b + 1)
+                self.test.update(bool(candidate))
+        bisect.insort(self._pooled, float(latency_s))
+        return slow
+
+    def observe_pair(self, candidate_s: float, baseline_s: float) -> bool:
+        """Record one mirrored pair's latencies; True when exactly one of them was slow."""
+        threshold = self.threshold_s
+        decisive = False
+        if not math.isnan(threshold):
+            c_slow, b_slow = candidate_s > threshold, baseline_s > threshold
+            self.n_judged[0] += 1
+            self.n_judged[1] += 1
+            c, b = self.n_slow
+            self.n_slow = (c + c_slow, b + b_slow)
+            if c_slow != b_slow:
+                decisive = True
+                self.test.update(bool(c_slow))
+        bisect.insort(self._pooled, float(candidate_s))
+        bisect.insort(self._pooled, float(baseline_s))
+        return decisive
+
+    @property
+    def log_evalue(self) -> float:
+        """The test's log e-value now."""
+        return self.test.log_evalue
+
+    @property
+    def evalue(self) -> float:
+        """The test's e-value now."""
+        return self.test.evalue
+
+    def rejects(self, alpha: float) -> bool:
+        """True when the candidate is shown slow too often at level ``alpha``."""
+        return self.test.rejects(alpha=alpha)
+
+    @property
+    def ratio(self) -> float:
+        """How many times as often as the baseline the candidate was slow (NaN: no data).
+
+        The ratio of the two versions' rates of slow requests among the requests judged;
+        infinite when only the candidate was slow.
+        """
+        (c, b), (n_c, n_b) = self.n_slow, self.n_judged
+        if not n_c or not n_b or (c == 0 and b == 0):
+            return math.nan
+        if b == 0:
+            return math.inf
+        return (c / n_c) / (b / n_b)
