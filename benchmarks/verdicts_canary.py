@@ -266,6 +266,16 @@ KAYENTA = ("tail_2x", "tail_5x", "tail_aa_pareto", "sparse_0.5pct", "sparse_1pct
 GATE = {0.041: "gate_below", 0.063: "gate_below", 0.1: "gate_below", 0.3: "gate_above"}
 
 
+def cell(r: dict[str, Any]) -> str:
+    """A rate and its exact 95% interval as docs/checks/canary.md shows it (an en dash
+    between the bounds): ``1.67 % (0.543`` en dash ``3.85 %)``."""
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.3g}"
+
+    return f"{pct(r['rate'])} % ({pct(r['low'])}\N{EN DASH}{pct(r['high'])} %)"
+
+
 def percent(r: dict[str, Any]) -> str:
     return f"{r['rate']:.2%} ({r['k']}/{r['n']}; 95% CI {r['low']:.2%}-{r['high']:.2%})"
 

@@ -141,7 +141,7 @@ class CanaryPolicy:
         smaller than the limit is tolerated although the plug-in estimate, biased upward at
         small samples, lands above it. The level is divided because the gate is looked at
         after every request once the shift test has rejected; at the defaults a shift equal
-        to the limit then FAILs in about 3% of canaries (``benchmarks/verdicts_canary.py``).
+        to the limit then FAILs in 8 of 300 canaries (``benchmarks/verdicts_canary.py``).
 
         Args:
             candidate, baseline: the two versions' class counts over the same classes.

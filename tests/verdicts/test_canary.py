@@ -40,6 +40,13 @@ def _load() -> ModuleType:
 
 
 sim = _load()
+#: docs/checks/canary.md, whose "Measured verdicts" table shows `sim.cell` of each rate.
+CANARY_DOC = (Path(__file__).parents[2] / "docs" / "checks" / "canary.md").read_text()
+
+
+def in_docs(result: dict[str, Any]) -> bool:
+    """The rate and its interval appear in docs/checks/canary.md as the benchmark shows them."""
+    return f"| {sim.cell(result)} |" in CANARY_DOC
 
 
 def test_settings_match_the_docs() -> None:
@@ -80,6 +87,7 @@ def test_stage_zero_false_fail_with_shared_errors() -> None:
     """
     for name in ("aa_1pct", "aa_0.1pct"):
         assert stage0()[name]["high"] <= sim.SHARE, stage0()[name]
+    assert in_docs(stage0()["aa_1pct"])
     assert (7, 0) == (stage0()["aa_1pct"]["k"], stage0()["aa_0.1pct"]["k"])  # the docs' counts
 
 
@@ -89,6 +97,8 @@ def test_stage_zero_power() -> None:
     assert stage0()["power_5_vs_1"]["low"] >= 0.098
     assert stage0()["power_10_vs_1"]["low"] >= 0.60
     assert (20_003, 120_917) == (stage0()["power_5_vs_1"]["k"], stage0()["power_10_vs_1"]["k"])
+    assert in_docs(stage0()["power_5_vs_1"])
+    assert in_docs(stage0()["power_10_vs_1"])
 
 
 @pytest.mark.slow
@@ -100,6 +110,7 @@ def test_whole_canary_false_fail(error_rate: float, key: str, quoted: int) -> No
     result = sim.whole_canary(error_rate, sim.REPS[key])
     assert result["whole"]["high"] <= sim.ALPHA, result
     assert quoted == result["whole"]["k"]  # the count docs/checks/canary.md quotes
+    assert in_docs(result["whole"])
     assert result["old_stage0"] > 0.09
 
 
@@ -110,6 +121,7 @@ def test_size_gate_tolerates_shifts_below_max_psi(target: float, quoted: int) ->
     result = sim.size_gate(target, sim.REPS[sim.GATE[target]])
     assert result["high"] <= sim.ALPHA, result
     assert quoted == result["k"]
+    assert in_docs(result)
 
 
 @pytest.mark.slow
@@ -117,6 +129,7 @@ def test_size_gate_at_max_psi() -> None:
     """A shift of true PSI equal to max_psi FAILs in 2.7% of canaries (the docs' number)."""
     result = sim.size_gate(0.1, sim.REPS[sim.GATE[0.1]])
     assert (8, 300) == (result["k"], result["n"])
+    assert in_docs(result)
     assert result["rate"] <= sim.ALPHA
 
 
@@ -126,6 +139,7 @@ def test_size_gate_power_well_above_max_psi() -> None:
     result = sim.size_gate(0.3, sim.REPS[sim.GATE[0.3]])
     assert result["rate"] >= 0.95, result
     assert 198 == result["k"]
+    assert in_docs(result)
 
 
 @functools.cache
@@ -144,6 +158,7 @@ def test_tail_latency_spread_with_the_median_unchanged_fails(name: str) -> None:
     assert result["fail"]["low"] >= 0.95, result
     assert result["by"].get("tail", 0) >= 0.95 * sim.REPS["kayenta"]
     assert "latency" not in result["by"]
+    assert in_docs(result["fail"])
 
 
 @pytest.mark.slow
@@ -153,6 +168,7 @@ def test_tail_test_level_with_heavy_tailed_latencies() -> None:
     result = kayenta("tail_aa_pareto")
     assert result["fail"]["high"] <= sim.ALPHA, result
     assert 0 == result["fail"]["k"]
+    assert in_docs(result["fail"])
 
 
 @pytest.mark.slow
@@ -165,6 +181,8 @@ def test_sparse_errors_against_a_baseline_that_never_fails() -> None:
     assert low["fail"]["low"] >= 0.45
     assert high["fail"]["low"] >= 0.80
     assert set(low["by"]) == set(high["by"]) == {"errors"}
+    assert in_docs(low["fail"])
+    assert in_docs(high["fail"])
 
 
 def test_shifted_classes_have_the_stated_psi() -> None:
