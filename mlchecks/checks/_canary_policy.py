@@ -229,7 +229,6 @@ class CanaryMonitor:
                 cfg.share,
                 quantile=cfg.latency_quantile,
                 max_ratio=cfg.max_tail_ratio,
-                paired=cfg.mode == "shadow",
             )
             if cfg.max_tail_ratio is not None
             else None

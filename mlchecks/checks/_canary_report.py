@@ -62,7 +62,7 @@ class Trickle:
         """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
         tally = self.arms[arm]
         tally["requests"] += 1
-        tally["retries"] += int(getattr(response, "n_retries", 0) or 0)
+        tally["retries"] += response.n_retries
         ok = response.ok and response.version in (None, version)
         if not ok:
             kind = error_class(response) if not response.ok else "wrong_version"

@@ -89,24 +89,25 @@ class TailTest:
     """Counts slow requests per version and tests whether the candidate's rate is too high.
 
     Args:
-        share: the candidate's routing fraction (split mode), or 0.5 for mirrored pairs.
+        share: the candidate's routing fraction (split mode), or 0.5 for mirrored pairs
+            (`CanaryPolicy.share`).
         quantile: a request is slow when its latency exceeds this quantile of all the
             latencies observed before it (both versions pooled), in (0, 1).
         max_ratio: the candidate may be slow this many times as often as the baseline.
-        paired: True in shadow mode (`observe_pair`), False in split mode (`observe`).
 
-    >>> test = TailTest(0.5, quantile=0.9, max_ratio=1.5, paired=True)
+    >>> test = TailTest(0.5, quantile=0.9, max_ratio=1.5)
     >>> for i in range(300):
     ...     _ = test.observe_pair(1.0 + (i % 7), 1.0 + (i % 5) / 2)
     >>> test.n_slow, test.rejects(alpha=0.05)
     ((35, 0), True)
     """
 
-    def __init__(self, share: float, *, quantile: float, max_ratio: float, paired: bool) -> None:
+    def __init__(self, share: float, *, quantile: float, max_ratio: float) -> None:
         self.quantile = float(quantile)
         self.max_ratio = float(max_ratio)
-        self.paired = paired
-        self.null_share = max_ratio / (1.0 + max_ratio) if paired else tail_share(share, max_ratio)
+        # Mirrored pairs: of a pair with exactly one slow request, the candidate's is slow
+        # with probability share * r / (share * r + 1 - share) at share 1/2, r / (1 + r).
+        self.null_share = tail_share(share, max_ratio)
         self.test = ShareTest(self.null_share, alternative="greater")
         self.warmup = warmup(self.quantile)
         self._pooled: list[float] = []

@@ -58,6 +58,53 @@ def _plateau_hint(trend: LossTrend, min_relative_drop: float) -> str:
     )
 
 
+def _trend_verdict(trend: LossTrend, alpha: float, *, fewest: int, hint: str) -> tuple[Status, str]:
+    """``loss_trend``'s status and message: PASS when the deciding test (Kendall's on block
+    means, or the slope test on a run too short for blocks) shows a decrease, FAIL when the
+    block means do not go down at all, WARN (inconclusive) in between."""
+    blocks = (
+        f"Kendall's tau {trend.statistic:.3f} on {trend.n_blocks} block means of "
+        f"{trend.block_size:.3g} steps"
+    )
+    means = f"block means {fmt(trend.block_means[0])} ... {fmt(trend.block_means[-1])}"
+    if trend.judgeable:
+        if trend.decreasing(alpha):
+            return Status.PASS, (
+                f"{blocks} shows a downward trend (p = {trend.pvalue:.3g} <= alpha {alpha})"
+            )
+        test = f"{blocks} has p = {trend.pvalue:.3g} > alpha {alpha}"
+        more = "run more steps for more blocks"
+    else:
+        needs = (
+            f"the block test needs at least {trend.steps_needed} steps at this "
+            f"autocorrelation (lag-1 autocorrelation {trend.lag1_autocorrelation:.2f}: "
+            f"{fewest} blocks of {trend.steps_needed // fewest} steps) and got {trend.n_steps}"
+        )
+        slope = (
+            f"the slope test (least-squares slope against a random walk with the curve's "
+            f"own step-to-step noise) has z = {trend.slope_statistic:.3g}, "
+            f"p = {trend.slope_pvalue:.3g}"
+        )
+        if trend.decreasing(alpha):
+            return Status.PASS, (
+                f"the loss falls far beyond its step-to-step noise: {slope} <= alpha "
+                f"{alpha} ({needs})"
+            )
+        test = f"{slope} > alpha {alpha}"
+        more = f"{needs}; run more steps (for information: {blocks}, p = {trend.pvalue:.3g})"
+    if trend.statistic < 0.0:
+        # The block means go down, but not consistently enough to show a decrease: a lack
+        # of evidence, not evidence that training does not work.
+        return (
+            Status.WARN,
+            f"inconclusive: the block means go down ({means}) but {test}; {more}" + hint,
+        )
+    return Status.FAIL, (
+        f"the loss shows no downward trend: its block means do not go down ({blocks}; "
+        f"{means}), and {test}" + hint
+    )
+
+
 def _pass_summary(metrics: Mapping[str, float], overfit: bool) -> str | None:
     if overfit:
         keys: tuple[str, ...] = (
@@ -275,7 +322,6 @@ class LossDecreasesCheck:
             }
         )
         b.detail("block_means", list(trend.block_means))
-        blocks = f"{trend.n_blocks} block means of {trend.block_size:.3g} steps"
         first, last = trend.block_means[0], trend.block_means[-1]
         if self.overfit_one_batch:
             # Overfitting one batch means reaching a small loss: a curve that got there
@@ -288,71 +334,20 @@ class LossDecreasesCheck:
             )
             self._judge_overfit(b, losses)
             return
-        hint = _plateau_hint(trend, held(self.min_relative_drop).value)
-        if trend.judgeable:
-            if trend.decreasing(self.alpha):
-                status = Status.PASS
-                message = (
-                    f"Kendall's tau {trend.statistic:.3f} on {blocks} shows a downward trend "
-                    f"(p = {trend.pvalue:.3g} <= alpha {self.alpha})"
-                )
-            elif trend.statistic < 0.0:
-                # The block means go down, but not consistently enough to show a trend at
-                # alpha: that is a lack of evidence, not evidence of no decrease.
-                status = Status.WARN
-                message = (
-                    f"inconclusive: the block means go down (Kendall's tau "
-                    f"{trend.statistic:.3f} on {blocks}; block means {fmt(first)} ... "
-                    f"{fmt(last)}) but not consistently enough to show a trend: p = "
-                    f"{trend.pvalue:.3g} > alpha {self.alpha}; run more steps for more blocks "
-                    f"(up to n_blocks={self.n_blocks})" + hint
-                )
-            else:
-                status = Status.FAIL
-                message = (
-                    f"the loss shows no downward trend: its block means do not go down "
-                    f"(Kendall's tau {trend.statistic:.3f} on {blocks}, p = "
-                    f"{trend.pvalue:.3g} > alpha {self.alpha}; block means {fmt(first)} ... "
-                    f"{fmt(last)})" + hint
-                )
-        else:
-            # Too few steps for the block test at this autocorrelation: the slope test,
-            # which holds under any AR(1) noise, decides.
-            b.metric("trend.steps_needed", trend.steps_needed)
-            b.metric("trend.slope_z", trend.slope_statistic)
-            b.metric("trend.slope_pvalue", trend.slope_pvalue)
-            fewest = min(self.n_blocks, min_blocks(self.alpha))
-            needs = (
-                f"the block test needs at least {trend.steps_needed} steps at this "
-                f"autocorrelation (lag-1 autocorrelation {trend.lag1_autocorrelation:.2f}: "
-                f"{fewest} blocks of {trend.steps_needed // fewest} steps) and got "
-                f"{trend.n_steps}"
+        if not trend.judgeable:
+            b.update_metrics(
+                {
+                    "trend.steps_needed": trend.steps_needed,
+                    "trend.slope_z": trend.slope_statistic,
+                    "trend.slope_pvalue": trend.slope_pvalue,
+                }
             )
-            slope = (
-                f"the slope test (least-squares slope against a random walk with the "
-                f"curve's own step-to-step noise) has z = {trend.slope_statistic:.3g}, "
-                f"p = {trend.slope_pvalue:.3g}"
-            )
-            if trend.decreasing(self.alpha):
-                status = Status.PASS
-                message = (
-                    f"the loss falls far beyond its step-to-step noise: {slope} <= alpha "
-                    f"{self.alpha} ({needs})"
-                )
-            elif trend.statistic < 0.0:
-                status = Status.WARN
-                message = (
-                    f"inconclusive: {needs}, and {slope} > alpha {self.alpha}; run more "
-                    f"steps (for information: Kendall's tau {trend.statistic:.3f} on "
-                    f"{blocks}, p = {trend.pvalue:.3g})" + hint
-                )
-            else:
-                status = Status.FAIL
-                message = (
-                    f"the loss shows no downward trend: its block means do not go down "
-                    f"(Kendall's tau {trend.statistic:.3f} on {blocks}; block means "
-                    f"{fmt(first)} ... {fmt(last)}) and {slope} > alpha {self.alpha}" + hint
-                )
+        status, message = _trend_verdict(
+            trend,
+            self.alpha,
+            fewest=min(self.n_blocks, min_blocks(self.alpha)),
+            hint=_plateau_hint(trend, held(self.min_relative_drop).value),
+        )
         b.note(
             "loss_trend",
             status,

@@ -29,6 +29,20 @@ def callback_state(callbacks: Sequence[Any]) -> dict[str, np.ndarray]:
     return out
 
 
+def estimator_or_params(params: Any, estimator: type, what: str) -> tuple[Any, dict[str, Any]]:
+    """``(model, params)`` from a trainer's ``params``: a scikit-learn-API estimator of
+    type ``estimator`` (returned as the model, with no params) or a mapping of params.
+
+    Raises:
+        InvalidInput: ``params`` is neither (``what`` names the estimator kind).
+    """
+    if isinstance(params, estimator):
+        return params, {}
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"'params' must be a mapping or {what} (got {describe(params)})")
+    return None, dict(params)
+
+
 def check_rounds(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"'rounds_per_step' must be an int >= 1 (got {describe(value)})")

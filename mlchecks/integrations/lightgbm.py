@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.integrations import _boosting
 from mlchecks.integrations._leaves import flatten
@@ -108,15 +107,10 @@ class LightGBMTrainer:
         load: Callable[[str], Any] | None = None,
     ) -> None:
         lgb = _import_lightgbm()
-        self.model: Any = None
-        if isinstance(params, lgb.LGBMModel):
-            self.model = params
-            params = {}
-        if not isinstance(params, Mapping):
-            raise InvalidInput(
-                f"'params' must be a mapping or a LightGBM estimator (got {describe(params)})"
-            )
-        self.params = dict(params)
+        self.model: Any
+        self.model, self.params = _boosting.estimator_or_params(
+            params, lgb.LGBMModel, "a LightGBM estimator"
+        )
         self.rounds_per_step = _boosting.check_rounds(rounds_per_step)
         self.valid_sets = [_boosting.check_pair(v, "an (X, y) pair") for v in valid_sets]
         names = [f"valid_{i}" for i in range(len(self.valid_sets))]

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.integrations import _boosting
 
@@ -126,15 +125,10 @@ class XGBoostTrainer:
         load: Callable[[str], Any] | None = None,
     ) -> None:
         xgb = _import_xgboost()
-        self.model: Any = None
-        if isinstance(params, xgb.XGBModel):
-            self.model = params
-            params = {}
-        if not isinstance(params, Mapping):
-            raise InvalidInput(
-                f"'params' must be a mapping or an XGBoost estimator (got {describe(params)})"
-            )
-        self.params = dict(params)
+        self.model: Any
+        self.model, self.params = _boosting.estimator_or_params(
+            params, xgb.XGBModel, "an XGBoost estimator"
+        )
         self.rounds_per_step = _boosting.check_rounds(rounds_per_step)
         self.evals = [(data, str(name)) for data, name in evals]
         if self.model is not None:

@@ -18,7 +18,7 @@ from mlchecks.serving import InProcessServer
 
 def online_flags(latencies: np.ndarray, arms: np.ndarray, quantile: float) -> list[int]:
     """`TailTest.observe`'s verdicts one request at a time: -1 warm-up, 1 slow, 0 not."""
-    test = TailTest(0.3, quantile=quantile, max_ratio=2.0, paired=False)
+    test = TailTest(0.3, quantile=quantile, max_ratio=2.0)
     out = []
     for x, arm in zip(latencies.tolist(), arms.tolist(), strict=True):
         judged = sum(test.n_judged)
@@ -32,15 +32,12 @@ class TestKernel:
         """share * r / (share * r + 1 - share): the routing share when r = 1."""
         assert 0.05 == tail_share(0.05, 1.0)
         assert pytest.approx(0.1 / 1.05) == tail_share(0.05, 2.0)
-        assert (
-            pytest.approx(2.0 / 3.0)
-            == TailTest(0.5, quantile=0.9, max_ratio=2.0, paired=True).null_share
-        )
+        assert pytest.approx(2.0 / 3.0) == TailTest(0.5, quantile=0.9, max_ratio=2.0).null_share
 
     def test_warmup_is_ten_expected_slow_requests(self) -> None:
         """The threshold judges from 10 / (1 - quantile) earlier latencies."""
         assert (200, 1000, 20) == (warmup(0.95), warmup(0.99), warmup(0.5))
-        test = TailTest(0.5, quantile=0.5, max_ratio=2.0, paired=False)
+        test = TailTest(0.5, quantile=0.5, max_ratio=2.0)
         for i in range(20):
             assert math.isnan(test.threshold_s)
             test.observe(float(i), candidate=bool(i % 2))
@@ -57,7 +54,7 @@ class TestKernel:
 
     def test_ratio(self) -> None:
         """NaN before anything is judged, inf when only the candidate was slow."""
-        test = TailTest(0.5, quantile=0.5, max_ratio=2.0, paired=True)
+        test = TailTest(0.5, quantile=0.5, max_ratio=2.0)
         assert math.isnan(test.ratio)
         for i in range(10):
             test.observe_pair(1.0 + i, 1.0 + i)
@@ -74,7 +71,7 @@ class TestKernel:
         fired = 0
         for _ in range(300):
             shared = rng.pareto(1.5, 600)
-            test = TailTest(0.5, quantile=0.95, max_ratio=1.0, paired=True)
+            test = TailTest(0.5, quantile=0.95, max_ratio=1.0)
             for s, c, b in zip(shared, rng.pareto(1.5, 600), rng.pareto(1.5, 600), strict=True):
                 test.observe_pair(float(s + c), float(s + b))
                 if test.rejects(alpha=0.05):

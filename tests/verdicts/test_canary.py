@@ -12,11 +12,8 @@ faulty ones, to confirm the wiring the simulations assume. Rates are judged on t
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,20 +23,9 @@ from mlchecks import Context, Status
 from mlchecks.checks.canary import CanaryCheck
 from mlchecks.serving import InProcessServer
 
-BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "verdicts_canary.py"
+from ._benchmarks import load_benchmark
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verdicts_canary", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-sim = _load()
+sim = load_benchmark("verdicts_canary")
 #: docs/checks/canary.md, whose "Measured verdicts" table shows `sim.cell` of each rate.
 CANARY_DOC = (Path(__file__).parents[2] / "docs" / "checks" / "canary.md").read_text()
 

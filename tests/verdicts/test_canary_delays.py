@@ -12,10 +12,7 @@ on the exact (Clopper-Pearson) lower 95% bound of the share caught within the bu
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 import pytest
@@ -23,23 +20,13 @@ import pytest
 from mlchecks.checks.canary import CanaryCheck
 from mlchecks.serving import InProcessServer
 
+from ._benchmarks import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "checks" / "canary.md"
 
 
-def _load() -> ModuleType:
-    """benchmarks/verdicts_canary_delays.py as a module (benchmarks is not a package)."""
-    path = ROOT / "benchmarks" / "verdicts_canary_delays.py"
-    spec = importlib.util.spec_from_file_location("verdicts_canary_delays", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-sim = _load()
+sim = load_benchmark("verdicts_canary_delays")
 
 
 @functools.cache

@@ -9,60 +9,23 @@ False-alarm rates are judged on their exact (Clopper-Pearson) upper 95% bound.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from _curves import CurveTrainer
 
 from mlchecks import Status
 from mlchecks.checks.training import LossDecreasesCheck
 from mlchecks.stats.trend import block_steps, loss_trend
 
+from ._benchmarks import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_benchmark() -> ModuleType:
-    """benchmarks/verdicts_loss_trend.py as a module (benchmarks is not a package)."""
-    path = ROOT / "benchmarks" / "verdicts_loss_trend.py"
-    spec = importlib.util.spec_from_file_location("verdicts_loss_trend", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_benchmark()
-
-
-class CurveTrainer:
-    """A trainer whose ``train_step`` returns the next value of a recorded loss curve."""
-
-    def __init__(self, curve: np.ndarray) -> None:
-        self.curve = np.asarray(curve, dtype=float)
-        self.position = 0
-
-    def train_step(self, batch: Any) -> float:
-        value = float(self.curve[self.position])
-        self.position += 1
-        return value
-
-    def predict(self, inputs: Any) -> Any:
-        return inputs
-
-    def state(self) -> dict[str, Any]:
-        return {"position": np.array(self.position)}
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(str(self.position))
-
-    def load(self, path: str | Path) -> None:
-        self.position = int(Path(path).read_text())
+bench = load_benchmark("verdicts_loss_trend")
 
 
 @pytest.fixture(scope="module")

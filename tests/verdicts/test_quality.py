@@ -8,10 +8,6 @@ same seeds), which docs/checks/quality.md quotes. Rates are judged on their exac
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import attrs
 import numpy as np
@@ -20,22 +16,9 @@ import pytest
 from mlchecks import NoWorseThan, Status
 from mlchecks.checks.quality import QualityCheck
 
-ROOT = Path(__file__).resolve().parents[2]
+from ._benchmarks import load_benchmark
 
-
-def load_benchmark() -> ModuleType:
-    """benchmarks/verdicts_quality.py as a module (benchmarks is not a package)."""
-    path = ROOT / "benchmarks" / "verdicts_quality.py"
-    spec = importlib.util.spec_from_file_location("verdicts_quality", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_benchmark()
+bench = load_benchmark("verdicts_quality")
 HALF_ALPHA = bench.ALPHA / 2
 
 

@@ -9,31 +9,15 @@ by the check's decision function for an exact bound on the false FAIL rate.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 
 from mlchecks import ReproducibilityCheck, Status, TrainingRun
 from mlchecks.checks._repro_tasks import rate_status
 
-BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "verdicts_reproducibility.py"
+from ._benchmarks import load_benchmark
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verdicts_reproducibility", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-sim = _load()
+sim = load_benchmark("verdicts_reproducibility")
 
 
 def upper(k: int, n: int) -> float:
