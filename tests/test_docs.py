@@ -2,7 +2,9 @@
 
 Blocks in one file share a namespace, in order, so a page can build up an example. A block
 preceded by an HTML comment ``<!-- no-test -->`` is shown but not run (for snippets that need
-a live external system).
+a live external system). A block preceded by ``<!-- server -->`` needs a running model server:
+the server's own tests run it against the server they start (`tests/serving/_pages.py`), and
+`test_server_pages_are_run` checks that a test does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 # Pages that need these skip without them (CI has them all).
 OPTIONAL = ("torch", "mlflow", "xgboost", "lightgbm", "lightning", "keras", "sklearn")
-BLOCK = re.compile(r"(<!-- no-test -->\s*)?```python\n(.*?)```", re.S)
+BLOCK = re.compile(r"(<!-- (?:no-test|server) -->\s*)?```python\n(.*?)```", re.S)
 
 
 def blocks(page: Path) -> list[str]:
@@ -56,3 +58,10 @@ def test_relative_links_resolve(page: Path) -> None:
     targets = [t for t in LINK.findall(page.read_text()) if "://" not in t]
     missing = [t for t in targets if not (page.parent / t).exists()]
     assert [] == missing
+
+
+def test_server_pages_are_run() -> None:
+    """Every page with ``<!-- server -->`` blocks is run by a test under tests/serving."""
+    tests = "\n".join(p.read_text() for p in (ROOT / "tests" / "serving").glob("test_*.py"))
+    pages = [p for p in PAGES if "<!-- server -->" in p.read_text()]
+    assert [] == [str(p.relative_to(ROOT)) for p in pages if p.name not in tests]

@@ -236,7 +236,7 @@ class CanaryMonitor:
         limit = cfg.max_disagreement
         self.disagreement = RateTest(limit) if cfg.tests_disagreement and limit else None
         self.n_compared = 0  # mirrored pairs whose predictions were compared
-        self.n_disagreed = 0  # of those, pairs whose predictions differ
+        self.n_disagreed: float = 0  # of those, pairs whose predictions differ (shares of rows)
         self.n_requests = 0
         self.n_candidate = 0
         self.candidate_errors = 0
@@ -298,7 +298,7 @@ class CanaryMonitor:
         baseline_latency_s: float | None,
         candidate_label: int | None,
         baseline_label: int | None,
-        disagree: bool | None = None,
+        disagree: bool | float | None = None,
     ) -> Decision:
         """Record one shadow-mode request, sent to both the candidate and the baseline.
 
@@ -306,7 +306,8 @@ class CanaryMonitor:
             candidate_error, baseline_error: whether each version failed the request.
             candidate_latency_s, baseline_latency_s: their latencies.
             candidate_label, baseline_label: their predicted classes (None: no class).
-            disagree: whether the two predictions differ; None: they differ when both
+            disagree: whether the two predictions differ, or for a request of many rows
+                the share of its rows whose predictions differ; None: they differ when both
                 labels are known and unequal. Ignored unless both versions succeeded.
 
         Returns:
@@ -336,9 +337,14 @@ class CanaryMonitor:
                 disagree = c != b
         if disagree is not None:
             self.n_compared += 1
-            self.n_disagreed += bool(disagree)
-            if self.disagreement is not None:
-                self.disagreement.update(bool(disagree))
+            if isinstance(disagree, bool):
+                self.n_disagreed += disagree
+                if self.disagreement is not None:
+                    self.disagreement.update(disagree)
+            else:
+                self.n_disagreed += float(disagree)
+                if self.disagreement is not None:
+                    self.disagreement.update_fraction(float(disagree))
         return self._decide()
 
     def _add_difference(self, candidate_s: float, baseline_s: float) -> None:

@@ -27,13 +27,10 @@ from scipy.stats import binom
 
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, plural
-from mlchecks._validate import describe
+from mlchecks.checks._canary_agreement import judge_outputs
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._traffic import (
-    as_output_array,
-    as_rows,
     error_class,
-    json_outputs,
     latency_quantiles,
 )
 from mlchecks.protocols import Response
@@ -188,7 +185,7 @@ def judge_probes(
             context=f" (p99 latency of the candidate's {len(ok)} probe responses, s)",
         )
     if ok:
-        _judge_outputs(check, probes, responses, ok, b)
+        judge_outputs(check, probes, responses, ok, b)
 
 
 def _baseline_usable(
@@ -304,148 +301,6 @@ def _judge_errors(
     else:
         status = Status.WARN if code == WARN_CODE else Status.PASS
     b.note("probe.errors", status, message, observed=float(n_errors), limit=limit_text)
-
-
-def _judge_outputs(
-    check: CanaryCheck,
-    probes: list[Any],
-    responses: list[Response],
-    ok: list[int],
-    b: ResultBuilder,
-) -> None:
-    arrays = {i: as_output_array(responses[i].outputs) for i in ok}
-    not_numeric = [i for i, a in arrays.items() if a is None]
-    shapes = {a.shape for a in arrays.values() if a is not None}
-    dtypes = {str(a.dtype) for a in arrays.values() if a is not None}
-    nonfinite = [
-        i
-        for i, a in arrays.items()
-        if a is not None and a.dtype.kind == "f" and not np.isfinite(a).all()
-    ]
-    b.detail("probe_outputs", {"shapes": sorted(str(s) for s in shapes), "dtypes": sorted(dtypes)})
-    problems = []
-    if not_numeric:
-        first = responses[not_numeric[0]].outputs
-        if isinstance(first, Mapping) and len(first) > 1:
-            problems.append(
-                f"{len(not_numeric)} outputs are several named tensors "
-                f"({', '.join(str(k) for k in first)}): pick the one to judge with the "
-                f"endpoint's output= (V2Endpoint(..., output={next(iter(first))!r}))"
-            )
-        else:
-            problems.append(f"{len(not_numeric)} outputs are not numeric (e.g. {describe(first)})")
-    if len(shapes) > 1:
-        problems.append(f"outputs have {len(shapes)} different shapes {sorted(shapes)}")
-    if nonfinite:
-        problems.append(
-            f"{len(nonfinite)} outputs contain NaN or infinity (first at probe {nonfinite[0]})"
-        )
-    offline = _offline(check, probes)
-    if isinstance(offline, str):
-        b.note("probe.agreement", Status.FAIL, offline)
-        offline = None
-    if offline is not None and len(shapes) == 1:
-        (got,) = shapes
-        sample = next(a for a in arrays.values() if a is not None)
-        served_row = as_rows(sample, 1)
-        if served_row is None or served_row.shape[1] != offline.shape[1]:
-            problems.append(
-                f"outputs have shape {got}; the offline predictions have "
-                f"{offline.shape[1]} values per input"
-            )
-    if problems:
-        message = f"the candidate's probe outputs are malformed: {'; '.join(problems)}"
-        b.note("probe.outputs", Status.FAIL, message, limit=_OUTPUTS_LIMIT)
-    else:
-        shape = next(iter(shapes)) if shapes else ()
-        message = (
-            f"all {len(ok)} probe outputs are finite {', '.join(sorted(dtypes))} arrays of "
-            f"shape {shape}"
-        )
-        b.note("probe.outputs", Status.PASS, message, limit=_OUTPUTS_LIMIT)
-    if offline is not None:
-        _judge_agreement(check, offline, arrays, b)
-
-
-def _offline(check: CanaryCheck, probes: list[Any]) -> np.ndarray | str | None:
-    """The offline predictions for ``probes`` as `as_rows` rows, or why they could not be had."""
-    source = check.offline_predictions
-    if source is None:
-        return None
-    try:
-        values = np.asarray(source(probes) if callable(source) else source)
-    except Exception as exc:
-        return f"computing the offline predictions raised {type(exc).__name__}: {exc}"
-    rows = None
-    if values.dtype.kind in "biuf" and values.ndim > 0 and len(values) >= len(probes):
-        rows = as_rows(values[: len(probes)], len(probes))
-    if rows is None:
-        return (
-            f"the offline predictions must be numeric, one per probe ({len(probes)}) "
-            f"(got {describe(values)})"
-        )
-    return rows
-
-
-def _judge_agreement(
-    check: CanaryCheck,
-    offline: np.ndarray,
-    arrays: Mapping[int, np.ndarray | None],
-    b: ResultBuilder,
-) -> None:
-    agree = class_agree = classed = 0
-    worst = 0.0
-    examples: list[dict[str, Any]] = []
-    for i, raw in arrays.items():
-        # Both sides through the one normalisation (a (1, k) answer is the (k,) row).
-        want = offline[i : i + 1]
-        served = None if raw is None else as_rows(raw, 1)
-        if served is None or served.shape != want.shape:
-            if len(examples) < 5:
-                examples.append(
-                    {
-                        "probe": i,
-                        "reason": "shape or type differs",
-                        "served": None if raw is None else json_outputs(raw, 1),
-                        "offline": json_outputs(want, 1),
-                    }
-                )
-            continue
-        diff = np.abs(served - want)
-        worst = max(worst, float(diff.max()) if diff.size else 0.0)
-        close = bool(
-            np.allclose(served, want, atol=check.prediction_atol, rtol=check.prediction_rtol)
-        )
-        agree += close
-        if served.size > 1:
-            classed += 1
-            class_agree += int(np.argmax(served) == np.argmax(want))
-        if not close and len(examples) < 5:
-            examples.append(
-                {"probe": i, "served": json_outputs(served, 1), "offline": json_outputs(want, 1)}
-            )
-    compared = len(arrays)
-    fraction = agree / compared if compared else 0.0
-    b.metric("probe.agreement", fraction)
-    b.metric("probe.prediction.max_abs_diff", worst)
-    if classed:
-        b.metric("probe.class_agreement", class_agree / classed)
-    b.detail("probe_disagreements", examples)
-    limit = held(check.min_agreement)
-    if limit.holds(fraction):
-        message = (
-            f"{agree} of {compared} served outputs match the candidate's offline predictions "
-            f"(agreement {fmt(fraction)} >= {fmt(limit.value)}, max abs diff {fmt(worst, 3)})"
-        )
-    else:
-        classes = f"; {class_agree} of {classed} predict the same class" if classed else ""
-        message = (
-            f"only {agree} of {compared} outputs served for version {check.candidate!r} match "
-            f"its offline predictions (agreement {fmt(fraction)} < min_agreement "
-            f"{fmt(limit.value)}, max abs diff {fmt(worst)}{classes}): the serving stack does "
-            "not compute what the training code computes (feature handling or schema skew)"
-        )
-    b.judge("probe.agreement", limit, fraction, message=message)
 
 
 def judge_metadata(check: CanaryCheck, b: ResultBuilder) -> None:

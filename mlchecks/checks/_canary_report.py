@@ -365,7 +365,7 @@ def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBu
         return ""
     level = 1.0 - 2.0 * cfg.alpha_per_test
     counts = (
-        f"{k} of {n} paired requests (disagreement rate {fmt(rate, 3)}, {level:.1%} "
+        f"{fmt(k)} of {n} paired requests (disagreement rate {fmt(rate, 3)}, {level:.1%} "
         f"confidence sequence [{fmt(low, 3)}, {fmt(high, 3)}])"
     )
     clause = f", disagreement rate {fmt(rate, 3)} on {n} pairs"

@@ -4,6 +4,7 @@
   bounded in requests and time, that stops by itself and records every response
   (each request through `mlchecks.checks._session.infer`, so it never raises).
 - `error_class`: the class of a failed response (timeout, client, server, connection).
+- `request_rows`: how many rows (examples) one request carries.
 - `as_rows`: the one normalisation of outputs before any served-vs-offline comparison
   (PipelineCheck, CanaryCheck, RollbackCheck), and `outputs_equal` built on it.
 - Latency quantiles.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +34,7 @@ __all__ = [
     "json_outputs",
     "latency_quantiles",
     "outputs_equal",
+    "request_rows",
 ]
 
 
@@ -65,6 +67,38 @@ def error_class(response: Response) -> str:
 
 
 # ---------------------------------------------------------------------- output handling
+
+
+def request_rows(inputs: Any) -> int:
+    """How many rows (examples) one request carries.
+
+    An array of two or more dimensions (numpy, a DataFrame, a tensor: anything with a
+    ``shape``) or nested lists of that shape is a batch of ``shape[0]`` rows; a list of
+    records (mappings) one row per record; named inputs (a mapping of arrays, as V2
+    requests with several inputs) have the rows of their first input; anything else
+    (a feature vector, a scalar, a string) is one row.
+
+    >>> request_rows([0.1, 0.2, 0.3]), request_rows(np.zeros((8, 30))), request_rows([[1, 2]])
+    (1, 8, 1)
+    >>> request_rows({"age": np.arange(4)[:, None], "zip": np.zeros((4, 1))})
+    4
+    """
+    if isinstance(inputs, Mapping):
+        first = next(iter(inputs.values()), None)
+        return 1 if first is None or isinstance(first, Mapping) else request_rows(first)
+    shape = getattr(inputs, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+        return shape[0] if len(shape) >= 2 else 1
+    if isinstance(inputs, list | tuple) and inputs:
+        if all(isinstance(item, Mapping) for item in inputs):
+            return len(inputs)
+        try:
+            array = np.asarray(inputs)
+        except (TypeError, ValueError):
+            return 1
+        if array.dtype.kind != "O" and array.ndim >= 2:
+            return int(array.shape[0])
+    return 1
 
 
 def as_output_array(outputs: Any) -> np.ndarray | None:

@@ -37,10 +37,12 @@ ML Test Score).
   ``budget_requests`` or ``budget_s`` runs out first.
 
 Every limit (``max_*``/``min_*``) takes a number or a condition; a condition with
-``severity="warn"`` makes crossing it a warning. Outputs are read per request as one
-example's: a vector of class scores of shape ``(k,)`` or ``(1, k)`` (the leading batch axis
-of a single-row request, as V2 servers answer), or one score of shape ``()``, ``(1,)`` or
-``(1, 1)``. Every request the check sends is bounded:
+``severity="warn"`` makes crossing it a warning. A request is one row or a batch of rows,
+and each row's answer is read on its own: a vector of class scores of shape ``(k,)`` or
+``(1, k)`` (the leading batch axis of a single-row request, as V2 servers answer), one
+score, or a class label (an integer, or text numbered through ``classes``). Stage 0 and the
+disagreement test judge every row; the shift test takes one row per request, drawn at
+random, as a request's rows share its route. Every request the check sends is bounded:
 ``request_timeout_s`` each, ``budget_requests`` and ``budget_s`` in total, and only to
 127.0.0.1 unless ``allow_remote=True``.
 """
@@ -52,7 +54,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
-import numpy as np
 
 from mlchecks._fields import (
     MaxLimit,
@@ -76,12 +77,14 @@ from mlchecks._validate import (
     optional,
 )
 from mlchecks.check import Context
-from mlchecks.checks._canary_outputs import brief, output_label, outputs_disagree
+from mlchecks.checks._canary_agreement import offline_rows
+from mlchecks.checks._canary_outputs import LabelReader, Row, brief, classes_field, offline_field
 from mlchecks.checks._canary_policy import CanaryMonitor, CanaryPolicy
 from mlchecks.checks._canary_probe import judge_metadata, judge_probes
 from mlchecks.checks._canary_report import Trickle, report_trickle, summary
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._session import Session, ensure_local, probe_inputs, server_versions
+from mlchecks.checks._traffic import request_rows
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint
@@ -101,18 +104,6 @@ def _server(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             "'server' must be a ModelServer (infer, load, unload, versions) "
             f"(got {describe(value)})"
         )
-
-
-def _offline(value: Any) -> Any:
-    if value is None or callable(value):
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf" or array.ndim == 0:
-        raise InvalidInput(
-            "'offline_predictions' must be numeric predictions, one per probe input, or a "
-            f"callable (got {describe(array)})"
-        )
-    return array
 
 
 def _traffic(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -175,11 +166,14 @@ class CanaryCheck:
             production serving code; the candidate is loaded into it.
         candidate: the version under test.
         probe_inputs: production inputs for stage 0, one request each (keyword-only, like
-            every field after ``candidate``).
-        offline_predictions: the candidate's offline predictions for ``probe_inputs``
-            (one per input: ``(n, k)``, or ``(n, 1, k)`` like single-row V2 answers), or
-            ``f(inputs) -> predictions`` computing them with the training-side code. None
-            skips the agreement check.
+            every field after ``candidate``); a request may be a batch of rows
+            (``(m, n_features)``), and every row is judged.
+        offline_predictions: the candidate's offline predictions for ``probe_inputs``,
+            one per row: ``(n, k)`` scores, ``(n,)`` labels (numbers or text), ``(n, 1,
+            k)`` like single-row V2 answers, or for batched probes ``(n_probes, m, k)``
+            or one array per probe; or ``f(inputs) -> predictions`` computing them with
+            the training-side code (given the probes, or all their rows stacked when they
+            are batches). None skips the agreement check.
         baseline: the version live traffic goes to; None: the server's ``live_version()``.
         traffic: live request inputs for stage 1 (an iterable, or a callable returning a
             fresh one per run). None skips stage 1.
@@ -231,10 +225,13 @@ class CanaryCheck:
             predictions; set it from your own seed-to-seed churn (rubric test 1).
         score_atol: two scalar scores differ when they are further apart than this.
         score_bins: bin edges turning scalar scores into classes for the shift test.
-        classify: ``classify(outputs) -> int | None``, a response's class (default: the
+        classify: ``classify(outputs) -> int | None``, one row's class (default: the
             argmax of a ``(k,)`` or ``(1, k)`` vector, the bin of a scalar score, an
-            integer scalar as is). When given, it also decides disagreement (the classes
-            differ).
+            integer scalar as is, a text label by ``classes``). When given, it also
+            decides disagreement (the classes differ).
+        classes: the class labels in class order (``["benign", "malignant"]``, a
+            classifier's ``classes_``): text labels served as V2 ``BYTES`` are coded by
+            their position here; without it, in the order they are first seen.
         unload: unload the candidate afterwards when the check loaded it.
         allow_remote: allow a server that is not on 127.0.0.1.
         name: the check's name.
@@ -265,7 +262,7 @@ class CanaryCheck:
     server: Endpoint = attrs.field(validator=_server)
     candidate: str = attrs.field(validator=optional(non_empty_string))
     probe_inputs: tuple[Any, ...] = attrs.field(converter=probe_inputs, kw_only=True)
-    offline_predictions: Any = attrs.field(default=None, converter=_offline, kw_only=True)
+    offline_predictions: Any = attrs.field(default=None, converter=offline_field, kw_only=True)
     baseline: str | None = attrs.field(
         default=None, validator=optional(non_empty_string), kw_only=True
     )
@@ -310,6 +307,9 @@ class CanaryCheck:
     classify: Callable[[Any], int | None] | None = attrs.field(
         default=None, validator=optional(callable_field), kw_only=True
     )
+    classes: tuple[Any, ...] | None = attrs.field(
+        default=None, converter=classes_field, kw_only=True
+    )
     unload: bool = _flag(True)
     allow_remote: bool = _flag(False)
     name: str = attrs.field(
@@ -329,12 +329,17 @@ class CanaryCheck:
                 f"'max_disagreement' must be > 0 (got {disagreement.value:g}); "
                 "retrained models change a few percent of predictions"
             )
-        if isinstance(self.offline_predictions, np.ndarray):
-            n = min(self.n_probes, len(self.probe_inputs))
-            if len(self.offline_predictions) < n:
+        offline = self.offline_predictions
+        if offline is not None and not callable(offline):
+            rows = [request_rows(p) for p in self.probe_inputs[: self.n_probes]]
+            if offline_rows(offline, rows) is None:
+                need = (
+                    f"one per probe input ({len(rows)})"
+                    if sum(rows) == len(rows)
+                    else f"one per probe row ({sum(rows)} rows in {len(rows)} probes)"
+                )
                 raise InvalidInput(
-                    f"'offline_predictions' has {len(self.offline_predictions)} rows; it needs "
-                    f"one per probe input ({n})"
+                    f"'offline_predictions' has {len(offline)} rows; it needs {need}"
                 )
         if self.load and not callable(getattr(self.server, "load", None)):
             raise InvalidInput("'server' has no load() method; pass load=False if it is loaded")
@@ -409,16 +414,14 @@ class CanaryCheck:
 
     # --------------------------------------------------------------------- stage 1
 
-    def _label(self, outputs: Any) -> int | None:
-        return output_label(outputs, classify=self.classify, score_bins=self.score_bins)
-
-    def _disagree(self, candidate: Any, baseline: Any) -> bool | None:
-        return outputs_disagree(
-            candidate,
-            baseline,
+    def _reader(self) -> LabelReader:
+        """Reads classes and disagreement from outputs (one per run: text labels are coded
+        in the order first seen when ``classes`` is not given)."""
+        return LabelReader(
             classify=self.classify,
             score_bins=self.score_bins,
             score_atol=self.score_atol,
+            classes=self.classes,
         )
 
     def _baseline(self) -> str | None:
@@ -491,6 +494,7 @@ class CanaryCheck:
         traffic = self.traffic() if callable(self.traffic) else self.traffic
         assert traffic is not None
         rng = ctx.rng("canary-routing")
+        reader = self._reader()
         run = Trickle(baseline)
         ctx.report(f"canary: trickle to {self.candidate!r} against {baseline!r}")
         start = time.perf_counter()
@@ -500,12 +504,17 @@ class CanaryCheck:
                 break
             run.consumed += 1
             to_candidate = bool(rng.random() < self.traffic_fraction)
+            # A batch's rows share one route, so they are not independent evidence of a
+            # shift: one row, drawn at random, speaks for the request (see docs/checks/canary.md).
+            n_rows = request_rows(request)
+            row = Row(n_rows, min(int(rng.random() * n_rows), n_rows - 1) if n_rows > 1 else 0)
             if self.mode == "split":
-                self._split(session, request, to_candidate, monitor, run)
+                self._split(session, request, row, to_candidate, monitor, run, reader)
             elif not to_candidate:
                 run.tally("baseline", session.send(request, baseline), baseline)
             else:
-                self._shadow(session, request, bool(rng.random() < 0.5), monitor, run)
+                first = bool(rng.random() < 0.5)
+                self._shadow(session, request, row, first, monitor, run, reader)
             run.trajectory.append(monitor.log_evalues())
             if monitor.decision != "continue":
                 run.stop_reason = (
@@ -526,9 +535,11 @@ class CanaryCheck:
         self,
         session: Session,
         request: Any,
+        row: Row,
         to_candidate: bool,
         monitor: CanaryMonitor,
         run: Trickle,
+        reader: LabelReader,
     ) -> None:
         arm = "candidate" if to_candidate else "baseline"
         version = self.candidate if to_candidate else run.baseline
@@ -538,16 +549,18 @@ class CanaryCheck:
             candidate=to_candidate,
             error=not ok,
             latency_s=response.latency_s if ok else None,
-            label=self._label(response.outputs) if ok else None,
+            label=reader.labels(response.outputs, row.n)[row.drawn] if ok else None,
         )
 
     def _shadow(
         self,
         session: Session,
         request: Any,
+        row: Row,
         baseline_first: bool,
         monitor: CanaryMonitor,
         run: Trickle,
+        reader: LabelReader,
     ) -> None:
         order = [(self.candidate, "candidate"), (run.baseline, "baseline")]
         if baseline_first:
@@ -556,9 +569,9 @@ class CanaryCheck:
         c_ok = run.tally("candidate", got["candidate"], self.candidate)
         b_ok = run.tally("baseline", got["baseline"], run.baseline)
         c_out, b_out = got["candidate"].outputs, got["baseline"].outputs
-        differ = self._disagree(c_out, b_out) if c_ok and b_ok else None
-        c_label = self._label(c_out) if c_ok else None
-        b_label = self._label(b_out) if b_ok else None
+        differ = row.disagreement(reader, c_out, b_out) if c_ok and b_ok else None
+        c_label = reader.labels(c_out, row.n)[row.drawn] if c_ok else None
+        b_label = reader.labels(b_out, row.n)[row.drawn] if b_ok else None
         monitor.observe_pair(
             candidate_error=not c_ok,
             baseline_error=not b_ok,
@@ -569,10 +582,11 @@ class CanaryCheck:
             disagree=differ,
         )
         if differ and len(run.examples) < 5:
-            run.examples.append(
-                {
-                    "request": run.consumed - 1,
-                    "candidate": brief(c_out, c_label),
-                    "baseline": brief(b_out, b_label),
-                }
-            )
+            example = {
+                "request": run.consumed - 1,
+                "candidate": brief(c_out, c_label),
+                "baseline": brief(b_out, b_label),
+            }
+            if row.n > 1:
+                example["rows"], example["rows_differing"] = row.n, fmt(float(differ) * row.n)
+            run.examples.append(example)

@@ -343,7 +343,7 @@ def rate_log_evalues(
 
 
 def rate_confidence_sequence(
-    k: int, n: int, *, alpha: float = 0.05, n_bets: int = 8
+    k: float, n: int, *, alpha: float = 0.05, n_bets: int = 8
 ) -> ConfidenceInterval:
     """The confidence sequence for a rate after ``k`` hits in ``n`` trials.
 
@@ -353,7 +353,8 @@ def rate_confidence_sequence(
     ``n`` simultaneously with probability at least ``1 - alpha``.
 
     Args:
-        k: the hits so far.
+        k: the hits so far; a float for the sum of outcomes in [0, 1] that `RateTest`
+            takes as fractions (the interval then inverts its e-value).
         n: the trials so far (``>= k``).
         alpha: one minus the coverage.
         n_bets: as in `rate_log_evalue`.
@@ -369,9 +370,10 @@ def rate_confidence_sequence(
     >>> bool(ci.low < 0.05 < ci.high), bool(ci.high < 0.1)
     (True, True)
     """
-    hits, trials = check_int(k, "k"), check_int(n, "n")
-    if hits > trials:
-        raise InvalidInput(f"'k' must not exceed 'n' (got k={k!r}, n={n!r})")
+    trials = check_int(n, "n")
+    hits = k if isinstance(k, float) else check_int(k, "k")
+    if not 0.0 <= hits <= trials:
+        raise InvalidInput(f"'k' must be in [0, n] (got k={k!r}, n={n!r})")
     a = check_open_unit(alpha, "alpha")
     bets_n = _n_bets(n_bets)
     if trials == 0:
@@ -411,6 +413,28 @@ class RateTest(CountTest):
     def _next_log_evalue(self, hit: bool) -> float:
         self._log_wealth += self._hit if hit else self._miss
         return float(logsumexp(self._log_wealth)) - math.log(self._log_wealth.size)
+
+    def update_fraction(self, fraction: float) -> float:
+        """Add one outcome in [0, 1], such as the share of a batch's rows that are hits;
+        return ``log E``.
+
+        A bet's wealth grows by ``(1 + lam (1 - p))^x (1 - lam p)^(1 - x)`` for outcome
+        ``x``: at most ``1 + lam (x - p)`` (weighted AM-GM), whose expectation is at most 1
+        when the expected outcome is at most the null rate. So the e-value stays valid for
+        fractions (conservatively) and is unchanged for 0/1 outcomes; `hits` sums them.
+
+        >>> test = RateTest(0.1)
+        >>> round(test.update_fraction(0.75), 3), test.hits
+        (0.58, 0.75)
+        """
+        x = float(fraction)
+        if not 0.0 <= x <= 1.0:
+            raise InvalidInput(f"'fraction' must be in [0, 1] (got {fraction!r})")
+        self.n += 1
+        self.hits += x
+        self._log_wealth += x * self._hit + (1.0 - x) * self._miss
+        self.log_evalue = float(logsumexp(self._log_wealth)) - math.log(self._log_wealth.size)
+        return self.log_evalue
 
     def _settings(self) -> str:
         return f"null_rate={fmt(self.null_rate)}"

@@ -89,7 +89,7 @@ class CountTest(OnlineTest):
     def __init__(self, alternative: str) -> None:
         self.alternative: Any = alternative
         self.n = 0
-        self.hits = 0
+        self.hits: float = 0
         self.log_evalue = 0.0
 
     def _next_log_evalue(self, hit: bool) -> float:

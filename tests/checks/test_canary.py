@@ -665,16 +665,16 @@ class TestConstruction:
 class TestOutputShapes:
     def test_label_default_classifies_vectors_and_scores(self) -> None:
         """Vectors give their argmax, scalar scores their bin, other outputs no class."""
-        label: Callable[[Any], int | None] = fake_check(healthy())._label
+        label: Callable[[Any], int | None] = fake_check(healthy())._reader().label
         assert 2 == label(np.array([0.1, 0.2, 0.7]))
         assert 9 == label(0.95)
         assert 0 == label(0.05)
         assert 3 == label(np.int64(3))
-        assert label("text") is None
+        assert 0 == label("text")  # a text label, coded in the order first seen
 
     def test_label_accepts_a_single_row_batch_axis(self) -> None:
         """(k,) and (1, k) are one example's class scores; (1,) and (1, 1) one score."""
-        label: Callable[[Any], int | None] = fake_check(healthy())._label
+        label: Callable[[Any], int | None] = fake_check(healthy())._reader().label
         assert 2 == label(np.array([[0.1, 0.2, 0.7]]))
         assert 9 == label(np.array([0.95]))
         assert 9 == label(np.array([[0.95]]))
@@ -695,7 +695,7 @@ class TestOutputShapes:
             (float("nan"), 0.5, True),
             ([0.2, 0.3, 0.5], [0.5, 0.5], True),
             (np.zeros((2, 3)), np.zeros((2, 3)), None),
-            ("text", 0.5, None),
+            ("text", 0.5, True),
         ],
     )
     def test_disagreement_of_two_outputs(
@@ -703,13 +703,13 @@ class TestOutputShapes:
     ) -> None:
         """Class vectors differ in their argmax, scores beyond score_atol, shapes always."""
         check = fake_check(healthy(), score_atol=0.1)
-        assert expected == check._disagree(np.asarray(candidate), np.asarray(baseline))
+        assert expected == check._reader().disagree(np.asarray(candidate), np.asarray(baseline))
 
     def test_disagreement_follows_classify_when_given(self) -> None:
         """A user's classify decides both the class and whether two outputs differ."""
         check = fake_check(healthy(), classify=lambda outputs: int(np.asarray(outputs).sum() > 1))
-        assert check._disagree(np.array([0.9, 0.9]), np.array([0.1, 0.1]))
-        assert not check._disagree(np.array([0.9, 0.0]), np.array([0.1, 0.0]))
+        assert check._reader().disagree(np.array([0.9, 0.9]), np.array([0.1, 0.1]))
+        assert not check._reader().disagree(np.array([0.9, 0.0]), np.array([0.1, 0.0]))
 
     @pytest.mark.parametrize(
         ("served", "offline"),

@@ -391,9 +391,12 @@ class TestRateConfidenceSequence:
         rejects = float(rate_log_evalue(k, n, 0.1)) >= math.log(1 / 0.0125)
         assert rejects == (rate_confidence_sequence(k, n, alpha=0.025).low > 0.1)
 
-    @pytest.mark.parametrize(("k", "n", "match"), [(3, 2, "must not exceed"), (1.5, 2, "'k'")])
+    @pytest.mark.parametrize(
+        ("k", "n", "match"),
+        [(3, 2, "in \\[0, n\\]"), (2.5, 2, "in \\[0, n\\]"), (-0.5, 2, "'k'"), ("1", 2, "'k'")],
+    )
     def test_rejects_bad_counts(self, k: Any, n: Any, match: str) -> None:
-        """Counts are integers with k <= n."""
+        """Hits are a whole count or a float sum of fractions, with 0 <= k <= n."""
         with pytest.raises(InvalidInput, match=match):
             rate_confidence_sequence(k, n)
 
