@@ -4,7 +4,8 @@ Blocks in one file share a namespace, in order, so a page can build up an exampl
 preceded by an HTML comment ``<!-- no-test -->`` is shown but not run (for snippets that need
 a live external system). A block preceded by ``<!-- server -->`` needs a running model server:
 the server's own tests run it against the server they start (`tests/serving/_pages.py`), and
-`test_server_pages_are_run` checks that a test does.
+`test_server_pages_are_run` checks that a test does. A block followed directly by a
+```` ```text ```` block must print exactly that text.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 # Pages that need these skip without them (CI has them all).
 OPTIONAL = ("torch", "mlflow", "xgboost", "lightgbm", "lightning", "keras", "sklearn")
-BLOCK = re.compile(r"(<!-- (?:no-test|server) -->\s*)?```python\n(.*?)```", re.S)
+BLOCK = re.compile(
+    r"(<!-- (?:no-test|server) -->\s*)?```python\n(.*?)```(?:\s*```text\n(.*?)```)?", re.S
+)
 
 
 def blocks(page: Path) -> list[str]:
-    return [code for skip, code in BLOCK.findall(page.read_text()) if not skip]
+    return [code for skip, code, _ in BLOCK.findall(page.read_text()) if not skip]
+
+
+def outputs(page: Path) -> list[str | None]:
+    """What each block of `blocks` prints, when the page shows it (a ```text block right
+    after the code), else None."""
+    return [shown or None for skip, _, shown in BLOCK.findall(page.read_text()) if not skip]
 
 
 @pytest.mark.parametrize(
@@ -43,9 +52,12 @@ def test_code_blocks_run(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    for number, code in enumerate(blocks(page), start=1):
+    for number, (code, shown) in enumerate(zip(blocks(page), outputs(page), strict=True), start=1):
         compiled = compile(code, f"{page.relative_to(ROOT)}[block {number}]", "exec")
+        capsys.readouterr()
         exec(compiled, namespace)
+        if shown is not None:  # the page shows what the block prints: exactly that
+            assert shown == capsys.readouterr().out, f"block {number}"
     assert os.getcwd() == str(tmp_path)
 
 

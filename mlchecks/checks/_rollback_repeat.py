@@ -9,17 +9,28 @@ longest gap, a timeline for the report figure); `quantiles` summarises the repea
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
+from mlchecks._validate import describe
 from mlchecks.checks._series import priority_indices
 from mlchecks.checks._traffic import Record, error_class, outputs_equal
+from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
 
-__all__ = ["Attribution", "Repeat", "measure", "quantiles", "timeline"]
+__all__ = [
+    "Attribution",
+    "Repeat",
+    "candidate_predictions",
+    "known_good_predictions",
+    "measure",
+    "quantiles",
+    "short",
+    "timeline",
+]
 
 
 @attrs.frozen
@@ -27,8 +38,11 @@ class Attribution:
     """Which version a response came from, judged by its label and its outputs.
 
     ``good_refs`` and ``cand_refs`` are each version's outputs per probe input (None where
-    the candidate could not answer); outputs match the known-good ones bitwise when
-    ``exact``, else within ``atol`` and ``rtol``.
+    the candidate could not answer, or could not be asked: `learn_candidate` fills them
+    in from live traffic once the candidate serves); outputs match the known-good ones
+    bitwise when ``exact``, else within ``atol`` and ``rtol``. A response without a
+    version label to a probe on which both versions give the same outputs cannot be
+    attributed (`tells_apart` is False).
     """
 
     known_good: str
@@ -50,6 +64,22 @@ class Attribution:
             and self._same(response.outputs, self.good_refs[index])
         )
 
+    def tells_apart(self, response: Response, index: int) -> bool:
+        """False for an unlabelled answer to a probe both versions answer alike."""
+        if response.version is not None or not response.ok:
+            return True
+        ref = self.cand_refs[index]
+        return ref is None or not self._same(ref, self.good_refs[index])
+
+    def learn_candidate(self, responses: Sequence[Response]) -> None:
+        """Take the candidate's missing references from its live answers, one per probe."""
+        refs = self.cand_refs
+        if not isinstance(refs, list):
+            raise TypeError("cand_refs must be a list to be learnt")
+        for i, response in enumerate(responses):
+            if refs[i] is None and response.ok:
+                refs[i] = response.outputs
+
     def carries_candidate_outputs(self, response: Response, index: int) -> bool:
         """A success with exactly the candidate's outputs for the probe."""
         return response.ok and outputs_equal(response.outputs, self.cand_refs[index], exact=True)
@@ -66,6 +96,23 @@ class Attribution:
         if response.version is not None and (response.ok or ref is None):
             return response.version == self.candidate
         return response.ok and self._same(response.outputs, ref)
+
+    def serves_candidate(self, responses: Sequence[Response]) -> bool:
+        """Live answers to every probe came from the candidate: each by `reached_candidate`,
+        except unlabelled answers to probes whose candidate outputs are not known: those
+        must all succeed and at least one must differ from the known-good outputs."""
+        unknown = [
+            i for i, r in enumerate(responses) if r.version is None and self.cand_refs[i] is None
+        ]
+        skipped = set(unknown)
+        known = [i for i in range(len(responses)) if i not in skipped]
+        if not all(self.reached_candidate(responses[i], i) for i in known):
+            return False
+        if not unknown:
+            return True
+        return all(responses[i].ok for i in unknown) and any(
+            not self._same(responses[i].outputs, self.good_refs[i]) for i in unknown
+        )
 
     def outcome(self, response: Response, index: int) -> str:
         """``"known_good"``, ``"failed"``, ``"candidate"`` or ``"other"`` (the figure's lanes)."""
@@ -123,7 +170,7 @@ def measure(
             kind = error_class(response)
             errors[kind] = errors.get(kind, 0) + 1
             first_error = first_error or response.error
-        if record.sent < t0:
+        if record.sent < t0 or not who.tells_apart(response, record.index):
             continue
         if who.is_good(response, record.index):
             first_s = min(first_s, record.done - t0)
@@ -177,3 +224,35 @@ def quantiles(values: Sequence[float]) -> tuple[float, float]:
         return p50, math.inf
     p50, p99 = np.quantile(array, [0.5, 0.99])
     return float(p50), float(p99)
+
+
+def _predictions(value: Any, name: str) -> Any:
+    """None, a callable, or one reference per probe input (held as a tuple)."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput(
+            f"'{name}' must be outputs one per probe input (a sequence or an array) or a "
+            f"callable f(probe) -> outputs (got {describe(value)})"
+        )
+    return tuple(value)
+
+
+def known_good_predictions(value: Any) -> Any:
+    """attrs converter of ``known_good_predictions`` (see `_predictions`)."""
+    return _predictions(value, "known_good_predictions")
+
+
+def candidate_predictions(value: Any) -> Any:
+    """attrs converter of ``candidate_predictions`` (see `_predictions`)."""
+    return _predictions(value, "candidate_predictions")
+
+
+def short(outputs: Any, limit: int = 80) -> str:
+    """``outputs`` as short text for a message."""
+    try:
+        text = np.array2string(np.asarray(outputs), threshold=8, edgeitems=2)
+    except Exception:
+        text = repr(outputs)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,7 +5,9 @@
 
 `RollbackCheck` drives a `Deployment` (the live pointer) and an `Endpoint` (live traffic):
 
-1. record the known-good version's predictions on the probe inputs;
+1. record the known-good version's predictions on the probe inputs (asked for by name,
+   or given: ``known_good_predictions``, computed offline, for a server that cannot
+   answer named versions, such as MLflow's scoring server or a FastAPI service);
 2. deploy the candidate (``set_live(candidate)``) and confirm it serves live traffic;
 3. start a background load generator sending the probe inputs as live requests, and roll
    back with ``set_live(known_good)`` while it runs;
@@ -17,11 +19,16 @@
    default), which catches caches and replicas that keep serving the candidate.
 
 Each response is attributed by its version label *and* its outputs: it counts as the
-known-good version's only when it carries that label and the known-good outputs for its
-input. The whole procedure runs ``n_repeats`` times (sequentially: the repeats share the
-one live pointer); p50 and p99 over the repeats are judged against ``max_rollback_s``,
-and the worst repeat's failures against ``max_failed_requests``. The live version is
-restored at the end.
+known-good version's only when it carries that label (or none) and the known-good outputs
+for its input. An endpoint that reports no version is judged by outputs alone: the
+candidate's outputs are asked for by name, given (``candidate_predictions``), or learnt
+from live traffic once the deployment serves it, and probes on which both versions answer
+alike are left out of the timing (they cannot tell the versions apart).
+
+The whole procedure runs ``n_repeats`` times (sequentially: the repeats share the one live
+pointer); p50 and p99 over the repeats are judged against ``max_rollback_s``, and the
+worst repeat's failures against ``max_failed_requests``. The live version is restored at
+the end.
 
 The load generator is bounded (``request_rate``, ``budget_requests`` and ``budget_s`` per
 repeat), stops by itself, and sends only to 127.0.0.1 unless ``allow_remote=True``. Every
@@ -43,7 +50,15 @@ from mlchecks._text import fmt, plural
 from mlchecks._validate import describe, non_empty_string, number_in, optional
 from mlchecks.check import Context
 from mlchecks.checks._result import ResultBuilder
-from mlchecks.checks._rollback_repeat import Attribution, Repeat, measure, quantiles
+from mlchecks.checks._rollback_repeat import (
+    Attribution,
+    Repeat,
+    candidate_predictions,
+    known_good_predictions,
+    measure,
+    quantiles,
+    short,
+)
 from mlchecks.checks._session import Session, ensure_local, probe_inputs
 from mlchecks.checks._traffic import LoadGenerator, Record
 from mlchecks.exceptions import InvalidInput
@@ -102,6 +117,15 @@ class RollbackCheck:
         probe_inputs: request inputs; the load generator cycles through them and the
             predictions are compared on them.
         known_good: the version to roll back to; None: the live version at the start.
+        known_good_predictions: the known-good version's outputs for the probes, computed
+            offline: one per probe input (a sequence, or an array whose first axis runs
+            over the probes), or ``f(probe) -> outputs`` called once per probe input.
+            Give them when the endpoint cannot answer a named version (a server of one
+            model); None asks the endpoint for ``known_good`` by name. Before the first
+            deploy the live version must answer them.
+        candidate_predictions: the same for the candidate; None asks the endpoint for the
+            candidate by name and, where it cannot answer, learns the candidate's outputs
+            from live traffic once it serves.
         n_repeats: deploy-and-roll-back cycles; p50 and p99 are over these.
         max_rollback_s: the p99 time from the rollback command until every response
             comes from the known-good version must not exceed this.
@@ -146,6 +170,12 @@ class RollbackCheck:
     known_good: str | None = attrs.field(
         default=None, validator=optional(non_empty_string), kw_only=True
     )
+    known_good_predictions: Any = attrs.field(
+        default=None, converter=known_good_predictions, kw_only=True
+    )
+    candidate_predictions: Any = attrs.field(
+        default=None, converter=candidate_predictions, kw_only=True
+    )
     n_repeats: int = count(3, minimum=1)
     max_rollback_s: MaxLimit = limit("max", 1.0)
     max_failed_requests: MaxLimit = limit("max", 0, integer=True)
@@ -180,6 +210,13 @@ class RollbackCheck:
                 f"'budget_requests' ({self.budget_requests}) must allow n_warmup_requests + "
                 f"n_settle_requests ({self.n_warmup_requests + self.n_settle_requests})"
             )
+        for name in ("known_good_predictions", "candidate_predictions"):
+            given = getattr(self, name)
+            if isinstance(given, tuple) and len(given) != len(self.probe_inputs):
+                raise InvalidInput(
+                    f"'{name}' must have one entry per probe input ({len(self.probe_inputs)}) "
+                    f"(got {len(given)})"
+                )
         ensure_local(self.endpoint, "endpoint", allow_remote=self.allow_remote)
 
     # ------------------------------------------------------------------------- run
@@ -210,15 +247,23 @@ class RollbackCheck:
             try:
                 if original != known_good:
                     session.set_live(known_good)
+                good_refs = self._given(self.known_good_predictions, "known_good_predictions")
+                if good_refs is None:
+                    good_refs = self._references(session, known_good)
+                cand_refs = self._given(self.candidate_predictions, "candidate_predictions")
+                if cand_refs is None:
+                    cand_refs = self._references(session, self.candidate, required=False)
                 who = Attribution(
                     known_good,
                     self.candidate,
-                    self._references(session, known_good),
-                    self._references(session, self.candidate, required=False),
+                    good_refs,
+                    cand_refs,
                     self.exact,
                     self.prediction_atol,
                     self.prediction_rtol,
                 )
+                if self.known_good_predictions is not None:
+                    self._check_live_known_good(session, who)
                 for i in range(self.n_repeats):
                     ctx.report(f"rollback: repeat {i + 1} of {self.n_repeats}")
                     repeats.append(self._cycle(session, who))
@@ -271,6 +316,39 @@ class RollbackCheck:
             refs.append(response.outputs if response.ok else None)
         return refs
 
+    def _given(self, source: Any, name: str) -> list[Any] | None:
+        """Offline references, one per probe (None: not given)."""
+        if source is None:
+            return None
+        if not callable(source):
+            return list(source)
+        refs = []
+        for i, probe in enumerate(self.probe_inputs):
+            try:
+                refs.append(source(probe))
+            except Exception as exc:
+                raise _Failure(
+                    "references",
+                    f"{name} raised {type(exc).__name__} on probe {i}: {exc}",
+                ) from exc
+        return refs
+
+    def _check_live_known_good(self, session: Session, who: Attribution) -> None:
+        """The live known-good version answers its offline predictions on every probe."""
+        for i, probe in enumerate(self.probe_inputs):
+            response = session.send(probe)
+            if not who.is_good(response, i):
+                got = response.error or (
+                    f"outputs {short(response.outputs)} from version {response.version!r}"
+                )
+                raise _Failure(
+                    "references",
+                    f"the live version {who.known_good!r} does not answer "
+                    f"known_good_predictions on probe {i} (got {got}; expected "
+                    f"{short(who.good_refs[i])}): the offline predictions or the "
+                    "version live before the rollback are not the known-good ones",
+                )
+
     def _set_live(self, session: Session, version: str, what: str) -> float:
         try:
             return session.set_live(version)
@@ -297,11 +375,15 @@ class RollbackCheck:
             command_s = self._set_live(session, who.known_good, "rollback")
 
             def settled(records: list[Record]) -> bool:
-                for run, record in enumerate(reversed(records), start=1):
+                run = 0
+                for record in reversed(records):
                     if record.sent < t0:
                         break
+                    if not who.tells_apart(record.response, record.index):
+                        continue
                     if not who.is_good(record.response, record.index):
                         return False
+                    run += 1
                     if run >= self.n_settle_requests:
                         return True
                 return False
@@ -319,13 +401,28 @@ class RollbackCheck:
             live = self.deployment.live_version()
             if live == self.candidate:
                 served = [session.send(p) for p in self.probe_inputs]
-                good = [who.reached_candidate(r, i) for i, r in enumerate(served)]
-                if all(good):
+                if who.serves_candidate(served):
+                    who.learn_candidate(served)
+                    if not any(who.tells_apart(r, i) for i, r in enumerate(served)):
+                        raise _Failure(
+                            "attribution",
+                            f"the endpoint reports no version and the candidate "
+                            f"{self.candidate!r} answers every probe exactly like version "
+                            f"{who.known_good!r}, so no response can be attributed: choose "
+                            "probe inputs on which the two versions differ",
+                        )
                     return
-                bad = served[good.index(False)]
-                last = (
-                    f"live traffic still got {bad.error or f'outputs from version {bad.version!r}'}"
-                )
+                good = [who.reached_candidate(r, i) for i, r in enumerate(served)]
+                bad = served[good.index(False)] if not all(good) else served[0]
+                if bad.error:
+                    last = f"live traffic still got {bad.error}"
+                elif bad.version is not None:
+                    last = f"live traffic still got outputs from version {bad.version!r}"
+                else:
+                    last = (
+                        f"live traffic still got the outputs of version {who.known_good!r} "
+                        "(the endpoint reports no version)"
+                    )
             else:
                 last = f"live_version() is {live!r}"
             if time.perf_counter() >= deadline:

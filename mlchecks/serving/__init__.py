@@ -20,11 +20,14 @@ from mlchecks.serving.inprocess import InProcessServer
 
 # Public name -> the submodule that defines it, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "EndpointsDeployment": "mlchecks.serving.endpoints",
     "MLflowDeployment": "mlchecks.serving.mlflow",
     "MLflowEndpoint": "mlchecks.serving.mlflow",
+    "RestEndpoint": "mlchecks.serving.rest",
     "V2Deployment": "mlchecks.serving.v2",
     "V2Endpoint": "mlchecks.serving.v2",
     "V2Error": "mlchecks.serving.v2",
+    "V2GrpcEndpoint": "mlchecks.serving.grpc",
     "V2ModelsDeployment": "mlchecks.serving.v2",
 }
 

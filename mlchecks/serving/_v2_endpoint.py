@@ -44,17 +44,31 @@ DEFAULT_INPUT_NAME = "input-0"
 _T = TypeVar("_T")
 
 
-def _as_declared(value: Any, datatype: str | None) -> Any:
-    """``value`` cast to the numeric ``datatype`` the model declares (unchanged if None)."""
-    if datatype is None or isinstance(value, Mapping):
+def _as_declared(value: Any, datatype: str | None, shape: Sequence[int] | None = None) -> Any:
+    """``value`` cast to the numeric ``datatype`` the model declares (unchanged if None).
+
+    With the declared ``shape``: one row given without the batch axis the model declares
+    (``(30,)`` for ``[-1, 30]``, as Triton declares a batching model) gets it, ``(1, 30)``.
+    """
+    if (datatype is None and shape is None) or isinstance(value, Mapping):
         return value
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
         return value  # encode_tensor says what is wrong
-    if array.dtype.kind not in "biuf" or datatype_of(array) == datatype:
+    if shape is not None and _lacks_batch_axis(array.shape, shape):
+        array = array[np.newaxis]
+    if datatype is None or array.dtype.kind not in "biuf" or datatype_of(array) == datatype:
         return array
     return array.astype(NUMPY_DTYPES[datatype])
+
+
+def _lacks_batch_axis(given: tuple[int, ...], declared: Sequence[int]) -> bool:
+    """``given`` is one row of the declared shape: ``declared`` is ``[-1, *given]`` (-1 in
+    ``given``'s places matches any size)."""
+    if len(declared) != len(given) + 1 or declared[0] != -1:
+        return False
+    return all(d in (-1, g) for d, g in zip(declared[1:], given, strict=True))
 
 
 # ---------------------------------------------------------------------------- endpoint
@@ -73,8 +87,10 @@ class V2Endpoint(V2Repository):
     str/bytes -> BYTES (and the other integer and float widths the protocol has). Without
     ``input_name`` the model's metadata decides: the endpoint asks for it once, and when
     the model declares its inputs (Triton always does) a single array is sent under the
-    declared name, and numeric arrays are cast to the declared datatype (float64 features
-    to a model that declares FP32); a model that declares none gets ``"input-0"``.
+    declared name, numeric arrays are cast to the declared datatype (float64 features
+    to a model that declares FP32), and one row without the batch axis the model declares
+    gets it (``(30,)`` is sent as ``(1, 30)`` to a Triton model declaring ``[-1, 30]``);
+    a model that declares none gets ``"input-0"``.
 
     Answers. ``Response.outputs`` is the output tensor as a numpy array with its shape and
     dtype when the model answers one tensor (or when ``output`` names one), else a dict
@@ -187,8 +203,10 @@ class V2Endpoint(V2Repository):
         self.timeout_s = self._transport.timeout_s
         self.load_timeout_s = check_seconds(load_timeout_s, "load_timeout_s")
         self.input_name = input_name
-        # The inputs the model's metadata declares, name -> datatype (None: not asked yet).
+        # The inputs the model's metadata declares, name -> datatype (None: not asked yet),
+        # and their declared shapes (-1: any size).
         self._declared: dict[str, str | None] | None = None
+        self._shapes: dict[str, tuple[int, ...]] = {}
         self.outputs: tuple[str, ...] | None = outputs
         self.output = output
         self.parameters: dict[str, Any] | None = None if parameters is None else dict(parameters)
@@ -281,7 +299,7 @@ class V2Endpoint(V2Repository):
         else:
             named = {next(iter(declared), DEFAULT_INPUT_NAME): inputs}
         tensors = [
-            encode_tensor(name, _as_declared(value, declared.get(name)))
+            encode_tensor(name, _as_declared(value, declared.get(name), self._shapes.get(name)))
             for name, value in named.items()
         ]
         request: dict[str, Any] = {"inputs": tensors}
@@ -308,17 +326,20 @@ class V2Endpoint(V2Repository):
         except Failure:
             return {}
         declared: dict[str, str | None] = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         if status == 200:
             try:
                 items = json.loads(data).get("inputs") or []
                 for item in items:
-                    datatype = item.get("datatype")
-                    declared[str(item["name"])] = (
+                    name, datatype = str(item["name"]), item.get("datatype")
+                    declared[name] = (
                         datatype if datatype in NUMPY_DTYPES and datatype != "BYTES" else None
                     )
+                    if isinstance(item.get("shape"), list):
+                        shapes[name] = tuple(int(d) for d in item["shape"])
             except (ValueError, AttributeError, KeyError, TypeError):
-                declared = {}
-        self._declared = declared
+                declared, shapes = {}, {}
+        self._declared, self._shapes = declared, shapes
         return declared
 
     def infer(self, inputs: Any, version: str | None = None) -> Response:

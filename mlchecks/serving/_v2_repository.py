@@ -74,8 +74,12 @@ class V2Repository:
         ``POST /v2/repository/models/{model}/load`` makes the server (re)read the model from
         its repository. MLServer then loads every version found there (reloading the ones
         already loaded, each new copy ready before the old one goes, so serving goes on)
-        and unloads the versions no longer there. To add a version, put it into the
-        repository (a folder with its ``model-settings.json`` for MLServer) and call this.
+        and unloads the versions no longer there. Triton loads the versions the model's
+        ``version_policy`` selects (``all { }`` to serve several side by side), reloading every
+        version when a file of the model changed and doing nothing otherwise, and answers
+        once they are loaded (seconds: ``load_timeout_s``). To add a version, put it into the
+        repository (a folder with its ``model-settings.json`` for MLServer, its ``model.py`` or
+        model file for Triton) and call this.
 
         Raises:
             InvalidInput: ``version`` is not a non-empty string, or it is not ready after
@@ -97,7 +101,7 @@ class V2Repository:
             raise InvalidInput(
                 f"version {version!r} of model {self.model!r} is not ready after loading the "
                 f"model at {self.url} (ready versions: {listing}); is it in the server's "
-                "model repository?"
+                "model repository (and, on Triton, selected by the model's version_policy)?"
             )
 
     def load_model(self) -> None:

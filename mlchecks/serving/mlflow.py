@@ -141,10 +141,17 @@ class MLflowDeployment:
             ``http://mlflow:5000``); None uses MLflow's configuration
             (``MLFLOW_TRACKING_URI``).
         registry_uri: the registry, when it differs from the tracking URI.
+        on_set_live: ``on_set_live(version)``, called after `set_live` moved the alias:
+            what your platform does when the alias moves. A server that loads
+            ``models:/{name}@{alias}`` once at start (``mlflow models serve``) keeps
+            serving the old version until it is restarted; give the restart here (it
+            should return once the server serves again), and `set_live` returns when
+            it has. An exception it raises propagates from `set_live`.
 
     Raises:
         MissingDependency: mlflow is not installed.
-        InvalidInput: a name or URI is not a non-empty string.
+        InvalidInput: a name or URI is not a non-empty string, or ``on_set_live`` is not
+            callable.
 
     The registry is only contacted by the methods. With a remote tracking server, MLflow
     retries failed calls for minutes by default; set ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``
@@ -164,10 +171,16 @@ class MLflowDeployment:
         *,
         tracking_uri: str | None = None,
         registry_uri: str | None = None,
+        on_set_live: Callable[[str], Any] | None = None,
     ) -> None:
+        if on_set_live is not None and not callable(on_set_live):
+            raise InvalidInput(
+                f"'on_set_live' must be callable or None (got {describe(on_set_live)})"
+            )
         self._registry = _Registry(
             model_name, alias, tracking_uri, registry_uri, type(self).__name__
         )
+        self.on_set_live = on_set_live
         self.model_name = self._registry.model_name
         self.alias = self._registry.alias
         self.tracking_uri = self._registry.tracking_uri
@@ -195,7 +208,7 @@ class MLflowDeployment:
         return self._registry.aliased()
 
     def set_live(self, version: str) -> None:
-        """Point the alias at ``version`` (deploy or roll back).
+        """Point the alias at ``version`` (deploy or roll back), then call ``on_set_live``.
 
         Raises:
             InvalidInput: ``version`` is not a version of the registered model (the
@@ -203,6 +216,8 @@ class MLflowDeployment:
         """
         version = self._registry.require(version, "set live")
         self.client.set_registered_model_alias(self.model_name, self.alias, version)
+        if self.on_set_live is not None:
+            self.on_set_live(version)
 
     def versions(self) -> tuple[str, ...]:
         """Every version of the registered model, in version order."""

@@ -38,6 +38,7 @@ from mlchecks.serving._v2_codec import (
     version_sort_key,
 )
 from mlchecks.serving._v2_endpoint import V2Endpoint
+from mlchecks.serving.grpc import V2GrpcEndpoint
 
 __all__ = [
     "V2Deployment",
@@ -77,7 +78,8 @@ class V2Deployment:
         load_missing: let `set_live` load a version that is not ready.
 
     Raises:
-        InvalidInput: ``endpoint`` is not a `V2Endpoint` or ``live`` is not a string.
+        InvalidInput: ``endpoint`` is not a `V2Endpoint` (or `V2GrpcEndpoint`) or ``live`` is
+            not a string.
 
     >>> deployment = V2Deployment(V2Endpoint("http://127.0.0.1:9", "iris"), live="1")
     >>> deployment.live_version()
@@ -87,10 +89,16 @@ class V2Deployment:
     """
 
     def __init__(
-        self, endpoint: V2Endpoint, live: str | None = None, *, load_missing: bool = True
+        self,
+        endpoint: V2Endpoint | V2GrpcEndpoint,
+        live: str | None = None,
+        *,
+        load_missing: bool = True,
     ) -> None:
-        if not isinstance(endpoint, V2Endpoint):
-            raise InvalidInput(f"'endpoint' must be a V2Endpoint (got {describe(endpoint)})")
+        if not isinstance(endpoint, V2Endpoint | V2GrpcEndpoint):
+            raise InvalidInput(
+                f"'endpoint' must be a V2Endpoint or V2GrpcEndpoint (got {describe(endpoint)})"
+            )
         if live is not None:
             live = check_non_empty_string(live, "live")
         self.endpoint = endpoint
@@ -196,7 +204,7 @@ class V2ModelsDeployment:
 
     def __init__(
         self,
-        endpoints: Mapping[str, V2Endpoint],
+        endpoints: Mapping[str, V2Endpoint | V2GrpcEndpoint],
         live: str | None = None,
         *,
         load_missing: bool = True,
@@ -208,12 +216,12 @@ class V2ModelsDeployment:
             )
         for version, endpoint in endpoints.items():
             check_non_empty_string(version, "endpoints' version")
-            if not isinstance(endpoint, V2Endpoint):
+            if not isinstance(endpoint, V2Endpoint | V2GrpcEndpoint):
                 raise InvalidInput(
-                    f"'endpoints' must map versions to V2Endpoint objects (got "
+                    f"'endpoints' must map versions to V2Endpoint or V2GrpcEndpoint objects (got "
                     f"{describe(endpoint)} for version {version!r})"
                 )
-        self.endpoints: dict[str, V2Endpoint] = dict(endpoints)
+        self.endpoints: dict[str, V2Endpoint | V2GrpcEndpoint] = dict(endpoints)
         if live is not None:
             self._known(check_non_empty_string(live, "live"), "live")
         self.load_missing = bool(load_missing)
@@ -223,7 +231,7 @@ class V2ModelsDeployment:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({sorted(self.endpoints)!r}, live={self._live!r})"
 
-    def _known(self, version: str, name: str = "version") -> V2Endpoint:
+    def _known(self, version: str, name: str = "version") -> V2Endpoint | V2GrpcEndpoint:
         if version not in self.endpoints:
             known = ", ".join(repr(v) for v in sorted(self.endpoints, key=version_sort_key))
             raise InvalidInput(f"'{name}' {version!r} is not one of the versions ({known})")
@@ -271,17 +279,37 @@ class V2ModelsDeployment:
     def load(self, version: str) -> None:
         """Load ``version``'s model (repository extension) and check it is ready.
 
+        KServe's ``ModelServer`` answers the load of a model it serves at once, without
+        loading anything, and refuses any other model name (HTTP 503 "not ready").
+
         Raises:
             InvalidInput: ``version`` is unknown, or its model is not ready after loading.
-            V2Error: the server refused the load (no repository extension: load the model
-                the way the platform does, e.g. apply its InferenceService) or could not
-                be reached.
+            V2Error: the server refused the load (no repository extension, or a server
+                that loads only the models it started with: start the model the way the
+                platform does, e.g. apply its InferenceService) or could not be reached.
         """
         endpoint = self._known(check_non_empty_string(version, "version"))
-        endpoint.load_model()
+        try:
+            endpoint.load_model()
+        except V2Error as exc:
+            if exc.status is None:  # no answer: the message says why
+                raise
+            raise V2Error(
+                f"{str(exc).rstrip('.')}; a server that serves each version as its own "
+                "model name may load "
+                "only the models it was started with (KServe's ModelServer: models it was "
+                f"not started with are never ready): start {endpoint.model!r} the way the "
+                "platform does (an InferenceService per version) and pass load=False to "
+                "the checks",
+                kind=exc.kind,
+                status=exc.status,
+            ) from exc
 
     def unload(self, version: str) -> None:
         """Unload ``version``'s model; never the live version.
+
+        On KServe's ``ModelServer`` this removes the model until the server restarts (its
+        load cannot bring it back).
 
         Raises:
             InvalidInput: ``version`` is unknown or live.

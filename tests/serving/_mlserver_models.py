@@ -188,6 +188,8 @@ class MLServerProcess:
         self.root = root
         self.http_port = http_port or free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
+        self.grpc_port = free_port()
+        self.grpc_url = f"grpc://127.0.0.1:{self.grpc_port}"
         self.log = root.parent / f"mlserver-{self.http_port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_s = float("nan")
@@ -197,7 +199,7 @@ class MLServerProcess:
         settings = {
             "host": "127.0.0.1",
             "http_port": self.http_port,
-            "grpc_port": free_port(),
+            "grpc_port": self.grpc_port,
             "metrics_endpoint": None,
             "parallel_workers": 0,
             "debug": False,

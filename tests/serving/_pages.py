@@ -9,8 +9,10 @@ server's.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,4 +42,47 @@ def run_server_blocks(
         for old, new in replacements.items():
             code = code.replace(old, new)
         exec(compile(code, f"{page}[server block {number}]", "exec"), scope)
+    return scope
+
+
+BLOCK = re.compile(
+    r"(?:<!-- (no-test|server) -->\s*)?```python\n(.*?)```(?:\s*```text\n(.*?)```)?", re.S
+)
+
+
+def run_block(code: str, where: str, scope: dict[str, Any], expected: str | None) -> None:
+    """Execute one block; when the page shows its output (a ```text block right after it),
+    what it prints must be exactly that."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, where, "exec"), scope)
+    if expected is not None:
+        assert printed.getvalue() == expected, f"{where} printed:\n{printed.getvalue()}"
+
+
+def run_page(
+    page: str | Path,
+    start: Callable[[dict[str, Any]], Mapping[str, str]],
+) -> dict[str, Any]:
+    """Execute every block of ``page`` a reader runs, in order, in one namespace.
+
+    Plain blocks (the setup: training, writing a model repository) run as written;
+    ``start(namespace)`` is called before the first ``<!-- server -->`` block, starts the
+    server the page describes, and returns the replacements for the server blocks (the
+    page's address -> the running server's). ``<!-- no-test -->`` blocks are skipped. A
+    block followed by a ```text block must print exactly that text.
+    """
+    scope: dict[str, Any] = {"__name__": f"docs_{Path(page).stem}"}
+    replacements: Mapping[str, str] | None = None
+    blocks = BLOCK.findall((ROOT / page).read_text())
+    for number, (marker, code, expected) in enumerate(blocks, 1):
+        if marker == "no-test":
+            continue
+        if marker == "server":
+            if replacements is None:
+                replacements = start(scope)
+            for old, new in replacements.items():
+                code = code.replace(old, new)
+        run_block(code, f"{page}[block {number}]", scope, expected or None)
+    assert replacements is not None, f"{page} has no <!-- server --> blocks"
     return scope

@@ -24,6 +24,7 @@ from _mlserver_models import (
     write_echo,
     write_sklearn_versions,
 )
+from _triton import TritonServer, running_triton, triton_executable
 
 # The versions trained for the tests; "1" and "2" are in the repository from the start,
 # the others (two faulty ones and a healthy candidate) are staged into it by the tests.
@@ -118,6 +119,28 @@ def own_mlserver(mlserver_exe: str, model_store: Path, tmp_path: Path) -> Iterat
         yield process
     finally:
         process.stop()
+
+
+# --------------------------------------------------------------------------- Triton
+
+
+@pytest.fixture(scope="session")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """One tritonserver for the session, serving ``clf`` 1, 2 (healthy) and 3 (inverted).
+
+    ``triton.url`` is its HTTP address, ``triton.grpc_target`` its gRPC one. Skips unless
+    ``$MLCHECKS_TRITON`` names the ``tritonserver`` binary of an nvidia-pytriton install
+    (or its virtual environment); see tests/serving/_triton.py.
+    """
+    executable = triton_executable()
+    if executable is None:
+        pytest.skip(
+            "Triton not found: pip install nvidia-pytriton scikit-learn joblib into a "
+            "separate virtual environment and set MLCHECKS_TRITON to it (or to its "
+            "tritonserver binary)"
+        )
+    with running_triton(executable, tmp_path_factory.mktemp("triton")) as server:
+        yield server
 
 
 # --------------------------------------------------------------------------- MLflow
