@@ -17,64 +17,30 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
-
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
 from mlchecks.serving._http import Answer, Headers, HttpTransport, check_seconds
 from mlchecks.serving._v2_codec import (
-    NUMPY_DTYPES,
     Failure,
     V2Error,
-    datatype_of,
     decode_tensor,
     encode_tensor,
     error_text,
     http_error,
     status_kind,
 )
-from mlchecks.serving._v2_repository import V2Repository
+from mlchecks.serving._v2_model import DEFAULT_INPUT_NAME, V2Model
 
 __all__ = ["DEFAULT_INPUT_NAME", "V2Endpoint"]
 
-#: The input tensor's name when neither ``input_name`` nor the model's metadata gives one.
-DEFAULT_INPUT_NAME = "input-0"
-
 _T = TypeVar("_T")
-
-
-def _as_declared(value: Any, datatype: str | None, shape: Sequence[int] | None = None) -> Any:
-    """``value`` cast to the numeric ``datatype`` the model declares (unchanged if None).
-
-    With the declared ``shape``: one row given without the batch axis the model declares
-    (``(30,)`` for ``[-1, 30]``, as Triton declares a batching model) gets it, ``(1, 30)``.
-    """
-    if (datatype is None and shape is None) or isinstance(value, Mapping):
-        return value
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        return value  # encode_tensor says what is wrong
-    if shape is not None and _lacks_batch_axis(array.shape, shape):
-        array = array[np.newaxis]
-    if datatype is None or array.dtype.kind not in "biuf" or datatype_of(array) == datatype:
-        return array
-    return array.astype(NUMPY_DTYPES[datatype])
-
-
-def _lacks_batch_axis(given: tuple[int, ...], declared: Sequence[int]) -> bool:
-    """``given`` is one row of the declared shape: ``declared`` is ``[-1, *given]`` (-1 in
-    ``given``'s places matches any size)."""
-    if len(declared) != len(given) + 1 or declared[0] != -1:
-        return False
-    return all(d in (-1, g) for d, g in zip(declared[1:], given, strict=True))
 
 
 # ---------------------------------------------------------------------------- endpoint
 
 
-class V2Endpoint(V2Repository):
+class V2Endpoint(V2Model):
     """One model on a server that speaks the Open Inference Protocol (V2) over HTTP.
 
     It is a `ModelServer`: ``infer`` for predictions, ``load`` / ``unload`` / ``versions``
@@ -153,6 +119,8 @@ class V2Endpoint(V2Repository):
     (False, 'connection')
     """
 
+    _transport: HttpTransport
+
     def __init__(
         self,
         url: str,
@@ -172,7 +140,7 @@ class V2Endpoint(V2Repository):
         n_retries: int = 2,
         retry_backoff_s: float = 0.1,
     ) -> None:
-        self._transport = HttpTransport(
+        transport = HttpTransport(
             url,
             timeout_s=timeout_s,
             headers=headers,
@@ -183,56 +151,16 @@ class V2Endpoint(V2Repository):
             n_retries=n_retries,
             retry_backoff_s=retry_backoff_s,
         )
-        check_non_empty_string(model, "model")
-        if input_name is not None:
-            check_non_empty_string(input_name, "input_name")
-        if outputs is not None:
-            if isinstance(outputs, str) or not all(isinstance(o, str) and o for o in outputs):
-                raise InvalidInput(
-                    f"'outputs' must be a sequence of output names or None (got {outputs!r})"
-                )
-            outputs = tuple(outputs)
-        if output is not None and (not isinstance(output, str) or not output):
-            raise InvalidInput(f"'output' must be a non-empty string or None (got {output!r})")
-        if parameters is not None and not isinstance(parameters, Mapping):
-            raise InvalidInput(
-                f"'parameters' must be a mapping or None (got {describe(parameters)})"
-            )
-        self.url = self._transport.url
-        self.model = model
-        self.timeout_s = self._transport.timeout_s
-        self.load_timeout_s = check_seconds(load_timeout_s, "load_timeout_s")
-        self.input_name = input_name
-        # The inputs the model's metadata declares, name -> datatype (None: not asked yet),
-        # and their declared shapes (-1: any size).
-        self._declared: dict[str, str | None] | None = None
-        self._shapes: dict[str, tuple[int, ...]] = {}
-        self.outputs: tuple[str, ...] | None = outputs
-        self.output = output
-        self.parameters: dict[str, Any] | None = None if parameters is None else dict(parameters)
+        self._init_model(
+            transport,
+            model,
+            load_timeout_s=load_timeout_s,
+            input_name=input_name,
+            outputs=outputs,
+            output=output,
+            parameters=parameters,
+        )
         self._quoted_model = urllib.parse.quote(model, safe="")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r}, {self.model!r})"
-
-    def __enter__(self) -> V2Endpoint:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close every kept-alive connection (of all threads); later requests reconnect.
-
-        Connections are also closed when the endpoint is garbage collected, and a
-        thread's connection when a new connection is opened after that thread ended.
-        """
-        self._transport.close()
-
-    @property
-    def headers(self) -> Headers | None:
-        """The extra HTTP headers sent with every request (or the callable making them)."""
-        return self._transport.headers
 
     # ------------------------------------------------------------------ transport
 
@@ -284,24 +212,7 @@ class V2Endpoint(V2Repository):
         {'inputs': [{'name': 'input-0', 'shape': [1, 2], 'datatype': 'FP64',
           'data': [0.5, 1.0]}], 'outputs': [{'name': 'predict_proba'}]}
         """
-        declared = self.declared_inputs() if self.input_name is None else {}
-        if isinstance(inputs, Mapping):
-            if not inputs:
-                raise InvalidInput("'inputs' must name at least one tensor (got {})")
-            named = {str(name): value for name, value in inputs.items()}
-        elif self.input_name is not None:
-            named = {self.input_name: inputs}
-        elif len(declared) > 1:
-            raise InvalidInput(
-                f"model {self.model!r} declares {len(declared)} inputs "
-                f"({', '.join(declared)}): pass a mapping name -> array, or input_name="
-            )
-        else:
-            named = {next(iter(declared), DEFAULT_INPUT_NAME): inputs}
-        tensors = [
-            encode_tensor(name, _as_declared(value, declared.get(name), self._shapes.get(name)))
-            for name, value in named.items()
-        ]
+        tensors = [encode_tensor(name, value) for name, value in self.named_inputs(inputs).items()]
         request: dict[str, Any] = {"inputs": tensors}
         if self.outputs is not None:
             request["outputs"] = [{"name": name} for name in self.outputs]
@@ -325,22 +236,13 @@ class V2Endpoint(V2Repository):
             status, data, _ = self._request("GET", self._model_path(None))
         except Failure:
             return {}
-        declared: dict[str, str | None] = {}
-        shapes: dict[str, tuple[int, ...]] = {}
+        items: Any = []
         if status == 200:
             try:
                 items = json.loads(data).get("inputs") or []
-                for item in items:
-                    name, datatype = str(item["name"]), item.get("datatype")
-                    declared[name] = (
-                        datatype if datatype in NUMPY_DTYPES and datatype != "BYTES" else None
-                    )
-                    if isinstance(item.get("shape"), list):
-                        shapes[name] = tuple(int(d) for d in item["shape"])
-            except (ValueError, AttributeError, KeyError, TypeError):
-                declared, shapes = {}, {}
-        self._declared, self._shapes = declared, shapes
-        return declared
+            except (ValueError, AttributeError):
+                items = []
+        return self._remember_inputs(items)
 
     def infer(self, inputs: Any, version: str | None = None) -> Response:
         """Send one inference request and return the decoded response; never raises.

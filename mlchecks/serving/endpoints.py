@@ -70,6 +70,10 @@ class EndpointsDeployment:
     "unknown version '3' (versions: '1', '2')"
     """
 
+    #: What ``endpoints`` must hold (subclasses narrow it), and its name for messages.
+    _kind: Any = Endpoint
+    _kind_name = "endpoints with infer()"
+
     def __init__(self, endpoints: Mapping[str, Endpoint], live: str | None = None) -> None:
         if not isinstance(endpoints, Mapping) or not endpoints:
             raise InvalidInput(
@@ -78,12 +82,12 @@ class EndpointsDeployment:
             )
         for version, endpoint in endpoints.items():
             check_non_empty_string(version, "endpoints' version")
-            if not isinstance(endpoint, Endpoint):
+            if not isinstance(endpoint, self._kind):
                 raise InvalidInput(
-                    f"'endpoints' must map versions to endpoints with infer() (got "
+                    f"'endpoints' must map versions to {self._kind_name} (got "
                     f"{describe(endpoint)} for version {version!r})"
                 )
-        self.endpoints: dict[str, Endpoint] = dict(endpoints)
+        self.endpoints: dict[str, Any] = dict(endpoints)
         if live is not None:
             self._known(check_non_empty_string(live, "live"), "live")
         self._live = live
@@ -106,7 +110,7 @@ class EndpointsDeployment:
     def _listing(self) -> str:
         return ", ".join(repr(v) for v in sorted(self.endpoints, key=version_sort_key))
 
-    def _known(self, version: str, name: str = "version") -> Endpoint:
+    def _known(self, version: str, name: str = "version") -> Any:
         if version not in self.endpoints:
             raise InvalidInput(
                 f"'{name}' {version!r} is not one of the versions ({self._listing()})"
@@ -123,9 +127,15 @@ class EndpointsDeployment:
         Raises:
             InvalidInput: ``version`` is unknown or its endpoint is not ready.
         """
-        self.load(version)
+        endpoint = self._known(check_non_empty_string(version, "version"))
         with self._lock:
+            self._make_ready(version, endpoint)
             self._live = version
+
+    def _make_ready(self, version: str, endpoint: Any) -> None:
+        """Before ``version`` goes live: check its endpoint is ready (see `load`)."""
+        del endpoint
+        self.load(version)
 
     def infer(self, inputs: Any, version: str | None = None) -> Response:
         """Send a request to ``version``'s endpoint, or to the live version's."""
@@ -141,7 +151,7 @@ class EndpointsDeployment:
                 error=f"unknown version {target!r} (versions: {self._listing()})",
                 error_kind="client",
             )
-        response = endpoint.infer(inputs)
+        response: Response = endpoint.infer(inputs)
         return attrs.evolve(response, version=target) if response.ok else response
 
     def load(self, version: str) -> None:
@@ -163,12 +173,16 @@ class EndpointsDeployment:
         Raises:
             InvalidInput: ``version`` is unknown or live.
         """
-        self._known(check_non_empty_string(version, "version"))
+        endpoint = self._known(check_non_empty_string(version, "version"))
         if version == self._live:
             raise InvalidInput(
                 f"cannot unload version {version!r}: it is the live version; "
                 "set_live() another version first"
             )
+        self._release(endpoint)
+
+    def _release(self, endpoint: Any) -> None:
+        """Free what serving a version holds (nothing: its service is yours to stop)."""
 
     def versions(self) -> tuple[str, ...]:
         """The versions whose endpoint is ready, in version order."""

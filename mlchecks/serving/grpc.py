@@ -34,14 +34,13 @@ from mlchecks.serving._grpc_wire import (
     set_parameter,
 )
 from mlchecks.serving._http import Headers, check_seconds
-from mlchecks.serving._v2_codec import NUMPY_DTYPES, Failure, V2Error
-from mlchecks.serving._v2_endpoint import DEFAULT_INPUT_NAME, _as_declared
-from mlchecks.serving._v2_repository import V2Repository
+from mlchecks.serving._v2_codec import Failure, V2Error
+from mlchecks.serving._v2_model import V2Model
 
 __all__ = ["V2GrpcEndpoint"]
 
 
-class V2GrpcEndpoint(V2Repository):
+class V2GrpcEndpoint(V2Model):
     """One model on a server that speaks the Open Inference Protocol (V2) over gRPC.
 
     The gRPC twin of `mlchecks.serving.V2Endpoint`, with the same arguments, methods and
@@ -118,6 +117,8 @@ class V2GrpcEndpoint(V2Repository):
     (False, 'connection', 2)
     """
 
+    _transport: GrpcTransport
+
     def __init__(
         self,
         url: str,
@@ -138,7 +139,7 @@ class V2GrpcEndpoint(V2Repository):
         raw_inputs: bool = True,
         channel_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self._transport = GrpcTransport(
+        transport = GrpcTransport(
             url,
             timeout_s=timeout_s,
             headers=headers,
@@ -149,57 +150,21 @@ class V2GrpcEndpoint(V2Repository):
             retry_backoff_s=retry_backoff_s,
             channel_options=channel_options,
         )
-        check_non_empty_string(model, "model")
-        if input_name is not None:
-            check_non_empty_string(input_name, "input_name")
-        if outputs is not None:
-            if isinstance(outputs, str) or not all(isinstance(o, str) and o for o in outputs):
-                raise InvalidInput(
-                    f"'outputs' must be a sequence of output names or None (got {outputs!r})"
-                )
-            outputs = tuple(outputs)
-        if output is not None and (not isinstance(output, str) or not output):
-            raise InvalidInput(f"'output' must be a non-empty string or None (got {output!r})")
-        if parameters is not None and not isinstance(parameters, Mapping):
-            raise InvalidInput(
-                f"'parameters' must be a mapping or None (got {describe(parameters)})"
-            )
-        self.url = self._transport.url
-        self.model = model
-        self.timeout_s = self._transport.timeout_s
-        self.load_timeout_s = check_seconds(load_timeout_s, "load_timeout_s")
-        self.input_name = input_name
-        # The inputs the model's metadata declares, name -> datatype (None: not asked yet),
-        # and their declared shapes (-1: any size).
-        self._declared: dict[str, str | None] | None = None
-        self._shapes: dict[str, tuple[int, ...]] = {}
-        self.outputs: tuple[str, ...] | None = outputs
-        self.output = output
-        self.parameters: dict[str, Any] | None = None if parameters is None else dict(parameters)
+        self._init_model(
+            transport,
+            model,
+            load_timeout_s=load_timeout_s,
+            input_name=input_name,
+            outputs=outputs,
+            output=output,
+            parameters=parameters,
+        )
         if self.parameters:  # fail now, not on every request
             checked = protocol().messages["ModelInferRequest"]().parameters
             for key, value in self.parameters.items():
                 set_parameter(checked, str(key), value)
         self.raw_inputs = bool(raw_inputs)
         self._quoted_model = urllib.parse.quote(model, safe="")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r}, {self.model!r})"
-
-    def __enter__(self) -> V2GrpcEndpoint:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel; a later call opens a new one."""
-        self._transport.close()
-
-    @property
-    def headers(self) -> Headers | None:
-        """The gRPC metadata sent with every call (or the callable making it)."""
-        return self._transport.headers
 
     # ------------------------------------------------------------------ transport
 
@@ -230,14 +195,7 @@ class V2GrpcEndpoint(V2Repository):
             if error.kind in ("connection", "timeout"):
                 return {}
             answer = {}
-        declared: dict[str, str | None] = {}
-        for item in answer.get("inputs", []):
-            datatype = item["datatype"]
-            usable = datatype in NUMPY_DTYPES and datatype != "BYTES"
-            declared[item["name"]] = datatype if usable else None
-            self._shapes[item["name"]] = tuple(item["shape"])
-        self._declared = declared
-        return declared
+        return self._remember_inputs(answer.get("inputs", []))
 
     def encode(self, inputs: Any, version: str | None = None) -> Any:
         """The ``ModelInferRequest`` message ``infer`` sends for ``inputs`` (without ``id``).
@@ -245,24 +203,7 @@ class V2GrpcEndpoint(V2Repository):
         Raises:
             InvalidInput: an input cannot be encoded.
         """
-        declared = self.declared_inputs() if self.input_name is None else {}
-        if isinstance(inputs, Mapping):
-            if not inputs:
-                raise InvalidInput("'inputs' must name at least one tensor (got {})")
-            named = {str(name): value for name, value in inputs.items()}
-        elif self.input_name is not None:
-            named = {self.input_name: inputs}
-        elif len(declared) > 1:
-            raise InvalidInput(
-                f"model {self.model!r} declares {len(declared)} inputs "
-                f"({', '.join(declared)}): pass a mapping name -> array, or input_name="
-            )
-        else:
-            named = {next(iter(declared), DEFAULT_INPUT_NAME): inputs}
-        named = {
-            name: _as_declared(value, declared.get(name), self._shapes.get(name))
-            for name, value in named.items()
-        }
+        named = self.named_inputs(inputs)
         request = protocol().messages["ModelInferRequest"](
             model_name=self.model, model_version=version or ""
         )

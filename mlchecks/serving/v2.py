@@ -25,8 +25,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
@@ -35,9 +33,9 @@ from mlchecks.serving._v2_codec import (
     datatype_of,
     decode_tensor,
     encode_tensor,
-    version_sort_key,
 )
 from mlchecks.serving._v2_endpoint import V2Endpoint
+from mlchecks.serving.endpoints import EndpointsDeployment
 from mlchecks.serving.grpc import V2GrpcEndpoint
 
 __all__ = [
@@ -166,7 +164,7 @@ class V2Deployment:
         return self.endpoint.versions()
 
 
-class V2ModelsDeployment:
+class V2ModelsDeployment(EndpointsDeployment):
     """Versions served as separate models, each under its own name or URL, with a live pointer.
 
     KServe serves each model version as its own InferenceService (one model name, or one
@@ -202,6 +200,9 @@ class V2ModelsDeployment:
     ('1', ())
     """
 
+    _kind = (V2Endpoint, V2GrpcEndpoint)
+    _kind_name = "V2Endpoint or V2GrpcEndpoint objects"
+
     def __init__(
         self,
         endpoints: Mapping[str, V2Endpoint | V2GrpcEndpoint],
@@ -209,72 +210,19 @@ class V2ModelsDeployment:
         *,
         load_missing: bool = True,
     ) -> None:
-        if not isinstance(endpoints, Mapping) or not endpoints:
-            raise InvalidInput(
-                f"'endpoints' must be a non-empty mapping version -> V2Endpoint "
-                f"(got {describe(endpoints)})"
-            )
-        for version, endpoint in endpoints.items():
-            check_non_empty_string(version, "endpoints' version")
-            if not isinstance(endpoint, V2Endpoint | V2GrpcEndpoint):
-                raise InvalidInput(
-                    f"'endpoints' must map versions to V2Endpoint or V2GrpcEndpoint objects (got "
-                    f"{describe(endpoint)} for version {version!r})"
-                )
-        self.endpoints: dict[str, V2Endpoint | V2GrpcEndpoint] = dict(endpoints)
-        if live is not None:
-            self._known(check_non_empty_string(live, "live"), "live")
+        super().__init__(endpoints, live)
         self.load_missing = bool(load_missing)
-        self._live = live
-        self._lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({sorted(self.endpoints)!r}, live={self._live!r})"
-
-    def _known(self, version: str, name: str = "version") -> V2Endpoint | V2GrpcEndpoint:
-        if version not in self.endpoints:
-            known = ", ".join(repr(v) for v in sorted(self.endpoints, key=version_sort_key))
-            raise InvalidInput(f"'{name}' {version!r} is not one of the versions ({known})")
-        return self.endpoints[version]
-
-    def live_version(self) -> str | None:
-        """The version unversioned requests go to (None: none yet)."""
-        return self._live
-
-    def set_live(self, version: str) -> None:
-        """Make ``version`` live: check it is ready (load it if needed), then switch.
-
-        Raises:
-            InvalidInput: ``version`` is unknown, or not ready and cannot be loaded.
-            V2Error: loading failed or the server could not be reached.
-        """
-        endpoint = self._known(check_non_empty_string(version, "version"))
-        with self._lock:
-            if not endpoint.ready():
-                if not self.load_missing:
-                    raise InvalidInput(
-                        f"cannot set live version {version!r}: model {endpoint.model!r} at "
-                        f"{endpoint.url} is not ready and load_missing is false"
-                    )
-                self.load(version)
-            self._live = version
-
-    def infer(self, inputs: Any, version: str | None = None) -> Response:
-        """Send a request to ``version``'s endpoint, or to the live version's."""
-        target = self._live if version is None else version
-        if target is None:
-            return Response(
-                error="no version is live: set_live() one first, or name the version",
-                error_kind="client",
+    def _make_ready(self, version: str, endpoint: Any) -> None:
+        """Load ``version`` when it is not ready (unless ``load_missing`` is false)."""
+        if endpoint.ready():
+            return
+        if not self.load_missing:
+            raise InvalidInput(
+                f"cannot set live version {version!r}: model {endpoint.model!r} at "
+                f"{endpoint.url} is not ready and load_missing is false"
             )
-        endpoint = self.endpoints.get(target)
-        if endpoint is None:
-            return Response(
-                error=f"unknown version {target!r} (versions: {', '.join(self.endpoints)})",
-                error_kind="client",
-            )
-        response = endpoint.infer(inputs)
-        return attrs.evolve(response, version=target) if response.ok else response
+        self.load(version)
 
     def load(self, version: str) -> None:
         """Load ``version``'s model (repository extension) and check it is ready.
@@ -315,15 +263,7 @@ class V2ModelsDeployment:
             InvalidInput: ``version`` is unknown or live.
             V2Error: the server refused the unload or could not be reached.
         """
-        endpoint = self._known(check_non_empty_string(version, "version"))
-        if version == self._live:
-            raise InvalidInput(
-                f"cannot unload version {version!r}: it is the live version; "
-                "set_live() another version first"
-            )
-        endpoint.unload_all()
+        super().unload(version)
 
-    def versions(self) -> tuple[str, ...]:
-        """The versions whose model is ready, in version order."""
-        ready = [v for v, endpoint in self.endpoints.items() if endpoint.ready()]
-        return tuple(sorted(ready, key=version_sort_key))
+    def _release(self, endpoint: Any) -> None:
+        endpoint.unload_all()

@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 from _mlserver_models import free_port
+from _process import ServerProcess
 
 from mlchecks.serving import V2Endpoint
 
@@ -53,7 +52,7 @@ def train(python: str, root: Path) -> Path:
     return root / "models"
 
 
-class KServeProcess:
+class KServeProcess(ServerProcess):
     """The page's ``serve.py`` serving ``root/models`` on a free port of 127.0.0.1."""
 
     def __init__(self, python: str, root: Path) -> None:
@@ -61,9 +60,7 @@ class KServeProcess:
         self.root = root
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
-        self.log = root / f"kserve-{self.http_port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_s = float("nan")
+        super().__init__("KServe's serve.py", root / f"kserve-{self.http_port}.log")
 
     def command(self) -> list[str]:
         """The start command of the docs page, with this process's port."""
@@ -83,60 +80,14 @@ class KServeProcess:
     def start(self, timeout_s: float = 120.0) -> KServeProcess:
         """Start the server and wait (polling readiness) until every model is ready."""
         (self.root / "serve.py").write_text(page_script("serve.py"))
-        start = time.monotonic()
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, stopped as a whole
-            )
+        self.launch(self.command(), cwd=self.root)
         endpoints = [V2Endpoint(self.url, name, timeout_s=5.0) for name in NAMES.values()]
         try:
-            while not all(endpoint.ready() for endpoint in endpoints):
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"serve.py exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                if time.monotonic() - start > timeout_s:
-                    raise RuntimeError(
-                        f"KServe not ready after {timeout_s:g} s:\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
+            self.wait_until(lambda: all(endpoint.ready() for endpoint in endpoints), timeout_s)
         finally:
             for endpoint in endpoints:
                 endpoint.close()
-        self.startup_s = time.monotonic() - start
         return self
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Terminate the server's process group, then kill it if it does not exit."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout_s)
-            except ProcessLookupError:
-                process.wait(timeout_s)
-        with contextlib.suppress(ProcessLookupError):  # anything it left in its group
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the server's log."""
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def listening(self) -> list[str]:
         """``host:port`` of every TCP socket the server process listens on (from /proc)."""

@@ -9,19 +9,17 @@ predictions are saved next to them as ``.npy`` files for the tests to compare wi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _process import ServerProcess
 
 from mlchecks.serving.v2 import V2Endpoint
 
@@ -175,7 +173,7 @@ def write_echo(root: Path, version: str = "1") -> Path:
     return folder
 
 
-class MLServerProcess:
+class MLServerProcess(ServerProcess):
     """An MLServer started on free loopback ports, serving the repository at ``root``.
 
     Settings: HTTP and gRPC on free ports of 127.0.0.1, metrics server off, and
@@ -190,9 +188,7 @@ class MLServerProcess:
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.grpc_port = free_port()
         self.grpc_url = f"grpc://127.0.0.1:{self.grpc_port}"
-        self.log = root.parent / f"mlserver-{self.http_port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_s = float("nan")
+        super().__init__("MLServer", root.parent / f"mlserver-{self.http_port}.log")
 
     def start(self, timeout_s: float = 90.0, *, ready_model: str = MODEL) -> MLServerProcess:
         """Start the server and wait until ``ready_model`` is ready; raise with the log if not."""
@@ -206,62 +202,13 @@ class MLServerProcess:
         }
         (self.root / "settings.json").write_text(json.dumps(settings, indent=2))
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLSERVER")}
-        start = time.monotonic()
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [self.executable, "start", str(self.root)],
-                cwd=self.root.parent,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # its own process group, stopped as a whole
-            )
+        self.launch([self.executable, "start", str(self.root)], cwd=self.root.parent, env=env)
         endpoint = V2Endpoint(self.url, ready_model, timeout_s=5.0)
         try:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"MLServer exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                if endpoint.ready():
-                    break
-                if time.monotonic() - start > timeout_s:
-                    raise RuntimeError(
-                        f"MLServer not ready after {timeout_s:g} s:\n{self.log_tail()}"
-                    )
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
+            self.wait_until(endpoint.ready, timeout_s)
         finally:
             endpoint.close()
-        self.startup_s = time.monotonic() - start
         return self
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Terminate the server's process group, then kill it if it does not exit."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout_s)
-            except ProcessLookupError:
-                process.wait(timeout_s)
-        with contextlib.suppress(ProcessLookupError):  # anything it left in its group
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the server's log."""
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def endpoint(self, model: str = MODEL, **kwargs: Any) -> V2Endpoint:
         """A `V2Endpoint` for ``model`` on this server."""

@@ -11,18 +11,15 @@ The models are scikit-learn classifiers on `sklearn.datasets.load_breast_cancer`
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _mlserver_models import free_port
+from _process import ServerProcess
 
 from mlchecks.serving import RestEndpoint
 
@@ -63,55 +60,18 @@ def rows(x: np.ndarray, size: int = 1) -> list[np.ndarray]:
     return [x[i : i + size] for i in range(0, len(x) - size + 1, size)]
 
 
-class Process:
-    """A server subprocess in its own process group, with its log in a file."""
+class Process(ServerProcess):
+    """A server started from ``command`` in ``cwd`` with ``env``, ready when its endpoint is."""
 
     def __init__(self, command: list[str], log: Path, env: dict[str, str], cwd: Path) -> None:
-        self.command, self.log, self.env, self.cwd = command, log, env, cwd
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(" ".join(command[:3]), log)
+        self.command, self.env, self.cwd = command, env, cwd
 
     def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,
-            )
+        self.launch(self.command, cwd=self.cwd, env=self.env)
 
     def wait_ready(self, endpoint: RestEndpoint, timeout_s: float = 120.0) -> None:
-        start = time.monotonic()
-        while not endpoint.ready():
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"{self.command[:3]} exited:\n{self.log_tail()}")
-            if time.monotonic() - start > timeout_s:
-                raise RuntimeError(f"not ready after {timeout_s:g} s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout_s)
-            except ProcessLookupError:
-                process.wait(timeout_s)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        self.wait_until(endpoint.ready, timeout_s)
 
 
 # --------------------------------------------------------------------------- MLflow

@@ -28,10 +28,8 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 import numpy as np
 from _mlserver_models import free_port
 from _pages import ROOT
+from _process import ServerProcess
 
 from mlchecks.serving import V2Endpoint
 
@@ -144,7 +143,7 @@ def write_repository(python: str, work: Path) -> Path:
     return work / "models"
 
 
-class TritonProcess:
+class TritonProcess(ServerProcess):
     """``tritonserver`` on free loopback ports, explicit model control, serving ``root``.
 
     HTTP and gRPC listen on 127.0.0.1 only, metrics are off; ``models`` are loaded at start
@@ -161,9 +160,7 @@ class TritonProcess:
         self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
-        self.log = self.work / f"tritonserver-{self.http_port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_s = float("nan")
+        super().__init__("tritonserver", self.work / f"tritonserver-{self.http_port}.log")
 
     def command(self) -> list[str]:
         """The command line: the flags as ``tritonserver --help`` spells them."""
@@ -183,61 +180,15 @@ class TritonProcess:
 
     def start(self, timeout_s: float = 120.0) -> TritonProcess:
         """Start the server and wait until its models are ready; raise with the log if not."""
-        start = time.monotonic()
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.work,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.install.env(),
-                start_new_session=True,  # its own process group (with the stubs), stopped whole
-            )
+        self.launch(self.command(), cwd=self.work, env=self.install.env())
         endpoints = [V2Endpoint(self.url, model, timeout_s=5.0) for model in self.models]
         try:
-            while not all(endpoint.ready() for endpoint in endpoints):
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"tritonserver exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                if time.monotonic() - start > timeout_s:
-                    raise RuntimeError(
-                        f"tritonserver not ready after {timeout_s:g} s:\n{self.log_tail()}"
-                    )
-                time.sleep(0.2)
-        except BaseException:
-            self.stop()
-            raise
+            ready = lambda: all(endpoint.ready() for endpoint in endpoints)  # noqa: E731
+            self.wait_until(ready, timeout_s, poll_s=0.2)
         finally:
             for endpoint in endpoints:
                 endpoint.close()
-        self.startup_s = time.monotonic() - start
         return self
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Terminate the server's process group, then kill it if it does not exit."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout_s)
-            except ProcessLookupError:
-                process.wait(timeout_s)
-        with contextlib.suppress(ProcessLookupError):  # stubs left in its group
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the server's log."""
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def endpoint(self, model: str = MODEL, **kwargs: Any) -> V2Endpoint:
         """A `V2Endpoint` for ``model`` on this server."""
