@@ -16,8 +16,11 @@ import numpy as np
 
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MLChecksError
+from mlchecks.protocols import Response
 
 __all__ = [
+    "failed_response",
+    "status_response",
     "NUMPY_DTYPES",
     "Failure",
     "V2Error",
@@ -226,3 +229,29 @@ def version_sort_key(version: str) -> tuple[int, int, str]:
         return (0, int(version), "")
     except ValueError:
         return (1, 0, version)
+
+
+def failed_response(failure: Failure, latency_s: float, request_id: str | None) -> Response:
+    """The `Response` of a request that got no HTTP answer (`Failure`: its kind, message
+    and the retries spent)."""
+    return Response(
+        latency_s=latency_s,
+        error=failure.message,
+        error_kind=failure.kind,
+        n_retries=failure.n_retries,
+        request_id=request_id,
+    )
+
+
+def status_response(
+    status: int, data: bytes, *, latency_s: float, n_retries: int, request_id: str | None
+) -> Response:
+    """The `Response` of an HTTP answer outside 2xx: ``HTTP {status}: {text}``, its kind
+    from the status (`status_kind`)."""
+    return Response(
+        latency_s=latency_s,
+        error=f"HTTP {status}: {error_text(data)}",
+        error_kind=status_kind(status),
+        n_retries=n_retries,
+        request_id=request_id,
+    )

@@ -27,8 +27,9 @@ from mlchecks.serving._v2_codec import (
     decode_tensor,
     encode_tensor,
     error_text,
+    failed_response,
     http_error,
-    status_kind,
+    status_response,
 )
 from mlchecks.serving._v2_model import DEFAULT_INPUT_NAME, V2Model
 
@@ -278,22 +279,11 @@ class V2Endpoint(V2Model):
         try:
             status, data, retries = self._request("POST", path, body)
         except Failure as failure:
-            latency = time.perf_counter() - start
-            return Response(
-                latency_s=latency,
-                error=failure.message,
-                error_kind=failure.kind,
-                n_retries=failure.n_retries,
-                request_id=request_id,
-            )
+            return failed_response(failure, time.perf_counter() - start, request_id)
         latency = time.perf_counter() - start
         if not 200 <= status < 300:
-            return Response(
-                latency_s=latency,
-                error=f"HTTP {status}: {error_text(data)}",
-                error_kind=status_kind(status),
-                n_retries=retries,
-                request_id=request_id,
+            return status_response(
+                status, data, latency_s=latency, n_retries=retries, request_id=request_id
             )
         try:
             answer = json.loads(data)
@@ -318,16 +308,7 @@ class V2Endpoint(V2Model):
     def _decode_outputs(self, tensors: Any) -> Any:
         if not isinstance(tensors, list) or not tensors:
             raise ValueError("the answer has no output tensors")
-        decoded = {str(t["name"]): decode_tensor(t) for t in tensors}
-        if self.output is not None:
-            if self.output not in decoded:
-                raise ValueError(
-                    f"no output tensor named {self.output!r} (got {', '.join(decoded)})"
-                )
-            return decoded[self.output]
-        if len(decoded) == 1:
-            return next(iter(decoded.values()))
-        return decoded
+        return self.pick_output({str(t["name"]): decode_tensor(t) for t in tensors})
 
     # ------------------------------------------------------------------- readiness
 

@@ -168,3 +168,20 @@ class V2Model(V2Repository):
             name: _as_declared(value, declared.get(name), self._shapes.get(name))
             for name, value in named.items()
         }
+
+    def pick_output(self, decoded: Mapping[str, Any]) -> Any:
+        """The answer's outputs: the tensor ``output`` names, the only tensor, or all of them
+        as a dict.
+
+        Raises:
+            ValueError: ``output`` names no tensor of the answer (the message lists them).
+        """
+        if self.output is not None:
+            if self.output not in decoded:
+                raise ValueError(
+                    f"no output tensor named {self.output!r} (got {', '.join(decoded)})"
+                )
+            return decoded[self.output]
+        if len(decoded) == 1:
+            return next(iter(decoded.values()))
+        return dict(decoded)

@@ -20,8 +20,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
@@ -254,7 +252,7 @@ class V2GrpcEndpoint(V2Model):
             )
         latency = time.perf_counter() - start
         try:
-            outputs = self._pick(decode_outputs(answer))
+            outputs = self.pick_output(decode_outputs(answer))
         except ValueError as exc:
             return Response(
                 latency_s=latency,
@@ -270,17 +268,6 @@ class V2GrpcEndpoint(V2Model):
             n_retries=retries,
             request_id=request_id,
         )
-
-    def _pick(self, decoded: dict[str, np.ndarray]) -> Any:
-        if self.output is not None:
-            if self.output not in decoded:
-                raise ValueError(
-                    f"no output tensor named {self.output!r} (got {', '.join(decoded)})"
-                )
-            return decoded[self.output]
-        if len(decoded) == 1:
-            return next(iter(decoded.values()))
-        return decoded
 
     # ------------------------------------------------------------------- readiness
 

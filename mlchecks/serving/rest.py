@@ -36,7 +36,7 @@ from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
 from mlchecks.serving._http import Headers, HttpTransport, check_seconds
-from mlchecks.serving._v2_codec import Failure, error_text, status_kind
+from mlchecks.serving._v2_codec import Failure, failed_response, status_response
 
 __all__ = ["MLflowBody", "RestEndpoint", "default_decode", "default_encode", "to_json"]
 
@@ -354,21 +354,11 @@ class RestEndpoint:
                 self.method, self.route, body, headers=extra
             )
         except Failure as failure:
-            return Response(
-                latency_s=time.perf_counter() - start,
-                error=failure.message,
-                error_kind=failure.kind,
-                n_retries=failure.n_retries,
-                request_id=sent_id,
-            )
+            return failed_response(failure, time.perf_counter() - start, sent_id)
         latency = time.perf_counter() - start
         if not 200 <= status < 300:
-            return Response(
-                latency_s=latency,
-                error=f"HTTP {status}: {error_text(data)}",
-                error_kind=status_kind(status),
-                n_retries=retries,
-                request_id=sent_id,
+            return status_response(
+                status, data, latency_s=latency, n_retries=retries, request_id=sent_id
             )
         try:
             answer = json.loads(data)
