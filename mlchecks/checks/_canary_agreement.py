@@ -69,15 +69,24 @@ def offline_rows(values: Any, rows: Sequence[int]) -> np.ndarray | None:
 
 
 def offline_input(probes: Sequence[Any]) -> Any:
-    """What a callable ``offline_predictions`` is given: the probes as they are when each
-    is one row, else the rows of all probes stacked into one array (when they are arrays)."""
-    counts = [request_rows(p) for p in probes]
-    if all(n == 1 for n in counts):
+    """What a callable ``offline_predictions`` is given: the rows of all probes stacked
+    into one array when every probe is an array of rows (a batch, or one row with its
+    batch axis, ``(1, n_features)``; DataFrames stay DataFrames), else the probes as they
+    are (feature vectors, records, scalars).
+
+    >>> offline_input([np.zeros((1, 3)), np.ones((2, 3))]).shape
+    (3, 3)
+    >>> offline_input([[0.0, 1.0], [2.0, 3.0]])
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    if not probes or any(getattr(p, "ndim", 0) < 2 for p in probes):
         return probes
+    if all(hasattr(p, "iloc") for p in probes):  # pandas DataFrames keep their columns
+        import pandas as pd
+
+        return pd.concat(probes, ignore_index=True)
     try:
-        return np.concatenate(
-            [np.asarray(p).reshape(n, -1) for p, n in zip(probes, counts, strict=False)]
-        )
+        return np.concatenate([np.asarray(p).reshape(len(p), -1) for p in probes])
     except (TypeError, ValueError):
         return probes
 

@@ -172,8 +172,9 @@ class CanaryCheck:
             one per row: ``(n, k)`` scores, ``(n,)`` labels (numbers or text), ``(n, 1,
             k)`` like single-row V2 answers, or for batched probes ``(n_probes, m, k)``
             or one array per probe; or ``f(inputs) -> predictions`` computing them with
-            the training-side code (given the probes, or all their rows stacked when they
-            are batches). None skips the agreement check.
+            the training-side code (given all the probes' rows stacked into one array
+            when the probes are arrays of rows, ``(m, n_features)`` or ``(1,
+            n_features)``; else the probes as they are). None skips the agreement check.
         baseline: the version live traffic goes to; None: the server's ``live_version()``.
         traffic: live request inputs for stage 1 (an iterable, or a callable returning a
             fresh one per run). None skips stage 1.
