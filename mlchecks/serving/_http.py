@@ -117,6 +117,7 @@ class HttpTransport:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput(
                 f"'url' must look like http://host:port or https://host/prefix (got {url!r})"
+                + ("; for gRPC use V2GrpcEndpoint" if parts.scheme.startswith("grpc") else "")
             )
         try:
             port = parts.port

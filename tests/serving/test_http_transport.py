@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pickle
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _pki import make_pki
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.serving.v2 import V2Endpoint
@@ -120,20 +120,7 @@ def plain() -> Iterator[_Server]:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test CA, a server certificate for 127.0.0.1 and a client certificate, via openssl."""
-    root = tmp_path_factory.mktemp("pki")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
-
-    ca = "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2"
-    run(*ca.split(), "-subj", "/CN=mlchecks test CA")
-    (root / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    for who in ("server", "client"):
-        request = f"req -newkey rsa:2048 -nodes -keyout {who}.key -out {who}.csr"
-        run(*request.split(), "-subj", f"/CN={who}")
-        sign = f"x509 -req -in {who}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {who}.pem"
-        run(*sign.split(), "-days", "2", "-extfile", "san.cnf")
-    return root
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _tls_server(pki: Path, *, client_cert: bool) -> _Server:

@@ -233,6 +233,11 @@ class TestConstruction:
         with pytest.raises(InvalidInput, match="'url'"):
             V2Endpoint(url, "m")
 
+    def test_grpc_urls_point_at_the_grpc_endpoint(self) -> None:
+        """gRPC is the default transport of V2 servers; the error says which class speaks it."""
+        with pytest.raises(InvalidInput, match="for gRPC use V2GrpcEndpoint"):
+            V2Endpoint("grpc://127.0.0.1:8081", "m")
+
     @pytest.mark.parametrize(
         ("kwargs", "match"),
         [
