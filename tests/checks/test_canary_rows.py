@@ -365,3 +365,29 @@ class TestBatchedLevelAndPower:
         shares = rng.uniform(0.85, 1.0, size=(200, 60))
         paths = rate_log_evalue(np.cumsum(shares, axis=1), np.arange(1, 61), 0.1)
         assert (paths.max(axis=1) >= np.log(5 / 0.05)).mean() == 1.0
+
+
+def test_traffic_failing_on_both_versions_never_passes() -> None:
+    """Every live request fails on both versions (the traffic is malformed): the tests see
+    no difference between them, but nothing served was judged, so the verdict is WARN."""
+
+    def model(inputs: Any) -> np.ndarray:
+        if np.asarray(inputs).shape != (2,):
+            raise ValueError("expected two features")
+        return np.array([0.3, 0.7])
+
+    server = InProcessServer().add("1", model).add("2", model)
+    server.set_live("1")
+    result = CanaryCheck(
+        server,
+        "2",
+        probe_inputs=[[0.0, 1.0]] * 5,
+        traffic=[[0.0, 1.0, 2.0]] * 400,
+        traffic_fraction=0.5,
+        n_candidate_requests=100,
+        load=False,
+        unload=False,
+    ).run()
+    assert result.status == Status.WARN
+    assert "insufficient data" in result.finding("trickle").message
+    assert "none of the candidate's 100 requests succeeded" in result.finding("trickle").message
