@@ -188,6 +188,11 @@ class LabelReader:
             return [None] * n_rows
         return [self.label(row) for row in rows]
 
+    def row_label(self, outputs: Any, n_rows: int, row: int) -> int | None:
+        """The class of row ``row`` of a request of ``n_rows`` rows (None: no class)."""
+        rows = row_outputs(outputs, n_rows)
+        return None if rows is None else self.label(rows[row])
+
     def disagree(self, candidate: Any, baseline: Any) -> bool | None:
         """Whether two versions' answers for one row differ (None: not comparable).
 

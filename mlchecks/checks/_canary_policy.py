@@ -43,7 +43,7 @@ __all__ = [
     "shift_interval",
 ]
 
-Decision: TypeAlias = Literal["continue", "fail", "pass"]
+Decision: TypeAlias = Literal["continue", "fail", "pass", "insufficient"]
 #: The tests of stage 1, in report order (``tail`` unless ``max_tail_ratio`` is None,
 #: ``disagreement`` in shadow mode only).
 TESTS = ("errors", "latency", "tail", "shift", "disagreement")
@@ -206,7 +206,9 @@ class CanaryMonitor:
 
     The decision is ``"fail"`` as soon as a test detects a regression, ``"pass"`` once the
     candidate has served ``n_candidate_requests`` requests without one, and ``"continue"``
-    before.
+    before; ``"insufficient"`` instead of ``"pass"`` when every one of those requests failed
+    (and the baseline's as often, or the error test would have failed): the tests saw no
+    difference, but nothing the candidate served was judged.
 
     >>> monitor = CanaryMonitor(CanaryPolicy(traffic_fraction=0.5, n_candidate_requests=3))
     >>> for arm in [True, False, True, False, True]:
@@ -375,7 +377,8 @@ class CanaryMonitor:
         if reasons:
             self.decision, self.reasons = "fail", tuple(reasons)
         elif self.n_candidate >= cfg.n_candidate_requests:
-            self.decision = "pass"
+            served = self.n_candidate > self.candidate_errors
+            self.decision = "pass" if served else "insufficient"
         return self.decision
 
     def log_evalues(self) -> tuple[float, ...]:

@@ -280,9 +280,7 @@ def report_trickle(
             f"stage 1 stopped after {consumed} requests on a regression in "
             f"{', '.join(sorted(reasons))} ({served})"
         )
-    elif monitor.decision == "pass" and not trickle.arms["candidate"]["latencies"]:
-        # Every candidate request failed, and the baseline's failed as often: the tests
-        # saw no difference, but nothing was served to judge (Argo Rollouts #4479).
+    elif monitor.decision == "insufficient":  # Argo Rollouts PASSes this (#4479)
         status = Status.WARN
         message = (
             f"insufficient data after {consumed} requests: none of the candidate's "

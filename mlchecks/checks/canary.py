@@ -550,7 +550,7 @@ class CanaryCheck:
             candidate=to_candidate,
             error=not ok,
             latency_s=response.latency_s if ok else None,
-            label=reader.labels(response.outputs, row.n)[row.drawn] if ok else None,
+            label=reader.row_label(response.outputs, row.n, row.drawn) if ok else None,
         )
 
     def _shadow(
@@ -571,8 +571,8 @@ class CanaryCheck:
         b_ok = run.tally("baseline", got["baseline"], run.baseline)
         c_out, b_out = got["candidate"].outputs, got["baseline"].outputs
         differ = row.disagreement(reader, c_out, b_out) if c_ok and b_ok else None
-        c_label = reader.labels(c_out, row.n)[row.drawn] if c_ok else None
-        b_label = reader.labels(b_out, row.n)[row.drawn] if b_ok else None
+        c_label = reader.row_label(c_out, row.n, row.drawn) if c_ok else None
+        b_label = reader.row_label(b_out, row.n, row.drawn) if b_ok else None
         monitor.observe_pair(
             candidate_error=not c_ok,
             baseline_error=not b_ok,

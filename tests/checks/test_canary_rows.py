@@ -391,3 +391,55 @@ def test_traffic_failing_on_both_versions_never_passes() -> None:
     assert result.status == Status.WARN
     assert "insufficient data" in result.finding("trickle").message
     assert "none of the candidate's 100 requests succeeded" in result.finding("trickle").message
+
+
+@pytest.mark.parametrize("mode", ["split", "shadow"])
+def test_monitor_never_passes_a_candidate_that_served_nothing(mode: str) -> None:
+    """Failures alike on both versions leave the error test silent; the decision is then
+    "insufficient", not "pass"; one success among them makes it "pass"."""
+    from mlchecks.checks._canary_policy import CanaryMonitor, CanaryPolicy
+
+    def run(successes: int) -> str:
+        policy = CanaryPolicy(traffic_fraction=0.5, mode=mode, n_candidate_requests=20)
+        monitor = CanaryMonitor(policy)
+        for i in range(40):
+            error = i >= 2 * successes
+            if mode == "split":
+                monitor.observe(candidate=i % 2 == 0, error=error, latency_s=0.01, label=0)
+            else:
+                monitor.observe_pair(
+                    candidate_error=error,
+                    baseline_error=error,
+                    candidate_latency_s=0.01,
+                    baseline_latency_s=0.01,
+                    candidate_label=0,
+                    baseline_label=0,
+                )
+        return monitor.decision
+
+    assert run(0) == "insufficient"
+    assert run(1) == "pass"
+
+
+def test_batched_probes_served_with_skewed_features_fail_agreement(
+    data: dict[str, Any],
+) -> None:
+    """The planted fault stage 0 exists to catch, in batches: the serving side reverses the
+    feature order (a schema skew), so its answers differ from the training code's on many
+    rows of every batch."""
+    model = data["models"]["2"]
+    server = InProcessServer()
+    server.add("1", lambda x: data["models"]["1"].predict_proba(np.atleast_2d(x)))
+    server.add("2", lambda x: model.predict_proba(np.atleast_2d(x)[:, ::-1]))
+    result = CanaryCheck(
+        server,
+        "2",
+        probe_inputs=batches(data["X"], 8, 10),
+        offline_predictions=model.predict_proba,
+        load=False,
+        unload=False,
+    ).run()
+    finding = result.finding("probe.agreement")
+    assert finding.status == Status.FAIL
+    assert "of 80 rows served for version '2' match" in finding.message
+    assert result.metrics["probe.agreement"] < 0.9
