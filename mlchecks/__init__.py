@@ -25,10 +25,12 @@ from mlchecks.score import MLTestScore
 if TYPE_CHECKING:
     from mlchecks import demo, report, serving, stats, testing  # noqa: F401
     from mlchecks.checks.canary import CanaryCheck
+    from mlchecks.checks.canary_judge import CanaryJudge
     from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
     from mlchecks.checks.rollback import RollbackCheck
+    from mlchecks.checks.rollback_record import RollbackRecordCheck
     from mlchecks.checks.single_batch import SingleBatchCheck
     from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
     from mlchecks.suite import Suite, SuiteResult
@@ -41,9 +43,11 @@ _LAZY: dict[str, str] = {
     "LossDecreasesCheck": "mlchecks.checks.training",
     "SingleBatchCheck": "mlchecks.checks.single_batch",
     "CanaryCheck": "mlchecks.checks.canary",
+    "CanaryJudge": "mlchecks.checks.canary_judge",
     "Pipeline": "mlchecks.checks.pipeline",
     "PipelineCheck": "mlchecks.checks.pipeline",
     "RollbackCheck": "mlchecks.checks.rollback",
+    "RollbackRecordCheck": "mlchecks.checks.rollback_record",
     "Stage": "mlchecks.checks.pipeline",
     "GoldenSet": "mlchecks.checks.quality",
     "QualityCheck": "mlchecks.checks.quality",
@@ -62,6 +66,7 @@ __all__ = [
     "AtMost",
     "Between",
     "CanaryCheck",
+    "CanaryJudge",
     "Check",
     "CheckFailed",
     "CheckpointRestoreCheck",
@@ -85,6 +90,7 @@ __all__ = [
     "Response",
     "Result",
     "RollbackCheck",
+    "RollbackRecordCheck",
     "SingleBatchCheck",
     "Stage",
     "Status",

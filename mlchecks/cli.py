@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn, Protocol
 
+from mlchecks import _cli_canary, _cli_judge
 from mlchecks._cli_target import UsageError, load_target, one_line, split_target
 from mlchecks._version import package_version
 from mlchecks.check import Context
@@ -192,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=epilog,
         )
         sub[name].set_defaults(handler=handlers[name])
+    _cli_judge.register(commands)
+    _cli_canary.register(commands)
 
     sub["run"].add_argument(
         "target",

@@ -33,6 +33,8 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "SingleBatchCheck": (),
     "CanaryCheck": ("server", "candidate"),
     "RollbackCheck": ("deployment", "endpoint", "candidate"),
+    "CanaryJudge": ("baseline", "candidate"),
+    "RollbackRecordCheck": ("records",),
 }
 CHECK_CLASSES = [getattr(mlchecks, name) for name in POSITIONAL]
 #: Settings objects that checks take: the same glossary applies to their fields.
@@ -88,8 +90,19 @@ def _class(name: str) -> type:
     return by_name[name]
 
 
+#: Checks the demo does not build (they judge a platform's record), and an instance of each.
+RECORD_CHECKS = {
+    "CanaryJudge": lambda: mlchecks.CanaryJudge("v1", "v2"),
+    "RollbackRecordCheck": lambda: mlchecks.RollbackRecordCheck(
+        [], known_good="v1", rolled_back_at=0.0
+    ),
+}
+
+
 def _instance(name: str) -> Any:
     settings = {cls.__name__: example for cls, (_, example) in SETTINGS.items()}
+    if name in RECORD_CHECKS:
+        return RECORD_CHECKS[name]()
     return settings[name] if name in settings else _demo_checks()[name]
 
 
@@ -165,7 +178,7 @@ class TestFields:
         """alpha, where a check has one, is a level in (0, 0.5) with one message."""
         if "alpha" not in attrs.fields_dict(cls):
             return
-        check = _demo_checks()[cls.__name__]
+        check = _instance(cls.__name__)
         assert 0.25 == attrs.evolve(check, alpha=0.25).alpha
         for bad in (0.0, 0.5, 0.95):
             with pytest.raises(ValueError, match=r"'alpha' must be in \(0, 0.5\)"):

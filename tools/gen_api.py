@@ -14,7 +14,10 @@ from pathlib import Path
 MODULES = {
     "mlchecks": "The front door: core types, conditions, the suite and every check.",
     "mlchecks.stats": "Statistics kernels behind the verdicts (loaded on first use).",
-    "mlchecks.serving": "Model servers and deployments: in-process, V2 over HTTP, MLflow.",
+    "mlchecks.serving": (
+        "Model servers and deployments: in-process, V2 over HTTP and gRPC, REST, MLflow; "
+        "traffic records and their readers; the canary judge service."
+    ),
     "mlchecks.testing": "pytest helpers.",
     "mlchecks.report": "Report serializers.",
     "mlchecks.demo": "The embedded demo ML system and its planted faults.",

@@ -13,10 +13,12 @@ from mlchecks._lazy import LazyNames
 
 if TYPE_CHECKING:
     from mlchecks.checks.canary import CanaryCheck
+    from mlchecks.checks.canary_judge import CanaryJudge, CanaryWatch
     from mlchecks.checks.pipeline import Pipeline, PipelineCheck, Stage
     from mlchecks.checks.quality import GoldenSet, QualityCheck
     from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
     from mlchecks.checks.rollback import RollbackCheck
+    from mlchecks.checks.rollback_record import RollbackRecordCheck
     from mlchecks.checks.single_batch import SingleBatchCheck
     from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
 
@@ -25,9 +27,12 @@ _LAZY: dict[str, str] = {
     "LossDecreasesCheck": "training",
     "SingleBatchCheck": "single_batch",
     "CanaryCheck": "canary",
+    "CanaryJudge": "canary_judge",
+    "CanaryWatch": "canary_judge",
     "Pipeline": "pipeline",
     "PipelineCheck": "pipeline",
     "RollbackCheck": "rollback",
+    "RollbackRecordCheck": "rollback_record",
     "Stage": "pipeline",
     "GoldenSet": "quality",
     "QualityCheck": "quality",
@@ -37,6 +42,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CanaryCheck",
+    "CanaryJudge",
+    "CanaryWatch",
     "CheckpointRestoreCheck",
     "GoldenSet",
     "LossDecreasesCheck",
@@ -45,6 +52,7 @@ __all__ = [
     "QualityCheck",
     "ReproducibilityCheck",
     "RollbackCheck",
+    "RollbackRecordCheck",
     "SingleBatchCheck",
     "Stage",
     "TrainingRun",

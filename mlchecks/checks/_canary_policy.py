@@ -13,9 +13,15 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, TypeAlias
 
-import attrs
 import numpy as np
 
+from mlchecks.checks._canary_settings import (
+    MIN_LATENCY_S,
+    SHIFT_GATE_LOOKS,
+    CanaryPolicy,
+    log_ratio,
+    pair_code,
+)
 from mlchecks.checks._canary_shift import JS_SCALE, shift_exceeds, shift_interval
 from mlchecks.checks._canary_tail import TailTest
 from mlchecks.stats.intervals import ConfidenceInterval
@@ -23,6 +29,8 @@ from mlchecks.stats.sequential import (
     BettingTest,
     CategoricalShareTest,
     RateTest,
+    RoutedCategoryTest,
+    RoutedRateTest,
     ShareTest,
     betting_confidence_sequence,
     js_divergence,
@@ -32,6 +40,7 @@ from mlchecks.stats.sequential import (
 
 __all__ = [
     "JS_SCALE",
+    "MIN_LATENCY_S",
     "SHIFT_GATE_LOOKS",
     "TESTS",
     "CanaryMonitor",
@@ -45,132 +54,8 @@ __all__ = [
 
 Decision: TypeAlias = Literal["continue", "fail", "pass", "insufficient"]
 #: The tests of stage 1, in report order (``tail`` unless ``max_tail_ratio`` is None,
-#: ``disagreement`` in shadow mode only).
-TESTS = ("errors", "latency", "tail", "shift", "disagreement")
-#: The size gate's per-look level is ``alpha_per_test`` over this (see `shift_limits_crossed`).
-SHIFT_GATE_LOOKS = 10.0
-#: Latencies are floored here (seconds) before taking logs, so a clock reading 0 is finite.
-MIN_LATENCY_S = 1e-9
-
-
-@attrs.frozen(kw_only=True)
-class CanaryPolicy:
-    """The settings stage 1 decides by (the values of `CanaryCheck`'s fields).
-
-    Attributes:
-        traffic_fraction: the candidate's share of live requests (split) or of mirrored
-            requests (shadow).
-        mode: ``"split"`` or ``"shadow"``.
-        alpha: the false-FAIL rate bound of the whole verdict.
-        max_latency_ratio: the candidate may be this many times slower (>= 1).
-        clip_ratio: log-latency ratios are clipped to ``±log(clip_ratio)``.
-        max_tail_ratio: the candidate may be slow (beyond the pooled running
-            ``latency_quantile``) this many times as often as the baseline (None: the tail
-            test does not run).
-        latency_quantile: the quantile that defines a slow request.
-        max_psi, max_js: effect-size thresholds for a prediction shift (None: not used;
-            both None: any significant shift fails).
-        n_candidate_requests: how many candidate requests make a PASS.
-        max_disagreement: the highest tolerated rate of differing predictions on mirrored
-            requests (shadow mode; None, or 1 and above: not tested).
-    """
-
-    traffic_fraction: float = 0.05
-    mode: str = "split"
-    alpha: float = 0.05
-    max_latency_ratio: float = 1.2
-    clip_ratio: float = 10.0
-    max_tail_ratio: float | None = 2.0
-    latency_quantile: float = 0.95
-    max_psi: float | None = 0.1
-    max_js: float | None = None
-    n_candidate_requests: int = 500
-    max_disagreement: float | None = 0.1
-
-    @property
-    def share(self) -> float:
-        """The null share of the error test: the routing fraction, or 1/2 for pairs."""
-        return self.traffic_fraction if self.mode == "split" else 0.5
-
-    @property
-    def tests_disagreement(self) -> bool:
-        """True when the disagreement rate is tested (shadow mode with a limit below 1)."""
-        limit = self.max_disagreement
-        return self.mode == "shadow" and limit is not None and 0.0 < limit < 1.0
-
-    @property
-    def tests_tail(self) -> bool:
-        """True when the tail-latency test runs (``max_tail_ratio`` is set)."""
-        return self.max_tail_ratio is not None
-
-    @property
-    def n_tests(self) -> int:
-        """How many tests share ``alpha``: errors, latency and shift, plus tail latency and
-        (shadow mode) disagreement when they run."""
-        return 3 + self.tests_tail + self.tests_disagreement
-
-    @property
-    def alpha_per_test(self) -> float:
-        """Each test's share of ``alpha`` (Bonferroni)."""
-        return self.alpha / self.n_tests
-
-    @property
-    def evalue_threshold(self) -> float:
-        """``n_tests / alpha``: each test fails at e-value ``1 / alpha_per_test``."""
-        return self.n_tests / self.alpha
-
-    @property
-    def bound(self) -> float:
-        """Log-latency differences are clipped to ``[-bound, bound]``."""
-        return math.log(self.clip_ratio)
-
-    @property
-    def shift_gate_alpha(self) -> float:
-        """The size gate's level: ``alpha_per_test / SHIFT_GATE_LOOKS``.
-
-        The gate opens when the lower end of the effect size's interval at this level
-        (`shift_interval`) is above the limit; the report shows that same interval.
-        """
-        return self.alpha_per_test / SHIFT_GATE_LOOKS
-
-    def shift_limits_crossed(self, candidate: Any, baseline: Any) -> tuple[str, ...]:
-        """The effect-size limits a shift is shown to exceed (``("any",)`` when none is set).
-
-        A limit is crossed only when the data show it: `shift_exceeds` rejects "the true
-        PSI (JS) is at most the limit" at `shift_gate_alpha`, so a shift
-        smaller than the limit is tolerated although the plug-in estimate, biased upward at
-        small samples, lands above it. The level is divided because the gate is looked at
-        after every request once the shift test has rejected; at the defaults a shift equal
-        to the limit then FAILs in 8 of 300 canaries (``benchmarks/verdicts_canary.py``).
-
-        Args:
-            candidate, baseline: the two versions' class counts over the same classes.
-        """
-        if self.max_psi is None and self.max_js is None:
-            return ("any",)
-        crossed = []
-        level = self.shift_gate_alpha
-        if self.max_psi is not None and shift_exceeds(
-            candidate, baseline, self.max_psi, level, measure="psi"
-        ):
-            crossed.append("max_psi")
-        if self.max_js is not None and shift_exceeds(
-            candidate, baseline, self.max_js, level, measure="js"
-        ):
-            crossed.append("max_js")
-        return tuple(crossed)
-
-
-def log_ratio(candidate_s: float, baseline_s: float, bound: float) -> float:
-    """The log of one latency ratio, clipped to ``[-bound, bound]``."""
-    diff = math.log(max(candidate_s, MIN_LATENCY_S)) - math.log(max(baseline_s, MIN_LATENCY_S))
-    return min(bound, max(-bound, diff))
-
-
-def pair_code(a: int, b: int) -> int:
-    """One integer per unordered pair of non-negative labels (Cantor pairing)."""
-    low, high = (a, b) if a < b else (b, a)
-    return (low + high) * (low + high + 1) // 2 + high
+#: ``disagreement`` in shadow mode only, ``accuracy`` when ``max_accuracy_drop`` is set).
+TESTS = ("errors", "latency", "tail", "shift", "disagreement", "accuracy")
 
 
 class CanaryMonitor:
@@ -220,12 +105,25 @@ class CanaryMonitor:
     def __init__(self, policy: CanaryPolicy | None = None) -> None:
         self.config = cfg = policy if policy is not None else CanaryPolicy()
         null = math.log(cfg.max_latency_ratio)
-        # sparse: also bet on a few errors nearly all from the candidate (Kayenta's case of
-        # a baseline with no errors at all beside a candidate with a handful).
-        self.errors = ShareTest(cfg.share, alternative="greater", sparse=True)
+        self.errors: ShareTest | RoutedRateTest
+        self.shift: CategoricalShareTest | RoutedCategoryTest
+        if cfg.share is None:  # the platform routes: compare with the nearest baseline requests
+            self.errors, self.shift = RoutedRateTest(), RoutedCategoryTest()
+        else:
+            # sparse: also bet on a few errors nearly all from the candidate (Kayenta's case
+            # of a baseline with no errors at all beside a candidate with a handful).
+            self.errors = ShareTest(cfg.share, alternative="greater", sparse=True)
+            self.shift = CategoricalShareTest(cfg.share)
         self.latency = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="greater")
         self.latency_within = BettingTest(null, low=-cfg.bound, high=cfg.bound, alternative="less")
-        self.shift = CategoricalShareTest(cfg.share)
+        drop = cfg.max_accuracy_drop
+        self.accuracy = (
+            None if drop is None else BettingTest(drop, low=-1.0, high=1.0, alternative="greater")
+        )
+        self.labelled = [0, 0]  # labelled requests (candidate, baseline)
+        self.wrong = [0.0, 0.0]  # of those, wrong predictions (or summed losses in [0, 1])
+        self.accuracy_differences: list[float] = []  # candidate minus baseline, per pair
+        self._unpaired: tuple[list[float], list[float]] = ([], [])
         self.tail = (
             TailTest(
                 cfg.share,
@@ -247,6 +145,7 @@ class CanaryMonitor:
         self.candidate_labels: dict[int, int] = {}
         self.baseline_labels: dict[int, int] = {}
         self.decision: Decision = "continue"
+        self._log_threshold = math.log(cfg.evalue_threshold)  # every test fails at this
         self.reasons: tuple[str, ...] = ()
         self.shift_tolerated = False  # a significant shift not shown above the thresholds
         self.shift_crossed: tuple[str, ...] = ()  # the limits a shift was shown to exceed
@@ -270,12 +169,15 @@ class CanaryMonitor:
             return self.decision
         self.n_requests += 1
         self.n_candidate += bool(candidate)
+        if isinstance(self.errors, RoutedRateTest):
+            self.errors.observe(bool(candidate), bool(error))
+        elif error:
+            self.errors.update(bool(candidate))
         if error:
             if candidate:
                 self.candidate_errors += 1
             else:
                 self.baseline_errors += 1
-            self.errors.update(bool(candidate))
             return self._decide()
         if latency_s is not None:
             if self.tail is not None:
@@ -322,6 +224,7 @@ class CanaryMonitor:
         self.candidate_errors += bool(candidate_error)
         self.baseline_errors += bool(baseline_error)
         if bool(candidate_error) != bool(baseline_error):
+            assert isinstance(self.errors, ShareTest)  # pairs have a known share, 1/2
             self.errors.update(bool(candidate_error))
         if candidate_error or baseline_error:
             return self._decide()
@@ -349,6 +252,43 @@ class CanaryMonitor:
                     self.disagreement.update_fraction(float(disagree))
         return self._decide()
 
+    def observe_outcome(self, *, candidate: bool, wrong: float) -> Decision:
+        """Record whether one labelled request's prediction was wrong (split mode).
+
+        Each candidate outcome is paired with the latest unpaired baseline outcome, and the
+        accuracy test bets on their difference, as the latency test does; the pairs do not
+        depend on the routing share.
+
+        Args:
+            candidate: True when the candidate served the request.
+            wrong: 1 when its prediction was wrong, 0 when right (a loss in [0, 1] too).
+        """
+        arm = 0 if candidate else 1
+        self.labelled[arm] += 1
+        self.wrong[arm] += wrong
+        mine, other = self._unpaired[arm], self._unpaired[1 - arm]
+        if other:
+            last = other.pop()
+            self._add_outcomes(wrong, last) if candidate else self._add_outcomes(last, wrong)
+        else:
+            mine.append(wrong)
+            del mine[:-64]  # only recent outcomes wait for a partner
+        return self._decide() if self.decision == "continue" else self.decision
+
+    def observe_outcome_pair(self, *, candidate_wrong: float, baseline_wrong: float) -> Decision:
+        """Record both versions' outcomes on one labelled mirrored request (shadow mode)."""
+        for arm, wrong in enumerate((candidate_wrong, baseline_wrong)):
+            self.labelled[arm] += 1
+            self.wrong[arm] += wrong
+        self._add_outcomes(candidate_wrong, baseline_wrong)
+        return self._decide() if self.decision == "continue" else self.decision
+
+    def _add_outcomes(self, candidate_wrong: float, baseline_wrong: float) -> None:
+        difference = float(candidate_wrong) - float(baseline_wrong)
+        self.accuracy_differences.append(difference)
+        if self.accuracy is not None:
+            self.accuracy.update(difference)
+
     def _add_difference(self, candidate_s: float, baseline_s: float) -> None:
         value = log_ratio(candidate_s, baseline_s, self.config.bound)
         self.differences.append(value)
@@ -357,7 +297,7 @@ class CanaryMonitor:
 
     def _decide(self) -> Decision:
         cfg = self.config
-        threshold = math.log(cfg.evalue_threshold)
+        threshold = self._log_threshold
         reasons = []
         if self.errors.log_evalue >= threshold:
             reasons.append("errors")
@@ -374,9 +314,14 @@ class CanaryMonitor:
                 self.shift_tolerated = True
         if self.disagreement is not None and self.disagreement.log_evalue >= threshold:
             reasons.append("disagreement")
+        if self.accuracy is not None and self.accuracy.log_evalue >= threshold:
+            reasons.append("accuracy")
         if reasons:
             self.decision, self.reasons = "fail", tuple(reasons)
-        elif self.n_candidate >= cfg.n_candidate_requests:
+        elif (
+            self.n_candidate >= cfg.n_candidate_requests
+            and self.labelled[0] >= cfg.n_candidate_labels
+        ):
             served = self.n_candidate > self.candidate_errors
             self.decision = "pass" if served else "insufficient"
         return self.decision
@@ -390,6 +335,7 @@ class CanaryMonitor:
             math.nan if self.tail is None else self.tail.log_evalue,
             self.shift.log_evalue,
             disagreement,
+            math.nan if self.accuracy is None else self.accuracy.log_evalue,
         )
 
     def label_counts(self) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -476,6 +422,8 @@ class CanaryMonitor:
             "js": self.js,
             "classes": {str(k): [int(c), int(b)] for k, c, b in zip(keys, cand, base, strict=True)},
         }
+        if self.accuracy is not None:
+            evidence.update(self.accuracy_evidence())
         if cfg.mode == "shadow":
             low, high = self.disagreement_interval()
             evidence.update(
@@ -491,6 +439,36 @@ class CanaryMonitor:
                 }
             )
         return evidence
+
+    def accuracy_drop_interval(self) -> ConfidenceInterval:
+        """The confidence sequence for the accuracy drop (the candidate's error rate minus
+        the baseline's on paired labelled requests).
+
+        Each end inverts a one-sided test at ``alpha_per_test`` (together ``1 - 2 *
+        alpha_per_test``), so the lower end is above ``max_accuracy_drop`` exactly when the
+        accuracy test rejects.
+        """
+        cs = betting_confidence_sequence(
+            self.accuracy_differences, low=-1.0, high=1.0, alpha=2.0 * self.config.alpha_per_test
+        )
+        return ConfidenceInterval(cs.low, cs.high)
+
+    def accuracy_evidence(self) -> dict[str, Any]:
+        """The accuracy test's evidence: labelled requests, accuracies, the drop."""
+        assert self.accuracy is not None
+        pairs = self.accuracy_differences
+        return {
+            "max_accuracy_drop": self.config.max_accuracy_drop,
+            "labelled": list(self.labelled),
+            "accuracy": [
+                1.0 - w / n if n else math.nan
+                for w, n in zip(self.wrong, self.labelled, strict=True)
+            ],
+            "accuracy_pairs": len(pairs),
+            "accuracy_drop": math.fsum(pairs) / len(pairs) if pairs else math.nan,
+            "accuracy_drop_interval": list(self.accuracy_drop_interval()),
+            "accuracy_evalue": self.accuracy.evalue,
+        }
 
     def _tail_evidence(self) -> dict[str, Any]:
         cfg, tail = self.config, self.tail

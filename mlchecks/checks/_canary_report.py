@@ -27,7 +27,7 @@ from mlchecks.protocols import Response
 from mlchecks.result import Finding, Status
 
 if TYPE_CHECKING:
-    from mlchecks.checks.canary import CanaryCheck
+    from mlchecks.checks._canary_fields import TrickleSettings
 
 __all__ = ["SPLIT_NOTE", "Trickle", "report_trickle", "summary"]
 
@@ -60,17 +60,37 @@ class Trickle:
 
     def tally(self, arm: str, response: Response, version: str) -> bool:
         """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
+        ok = response.ok and response.version in (None, version)
+        self.count(
+            arm,
+            ok=ok,
+            latency_s=response.latency_s,
+            kind=None if ok else error_class(response) if not response.ok else "wrong_version",
+            message=response.error or f"served by {response.version!r}",
+            retries=response.n_retries,
+        )
+        return ok
+
+    def count(
+        self,
+        arm: str,
+        *,
+        ok: bool,
+        latency_s: float | None,
+        kind: str | None,
+        message: str | None,
+        retries: int = 0,
+    ) -> None:
+        """Count one request on ``arm``: its latency when it succeeded, else its error."""
         tally = self.arms[arm]
         tally["requests"] += 1
-        tally["retries"] += response.n_retries
-        ok = response.ok and response.version in (None, version)
+        tally["retries"] += retries
         if not ok:
-            kind = error_class(response) if not response.ok else "wrong_version"
+            kind = kind or "error"
             tally["errors"][kind] = tally["errors"].get(kind, 0) + 1
-            tally.setdefault("first_error", response.error or f"served by {response.version!r}")
-        else:
-            tally["latencies"].append(response.latency_s)
-        return ok
+            tally.setdefault("first_error", message)
+        elif latency_s is not None:
+            tally["latencies"].append(latency_s)
 
 
 def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[float]]:
@@ -89,7 +109,7 @@ def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[floa
     return out
 
 
-def _evidence(check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle) -> dict[str, Any]:
+def _evidence(check: TrickleSettings, monitor: CanaryMonitor, trickle: Trickle) -> dict[str, Any]:
     evidence = monitor.evidence()
     evidence["stop_reason"] = trickle.stop_reason
     evidence["seconds"] = trickle.elapsed_s
@@ -105,8 +125,8 @@ def _evidence(check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle) -> d
         }
         for name, arm in trickle.arms.items()
     }
-    if check.mode == "split":
-        evidence["note"] = SPLIT_NOTE
+    if check.mode == "split" and not monitor.accuracy_differences:
+        evidence["note"] = SPLIT_NOTE  # nothing compared the predictions themselves
     evidence["trajectory"] = _trajectory(trickle.trajectory)  # last: the longest entry
     return evidence
 
@@ -145,7 +165,7 @@ def _severity(*conditions: AtMost | None) -> Status:
 
 
 def report_trickle(
-    check: CanaryCheck, monitor: CanaryMonitor, trickle: Trickle, b: ResultBuilder
+    check: TrickleSettings, monitor: CanaryMonitor, trickle: Trickle, b: ResultBuilder
 ) -> None:
     """Stage 1's findings (one per test, then the verdict ``trickle``), metrics and details."""
     cfg = monitor.config
@@ -270,6 +290,10 @@ def report_trickle(
     if check.mode == "shadow":
         severities["disagreement"] = _severity(held_or_none(check.max_disagreement))
         clause = _report_disagreement(check, monitor, b)
+    accuracy = check._accuracy_limit()
+    if monitor.accuracy is not None and accuracy is not None:
+        severities["accuracy"] = accuracy.severity
+        clause += _report_accuracy(monitor, accuracy, b)
 
     consumed = trickle.consumed
     served = f"the candidate served {monitor.n_candidate} of {consumed} requests"
@@ -300,7 +324,7 @@ def report_trickle(
     b.note("trickle", status, message, observed=float(consumed))
 
 
-def _report_tail(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -> Status:
+def _report_tail(check: TrickleSettings, monitor: CanaryMonitor, b: ResultBuilder) -> Status:
     """The tail-latency finding; returns the severity of its limit."""
     tail, cfg = monitor.tail, monitor.config
     condition = held_or_none(check.max_tail_ratio)
@@ -339,7 +363,7 @@ def _report_tail(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -
     return condition.severity
 
 
-def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBuilder) -> str:
+def _report_disagreement(check: TrickleSettings, monitor: CanaryMonitor, b: ResultBuilder) -> str:
     """The shadow-mode disagreement finding; returns a clause for the inconclusive verdict."""
     cfg = monitor.config
     n, k = monitor.n_compared, monitor.n_disagreed
@@ -402,6 +426,57 @@ def _report_disagreement(check: CanaryCheck, monitor: CanaryMonitor, b: ResultBu
     return clause
 
 
+def _report_accuracy(monitor: CanaryMonitor, condition: AtMost, b: ResultBuilder) -> str:
+    """The accuracy finding on labelled requests; returns a clause for the inconclusive
+    verdict."""
+    test, cfg = monitor.accuracy, monitor.config
+    assert test is not None
+    evidence = monitor.accuracy_evidence()
+    (n_c, n_b), (acc_c, acc_b) = evidence["labelled"], evidence["accuracy"]
+    low, high = evidence["accuracy_drop_interval"]
+    pairs, drop = evidence["accuracy_pairs"], evidence["accuracy_drop"]
+    b.update_metrics(
+        {
+            "trickle.accuracy.n_pairs": float(pairs),
+            "trickle.accuracy.candidate": acc_c,
+            "trickle.accuracy.baseline": acc_b,
+            "trickle.accuracy.drop": drop,
+            "trickle.accuracy.drop_low": low,
+            "trickle.accuracy.drop_high": high,
+            "trickle.accuracy.evalue": test.evalue,
+        }
+    )
+    name, limit = "trickle.accuracy", condition.describe()
+    if not pairs:
+        message = (
+            f"not judged yet: no labelled candidate request paired with a labelled baseline "
+            f"request ({n_c} labelled candidate requests, {n_b} baseline)"
+        )
+        b.note(name, Status.PASS, message, limit=limit)
+        return ""
+    level = 1.0 - 2.0 * cfg.alpha_per_test
+    counts = (
+        f"accuracy {fmt(acc_c, 3)} on {n_c} labelled candidate requests, {fmt(acc_b, 3)} on "
+        f"{n_b} baseline; drop {fmt(drop, 3)} on {pairs} pairs, {level:.1%} confidence "
+        f"sequence [{fmt(low, 3)}, {fmt(high, 3)}]"
+    )
+    threshold = fmt(cfg.evalue_threshold)
+    if "accuracy" in monitor.reasons:
+        message = (
+            f"the candidate is less accurate than max_accuracy_drop {fmt(condition.value)} "
+            f"allows on labelled requests ({counts}; e-value {fmt(test.evalue)} >= {threshold})"
+        )
+        b.note(name, condition.severity, message, observed=drop, limit=limit)
+    else:
+        message = (
+            f"no evidence that the candidate's accuracy is more than max_accuracy_drop "
+            f"{fmt(condition.value)} below the baseline's ({counts}; e-value "
+            f"{fmt(test.evalue)} < {threshold})"
+        )
+        b.note(name, Status.PASS, message, observed=drop, limit=limit)
+    return f", accuracy drop {fmt(drop, 3)} on {pairs} labelled pairs"
+
+
 def _shift_sizes(monitor: CanaryMonitor) -> dict[str, tuple[float, float, float]]:
     """Each limited effect size's (bias-corrected estimate, low, high) at the gate's level.
 
@@ -419,7 +494,7 @@ def _shift_sizes(monitor: CanaryMonitor) -> dict[str, tuple[float, float, float]
     }
 
 
-def _shift_limit(check: CanaryCheck) -> str:
+def _shift_limit(check: TrickleSettings) -> str:
     parts = []
     psi, js = held_or_none(check.max_psi), held_or_none(check.max_js)
     if psi is not None:
@@ -429,8 +504,15 @@ def _shift_limit(check: CanaryCheck) -> str:
     return " and ".join(parts) or "no significant shift"
 
 
-def summary(findings: Sequence[Finding], candidate: str, note: str | None) -> str:
-    """The result's one line: the first failure, else the first warning, else what passed."""
+def summary(
+    findings: Sequence[Finding],
+    candidate: str,
+    note: str | None,
+    *,
+    passed: str = "stage 0 and the live trickle",
+) -> str:
+    """The result's one line: the first failure, else the first warning, else what passed
+    (``passed`` names what the candidate went through)."""
     bad = [f for f in findings if f.status >= Status.FAIL]
     if bad:
         head = bad[0]
@@ -446,9 +528,7 @@ def summary(findings: Sequence[Finding], candidate: str, note: str | None) -> st
         return warn[0].message + caveat
     trickle = next((f for f in findings if f.name == "trickle" and f.status is Status.PASS), None)
     if trickle is not None:
-        return (
-            f"version {candidate!r} passed stage 0 and the live trickle: {trickle.message}{caveat}"
-        )
+        return f"version {candidate!r} passed {passed}: {trickle.message}{caveat}"
     return (
         f"version {candidate!r} loads, serves production inputs and matches its offline predictions"
     )

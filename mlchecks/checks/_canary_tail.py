@@ -17,6 +17,8 @@ is the candidate's with probability at most ``max_ratio / (1 + max_ratio)``). Th
 `ShareTest` on which version each slow request came from is then an anytime-valid test of
 that null (the Beta-binomial mixture of `mlchecks.stats.sequential`), with no assumption on
 the latency distribution: heavy tails, multimodal latencies and clock granularity included.
+When a platform routes at a share not known here, `RoutedRateTest` takes every judged
+request instead, at the odds ratio of `tail_odds_ratio`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks.stats.sequential import ShareTest
+from mlchecks.stats.sequential import RoutedRateTest, ShareTest
 
-__all__ = ["TailTest", "slow_flags", "tail_share", "warmup"]
+__all__ = ["TailTest", "slow_flags", "tail_odds_ratio", "tail_share", "warmup"]
 
 #: The pooled threshold is used once this many latencies lie beyond the quantile on
 #: average (10 slow requests): before that the quantile is too coarse to count on.
@@ -85,12 +87,25 @@ def tail_share(share: float, max_ratio: float) -> float:
     return share * max_ratio / (share * max_ratio + 1.0 - share)
 
 
+def tail_odds_ratio(quantile: float, max_ratio: float) -> float:
+    """The null odds ratio of a slow request, candidate over baseline, for `RoutedRateTest`.
+
+    A candidate slow ``max_ratio`` times as often as a baseline slow at rate ``q = 1 -
+    quantile`` has odds ``r q / (1 - r q)`` against the baseline's ``q / (1 - q)``.
+
+    >>> round(tail_odds_ratio(0.95, 2.0), 4)
+    2.1111
+    """
+    q = 1.0 - quantile
+    return math.inf if max_ratio * q >= 1.0 else max_ratio * (1.0 - q) / (1.0 - max_ratio * q)
+
+
 class TailTest:
     """Counts slow requests per version and tests whether the candidate's rate is too high.
 
     Args:
         share: the candidate's routing fraction (split mode), or 0.5 for mirrored pairs
-            (`CanaryPolicy.share`).
+            (`CanaryPolicy.share`); None when the platform routes at a share not known here.
         quantile: a request is slow when its latency exceeds this quantile of all the
             latencies observed before it (both versions pooled), in (0, 1).
         max_ratio: the candidate may be slow this many times as often as the baseline.
@@ -102,13 +117,17 @@ class TailTest:
     ((35, 0), True)
     """
 
-    def __init__(self, share: float, *, quantile: float, max_ratio: float) -> None:
+    def __init__(self, share: float | None, *, quantile: float, max_ratio: float) -> None:
         self.quantile = float(quantile)
         self.max_ratio = float(max_ratio)
-        # Mirrored pairs: of a pair with exactly one slow request, the candidate's is slow
-        # with probability share * r / (share * r + 1 - share) at share 1/2, r / (1 + r).
-        self.null_share = tail_share(share, max_ratio)
-        self.test = ShareTest(self.null_share, alternative="greater")
+        self.test: ShareTest | RoutedRateTest
+        if share is None:
+            self.test = RoutedRateTest(tail_odds_ratio(self.quantile, self.max_ratio))
+        else:
+            # Mirrored pairs: of a pair with exactly one slow request, the candidate's is
+            # slow with probability share * r / (share * r + 1 - share); at share 1/2,
+            # r / (1 + r).
+            self.test = ShareTest(tail_share(share, max_ratio), alternative="greater")
         self.warmup = warmup(self.quantile)
         self._pooled: list[float] = []
         self.n_judged = [0, 0]  # requests (candidate, baseline) compared with a threshold
@@ -131,6 +150,9 @@ class TailTest:
             if slow:
                 c, b = self.n_slow
                 self.n_slow = (c + 1, b) if candidate else (c, b + 1)
+            if isinstance(self.test, RoutedRateTest):
+                self.test.observe(bool(candidate), slow)
+            elif slow:
                 self.test.update(bool(candidate))
         bisect.insort(self._pooled, float(latency_s))
         return slow
@@ -147,6 +169,7 @@ class TailTest:
             self.n_slow = (c + c_slow, b + b_slow)
             if c_slow != b_slow:
                 decisive = True
+                assert isinstance(self.test, ShareTest)  # pairs have a known share, 1/2
                 self.test.update(bool(c_slow))
         bisect.insort(self._pooled, float(candidate_s))
         bisect.insort(self._pooled, float(baseline_s))

@@ -51,17 +51,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
 from mlchecks._fields import (
     MaxLimit,
     MinLimit,
-    alpha,
     count,
-    held,
-    held_or_none,
     limit,
     renamed,
     seconds,
@@ -69,31 +66,26 @@ from mlchecks._fields import (
 )
 from mlchecks._text import fmt
 from mlchecks._validate import (
-    callable_field,
     describe,
     non_empty_string,
     number_in,
-    one_of,
     optional,
 )
 from mlchecks.check import Context
 from mlchecks.checks._canary_agreement import offline_rows
-from mlchecks.checks._canary_outputs import LabelReader, Row, brief, classes_field, offline_field
+from mlchecks.checks._canary_fields import TrickleSettings
+from mlchecks.checks._canary_outputs import LabelReader, Row, brief, offline_field
 from mlchecks.checks._canary_policy import CanaryMonitor, CanaryPolicy
 from mlchecks.checks._canary_probe import judge_metadata, judge_probes
 from mlchecks.checks._canary_report import Trickle, report_trickle, summary
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._session import Session, ensure_local, probe_inputs, server_versions
 from mlchecks.checks._traffic import request_rows
-from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint
 from mlchecks.result import Result, Status
 
 __all__ = ["CanaryCheck"]
-
-_SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
 
 # ------------------------------------------------------------------------------ fields
 
@@ -125,18 +117,10 @@ def _metadata(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
         )
 
 
-def _bins(value: Any) -> tuple[float, ...]:
-    bins = tuple(float(v) for v in value)
-    if any(b >= a for a, b in zip(bins[1:], bins, strict=False)) or not bins:
-        raise InvalidInput(f"'score_bins' must be increasing numbers (got {value!r})")
-    return bins
-
-
 def _flag(default: bool) -> Any:
     return attrs.field(default=default, validator=attrs.validators.instance_of(bool), kw_only=True)
 
 
-_POSITIVE = number_in(0.0, low_open=True)
 _UNIT_OPEN = number_in(0.0, 1.0, low_open=True, high_open=True)
 
 #: Every keyword of mlchecks 0.1 that has a new name.
@@ -158,7 +142,7 @@ RENAMED = {
 
 @renamed(RENAMED)
 @attrs.frozen
-class CanaryCheck:
+class CanaryCheck(TrickleSettings):
     """Load a candidate into the serving system, probe it, then watch a trickle of live traffic.
 
     Args:
@@ -287,30 +271,8 @@ class CanaryCheck:
         default=None, validator=_metadata, kw_only=True
     )
     traffic_fraction: float = attrs.field(default=0.05, validator=_UNIT_OPEN, kw_only=True)
-    mode: Literal["split", "shadow"] = attrs.field(
-        default="split", validator=one_of("split", "shadow"), kw_only=True
-    )
-    alpha: float = alpha(0.05)
-    n_candidate_requests: int = count(500, minimum=1)
     budget_requests: int = count(20_000, minimum=1)
     budget_s: float = seconds(120.0)
-    max_latency_ratio: MaxLimit = limit("max", 1.2, low=1.0)
-    clip_ratio: float = attrs.field(default=10.0, validator=_POSITIVE, kw_only=True)
-    max_tail_ratio: MaxLimit | None = limit("max", 2.0, low=1.0, optional=True)
-    latency_quantile: float = attrs.field(
-        default=0.95, validator=number_in(0.5, 1.0, low_open=True, high_open=True), kw_only=True
-    )
-    max_psi: MaxLimit | None = limit("max", 0.1, optional=True)
-    max_js: MaxLimit | None = limit("max", None, high=1.0, optional=True)
-    max_disagreement: MaxLimit | None = limit("max", 0.1, high=1.0, optional=True)
-    score_atol: float = tolerance(0.1)
-    score_bins: tuple[float, ...] = attrs.field(default=_SCORE_BINS, converter=_bins, kw_only=True)
-    classify: Callable[[Any], int | None] | None = attrs.field(
-        default=None, validator=optional(callable_field), kw_only=True
-    )
-    classes: tuple[Any, ...] | None = attrs.field(
-        default=None, converter=classes_field, kw_only=True
-    )
     unload: bool = _flag(True)
     allow_remote: bool = _flag(False)
     name: str = attrs.field(
@@ -319,17 +281,7 @@ class CanaryCheck:
     rubric: int | None = attrs.field(default=6, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        if self.clip_ratio <= held(self.max_latency_ratio).value:
-            raise InvalidInput(
-                f"'clip_ratio' must exceed 'max_latency_ratio' (got {self.clip_ratio:g} and "
-                f"{held(self.max_latency_ratio).value:g})"
-            )
-        disagreement = held_or_none(self.max_disagreement)
-        if disagreement is not None and disagreement.value <= 0.0:
-            raise InvalidInput(
-                f"'max_disagreement' must be > 0 (got {disagreement.value:g}); "
-                "retrained models change a few percent of predictions"
-            )
+        self._check_limits()
         offline = self.offline_predictions
         if offline is not None and not callable(offline):
             rows = [request_rows(p) for p in self.probe_inputs[: self.n_probes]]
@@ -415,16 +367,6 @@ class CanaryCheck:
 
     # --------------------------------------------------------------------- stage 1
 
-    def _reader(self) -> LabelReader:
-        """Reads classes and disagreement from outputs (one per run: text labels are coded
-        in the order first seen when ``classes`` is not given)."""
-        return LabelReader(
-            classify=self.classify,
-            score_bins=self.score_bins,
-            score_atol=self.score_atol,
-            classes=self.classes,
-        )
-
     def _baseline(self) -> str | None:
         if self.baseline is not None:
             return self.baseline
@@ -447,34 +389,12 @@ class CanaryCheck:
         """
         if self.traffic is None:
             return self.alpha, 0.0
-        limit = held_or_none(self.max_disagreement)
-        tail = held_or_none(self.max_tail_ratio)
-        n = CanaryPolicy(
-            mode=self.mode,
-            max_disagreement=None if limit is None else limit.value,
-            max_tail_ratio=None if tail is None else tail.value,
-        ).n_tests
+        n = self._trickle_policy().n_tests
         return self.alpha / (n + 1), self.alpha * n / (n + 1)
 
     def _policy(self) -> CanaryPolicy:
         """The numbers stage 1 decides by: these fields' values."""
-
-        def value(condition: AtMost | None) -> float | None:
-            return None if condition is None else condition.value
-
-        return CanaryPolicy(
-            traffic_fraction=self.traffic_fraction,
-            mode=self.mode,
-            alpha=self._alphas()[1],
-            max_latency_ratio=held(self.max_latency_ratio).value,
-            clip_ratio=self.clip_ratio,
-            max_tail_ratio=value(held_or_none(self.max_tail_ratio)),
-            latency_quantile=self.latency_quantile,
-            max_psi=value(held_or_none(self.max_psi)),
-            max_js=value(held_or_none(self.max_js)),
-            n_candidate_requests=self.n_candidate_requests,
-            max_disagreement=value(held_or_none(self.max_disagreement)),
-        )
+        return self._trickle_policy(traffic_fraction=self.traffic_fraction, alpha=self._alphas()[1])
 
     def _trickle(self, session: Session, ctx: Context, b: ResultBuilder) -> None:
         baseline = self._baseline()

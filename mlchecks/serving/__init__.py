@@ -1,4 +1,8 @@
-"""Serving systems the checks drive: implementations of `ModelServer` and `Deployment`.
+"""Serving systems the checks drive, and the record of the traffic they served.
+
+Implementations of `ModelServer` and `Deployment`; `Record`/`Label` and their readers
+(`read_records`: JSON Lines request logs and CloudEvents payload logs); `JudgeService`,
+the canary judge for deployment controllers.
 
 `InProcessServer` (standard library, numpy and attrs only) loads eagerly. Adapters that
 talk to external systems load on first attribute access, so importing this package never
@@ -20,7 +24,16 @@ from mlchecks.serving.inprocess import InProcessServer
 
 # Public name -> the submodule that defines it, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "CloudEventPairer": "mlchecks.serving.cloudevents",
+    "Label": "mlchecks.serving.records",
+    "ReadStats": "mlchecks.serving.record_log",
+    "Record": "mlchecks.serving.records",
+    "RecordLog": "mlchecks.serving.record_log",
+    "event_from_http": "mlchecks.serving.cloudevents",
+    "parse_line": "mlchecks.serving.records",
+    "read_records": "mlchecks.serving.record_log",
     "EndpointsDeployment": "mlchecks.serving.endpoints",
+    "JudgeService": "mlchecks.serving.judge_service",
     "MLflowDeployment": "mlchecks.serving.mlflow",
     "MLflowEndpoint": "mlchecks.serving.mlflow",
     "RestEndpoint": "mlchecks.serving.rest",

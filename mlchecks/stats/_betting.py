@@ -156,9 +156,11 @@ class BettingTest(OnlineTest):
         if not self.low <= value <= self.high:
             raise InvalidInput(f"'x' must lie in [{fmt(self.low)}, {fmt(self.high)}] (got {x!r})")
         excess = value - self.null_mean if self.alternative == "greater" else self.null_mean - value
-        self._log_wealth += np.log1p(excess * self.bets)
+        wealth = self._log_wealth
+        wealth += np.log1p(excess * self.bets)
         self.n += 1
-        self.log_evalue = float(logsumexp(self._log_wealth)) - math.log(self.bets.size)
+        top = float(wealth.max())  # log-sum-exp by hand: scipy's costs 0.5 ms a call
+        self.log_evalue = top + math.log(float(np.exp(wealth - top).sum()) / self.bets.size)
         return self.log_evalue
 
     def __repr__(self) -> str:

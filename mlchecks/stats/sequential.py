@@ -21,6 +21,9 @@ reaches ``1 / alpha`` is at most ``alpha``. Values are returned as natural logar
 - `rate_log_evalue`, `rate_log_evalues`, `RateTest`, `rate_confidence_sequence`: the same
   betting test for a rate (the mean of 0/1 outcomes: how often a candidate's prediction
   differs from the baseline's), in closed form from the counts and vectorized over streams.
+- `RoutedRateTest`, `RoutedCategoryTest`: the same two questions when a platform routes
+  the traffic at a share not known here: each candidate request is compared with the
+  baseline requests nearest it (conditioning on the routing), not with a fraction.
 - `psi`, `js_divergence`: effect sizes of a shift between two count vectors.
 
 These are kernels: the canary's decision policy (modes, limits, the report) lives with
@@ -50,6 +53,7 @@ from mlchecks.stats._betting import (
     rate_log_evalues,
 )
 from mlchecks.stats._evalue import Alternative, Sided, positive
+from mlchecks.stats._routed import RoutedCategoryTest, RoutedRateTest
 from mlchecks.stats._share import (
     CategoricalShareTest,
     ShareTest,
@@ -63,6 +67,8 @@ __all__ = [
     "BettingTest",
     "CategoricalShareTest",
     "RateTest",
+    "RoutedCategoryTest",
+    "RoutedRateTest",
     "ShareTest",
     "Sided",
     "beta_binomial_log_evalue",

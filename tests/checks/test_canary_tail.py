@@ -32,7 +32,7 @@ class TestKernel:
         """share * r / (share * r + 1 - share): the routing share when r = 1."""
         assert 0.05 == tail_share(0.05, 1.0)
         assert pytest.approx(0.1 / 1.05) == tail_share(0.05, 2.0)
-        assert pytest.approx(2.0 / 3.0) == TailTest(0.5, quantile=0.9, max_ratio=2.0).null_share
+        assert pytest.approx(2.0 / 3.0) == TailTest(0.5, quantile=0.9, max_ratio=2.0).test.share
 
     def test_warmup_is_ten_expected_slow_requests(self) -> None:
         """The threshold judges from 10 / (1 - quantile) earlier latencies."""
