@@ -273,5 +273,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     suite = SuiteResult(
         (result,), name=f"canary {args.candidate}", duration_s=time.monotonic() - started
     )
-    cli._report(suite, args)
+    if all(getattr(args, option) != "-" for option, _, _ in cli._REPORTS):
+        print(result.summary if args.quiet else result)  # one check: no ML Test Score
+    cli._write_reports(suite, args)
     return EXIT_CODES.get(watch.verdict, 3)

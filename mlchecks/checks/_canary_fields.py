@@ -9,7 +9,7 @@ outputs they share, with their checks, so both classes take them under the same 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -40,6 +40,9 @@ def _value(condition: AtMost | None) -> float | None:
 @attrs.frozen(kw_only=True)
 class TrickleSettings:
     """Stage 1's limits and how outputs are read (see `CanaryCheck` for each field)."""
+
+    #: What the report calls the judged stream ("stage 1" of `CanaryCheck`).
+    _stage: ClassVar[str] = "stage 1"
 
     mode: Literal["split", "shadow"] = attrs.field(
         default="split", validator=one_of("split", "shadow"), kw_only=True

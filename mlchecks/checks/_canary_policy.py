@@ -11,6 +11,7 @@ regression.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -122,13 +123,15 @@ class CanaryMonitor:
         )
         self.labelled = [0, 0]  # labelled requests (candidate, baseline)
         self.wrong = [0.0, 0.0]  # of those, wrong predictions (or summed losses in [0, 1])
-        self.accuracy_differences: list[float] = []  # candidate minus baseline, per pair
+        # candidate minus baseline, per pair (8 bytes each: a long record stays small)
+        self.accuracy_differences = array("d")
         self._unpaired: tuple[list[float], list[float]] = ([], [])
         self.tail = (
             TailTest(
                 cfg.share,
                 quantile=cfg.latency_quantile,
                 max_ratio=cfg.max_tail_ratio,
+                window=cfg.tail_window,
             )
             if cfg.max_tail_ratio is not None
             else None
@@ -141,7 +144,7 @@ class CanaryMonitor:
         self.n_candidate = 0
         self.candidate_errors = 0
         self.baseline_errors = 0
-        self.differences: list[float] = []  # clipped log-latency ratios of the pairs
+        self.differences = array("d")  # clipped log-latency ratios of the pairs
         self.candidate_labels: dict[int, int] = {}
         self.baseline_labels: dict[int, int] = {}
         self.decision: Decision = "continue"

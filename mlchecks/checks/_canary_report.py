@@ -10,6 +10,7 @@ latency samples and the e-value trajectory the report's figures draw.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,12 @@ SPLIT_NOTE = (
 )
 
 
+#: The most e-value points `Trickle.track` keeps before it thins them.
+MAX_TRACKED = 20_000
+
+
 def _arm() -> dict[str, Any]:
-    return {"requests": 0, "errors": {}, "latencies": [], "retries": 0}
+    return {"requests": 0, "errors": {}, "latencies": array("d"), "retries": 0}
 
 
 @attrs.define
@@ -55,8 +60,23 @@ class Trickle:
     consumed: int = 0
     elapsed_s: float = 0.0
     stop_reason: str = "the traffic ran out"
-    trajectory: list[tuple[float, ...]] = attrs.Factory(list)  # log e-values per request
+    trajectory: list[tuple[float, ...]] = attrs.Factory(list)  # log e-values, see `track`
+    trajectory_requests: list[int] = attrs.Factory(list)  # the request of each entry
+    stride: int = 1
     examples: list[dict[str, Any]] = attrs.Factory(list)  # mirrored requests that disagree
+
+    def track(self, log_evalues: tuple[float, ...]) -> None:
+        """Keep the tests' log e-values after request ``consumed``: every request, then
+        every other one (and so on) once `MAX_TRACKED` are kept, so memory stays bounded
+        on a long record."""
+        if self.consumed % self.stride:
+            return
+        self.trajectory.append(log_evalues)
+        self.trajectory_requests.append(self.consumed)
+        if len(self.trajectory) >= MAX_TRACKED:
+            self.trajectory[:] = self.trajectory[1::2]
+            self.trajectory_requests[:] = self.trajectory_requests[1::2]
+            self.stride *= 2
 
     def tally(self, arm: str, response: Response, version: str) -> bool:
         """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
@@ -93,7 +113,9 @@ class Trickle:
             tally["latencies"].append(latency_s)
 
 
-def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[float]]:
+def _trajectory(
+    log_evalues: Sequence[tuple[float, ...]], requests: Sequence[int]
+) -> dict[str, list[float]]:
     """Each test's e-value after up to `MAX_POINTS` requests; its peak and the end kept.
 
     A test that did not run (NaN throughout: disagreement outside shadow mode) is left out.
@@ -103,7 +125,7 @@ def _trajectory(log_evalues: Sequence[tuple[float, ...]]) -> dict[str, list[floa
     peaks = [int(np.nanargmax(values[:, k])) for k in ran]
     kept = even_indices(len(values), keep=[*peaks, len(values) - 1])
     evalues = np.exp(np.minimum(values[kept], 709.0))  # capped below float overflow
-    out: dict[str, list[float]] = {"request": (kept + 1).tolist()}
+    out: dict[str, list[float]] = {"request": np.asarray(requests)[kept].tolist()}
     for k in ran:
         out[f"{TESTS[k]}_evalue"] = significant(evalues[:, k])
     return out
@@ -127,7 +149,8 @@ def _evidence(check: TrickleSettings, monitor: CanaryMonitor, trickle: Trickle) 
     }
     if check.mode == "split" and not monitor.accuracy_differences:
         evidence["note"] = SPLIT_NOTE  # nothing compared the predictions themselves
-    evidence["trajectory"] = _trajectory(trickle.trajectory)  # last: the longest entry
+    # last: the longest entry
+    evidence["trajectory"] = _trajectory(trickle.trajectory, trickle.trajectory_requests)
     return evidence
 
 
@@ -301,7 +324,7 @@ def report_trickle(
     if monitor.decision == "fail":
         status = Status.worst(severities[r] for r in reasons)
         message = (
-            f"stage 1 stopped after {consumed} requests on a regression in "
+            f"{check._stage} stopped after {consumed} requests on a regression in "
             f"{', '.join(sorted(reasons))} ({served})"
         )
     elif monitor.decision == "insufficient":  # Argo Rollouts PASSes this (#4479)

@@ -53,6 +53,8 @@ class CanaryPolicy:
         max_accuracy_drop: the candidate's accuracy on labelled requests may be this much
             below the baseline's (None: not tested; labels arrive with the record or later).
         n_candidate_labels: a PASS also needs this many labelled candidate requests.
+        tail_window: the tail test's threshold is read from the latest this many latencies
+            (None: from all of them).
     """
 
     traffic_fraction: float | None = 0.05
@@ -68,6 +70,7 @@ class CanaryPolicy:
     max_disagreement: float | None = 0.1
     max_accuracy_drop: float | None = None
     n_candidate_labels: int = 0
+    tail_window: int | None = None
 
     @property
     def share(self) -> float | None:

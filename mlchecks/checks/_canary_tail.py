@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,9 @@ class TailTest:
     Args:
         share: the candidate's routing fraction (split mode), or 0.5 for mirrored pairs
             (`CanaryPolicy.share`); None when the platform routes at a share not known here.
+        window: the threshold is the quantile of the latest ``window`` latencies (None:
+            of all earlier ones). Any threshold set by the past keeps the test valid; a
+            window keeps each request O(window) on long records (`CanaryJudge`).
         quantile: a request is slow when its latency exceeds this quantile of all the
             latencies observed before it (both versions pooled), in (0, 1).
         max_ratio: the candidate may be slow this many times as often as the baseline.
@@ -117,7 +121,14 @@ class TailTest:
     ((35, 0), True)
     """
 
-    def __init__(self, share: float | None, *, quantile: float, max_ratio: float) -> None:
+    def __init__(
+        self,
+        share: float | None,
+        *,
+        quantile: float,
+        max_ratio: float,
+        window: int | None = None,
+    ) -> None:
         self.quantile = float(quantile)
         self.max_ratio = float(max_ratio)
         self.test: ShareTest | RoutedRateTest
@@ -129,7 +140,9 @@ class TailTest:
             # r / (1 + r).
             self.test = ShareTest(tail_share(share, max_ratio), alternative="greater")
         self.warmup = warmup(self.quantile)
-        self._pooled: list[float] = []
+        self._pooled: list[float] = []  # sorted
+        self._order: deque[float] | None = None if window is None else deque()
+        self.window = window
         self.n_judged = [0, 0]  # requests (candidate, baseline) compared with a threshold
         self.n_slow = (0, 0)  # of those, how many were slow
 
@@ -154,7 +167,7 @@ class TailTest:
                 self.test.observe(bool(candidate), slow)
             elif slow:
                 self.test.update(bool(candidate))
-        bisect.insort(self._pooled, float(latency_s))
+        self._pool(float(latency_s))
         return slow
 
     def observe_pair(self, candidate_s: float, baseline_s: float) -> bool:
@@ -171,9 +184,19 @@ class TailTest:
                 decisive = True
                 assert isinstance(self.test, ShareTest)  # pairs have a known share, 1/2
                 self.test.update(bool(c_slow))
-        bisect.insort(self._pooled, float(candidate_s))
-        bisect.insort(self._pooled, float(baseline_s))
+        self._pool(float(candidate_s))
+        self._pool(float(baseline_s))
         return decisive
+
+    def _pool(self, latency_s: float) -> None:
+        """Add one latency to the pool the threshold is read from (dropping the oldest
+        beyond ``window``)."""
+        bisect.insort(self._pooled, latency_s)
+        if self._order is not None and self.window is not None:
+            self._order.append(latency_s)
+            if len(self._order) > self.window:
+                oldest = self._order.popleft()
+                del self._pooled[bisect.bisect_left(self._pooled, oldest)]
 
     @property
     def log_evalue(self) -> float:

@@ -436,7 +436,7 @@ class CanaryCheck(TrickleSettings):
             else:
                 first = bool(rng.random() < 0.5)
                 self._shadow(session, request, row, first, monitor, run, reader)
-            run.trajectory.append(monitor.log_evalues())
+            run.track(monitor.log_evalues())
             if monitor.decision != "continue":
                 run.stop_reason = (
                     "a regression was detected"

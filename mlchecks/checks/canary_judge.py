@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -51,6 +52,10 @@ from mlchecks.serving.records import Label, Record
 from mlchecks.stats._evalue import exp_capped
 
 __all__ = ["VERDICTS", "CanaryJudge", "CanaryWatch"]
+
+#: The tail test's threshold is the quantile of this many latest latencies (bounded work per
+#: request on a long record).
+TAIL_WINDOW = 20_000
 
 Verdict = Literal["pass", "fail", "inconclusive", "insufficient data"]
 #: The monitor's decision -> the verdict a judge reports.
@@ -124,6 +129,8 @@ class CanaryJudge(TrickleSettings):
     <Status.FAIL: 'fail'>
     """
 
+    _stage: ClassVar[str] = "the canary"
+
     baseline: str = attrs.field(validator=non_empty_string)
     candidate: str = attrs.field(validator=non_empty_string)
     records: Iterable[Any] | Callable[[], Iterable[Any]] | None = attrs.field(
@@ -195,6 +202,7 @@ class CanaryWatch:
         accuracy = judge._accuracy_limit()
         policy = judge._trickle_policy(
             traffic_fraction=None if judge.mode == "split" else 0.5,
+            tail_window=TAIL_WINDOW,
             alpha=judge.alpha,
             max_accuracy_drop=None if accuracy is None else accuracy.value,
             n_candidate_labels=judge.n_candidate_labels,
@@ -211,6 +219,7 @@ class CanaryWatch:
         seed = judge.seed if judge.seed is not None else (context or Context()).seed
         self._rng = random.Random(seed)
         self._times: list[float] = []  # the first and the latest record time
+        self._started = time.perf_counter()
 
     # ------------------------------------------------------------------ feeding
 
@@ -253,25 +262,26 @@ class CanaryWatch:
             return self.decision
         self.trickle.consumed += 1
         arm = "candidate" if item.version == judge.candidate else "baseline"
-        label = self._class(item) if item.ok else None
+        ok = item.ok
+        label = self._class(item) if ok else None
         if judge.mode == "split":
-            self._count(arm, item)
+            self._count(arm, item, ok)
             self.monitor.observe(
                 candidate=arm == "candidate",
-                error=not item.ok,
-                latency_s=item.latency_s if item.ok else None,
+                error=not ok,
+                latency_s=item.latency_s if ok else None,
                 label=label,
             )
         else:
             self._mirror(arm, item, label)
-        if item.request_id is not None and item.ok:
+        if ok and item.request_id is not None:
             self._remember(item.request_id, arm, label)
-        if item.label is not None and item.ok:
+        if ok and item.label is not None:
             if item.request_id is None:
                 self._outcome(arm, label, item.label)
             else:
                 self._label(item.request_id, item.label, counted=False)
-        self.trickle.trajectory.append(self.monitor.log_evalues())
+        self.trickle.track(self.monitor.log_evalues())
         return self._stopped()
 
     def _stopped(self) -> Decision:
@@ -284,20 +294,23 @@ class CanaryWatch:
             )
         return decision
 
-    def _count(self, arm: str, record: Record) -> None:
+    def _count(self, arm: str, record: Record, ok: bool) -> None:
         self.trickle.count(
             arm,
-            ok=record.ok,
+            ok=ok,
             latency_s=record.latency_s,
-            kind=None if record.ok else _error_kind(record),
-            message=record.failure,
+            kind=None if ok else _error_kind(record),
+            message=None if ok else record.failure,
         )
 
     def _class(self, record: Record) -> int | None:
         """The predicted class of the answer (one row drawn at random from a batch)."""
-        if record.outputs is None:
+        outputs = record.outputs
+        if outputs is None:
             return None
-        n = _rows(record.outputs)
+        if type(outputs) is int or type(outputs) is str:  # a class label: the common case
+            return self.reader.label(outputs) if self.reader.classify else self.reader.code(outputs)
+        n = _rows(outputs)
         drawn = self._rng.randrange(n) if n > 1 else 0
         return self.reader.row_label(record.outputs, n, drawn)
 
@@ -315,8 +328,8 @@ class CanaryWatch:
         del self._twins[key]
         pair = {arm: record, ("baseline" if arm == "candidate" else "candidate"): twin}
         c, b = pair["candidate"], pair["baseline"]
-        self._count("candidate", c)
-        self._count("baseline", b)
+        self._count("candidate", c, c.ok)
+        self._count("baseline", b, b.ok)
         differ = None
         if c.ok and b.ok:
             differ = self.reader.disagree(c.outputs, b.outputs) if _rows(c.outputs) == 1 else None
@@ -427,7 +440,8 @@ class CanaryWatch:
         report_trickle(judge, self.monitor, self.trickle, b)
         note = b.details.get("trickle", {}).get("note")
         passed = "the canary on the traffic's record"
-        return b.result(summary=summary(b.findings, judge.candidate, note, passed=passed))
+        result = b.result(summary=summary(b.findings, judge.candidate, note, passed=passed))
+        return attrs.evolve(result, duration_s=time.perf_counter() - self._started)
 
     def _report_record(self, b: ResultBuilder, source: Any) -> None:
         judge = self.judge
