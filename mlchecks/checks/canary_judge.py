@@ -365,16 +365,23 @@ class CanaryWatch:
         if predictions is None:
             self.labels["unmatched"] += counted
             return
-        self.labels["joined"] += 1
-        if self.judge.mode == "shadow" and len(predictions) == 2:
-            code = self.reader.code(truth)
-            self.monitor.observe_outcome_pair(
-                candidate_wrong=float(predictions["candidate"] != code),
-                baseline_wrong=float(predictions["baseline"] != code),
-            )
-        elif self.judge.mode == "split":
+        if self.judge.mode == "split":
+            self.labels["joined"] += 1
             for arm, predicted in predictions.items():
                 self._outcome(arm, predicted, truth)
+            return
+        # shadow mode: both versions' predictions of the request, or it cannot be compared
+        candidate, baseline = predictions.get("candidate"), predictions.get("baseline")
+        if candidate is None or baseline is None:
+            self.labels["unmatched"] += counted
+            return
+        self.labels["joined"] += 1
+        if self.monitor.decision == "continue":
+            code = self.reader.code(truth)
+            self.monitor.observe_outcome_pair(
+                candidate_wrong=float(candidate != code), baseline_wrong=float(baseline != code)
+            )
+            self._stopped()
 
     def _outcome(self, arm: str, predicted: int | None, truth: Any) -> None:
         if self.judge.max_accuracy_drop is None or predicted is None:

@@ -222,6 +222,29 @@ class TestShadow:
         result = CanaryJudge("v1", "v2", mode="shadow", records=self.mirrored(invert=True)).run()
         assert findings(result)["trickle.disagreement"] is Status.FAIL
 
+    def test_late_labels_join_both_answers_of_a_mirrored_request(self) -> None:
+        """Shadow mode: a label scores both versions' predictions of its request; a label
+        whose request only one version answered cannot compare them and is unmatched."""
+        judge = CanaryJudge(
+            "v1", "v2", mode="shadow", max_disagreement=None, n_candidate_requests=10_000
+        )
+        watch = judge.start()
+        rng = np.random.default_rng(5)
+        for i in range(400):
+            truth = int(rng.integers(0, 3))
+            for version in ("v1", "v2"):
+                predicted = (truth + 1) % 3 if version == "v2" else truth
+                watch.observe(Record(version=version, outputs=predicted, request_id=f"m{i}"))
+            if watch.observe(Label(request_id=f"m{i}", label=truth)) == "fail":
+                break
+        assert watch.verdict == "fail"
+        assert "accuracy" in watch.reasons
+        assert watch.labels["unmatched"] == 0
+        fresh = judge.start()
+        fresh.observe(Record(version="v1", outputs=0, request_id="alone"))
+        fresh.observe(Label(request_id="alone", label=0))
+        assert fresh.labels == {"received": 1, "joined": 0, "unmatched": 1}
+
     def test_unpaired_records_are_reported(self) -> None:
         result = CanaryJudge(
             "v1", "v2", mode="shadow", records=self.mirrored(100), n_candidate_requests=5000
