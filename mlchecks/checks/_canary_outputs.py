@@ -165,6 +165,8 @@ class LabelReader:
             except Exception:
                 return None
             return None if label is None else int(label)
+        if type(outputs) is int or type(outputs) is str:  # a class label: no array needed
+            return self.code(outputs)
         array = label_array(outputs)
         if array is None or array.size == 0:
             return None

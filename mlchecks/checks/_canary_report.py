@@ -78,6 +78,14 @@ class Trickle:
             self.trajectory_requests[:] = self.trajectory_requests[1::2]
             self.stride *= 2
 
+    def decided(self, decision: str, n_candidate_requests: int) -> bool:
+        """Say why the stream stopped when the monitor decided; True when it did."""
+        if decision == "fail":
+            self.stop_reason = "a regression was detected"
+        elif decision != "continue":
+            self.stop_reason = f"the candidate served n_candidate_requests={n_candidate_requests}"
+        return decision != "continue"
+
     def tally(self, arm: str, response: Response, version: str) -> bool:
         """Count one answer on ``arm``; True when it succeeded from ``version``, the one asked."""
         ok = response.ok and response.version in (None, version)

@@ -437,12 +437,7 @@ class CanaryCheck(TrickleSettings):
                 first = bool(rng.random() < 0.5)
                 self._shadow(session, request, row, first, monitor, run, reader)
             run.track(monitor.log_evalues())
-            if monitor.decision != "continue":
-                run.stop_reason = (
-                    "a regression was detected"
-                    if monitor.decision == "fail"
-                    else f"the candidate served n_candidate_requests={self.n_candidate_requests}"
-                )
+            if run.decided(monitor.decision, self.n_candidate_requests):
                 break
             if run.consumed >= self.budget_requests:
                 run.stop_reason = f"budget_requests={self.budget_requests} was reached"

@@ -41,14 +41,15 @@ from mlchecks._text import fmt
 from mlchecks._validate import describe, non_empty_string
 from mlchecks.check import Context
 from mlchecks.checks._canary_fields import TrickleSettings
-from mlchecks.checks._canary_outputs import label_array
+from mlchecks.checks._canary_outputs import Row
 from mlchecks.checks._canary_policy import TESTS, CanaryMonitor, Decision
 from mlchecks.checks._canary_report import Trickle, report_trickle, summary
 from mlchecks.checks._result import ResultBuilder
+from mlchecks.checks._traffic import request_rows
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Result, Status
-from mlchecks.serving.records import Label, Record
+from mlchecks.serving.records import Label, Record, records_source
 from mlchecks.stats._evalue import exp_capped
 
 __all__ = ["VERDICTS", "CanaryJudge", "CanaryWatch"]
@@ -65,23 +66,6 @@ VERDICTS: Mapping[Decision, Verdict] = {
     "continue": "inconclusive",
     "insufficient": "insufficient data",
 }
-
-
-def _records(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None or callable(value):
-        return
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(
-            "'records' must be an iterable of Record (and Label) items or a callable "
-            f"returning one (got {describe(value)}); read a log with "
-            "mlchecks.serving.read_records(path)"
-        )
-
-
-def _rows(outputs: Any) -> int:
-    """How many rows a logged answer holds: a batch's outputs are a list of rows."""
-    array = label_array(outputs)
-    return array.shape[0] if array is not None and array.ndim >= 2 else 1
 
 
 @attrs.frozen
@@ -134,7 +118,7 @@ class CanaryJudge(TrickleSettings):
     baseline: str = attrs.field(validator=non_empty_string)
     candidate: str = attrs.field(validator=non_empty_string)
     records: Iterable[Any] | Callable[[], Iterable[Any]] | None = attrs.field(
-        default=None, validator=_records, kw_only=True
+        default=None, validator=records_source, kw_only=True
     )
     max_accuracy_drop: MaxLimit | None = limit("max", 0.02, high=1.0, optional=True)
     n_candidate_labels: int = count(0)
@@ -218,7 +202,8 @@ class CanaryWatch:
         self._predictions: OrderedDict[str, dict[str, int | None]] = OrderedDict()
         seed = judge.seed if judge.seed is not None else (context or Context()).seed
         self._rng = random.Random(seed)
-        self._times: list[float] = []  # the first and the latest record time
+        self._first_time: float | None = None  # the first and the latest record time
+        self._last_time: float | None = None
         self._started = time.perf_counter()
 
     # ------------------------------------------------------------------ feeding
@@ -251,9 +236,9 @@ class CanaryWatch:
             raise InvalidInput(f"'item' must be a Record or a Label (got {describe(item)})")
         self.n_records += 1
         if item.time is not None:
-            self._times[1:] = [item.time]
-            if len(self._times) == 1:
-                self._times.insert(0, item.time)
+            self._last_time = item.time
+            if self._first_time is None:
+                self._first_time = item.time
         judge = self.judge
         if item.version not in (judge.baseline, judge.candidate):
             self.other_versions[item.version] = self.other_versions.get(item.version, 0) + 1
@@ -273,7 +258,7 @@ class CanaryWatch:
                 label=label,
             )
         else:
-            self._mirror(arm, item, label)
+            self._mirror(arm, item)
         if ok and item.request_id is not None:
             self._remember(item.request_id, arm, label)
         if ok and item.label is not None:
@@ -285,14 +270,8 @@ class CanaryWatch:
         return self._stopped()
 
     def _stopped(self) -> Decision:
-        decision = self.monitor.decision
-        if decision == "fail":
-            self.trickle.stop_reason = "a regression was detected"
-        elif decision != "continue":
-            self.trickle.stop_reason = (
-                f"the candidate served n_candidate_requests={self.judge.n_candidate_requests}"
-            )
-        return decision
+        self.trickle.decided(self.monitor.decision, self.judge.n_candidate_requests)
+        return self.monitor.decision
 
     def _count(self, arm: str, record: Record, ok: bool) -> None:
         self.trickle.count(
@@ -303,18 +282,20 @@ class CanaryWatch:
             message=None if ok else record.failure,
         )
 
-    def _class(self, record: Record) -> int | None:
-        """The predicted class of the answer (one row drawn at random from a batch)."""
-        outputs = record.outputs
-        if outputs is None:
-            return None
-        if type(outputs) is int or type(outputs) is str:  # a class label: the common case
-            return self.reader.label(outputs) if self.reader.classify else self.reader.code(outputs)
-        n = _rows(outputs)
-        drawn = self._rng.randrange(n) if n > 1 else 0
-        return self.reader.row_label(record.outputs, n, drawn)
+    def _row(self, outputs: Any) -> Row:
+        """The answer's rows and the one drawn at random to speak for it (as `CanaryCheck`
+        draws one per request)."""
+        n = request_rows(outputs)  # a batch's answer is a list of rows
+        return Row(n, self._rng.randrange(n) if n > 1 else 0)
 
-    def _mirror(self, arm: str, record: Record, label: int | None) -> None:
+    def _class(self, record: Record, row: Row | None = None) -> int | None:
+        """The predicted class of the answer (of ``row``, else of a row drawn now)."""
+        if record.outputs is None:
+            return None
+        row = self._row(record.outputs) if row is None else row
+        return self.reader.row_label(record.outputs, row.n, row.drawn)
+
+    def _mirror(self, arm: str, record: Record) -> None:
         """Shadow mode: hold a record until its twin from the other version comes."""
         key = record.request_id
         twin = None if key is None else self._twins.get(key)
@@ -323,31 +304,31 @@ class CanaryWatch:
                 self.unpaired += 1
             else:
                 self._twins[key] = record
-                self._bound(self._twins, "twins")
+                self.unpaired += self._bound(self._twins)
             return
         del self._twins[key]
         pair = {arm: record, ("baseline" if arm == "candidate" else "candidate"): twin}
         c, b = pair["candidate"], pair["baseline"]
         self._count("candidate", c, c.ok)
         self._count("baseline", b, b.ok)
-        differ = None
-        if c.ok and b.ok:
-            differ = self.reader.disagree(c.outputs, b.outputs) if _rows(c.outputs) == 1 else None
+        row = self._row(c.outputs if c.ok else b.outputs)  # the same row of both answers
+        both = c.ok and b.ok and c.outputs is not None and b.outputs is not None
         self.monitor.observe_pair(
             candidate_error=not c.ok,
             baseline_error=not b.ok,
             candidate_latency_s=c.latency_s if c.ok else None,
             baseline_latency_s=b.latency_s if b.ok else None,
-            candidate_label=self._class(c) if c.ok else None,
-            baseline_label=self._class(b) if b.ok else None,
-            disagree=differ,
+            candidate_label=self._class(c, row) if c.ok else None,
+            baseline_label=self._class(b, row) if b.ok else None,
+            disagree=row.disagreement(self.reader, c.outputs, b.outputs) if both else None,
         )
 
-    def _bound(self, table: OrderedDict[str, Any], name: str) -> None:
-        while len(table) > self.judge.n_pending:
+    def _bound(self, table: OrderedDict[str, Any]) -> int:
+        """Drop the oldest entries beyond ``n_pending``; how many were dropped."""
+        dropped = max(0, len(table) - self.judge.n_pending)
+        for _ in range(dropped):
             table.popitem(last=False)
-            if name == "twins":
-                self.unpaired += 1
+        return dropped
 
     # ------------------------------------------------------------------- labels
 
@@ -356,7 +337,7 @@ class CanaryWatch:
             return
         self._predictions.setdefault(request_id, {})[arm] = label
         self._predictions.move_to_end(request_id)
-        self._bound(self._predictions, "predictions")
+        self._bound(self._predictions)
 
     def _label(self, request_id: str, truth: Any, *, counted: bool = True) -> None:
         """Join a label with the prediction(s) of its request."""
@@ -441,8 +422,8 @@ class CanaryWatch:
         judge = self.judge
         b = ResultBuilder.of(judge)
         b.detail("candidate", judge.candidate)
-        if len(self._times) == 2:
-            self.trickle.elapsed_s = max(0.0, self._times[1] - self._times[0])
+        if self._first_time is not None and self._last_time is not None:
+            self.trickle.elapsed_s = max(0.0, self._last_time - self._first_time)
         self._report_record(b, source)
         report_trickle(judge, self.monitor, self.trickle, b)
         note = b.details.get("trickle", {}).get("note")

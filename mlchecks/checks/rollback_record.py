@@ -44,7 +44,7 @@ import datetime
 import math
 import numbers
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -57,7 +57,7 @@ from mlchecks.check import Context
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Result, Status
-from mlchecks.serving.records import Record, parse_time
+from mlchecks.serving.records import Record, parse_time, records_source
 
 __all__ = ["RollbackRecordCheck"]
 
@@ -68,17 +68,6 @@ ERRORS_RATIO = 2.0
 ERRORS_ALPHA = 0.01
 #: Versions named in a message before "and N more".
 _SHOWN = 3
-
-
-def _records(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if callable(value):
-        return
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(
-            "'records' must be an iterable of mlchecks.serving.records.Record or a callable "
-            f"returning one (got {describe(value)}); read a log with "
-            "mlchecks.serving.read_records(path)"
-        )
 
 
 def _version(value: Any) -> str:
@@ -329,7 +318,7 @@ class RollbackRecordCheck:
     (<Status.PASS: 'pass'>, 2.0, 3.0)
     """
 
-    records: Iterable[Any] | Callable[[], Iterable[Any]] = attrs.field(validator=_records)
+    records: Iterable[Any] | Callable[[], Iterable[Any]] = attrs.field(validator=records_source)
     known_good: str = attrs.field(converter=_version, kw_only=True)
     rolled_back_at: float = attrs.field(converter=_epoch, kw_only=True)
     max_rollback_s: MaxLimit = limit("max", 60.0)

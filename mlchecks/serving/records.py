@@ -43,7 +43,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -87,6 +87,21 @@ def _error(value: Any) -> str | None:
     if isinstance(value, str):
         return value or None
     raise InvalidInput(f"'error' must be a message, a bool or None (got {describe(value)})")
+
+
+def records_source(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An attrs validator: ``value`` is an iterable of records or a callable returning one
+    (None too, for a field whose default is None)."""
+    if value is None and attribute.default is None:
+        return
+    if callable(value):
+        return
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput(
+            f"'{attribute.name}' must be an iterable of Record (and Label) items or a "
+            f"callable returning one (got {describe(value)}); read a log with "
+            "mlchecks.serving.read_records(path)"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -245,6 +245,31 @@ class TestShadow:
         fresh.observe(Label(request_id="alone", label=0))
         assert fresh.labels == {"received": 1, "joined": 0, "unmatched": 1}
 
+    def test_batched_mirrored_answers_compared_row_by_row(self) -> None:
+        """8-row answers: both versions' rows are compared (Row.disagreement, as CanaryCheck
+        does), so a candidate inverting every row FAILs disagreement; an identical one
+        passes."""
+        rng = np.random.default_rng(6)
+
+        def log(invert: bool) -> list[Record]:
+            out = []
+            for i in range(600):
+                rows = rng.integers(0, 2, size=8)
+                for version in ("v1", "v2"):
+                    classes = 1 - rows if invert and version == "v2" else rows
+                    scores = np.stack([1.0 - classes, classes.astype(float)], axis=1)
+                    out.append(Record(version=version, outputs=scores.tolist(), request_id=f"b{i}"))
+            return out
+
+        def run(invert: bool) -> Any:
+            judge = CanaryJudge("v1", "v2", mode="shadow", records=log(invert))
+            return judge.run()
+
+        assert findings(run(True))["trickle.disagreement"] is Status.FAIL
+        healthy = run(False)
+        assert healthy.status is Status.PASS
+        assert healthy.details["trickle"]["disagreements"] == 0
+
     def test_unpaired_records_are_reported(self) -> None:
         result = CanaryJudge(
             "v1", "v2", mode="shadow", records=self.mirrored(100), n_candidate_requests=5000
