@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mlchecks._cli_target import UsageError
-from mlchecks._text import fmt
+from mlchecks._text import fmt, printable
 from mlchecks.exceptions import InvalidInput
 
 __all__ = ["EXIT_CODES", "add_judge_options", "judge_from", "number", "pairing", "register"]
@@ -200,7 +200,7 @@ class _Progress:
         now = time.monotonic()
         if not self.enabled or (not force and now - self._last < self.every_s):
             return
-        text = line()
+        text = printable(line())  # version names come from the log
         width = shutil.get_terminal_size().columns - 1
         self.stream.write("\r\033[K" + (text if len(text) <= width else text[: width - 3] + "..."))
         self.stream.flush()
@@ -268,12 +268,15 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if not args.quiet:
-        print(f"read {log.stats.summary()}", file=sys.stderr)
+        cli._emit(f"read {log.stats.summary()}", sys.stderr)
     result = watch.result(source=log.stats)
     suite = SuiteResult(
         (result,), name=f"canary {args.candidate}", duration_s=time.monotonic() - started
     )
     if all(getattr(args, option) != "-" for option, _, _ in cli._REPORTS):
-        print(result.summary if args.quiet else result)  # one check: no ML Test Score
+        if args.quiet:
+            cli._emit(result.summary)
+        else:  # one check: no ML Test Score
+            cli._emit(str(result), report=True)
     cli._write_reports(suite, args)
     return EXIT_CODES.get(watch.verdict, 3)

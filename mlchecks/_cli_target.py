@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from mlchecks._fields import TEXT
+from mlchecks._text import printable, redact
 from mlchecks.check import Check
 from mlchecks.exceptions import MLChecksError
 from mlchecks.suite import Suite
@@ -39,7 +41,8 @@ def _short_repr(value: object, limit: int = 60) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
+    """``"Type: first line of the message"``, control characters and passwords removed first."""
+    lines = printable(redact(str(exc))).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
@@ -81,7 +84,9 @@ def _is_file_target(where: str) -> bool:
 def _user_error(action: str, exc: BaseException, show_traceback: bool) -> UsageError:
     """A one-line `UsageError` for an exception raised by the user's code while loading."""
     if show_traceback:
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        # the user's message may hold escape sequences or a URL password: shown harmless
+        sys.stderr.write(printable(redact(text)))
         hint = ""
     else:
         hint = " (rerun with --traceback for details)"
@@ -180,7 +185,8 @@ def _as_suite(value: object, target: str, show_traceback: bool) -> Suite:
         return value
     if _is_runnable(value):
         check: Check = value  # type: ignore[assignment]
-        return Suite([check], name=check.name)
+        name = check.name if TEXT.accepts(check.name) else "mlchecks"  # printable text only
+        return Suite([check], name=name)
     raise UsageError(
         f"{label} is not a Suite or a Check (got {_short_repr(value)} that is a "
         f"{type(value).__name__}); a check is an object with name, rubric and run(context)"

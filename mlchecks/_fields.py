@@ -34,35 +34,72 @@ AtMost(value=0.01, severity=<Status.FAIL: 'fail'>)
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, TypeVar, Union
 
 import attrs
 
+from mlchecks._constraints import (
+    BOOLEAN,
+    CALLABLE,
+    COUNT_MAX,
+    NONE,
+    RUBRIC,
+    TEXT,
+    Constraint,
+    InstanceOf,
+    Interval,
+    Options,
+    check,
+    reject,
+    valid,
+)
+from mlchecks._constraints import describe as _describe
+from mlchecks._constraints import is_int as _is_int
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
 
 __all__ = [
     "ALPHA_RANGE",
+    "BOOLEAN",
+    "CALLABLE",
+    "COUNT_MAX",
+    "NONE",
+    "RUBRIC",
+    "SECONDS_MAX",
+    "SEED_MAX",
+    "TEXT",
+    "Constraint",
+    "InstanceOf",
+    "Interval",
     "MaxLimit",
     "MinLimit",
+    "Options",
     "Range",
     "alpha",
     "band",
+    "check",
+    "choice",
     "count",
+    "flag",
+    "function",
     "held",
     "held_or_none",
     "held_range",
+    "instance",
     "limit",
     "limit_value",
+    "name_field",
+    "number",
+    "reject",
     "renamed",
     "resolve_seed",
+    "rubric",
     "seconds",
     "seed",
     "tolerance",
+    "valid",
 ]
 
 #: The one range of every ``alpha``: open at both ends.
@@ -70,6 +107,12 @@ ALPHA_RANGE = (0.0, 0.5)
 
 #: ``attrs.Attribute.metadata["mlchecks"]`` says which glossary kind a field is.
 KIND = "mlchecks"
+
+#: The largest seed: any int64 consumer (numpy, torch) takes it.
+SEED_MAX = 2**63 - 1
+#: The longest duration a ``*_s`` field takes: a year. Longer is a typo, and the standard
+#: library's waits overflow near 3e2 years (``threading.TIMEOUT_MAX``).
+SECONDS_MAX = 365 * 24 * 3600.0
 
 _C = TypeVar("_C", bound=type)
 _Cond = TypeVar("_Cond", AtMost, AtLeast, Between)
@@ -105,17 +148,8 @@ def held_range(value: tuple[float, float] | Between) -> Between:
     return value
 
 
-def _describe(value: Any) -> str:
-    return f"{value!r} that is a {type(value).__name__}"
-
-
 def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"'{name}' must be a number (got {_describe(value)})")
-    number = float(value)
-    if math.isnan(number):
-        raise InvalidInput(f"'{name}' must be a number, not NaN")
-    return number
+    return float(check(value, name, Interval()))
 
 
 def _in_range(number: float, name: str, low: float | None, high: float | None) -> None:
@@ -152,15 +186,25 @@ def _limit_converter(
             if integer and value.value != int(value.value):
                 raise InvalidInput(f"'{name}' must be a whole number (got {value.value:g})")
             return value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise InvalidInput(f"'{name}' must be a number or {example} (got {_describe(value)})")
-        number = _real(value, name)
+        off = " or None" if optional else ""
+        number = float(check(value, name, _LimitNumber(f"a number or {example}{off}")))
         _in_range(number, name, low, high)
         if integer and number != int(number):
             raise InvalidInput(f"'{name}' must be a whole number (got {number:g})")
         return cls(number, severity=severity)
 
     return convert
+
+
+class _LimitNumber(Interval):
+    """A limit's plain number: finite (a limit that can be switched off takes None)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def bounds(self, value: Any) -> str:
+        return "a finite number"
 
 
 def limit(
@@ -225,25 +269,36 @@ def band(default: tuple[float, float] | Between, *, low: float | None = None) ->
 def _number_converter(
     kind: str, low: float, high: float | None, low_open: bool, high_open: bool, optional: bool
 ) -> Callable[[Any, attrs.Attribute[Any]], float | None]:
+    closed: dict[tuple[bool, bool], Literal["both", "left", "right", "neither"]] = {
+        (False, False): "both",
+        (False, True): "left",
+        (True, False): "right",
+        (True, True): "neither",
+    }
+    guard = kind == "seconds"  # SECONDS_MAX only catches typos
+    interval = Interval(low, high, closed=closed[low_open, high_open], guard=guard)
+
     def convert(value: Any, field: attrs.Attribute[Any]) -> float | None:
         if value is None and optional:
             return None
-        number = _real(value, field.name)
-        bad = (
-            (number <= low if low_open else number < low)
-            or (high is not None and (number >= high if high_open else number > high))
-            or (high is None and math.isinf(number))
-        )
-        if bad:
-            left = "(" if low_open else "["
-            right = ")" if high_open or high is None else "]"
-            hi = "inf" if high is None else f"{high:g}"
-            raise InvalidInput(
-                f"'{field.name}' must be in {left}{low:g}, {hi}{right} (got {number:g})"
-            )
-        return number
+        allowed = (interval, NONE) if optional else (interval,)
+        return float(check(value, field.name, *allowed))
 
     return convert
+
+
+def number(
+    default: float,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """A setting that is a finite number in a range (held as a float), e.g. a quantile."""
+    convert = _number_converter("number", low, high, low_open, high_open, False)
+    converter = attrs.Converter(convert, takes_field=True)
+    return attrs.field(default=default, converter=converter, kw_only=True)
 
 
 def tolerance(default: float) -> Any:
@@ -263,31 +318,106 @@ def alpha(default: float) -> Any:
 
 
 def seconds(default: float | None, *, optional: bool = False) -> Any:
-    """A ``*_s`` field: a positive, finite duration in seconds (None allowed if ``optional``)."""
-    convert = _number_converter("seconds", 0.0, None, True, False, optional)
+    """A ``*_s`` field: a duration in seconds in (0, `SECONDS_MAX`] (None if ``optional``)."""
+    convert = _number_converter("seconds", 0.0, SECONDS_MAX, True, False, optional)
     converter = attrs.Converter(convert, takes_field=True)
     return attrs.field(
         default=default, converter=converter, kw_only=True, metadata={KIND: "seconds"}
     )
 
 
-def count(default: int | None, *, minimum: int = 0, optional: bool = False) -> Any:
-    """An ``n_*`` field: an ``int`` >= ``minimum`` (None allowed if ``optional``)."""
+def count(
+    default: int | None,
+    *,
+    minimum: int = 0,
+    maximum: int = COUNT_MAX,
+    optional: bool = False,
+    kw_only: bool = True,
+) -> Any:
+    """An ``n_*`` field: an ``int`` in [``minimum``, ``maximum``] (None allowed if ``optional``).
 
-    def validate(instance: Any, field: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise InvalidInput(f"'{field.name}' must be an integer (got {_describe(value)})")
-        if value < minimum:
-            raise InvalidInput(f"'{field.name}' must be >= {minimum} (got {value})")
+    The upper bound keeps a typo (``10**12`` for ``10**2``) from allocating or looping for
+    hours; a count that sizes a computation declares a tighter one.
+    """
+    allowed = (Interval(minimum, maximum, integer=True), *((NONE,) if optional else ()))
+    meta = {KIND: "count", "minimum": minimum, "maximum": maximum}
+    return attrs.field(
+        default=default,
+        converter=_as_int,
+        validator=valid(*allowed),
+        kw_only=kw_only,
+        metadata=meta,
+    )
 
-    return attrs.field(default=default, validator=validate, kw_only=True, metadata={KIND: "count"})
+
+def _as_int(value: Any) -> Any:
+    """A numpy integer as a Python int (reprs and JSON stay clean); anything else unchanged."""
+    return int(value) if _is_int(value) else value
 
 
 def seed() -> Any:
     """The ``seed`` field: an ``int`` >= 0, or None (the default) for `Context.seed`."""
-    return count(None, minimum=0, optional=True)
+    return count(None, minimum=0, maximum=SEED_MAX, optional=True)
+
+
+def flag(default: bool, *, kw_only: bool = True) -> Any:
+    """A switch: True or False (not 0, 1 or ``"yes"``)."""
+    return attrs.field(
+        default=default, validator=valid(BOOLEAN), kw_only=kw_only, metadata={KIND: "flag"}
+    )
+
+
+def name_field(default: Any = attrs.NOTHING, *, kw_only: bool = True) -> Any:
+    """A ``name`` field: a non-empty printable string (a report line, a pytest id)."""
+    return attrs.field(
+        default=default, validator=valid(TEXT), kw_only=kw_only, metadata={KIND: "name"}
+    )
+
+
+def rubric(default: int | None, *, kw_only: bool = True) -> Any:
+    """The ``rubric`` field: the ML Test Score test the check automates, 1..7, or None."""
+    return attrs.field(
+        default=default,
+        converter=_as_int,
+        validator=valid(RUBRIC, NONE),
+        kw_only=kw_only,
+        metadata={KIND: "rubric"},
+    )
+
+
+def choice(default: str, *options: str, kw_only: bool = True) -> Any:
+    """A field that takes one of the strings ``options``."""
+    return attrs.field(
+        default=default,
+        validator=valid(Options(*options)),
+        kw_only=kw_only,
+        metadata={KIND: "choice", "options": options},
+    )
+
+
+def instance(
+    kinds: type | tuple[type, ...],
+    text: str,
+    *,
+    default: Any = attrs.NOTHING,
+    optional: bool = False,
+    kw_only: bool = True,
+) -> Any:
+    """A field that holds an instance of ``kinds`` (``text`` names it in the message).
+
+    An ``optional`` field also takes None, its default unless ``default`` is given.
+    """
+    allowed = (InstanceOf(kinds, text), *((NONE,) if optional else ()))
+    if optional and default is attrs.NOTHING:
+        default = None
+    return attrs.field(default=default, validator=valid(*allowed), kw_only=kw_only)
+
+
+def function(*, optional: bool = True, kw_only: bool = True) -> Any:
+    """A callable field (None by default when ``optional``)."""
+    allowed = (CALLABLE, NONE) if optional else (CALLABLE,)
+    default = None if optional else attrs.NOTHING
+    return attrs.field(default=default, validator=valid(*allowed), kw_only=kw_only)
 
 
 def resolve_seed(value: int | None, context: Any) -> int:

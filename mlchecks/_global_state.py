@@ -26,8 +26,10 @@ __all__ = [
     "RNG",
     "TRAINING",
     "Exclusive",
+    "delegated",
     "declared",
     "exclusive",
+    "held_counts",
     "holds",
     "note",
     "shares_process",
@@ -120,13 +122,42 @@ def holds(names: Iterable[str]) -> bool:
     False
     """
     counts = _counts()
-    return any(counts.get(name, 0) > 0 for name in names)
+    lent = _lent()
+    return any(counts.get(name, 0) > 0 or name in lent for name in names)
+
+
+def _lent() -> frozenset[str]:
+    lent: frozenset[str] = getattr(_held, "lent", frozenset())
+    return lent
+
+
+def held_counts() -> dict[str, int]:
+    """The names whose locks the calling thread holds (or acts for), with their counts."""
+    counts = {name: n for name, n in _counts().items() if n > 0}
+    counts.update({name: 1 for name in _lent() if name not in counts})
+    return counts
+
+
+@contextlib.contextmanager
+def delegated(held: dict[str, int]) -> Iterator[None]:
+    """Act for a thread that holds ``held``: `exclusive` takes none of those locks here.
+
+    A check's worker thread runs user code on behalf of the check's thread, which may hold
+    the lock of a state (a `Suite` on threads holds ``"rng"`` around a training check);
+    taking it again from the worker would wait for ever.
+    """
+    before = _lent()
+    _held.lent = before | {name for name, n in held.items() if n > 0}
+    try:
+        yield
+    finally:
+        _held.lent = before
 
 
 @contextlib.contextmanager
 def exclusive(names: Iterable[str]) -> Iterator[None]:
     """Hold the process-wide lock of each of ``names`` (re-entrant, taken in sorted order)."""
-    ordered = sorted(set(names))
+    ordered = sorted(set(names) - _lent())
     counts = _counts()
     taken: list[tuple[str, threading.RLock]] = []
     try:

@@ -27,6 +27,7 @@ __all__ = [
     "as_int64",
     "as_labels",
     "as_probabilities",
+    "as_scores",
     "callable_field",
     "check_choice",
     "check_int",
@@ -37,9 +38,6 @@ __all__ = [
     "check_same_length",
     "check_tuple_of",
     "describe",
-    "encode_labels",
-    "estimator_classes",
-    "infer_task",
     "int_at_least",
     "is_numeric",
     "non_empty_string",
@@ -47,6 +45,7 @@ __all__ = [
     "one_of",
     "optional",
     "raw_labels",
+    "to_array",
 ]
 
 #: The tasks a check can be told (``task=``) or infer (``"auto"``).
@@ -57,10 +56,63 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
 def describe(value: Any) -> str:
-    """A short description of ``value`` for error messages (shape and dtype for arrays)."""
+    """A short description of ``value`` for error messages (shape and dtype for arrays).
+
+    Long representations are cut to 120 characters.
+
+    >>> describe(np.zeros((2, 0))), describe("x" * 500)[-24:]
+    ('array of shape (2, 0) and dtype float64', 'xxxxxxx... that is a str')
+    """
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
-    return f"{value!r} that is a {type(value).__name__}"
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__} object>"
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{text} that is a {type(value).__name__}"
+
+
+#: What each non-numeric dtype kind holds, for messages.
+_NOT_NUMBERS = {
+    "c": "complex numbers (the imaginary part would be lost)",
+    "U": "strings",
+    "S": "bytes",
+    "O": "Python objects",
+    "M": "datetimes",
+    "m": "timedeltas",
+    "V": "structured records",
+}
+
+
+def to_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)`` of any dtype; a ragged list is an `InvalidInput` naming ``name``.
+
+    >>> to_array([[1, 2], [3]], "slices")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'slices' must be array-like (got [[1, 2], [3]] that ...
+    """
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"'{name}' must be array-like (got {describe(value)}): {exc}") from None
+
+
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of booleans, integers or floats; anything else is rejected.
+
+    Strings are never parsed as numbers ('10' < '9' as text), complex numbers never lose
+    their imaginary part, and ragged nested lists are rejected.
+    """
+    array = to_array(value, name)
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        got = describe(value) if array.ndim == 0 else describe(array)
+        what = _NOT_NUMBERS.get(kind, "non-numbers")
+        raise InvalidInput(f"'{name}' must be numeric (got {got}: {what})")
+    return array
 
 
 def as_array(
@@ -72,7 +124,12 @@ def as_array(
     finite: bool = True,
     min_size: int = 1,
 ) -> np.ndarray:
-    """``value`` as a numpy array, checked; no copy when it already fits.
+    """``value`` as a numpy array of numbers, checked; no copy when it already fits.
+
+    The one gate every kernel's array passes: booleans, integers and floats only (strings,
+    complex numbers, datetimes and Python objects are rejected, never converted), the
+    allowed dimensions, no empty trailing dimension (an ``(n, 0)`` array), at least
+    ``min_size`` rows, and (with ``finite``) no NaN or infinity.
 
     Args:
         value: array-like input.
@@ -82,17 +139,19 @@ def as_array(
         finite: reject NaN and infinity (for floating inputs).
         min_size: the fewest elements (rows for 2-D) allowed.
 
+    Raises:
+        InvalidInput: naming ``name`` and what is wrong with the value.
+
     >>> as_array([1.0, float("nan")], "predictions")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     mlchecks.exceptions.InvalidInput: 'predictions' must be finite (got 1 NaN ... first at index 1)
+    >>> as_array(["9", "10"], "scores")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'scores' must be numeric (got array ... <U2: strings)
     """
-    try:
-        array = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"'{name}' must be array-like (got {describe(value)}): {exc}") from None
-    if array.dtype == object:
-        raise InvalidInput(f"'{name}' must be numeric (got {describe(array)})")
+    array = _numbers(value, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if array.ndim not in allowed:
@@ -101,7 +160,11 @@ def as_array(
     count = array.shape[0] if array.ndim else array.size
     if count < min_size:
         raise InvalidInput(f"'{name}' must have at least {min_size} rows (got {describe(array)})")
-    if finite and np.issubdtype(array.dtype, np.inexact):
+    if array.ndim > 1 and 0 in array.shape[1:]:
+        raise InvalidInput(f"'{name}' must have at least 1 column (got {describe(array)})")
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    if finite and array.dtype.kind == "f":
         bad = ~np.isfinite(array)
         if bad.any():
             n_bad = int(bad.sum())
@@ -112,6 +175,15 @@ def as_array(
                 f"first at index {where})"
             )
     return array
+
+
+def as_scores(value: Any, name: str, *, ndim: int | tuple[int, ...] = 1) -> np.ndarray:
+    """Scores, probabilities or values as a finite float64 array (booleans count as 0/1).
+
+    >>> as_scores([True, False], "scores")
+    array([1., 0.])
+    """
+    return as_array(value, name, ndim=ndim, dtype=np.float64)
 
 
 def check_pair(value: Any, name: str, parts: str) -> tuple[Any, Any]:
@@ -141,21 +213,28 @@ def as_int64(array: np.ndarray, name: str, what: str, hint: str | None = None) -
     if array.dtype.kind == "f":
         if not np.all(array == np.round(array)):
             raise InvalidInput(f"'{name}' must be {what} (got non-integer floats)")
+        if array.size and float(np.abs(array).max()) >= 2.0**63:
+            raise InvalidInput(f"'{name}' must be {what} (got {float(np.abs(array).max()):g})")
         return array.astype(np.int64)
     if array.dtype.kind not in "iu":
         raise InvalidInput(f"'{name}' must be {hint or what} (got {describe(array)})")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        raise InvalidInput(f"'{name}' must be {what} (got {int(array.max())})")
     return array.astype(np.int64, copy=False)
 
 
 def as_labels(value: Any, name: str = "labels", *, n_classes: int | None = None) -> np.ndarray:
     """Integer class labels as a 1-D int64 array (floats allowed only when whole numbers).
 
+    Booleans are the classes 0 and 1. With ``n_classes`` (the number of probability
+    columns, or of classes in a class list) every label must be below it.
+
     >>> as_labels([0, 2, 1.0])
     array([0, 2, 1])
-    >>> as_labels([0, 3], n_classes=3)  # doctest: +ELLIPSIS
+    >>> as_labels([0, 3, 1], n_classes=3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlchecks.exceptions.InvalidInput: 'labels' must be class indices in [0, 3) (got values ...)
+    mlchecks.exceptions.InvalidInput: 'labels' must be ... [0, 3) ...: 3 at index 1 is outside
     """
     array = as_array(value, name, ndim=1)
     if array.dtype.kind == "b":
@@ -165,9 +244,36 @@ def as_labels(value: Any, name: str = "labels", *, n_classes: int | None = None)
     low, high = int(array.min()), int(array.max())
     if low < 0 or (n_classes is not None and high >= n_classes):
         bound = f"[0, {n_classes})" if n_classes is not None else ">= 0"
+        bad = array < 0 if low < 0 else array >= (n_classes or 0)
+        first = int(np.argmax(bad))
+        count = int(np.count_nonzero(bad))
         raise InvalidInput(
-            f"'{name}' must be class indices in {bound} (got values from {low} to {high})"
+            f"'{name}' must be class indices in {bound} (got values from {low} to {high}): "
+            f"{int(array[first])} at index {first} is outside"
+            + (f", and {count - 1:,} more" if count > 1 else "")
         )
+    return array
+
+
+def _hashable_names(array: np.ndarray, name: str) -> np.ndarray:
+    """An object array of labels: all numbers become a numeric array; other items must be
+    hashable class names (None and NaN are missing labels, rejected)."""
+    items = array.reshape(-1).tolist()
+    if all(isinstance(x, numbers.Real) for x in items):
+        numeric = np.asarray(items)
+        if numeric.dtype.kind in "biuf":
+            return numeric.reshape(array.shape)
+    for index, item in enumerate(items):
+        missing = item is None or (isinstance(item, float) and math.isnan(item))
+        try:
+            hash(item)
+        except TypeError:
+            missing = True
+        if missing:
+            raise InvalidInput(
+                f"'{name}' must be hashable class names or numbers (got {describe(item)} at "
+                f"flat index {index})"
+            )
     return array
 
 
@@ -175,20 +281,24 @@ def raw_labels(value: Any, name: str = "labels") -> np.ndarray:
     """Labels as given, checked for shape only: (n,) of any dtype, or (n, L) multi-label.
 
     Strings and other hashable class names are kept; `encode_labels` turns them into
-    integer codes.
+    integer codes. Complex numbers, datetimes and unhashable items are rejected, an object
+    array of plain numbers becomes numeric.
 
     >>> raw_labels(["cat", "dog"]).tolist()
     ['cat', 'dog']
     """
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"'{name}' must be array-like (got {describe(value)}): {exc}") from None
+    array = to_array(value, name)
     if array.ndim not in (1, 2):
         raise InvalidInput(f"'{name}' must be 1-D or 2-D (got {describe(array)})")
-    if len(array) == 0:
+    if len(array) == 0 or array.size == 0:
         raise InvalidInput(f"'{name}' must have at least 1 rows (got {describe(array)})")
-    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+    kind = array.dtype.kind
+    if kind in "cmMV":
+        what = _NOT_NUMBERS[kind]
+        raise InvalidInput(f"'{name}' must be class labels (got {describe(array)}: {what})")
+    if kind == "O":
+        array = _hashable_names(array, name)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise InvalidInput(f"'{name}' must be finite (got {bad} NaN or infinite values)")
     return array
@@ -197,105 +307,6 @@ def raw_labels(value: Any, name: str = "labels") -> np.ndarray:
 def is_numeric(array: np.ndarray) -> bool:
     """True for boolean, integer and floating arrays (not strings or objects)."""
     return array.dtype.kind in "biuf"
-
-
-def estimator_classes(predict: Any) -> np.ndarray | None:
-    """The ``classes_`` of the fitted estimator a bound ``predict`` method belongs to.
-
-    >>> class Model:
-    ...     classes_ = np.array(["a", "b"])
-    ...     def predict(self, x): return x
-    >>> estimator_classes(Model().predict).tolist()
-    ['a', 'b']
-    >>> estimator_classes(print) is None
-    True
-    """
-    owner = getattr(predict, "__self__", None)
-    classes = getattr(owner, "classes_", None)
-    if classes is None:
-        return None
-    array = np.asarray(classes)
-    return array if array.ndim == 1 and len(array) else None
-
-
-def encode_labels(labels: Any, classes: Any = None, *, name: str = "labels") -> np.ndarray:
-    """Class labels of any dtype as int64 codes: each label's index in ``classes``.
-
-    ``classes`` is the class list (strings, numbers, any hashable): the order of the
-    columns of the model's probabilities, e.g. a fitted estimator's ``classes_``. Without
-    it, integer labels are taken as class indices already (checked >= 0) and other labels
-    are mapped through their sorted unique values; integer labels with a list of class
-    names are indices into it. This is the one place where checks turn class names into
-    codes.
-
-    Args:
-        labels: (n,) class labels.
-        classes: the class list, or None.
-        name: the argument name used in error messages.
-
-    Returns:
-        An (n,) int64 array of indices into ``classes``.
-
-    Raises:
-        InvalidInput: naming the labels that are not in ``classes``.
-
-    >>> encode_labels(["dog", "cat", "dog"], ["cat", "dog"])
-    array([1, 0, 1])
-    >>> encode_labels(["dog", "cow"], ["cat", "dog"])
-    Traceback (most recent call last):
-    ...
-    mlchecks.exceptions.InvalidInput: 'labels' has 1 label not in classes ['cat', 'dog']: 'cow'
-    """
-    array = raw_labels(labels, name)
-    if array.ndim != 1:
-        raise InvalidInput(f"'{name}' must be 1-D class labels (got {describe(array)})")
-    if classes is None:
-        if array.dtype.kind in "biuf":
-            return as_labels(array, name)
-        classes = np.unique(array)
-    known = np.asarray(classes)
-    if known.ndim != 1 or len(known) == 0:
-        raise InvalidInput(f"'classes' must be a non-empty 1-D list (got {describe(known)})")
-    if array.dtype.kind in "biuf" and known.dtype.kind not in "biuf":
-        return as_labels(array, name, n_classes=len(known))  # indices into a list of names
-    items = known.tolist()
-    if len(set(items)) != len(items):
-        raise InvalidInput(f"'classes' must not repeat a class (got {items})")
-    index = {c: i for i, c in enumerate(items)}
-    values = array.tolist()
-    codes = [index.get(v, -1) for v in values]
-    missing = list(dict.fromkeys(v for v, c in zip(values, codes, strict=True) if c < 0))
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        word = "label" if len(missing) == 1 else "labels"
-        raise InvalidInput(f"'{name}' has {len(missing)} {word} not in classes {items}: {shown}")
-    return np.asarray(codes, dtype=np.int64)
-
-
-def infer_task(labels: Any, predictions: Any) -> str:
-    """``"regression"``, ``"multilabel"`` or ``"classification"`` from labels and predictions.
-
-    2-D binary labels are multi-label; 1-D float predictions with non-integer labels, or
-    with non-integer values outside [0, 1], are regression; anything else is
-    classification.
-
-    >>> infer_task([1.5, 2.0], [1.4, 2.2]), infer_task([0, 1], [0.2, 0.9])
-    ('regression', 'classification')
-    >>> infer_task([[0, 1], [1, 1]], [[0, 1], [1, 0]])
-    'multilabel'
-    """
-    y = None if labels is None else np.asarray(labels)
-    p = None if predictions is None else np.asarray(predictions)
-    if y is not None and y.ndim == 2 and is_numeric(y) and np.isin(y, (0, 1)).all():
-        return "multilabel"
-    if p is None or p.ndim != 1 or p.dtype.kind != "f":
-        return "classification"
-    if y is not None and y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        return "regression"
-    outside = p.size > 0 and (float(p.min()) < 0.0 or float(p.max()) > 1.0)
-    if outside and not np.all(p == np.round(p)):
-        return "regression"
-    return "classification"
 
 
 def as_probabilities(value: Any, name: str = "predictions") -> np.ndarray:
@@ -340,7 +351,9 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     ...
     mlchecks.exceptions.InvalidInput: 'n_bets' must be an integer >= 1 (got 0)
     """
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool | np.bool_ | np.timedelta64) or not isinstance(
+        value, numbers.Integral
+    ):
         raise InvalidInput(f"'{name}' must be an integer >= {minimum} (got {describe(value)})")
     number = int(value)
     if number < minimum:
@@ -386,7 +399,7 @@ def check_number(
     ...
     mlchecks.exceptions.InvalidInput: 'atol' must be a finite number >= 0 (got -1)
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool | np.timedelta64) or not isinstance(value, numbers.Real):
         wanted, _ = _interval(low, high, low_open, high_open)
         raise InvalidInput(f"'{name}' must be {wanted} (got {describe(value)})")
     number = float(value)
@@ -459,7 +472,12 @@ def check_tuple_of(
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, (str, bytes, *kinds)) or not isinstance(value, Iterable):
         raise InvalidInput(f"'{name}' must be a sequence of {what} (got {describe(value)})")
-    items = tuple(value)
+    try:
+        items = tuple(value)
+    except TypeError:  # a 0-d array is Iterable but cannot be iterated
+        raise InvalidInput(
+            f"'{name}' must be a sequence of {what} (got {describe(value)})"
+        ) from None
     for item in items:
         if not isinstance(item, kind):
             raise InvalidInput(f"'{name}' must contain only {what} (got {describe(item)})")

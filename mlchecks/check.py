@@ -189,13 +189,24 @@ def _check_name(check: object) -> str:
     return name if isinstance(name, str) else type(check).__name__
 
 
+def _exited(exc: SystemExit) -> RuntimeError:
+    error = RuntimeError(
+        f"the check's code called sys.exit({exc.code!r}); a check that exits has not passed"
+    )
+    error.__cause__ = exc
+    error.__traceback__ = exc.__traceback__
+    return error
+
+
 def run_check(check: Check, context: Context | None = None) -> Result:
     """Run ``check`` and return its result, never raising for the check's own errors.
 
     The result gets the wall time and the check's rubric number. An exception raised by
     the check (or by user code it calls) becomes an ERROR result with the traceback kept;
-    so does a ``run()`` that returns something other than a `Result`.
-    `KeyboardInterrupt` and `SystemExit` propagate.
+    so does a ``run()`` that returns something other than a `Result`, user code that calls
+    ``sys.exit()`` (whatever the code: a check that exits has not passed), and a check that
+    ran past its ``check_timeout_s`` (`mlchecks.exceptions.CheckTimeout`). `KeyboardInterrupt`
+    propagates, so Ctrl-C stops a run.
 
     >>> class Broken:
     ...     name = "broken"
@@ -218,9 +229,11 @@ def run_check(check: Check, context: Context | None = None) -> Result:
                 f"{type(check).__name__}.run() must return a mlchecks.Result "
                 f"(got {type(result).__name__})"
             )
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit from user code too: an ERROR, never a pass
+        if isinstance(exc, SystemExit):
+            exc = _exited(exc)
         elapsed = time.perf_counter() - start
         error = Result.from_exception(name, exc, rubric=rubric, duration_s=elapsed)
         return attrs.evolve(error, kind=kind)

@@ -5,6 +5,11 @@ one, runs it, prints the text report and writes the requested report files. The 
 is 0 when the suite passed, 1 when a check failed or errored, and 2 for a usage or import
 error (one line on stderr, no traceback unless ``--traceback``).
 
+Text from checks and servers never drives the terminal: every line the command prints is
+passed through `mlchecks._text.printable` (escape sequences and control characters
+removed) and `mlchecks._text.redact` (URL passwords hidden) in `_emit`, and report files
+are written atomically.
+
 >>> main(["run", "no-colon-here"])
 2
 """
@@ -18,12 +23,15 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, TextIO
 
 from mlchecks import _cli_canary, _cli_judge
 from mlchecks._cli_target import UsageError, load_target, one_line, split_target
+from mlchecks._text import printable, redact
 from mlchecks._version import package_version
 from mlchecks.check import Context
+from mlchecks.report._files import write_atomic
+from mlchecks.report._format import scrubbed_suite
 from mlchecks.score import RUBRIC_TESTS, score_rows
 from mlchecks.suite import Suite, SuiteResult
 
@@ -60,6 +68,26 @@ class _Fault(Protocol):
 
 
 BuildSuite = Callable[[str | None, int], Suite]
+
+
+def _emit(text: str, stream: TextIO | None = None, *, report: bool = False) -> None:
+    """Print ``text`` and a newline: the one way this command writes to a terminal.
+
+    Untrusted text (names, summaries, server errors) loses its escape sequences, control
+    characters and URL passwords; a ``report`` (rendered by `mlchecks.report`, which
+    scrubs it) is written as is. Characters the stream cannot encode are escaped rather
+    than failing the command.
+    """
+    out = sys.stdout if stream is None else stream
+    if not report:
+        text = printable(redact(text))
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(out, "encoding", None) or "ascii"
+        out.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 # --------------------------------------------------------------------------- parser
@@ -232,12 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _emit(f"{PROG}: error: {exc}", sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help and --version exit through argparse
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        _emit(f"{PROG}: interrupted", sys.stderr)
         return 130
 
 
@@ -260,16 +288,14 @@ def _write_reports(result: SuiteResult, args: argparse.Namespace) -> None:
             continue
         text: str = getattr(result, method)()
         if path == "-":
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            _emit(text, report=True)
             continue
-        target = Path(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            write_atomic(Path(path), text if text.endswith("\n") else text + "\n")
         except OSError as exc:
             raise UsageError(f"cannot write the {option} report to {path!r}: {exc}") from None
         if not args.quiet:
-            print(f"wrote {path}", file=sys.stderr)
+            _emit(f"wrote {path}", sys.stderr)
 
 
 def _report(result: SuiteResult, args: argparse.Namespace) -> bool:
@@ -279,7 +305,8 @@ def _report(result: SuiteResult, args: argparse.Namespace) -> bool:
     """
     text_out = all(getattr(args, option) != "-" for option, _, _ in _REPORTS)
     if text_out:
-        print(str(result).splitlines()[0] if args.quiet else result)
+        text = str(result)
+        _emit(text.splitlines()[0] if args.quiet else text)
     _write_reports(result, args)
     return text_out
 
@@ -315,6 +342,7 @@ def score_table(result: SuiteResult) -> str:
     7  Models can be rolled back to a previous serving version                        0.5  done by hand: runbook
     Total: 1.5 / 7. There's been a first pass at basic productionization, but additional investment may be needed.
     """  # noqa: E501
+    result = scrubbed_suite(result, terminal=True)  # names and notes on one line each
     score = result.score
     width = max(len(title) for title in RUBRIC_TESTS.values())
     lines = [
@@ -335,7 +363,7 @@ def _read_results(source: str) -> SuiteResult:
         raise UsageError(f"cannot read {source!r}: {reason}") from None
     try:
         return SuiteResult.from_json(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise UsageError(
             f"{source!r} is not a mlchecks JSON report ({one_line(exc)}); "
             "write one with 'mlchecks run TARGET --json PATH'"
@@ -345,9 +373,9 @@ def _read_results(source: str) -> SuiteResult:
 def _cmd_score(args: argparse.Namespace) -> int:
     result = _read_results(args.results)
     if args.json:
-        print(json.dumps(result.score.to_dict(), indent=2))
+        _emit(json.dumps(scrubbed_suite(result, terminal=False).score.to_dict(), indent=2))
     else:
-        print(score_table(result))
+        _emit(score_table(result))
     return EXIT_PASS
 
 
@@ -387,7 +415,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     build_suite, faults = _load_demo()
     if args.list_faults:
         for line in _fault_lines(faults):
-            print(line)
+            _emit(line)
         return EXIT_PASS
     fault = None
     if args.fault is not None:
@@ -398,8 +426,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     suite = build_suite(args.fault, args.seed)
     result = _execute(suite, args)
     if _report(result, args) and not args.quiet:
-        print()
-        print(score_table(result))
+        _emit("")
+        _emit(score_table(result))
         if fault is not None:
-            print(_caught_line(result, fault))
+            _emit(_caught_line(result, fault))
     return EXIT_PASS if result.passed else EXIT_FAIL

@@ -14,13 +14,16 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeAlias, Union
 
 import attrs
 
+from mlchecks._constraints import BOOLEAN, NONE, Interval, check, reject
 from mlchecks._json import decode_float
 from mlchecks._text import fmt
+from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Status
 
 __all__ = [
@@ -35,21 +38,28 @@ __all__ = [
 
 
 def _severity(value: Status | str) -> Status:
-    status = value if isinstance(value, Status) else Status(str(value).lower())
+    status = value if isinstance(value, Status) else None
+    if isinstance(value, str) and value.lower() in ("fail", "warn"):
+        status = Status(value.lower())
     if status not in (Status.FAIL, Status.WARN):
-        raise ValueError(f"'severity' must be Status.FAIL or Status.WARN (got {value!r})")
+        wanted = "Status.FAIL or Status.WARN (or 'fail', 'warn')"
+        raise InvalidInput(reject("severity", wanted, value, typed=isinstance(value, Status)))
     return status
 
 
-def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"'{attribute.name}' must be a finite number (got {value!r})")
+def _as_float(value: Any) -> Any:
+    """A real number as a float; anything else unchanged, for the validator to name."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return float(value) if real else value
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"expected a number (got {value!r})")
-    return float(value)
+def _finite(instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+    """A finite real number (not a bool, not a numeric string)."""
+    check(value, field.name, Interval())
+
+
+def _flag(instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+    check(value, field.name, BOOLEAN)
 
 
 def _is_nan(value: float | None) -> bool:
@@ -60,7 +70,7 @@ def _is_nan(value: float | None) -> bool:
 class _OneSided:
     """A one-sided limit on an observed value: `AtLeast` or `AtMost`."""
 
-    value: float = attrs.field(converter=_number, validator=_finite)
+    value: float = attrs.field(converter=_as_float, validator=_finite)
     severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
 
     _symbol: ClassVar[str] = ""
@@ -131,13 +141,13 @@ class Between:
     (True, 'in [0, 1]')
     """
 
-    low: float = attrs.field(converter=_number, validator=_finite)
-    high: float = attrs.field(converter=_number, validator=_finite)
+    low: float = attrs.field(converter=_as_float, validator=_finite)
+    high: float = attrs.field(converter=_as_float, validator=_finite)
     severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
 
     def __attrs_post_init__(self) -> None:
         if self.low > self.high:
-            raise ValueError(f"'low' must be <= 'high' (got low={self.low}, high={self.high})")
+            raise InvalidInput(f"'low' must be <= 'high' (got low={self.low}, high={self.high})")
 
     def holds(self, observed: float) -> bool:
         """True when ``low <= observed <= high``."""
@@ -185,13 +195,8 @@ def relative_change(candidate: float, baseline: float) -> float:
     return diff / abs(baseline)
 
 
-def _optional_limit(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = _number(value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"limit must be a finite number >= 0 (got {value!r})")
-    return number
+def _optional_limit(instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+    check(value, field.name, Interval(0.0, words="a finite number >= 0"), NONE)
 
 
 @attrs.frozen
@@ -209,14 +214,14 @@ class NoWorseThan:
     True
     """
 
-    abs: float | None = attrs.field(default=None, converter=_optional_limit)
-    rel: float | None = attrs.field(default=None, converter=_optional_limit)
-    higher_is_better: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    abs: float | None = attrs.field(default=None, converter=_as_float, validator=_optional_limit)
+    rel: float | None = attrs.field(default=None, converter=_as_float, validator=_optional_limit)
+    higher_is_better: bool = attrs.field(default=True, validator=_flag)
     severity: Status = attrs.field(default=Status.FAIL, converter=_severity)
 
     def __attrs_post_init__(self) -> None:
         if self.abs is None and self.rel is None:
-            raise ValueError("NoWorseThan needs 'abs', 'rel' or both (got neither)")
+            raise InvalidInput("NoWorseThan needs 'abs', 'rel' or both (got neither)")
 
     def worsening(self, candidate: float, baseline: float) -> tuple[float, float]:
         """How much worse the candidate is, absolute and relative (negative = better)."""
@@ -276,8 +281,8 @@ _TYPES: dict[str, type[Condition]] = {
 def condition_from_dict(data: Mapping[str, Any]) -> Condition:
     """Rebuild a condition from its ``to_dict()`` output."""
     kind = data.get("type")
-    if kind not in _TYPES:
-        raise ValueError(f"'type' must be one of {sorted(_TYPES)} (got {kind!r})")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        raise InvalidInput(f"'type' must be one of {sorted(_TYPES)} (got {kind!r})")
     fields = {k: v for k, v in data.items() if k != "type"}
     for key in ("value", "low", "high"):
         if key in fields:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from mlchecks.result import Result
     from mlchecks.suite import SuiteResult
 
-__all__ = ["CheckFailed", "InvalidInput", "MLChecksError", "MissingDependency"]
+__all__ = ["CheckFailed", "CheckTimeout", "InvalidInput", "MLChecksError", "MissingDependency"]
 
 
 class MLChecksError(Exception):
@@ -25,6 +25,15 @@ class InvalidInput(MLChecksError, ValueError):
 
 class MissingDependency(MLChecksError, ImportError):
     """An optional extra is needed; the message gives the install command."""
+
+
+class CheckTimeout(BaseException):
+    """A check ran past its ``check_timeout_s``; the message names what it was doing.
+
+    `mlchecks.run_check` (and so a `Suite`, the CLI and the pytest plugin) turns it into an
+    ERROR result. Like `asyncio.CancelledError` it is not an `Exception`, so an
+    ``except Exception`` around user code (the check's or yours) does not swallow it.
+    """
 
 
 class CheckFailed(MLChecksError, AssertionError):

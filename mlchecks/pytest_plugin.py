@@ -6,6 +6,8 @@ at once unless an assertion compares a `Status`, `Result` or `SuiteResult`.
 
 - A failed ``assert result.status == Status.PASS`` shows the text report of ``result``
   (found among the asserting function's local values) instead of two enum reprs.
+- Its lines are stripped of escape sequences and control characters, and URL passwords
+  are hidden, whatever the checks' names and messages hold.
 - ``pytest --mlchecks-seed N`` sets the seed of the ``mlchecks_context`` fixture, and the
   header of the run says which seed it used.
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mlchecks._text import printable, redact
 from mlchecks._version import package_version
 
 if TYPE_CHECKING:
@@ -93,9 +96,26 @@ def pytest_assertrepr_compare(
     ):
         return None
     try:
-        return _explain(op, left, right, status_type, reportable)
+        lines = _explain(op, _scrubbed(left), _scrubbed(right), status_type, reportable)
     except Exception:  # an explanation must never turn a failure into an error
         return None
+    if lines is None:
+        return None
+    return [printable(redact(line)) for line in lines]
+
+
+def _scrubbed(value: object) -> object:
+    """The one place results enter the plugin's text: a result or suite result with its
+    escape sequences, control characters and URL passwords removed (anything else as is)."""
+    from mlchecks.report._format import scrubbed_result, scrubbed_suite
+
+    result_module = sys.modules["mlchecks.result"]
+    if isinstance(value, result_module.Result):
+        return scrubbed_result(value, terminal=True)
+    suite_module = sys.modules.get("mlchecks.suite")
+    if suite_module is not None and isinstance(value, suite_module.SuiteResult):
+        return scrubbed_suite(value, terminal=True)
+    return value
 
 
 def _explain(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import attrs
 
 from mlchecks._json import decode_float, encode_float, jsonable, to_float
+from mlchecks._text import redact
 from mlchecks.exceptions import CheckFailed
 
 __all__ = ["ErrorInfo", "Finding", "Result", "Status"]
@@ -91,6 +92,11 @@ def _to_status(value: Status | str) -> Status:
         raise ValueError(f"'status' must be one of {names} (got {value!r})") from None
 
 
+def _text(value: Any) -> str:
+    """Text entering a result: a string, with every URL password hidden."""
+    return redact(str(value))
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else to_float(value)
 
@@ -131,8 +137,8 @@ class Finding:
     name: str = attrs.field(validator=attrs.validators.instance_of(str))
     status: Status = attrs.field(converter=_to_status)
     observed: float | None = attrs.field(default=None, converter=_optional_float)
-    limit: str = attrs.field(default="", converter=str)
-    message: str = attrs.field(default="", converter=str)
+    limit: str = attrs.field(default="", converter=_text)
+    message: str = attrs.field(default="", converter=_text)
 
     @property
     def passed(self) -> bool:
@@ -163,23 +169,32 @@ class Finding:
 class ErrorInfo:
     """Why a check could not run: the exception's type, message and formatted traceback.
 
+    A URL password in any of them is hidden (``http://user:***@host``): errors are where
+    credentials leak first (a connection error names the URL it could not reach).
+
     >>> try:
     ...     1 / 0
     ... except ZeroDivisionError as exc:
     ...     info = ErrorInfo.from_exception(exc)
     >>> info.type, info.message
     ('ZeroDivisionError', 'division by zero')
+    >>> ErrorInfo("OSError", "cannot reach postgresql://ml:s3cret@db").message
+    'cannot reach postgresql://ml:***@db'
     """
 
-    type: str
-    message: str
-    traceback: str = ""
+    type: str = attrs.field(converter=_text)
+    message: str = attrs.field(converter=_text)
+    traceback: str = attrs.field(default="", converter=_text)
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
         """Capture ``exc`` with its traceback as text."""
         text = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(type=type(exc).__name__, message=str(exc), traceback=text)
+        try:
+            message = str(exc)
+        except Exception:  # an exception whose __str__ fails still becomes an error
+            message = f"<{type(exc).__name__} whose str() raised>"
+        return cls(type=type(exc).__name__, message=message, traceback=text)
 
     def to_dict(self) -> dict[str, str]:
         """A JSON-safe dict."""
@@ -214,7 +229,8 @@ class Result:
     Args:
         check: the check's name.
         status: the verdict, usually the worst of the findings'.
-        summary: one line for humans.
+        summary: one line for humans. A URL password in it (as in every text a result
+            holds: finding messages and limits, errors, details) is hidden as ``***``.
         findings: each judged condition.
         metrics: every measured figure, as Python floats.
         details: drill-down tables; converted to JSON-safe values on construction.
@@ -236,7 +252,7 @@ class Result:
 
     check: str = attrs.field(validator=attrs.validators.instance_of(str))
     status: Status = attrs.field(converter=_to_status)
-    summary: str = attrs.field(default="", converter=str)
+    summary: str = attrs.field(default="", converter=_text)
     findings: tuple[Finding, ...] = attrs.field(default=(), converter=_findings)
     metrics: Mapping[str, float] = attrs.field(factory=dict, converter=_metrics)
     details: Mapping[str, Any] = attrs.field(factory=dict, converter=_details)

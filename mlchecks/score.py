@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Result, Status
 
 __all__ = ["RUBRIC_TESTS", "MLTestScore", "ScoreRow", "score_rows"]
@@ -66,17 +67,59 @@ def manual_tests(value: Mapping[int, str] | None) -> dict[int, str]:
     >>> manual_tests({"3": "runbook"})
     {3: 'runbook'}
     """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            "'manual' must be a mapping of rubric test (1..7) to a note "
+            f"(got {_shown(value)} that is a {type(value).__name__})"
+        )
     out: dict[int, str] = {}
-    for key, note in (value or {}).items():
-        number = int(key)
-        if not 1 <= number <= 7:
-            raise ValueError(f"'manual' keys must be rubric tests 1..7 (got {key!r})")
+    for key, note in value.items():
+        number = _test_number(key, "manual")
         if not isinstance(note, str) or not note.strip():
-            raise ValueError(
+            raise InvalidInput(
                 f"'manual[{number}]' must say how the test is done by hand, such as a "
-                f"runbook link (got {note!r})"
+                f"runbook link (got {_shown(note)})"
             )
         out[number] = note
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _test_number(key: Any, field: str) -> int:
+    """A rubric test number 1..7 from an int or a string of digits (JSON keys)."""
+    number = None
+    if isinstance(key, int) and not isinstance(key, bool):
+        number = key
+    elif isinstance(key, str) and key.strip().isdigit():
+        number = int(key)
+    if number is None or not 1 <= number <= 7:
+        raise InvalidInput(f"'{field}' keys must be rubric tests 1..7 (got {_shown(key)})")
+    return number
+
+
+def _points(value: Any) -> dict[int, float]:
+    """``MLTestScore.points``: rubric test 1..7 -> points in [0, 1]."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            "'points' must be a mapping of rubric test (1..7) to points in [0, 1] "
+            f"(got {_shown(value)} that is a {type(value).__name__})"
+        )
+    out: dict[int, float] = {}
+    for key, points in value.items():
+        number = _test_number(key, "points")
+        if (
+            isinstance(points, bool)
+            or not isinstance(points, int | float)
+            or not 0.0 <= points <= 1.0
+        ):
+            raise InvalidInput(f"'points[{number}]' must be in [0, 1] (got {_shown(points)})")
+        out[number] = float(points)
     return out
 
 
@@ -97,7 +140,7 @@ class MLTestScore:
     "There's been a first pass at basic productionization, but additional investment may be needed."
     """
 
-    points: Mapping[int, float]
+    points: Mapping[int, float] = attrs.field(converter=_points)
     manual: Mapping[int, str] = attrs.field(factory=dict, converter=manual_tests)
 
     @classmethod

@@ -8,20 +8,37 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from mlchecks import _global_state
+from mlchecks import _fields, _global_state
 from mlchecks._json import decode_float, encode_float
-from mlchecks.check import Check, Context, run_check, submit_each
+from mlchecks._text import printable
+from mlchecks.check import Check, Context, _check_name, run_check, submit_each
 from mlchecks.exceptions import CheckFailed
 from mlchecks.result import Result, Status, find_named
 from mlchecks.score import RUBRIC_TESTS, MLTestScore, manual_tests
 
 __all__ = ["RUBRIC_TESTS", "MLTestScore", "Suite", "SuiteResult"]
+
+
+def _items(checks: Any) -> list[Check | Suite]:
+    wanted = "an iterable of Check objects or Suites"
+    if isinstance(checks, str | bytes | Mapping) or not isinstance(checks, Iterable):
+        raise TypeError(_fields.reject("checks", wanted, checks))
+    try:
+        return list(checks)
+    except TypeError:  # a 0-d array is Iterable but cannot be iterated
+        raise TypeError(_fields.reject("checks", wanted, checks)) from None
+
+
+def _rubric(check: Check) -> int | None:
+    """The check's rubric test when it is one (1..7): a user check may declare anything."""
+    rubric = getattr(check, "rubric", None)
+    return rubric if _fields.RUBRIC.accepts(rubric) else None
 
 
 def _flatten(checks: Iterable[Check | Suite]) -> tuple[Check, ...]:
@@ -64,7 +81,7 @@ def _progress_printer(total: int, enabled: bool) -> tuple[ProgressFn, Callable[[
 
         def line(done: int, n: int, result: Result) -> None:
             print(
-                f"[{done:>{width}}/{n}] {result.status.label:<5} {result.check} "
+                f"[{done:>{width}}/{n}] {result.status.label:<5} {printable(result.check)} "
                 f"({result.duration_s:.2f}s)",
                 file=sys.stderr,
                 flush=True,
@@ -74,7 +91,7 @@ def _progress_printer(total: int, enabled: bool) -> tuple[ProgressFn, Callable[[
     bar = tqdm(total=total, desc="mlchecks", unit="check", leave=False, file=sys.stderr)
 
     def update(done: int, n: int, result: Result) -> None:
-        bar.set_postfix_str(f"{result.check}: {result.status.label}", refresh=False)
+        bar.set_postfix_str(f"{printable(result.check)}: {result.status.label}", refresh=False)
         bar.update(1)
 
     return update, bar.close
@@ -109,8 +126,9 @@ class Suite:
         name: str = "mlchecks",
         manual: Mapping[int, str] | None = None,
     ) -> None:
-        items = list(checks)
-        self.__attrs_init__(_flatten(items), str(name), _merged_manual(items, manual))
+        items = _items(checks)
+        name = _fields.check(name, "name", _fields.TEXT)
+        self.__attrs_init__(_flatten(items), name, _merged_manual(items, manual))
 
     def __len__(self) -> int:
         return len(self.checks)
@@ -165,11 +183,11 @@ class Suite:
 
     def _skipped(self, check: Check, cause: Result) -> Result:
         return Result(
-            check=check.name,
+            check=_check_name(check),
             status=Status.SKIP,
             summary=f"not run: fail_fast stopped the suite after {cause.check!r} "
             f"returned {cause.status.label}",
-            rubric=check.rubric,
+            rubric=_rubric(check),
         )
 
     def _run_inline(self, context: Context, fail_fast: bool, notify: ProgressFn) -> list[Result]:
@@ -202,6 +220,18 @@ class Suite:
         results: list[Result | None] = [None] * len(futures)
         stop: Result | None = None
         done = 0
+        broken: dict[int, BrokenExecutor] = {}  # checks lost when a worker process died
+
+        def record(i: int, result: Result) -> None:
+            nonlocal done, stop
+            results[i] = result
+            done += 1
+            notify(done, len(futures), result)
+            if fail_fast and stop is None and not result.passed:
+                stop = result
+                for other in futures:
+                    other.cancel()
+
         try:
             for future in as_completed(futures):
                 i = index[id(future)]
@@ -209,24 +239,17 @@ class Suite:
                     continue
                 try:
                     result = future.result()
-                except Exception as exc:  # the check could not travel (pickling) or the worker died
-                    check = self.checks[i]
-                    error = Result.from_exception(check.name, exc, rubric=check.rubric)
-                    result = attrs.evolve(
-                        error,
-                        summary=f"check could not be sent to the executor: {error.summary}; run "
-                        "it without an executor or make it picklable (no lambdas, locks or open "
-                        "connections in its fields)",
-                    )
+                except BrokenExecutor as exc:  # a worker died: which check killed it is unknown
+                    broken[i] = exc
+                    continue
+                except Exception as exc:  # the check could not travel (pickling)
+                    result = _unsent(self.checks[i], exc)
                 else:
                     result = _global_state.with_note(result, executor, declared[i])
-                results[i] = result
-                done += 1
-                notify(done, len(futures), result)
-                if fail_fast and stop is None and not result.passed:
-                    stop = result
-                    for other in futures:
-                        other.cancel()
+                record(i, result)
+            for i, lost in sorted(broken.items()):
+                if stop is None:
+                    record(i, _rerun_alone(executor, self.checks[i], remote, declared[i], lost))
         finally:
             for other in futures:
                 other.cancel()
@@ -237,6 +260,59 @@ class Suite:
                 maybe = self._skipped(self.checks[i], stop)
             out.append(maybe)
         return out
+
+
+def _unsent(check: Check, exc: BaseException) -> Result:
+    """ERROR: the check (or its result) could not travel to or from the executor."""
+    error = Result.from_exception(_check_name(check), exc, rubric=_rubric(check))
+    return attrs.evolve(
+        error,
+        summary=f"check could not be sent to the executor: {error.summary}; run it without an "
+        "executor or make it picklable (no lambdas, locks or open connections in its fields)",
+    )
+
+
+def _rerun_alone(
+    executor: Executor, check: Check, context: Context, names: tuple[str, ...], exc: BaseException
+) -> Result:
+    """A check lost when a worker process died, run again alone on a fresh one-worker pool.
+
+    A process pool breaks as a whole: every check running or queued on it fails with
+    `BrokenProcessPool`, and nothing says whose worker died. Run alone, the check that ends
+    its process kills its fresh worker again and is reported as such; the others complete.
+    """
+    name, rubric = _check_name(check), _rubric(check)
+    cause = f"{type(exc).__name__}: a worker process of the executor died"
+    if not isinstance(executor, ProcessPoolExecutor):
+        error = Result.from_exception(name, exc, rubric=rubric)
+        return attrs.evolve(
+            error,
+            summary=f"not run to the end: {cause} while this check was running or queued, and "
+            "the executor cannot be restarted here; run the suite without an executor or on a "
+            "ProcessPoolExecutor to find the check that ends its process",
+        )
+    fn: Callable[..., Result] = _global_state.Exclusive(run_check, names) if names else run_check
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=getattr(executor, "_mp_context", None),
+        initializer=getattr(executor, "_initializer", None),
+        initargs=getattr(executor, "_initargs", ()),
+    ) as fresh:
+        try:
+            result = submit_each(fresh, fn, check, context).result()
+        except BrokenExecutor as again:
+            error = Result.from_exception(name, again, rubric=rubric)
+            return attrs.evolve(
+                error,
+                summary=f"the check's worker process died ({type(again).__name__}), also when "
+                "the check ran again alone on a fresh worker: it ends or crashes its process "
+                "(os._exit, a signal, running out of memory, a crash in native code)",
+            )
+        except Exception as unsent:
+            return _unsent(check, unsent)
+    note = f"ran again alone on a fresh worker process after {cause}"
+    summary = f"{result.summary} ({note})" if result.summary else note
+    return attrs.evolve(result, summary=summary, details={**result.details, "rerun": note})
 
 
 def _results(value: Iterable[Result]) -> tuple[Result, ...]:

@@ -17,11 +17,13 @@ import pytest
 
 import mlchecks
 from mlchecks import AtLeast, AtMost, Between, NoWorseThan, Status
+from mlchecks._fields import COUNT_MAX, SEED_MAX
 from mlchecks.checks.pipeline import Stage
 from mlchecks.checks.quality import GoldenSet
 from mlchecks.demo import FAULTS
 from mlchecks.demo.data import REGIONS, SLICE_COLUMN
 from mlchecks.demo.suite import build_suite
+from mlchecks.exceptions import InvalidInput
 
 #: The system-under-test fields of each check, in order; every other field is keyword-only.
 POSITIONAL: dict[str, tuple[str, ...]] = {
@@ -172,6 +174,37 @@ class TestFields:
         assert Status.WARN == getattr(from_condition, field).severity
         with pytest.raises(ValueError, match=f"'{field}'"):
             attrs.evolve(check, **{field: "often"})
+
+    @pytest.mark.parametrize("cls", CHECK_CLASSES, ids=lambda c: c.__name__)
+    def test_name_and_rubric_are_validated(self, cls: type) -> None:
+        """A check's name is printable text and its rubric a test 1..7; others are refused."""
+        fields = attrs.fields_dict(cls)
+        assert ("name", "rubric") == (_kind(fields["name"]), _kind(fields["rubric"]))
+        assert fields["rubric"].default in range(1, 8)
+        check = _instance(cls.__name__)
+        for bad_name in (3, "", "  ", "a\nb", "\x1b[32mok", None):
+            with pytest.raises(InvalidInput, match="'name' must be a non-empty string"):
+                attrs.evolve(check, name=bad_name)
+        for bad_rubric in (0, 8, 9, True, 3.0, "1"):
+            with pytest.raises(InvalidInput, match="'rubric' must be an int in 1..7 or None"):
+                attrs.evolve(check, rubric=bad_rubric)
+
+    @pytest.mark.parametrize(("cls_name", "field"), _field_ids())
+    def test_counts_have_an_upper_bound(self, cls_name: str, field: str) -> None:
+        """Every count has an upper bound; one past it is an InvalidInput naming the field."""
+        attribute = getattr(attrs.fields(_class(cls_name)), field)
+        if _kind(attribute) != "count":
+            return
+        maximum = attribute.metadata["maximum"]
+        assert maximum <= (SEED_MAX if field == "seed" else COUNT_MAX)
+        with pytest.raises(InvalidInput, match=f"'{field}' must be <= "):
+            attrs.evolve(_instance(cls_name), **{field: maximum + 1})
+
+    @pytest.mark.parametrize(("cls_name", "field"), _field_ids())
+    def test_no_bare_attrs_validators(self, cls_name: str, field: str) -> None:
+        """No field uses attrs' own validators, whose failures are bare TypeErrors."""
+        validator = getattr(attrs.fields(_class(cls_name)), field).validator
+        assert not type(validator).__module__.startswith("attr"), validator
 
     @pytest.mark.parametrize("cls", CHECK_CLASSES, ids=lambda c: c.__name__)
     def test_one_alpha_range(self, cls: type) -> None:

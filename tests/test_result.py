@@ -161,6 +161,53 @@ class TestResult:
         assert result == pickle.loads(pickle.dumps(result))
 
 
+class TestRedaction:
+    """Text entering a result has its URL passwords hidden."""
+
+    def test_from_exception_hides_the_password(self) -> None:
+        """An error naming a URL with a password keeps the user name and hides the password,
+        in the message, the traceback and the summary."""
+        try:
+            raise ConnectionError("cannot reach http://admin:hunter2@10.0.0.1:8080/v2")
+        except ConnectionError as exc:
+            result = Result.from_exception("canary", exc)
+        assert result.error is not None
+        assert "cannot reach http://admin:***@10.0.0.1:8080/v2" == result.error.message
+        assert "hunter2" not in result.error.traceback
+        assert "http://admin:***@" in result.error.traceback
+        assert "hunter2" not in result.summary
+
+    def test_every_text_field_is_redacted(self) -> None:
+        """Summary, finding limit and message, error fields and details hide passwords."""
+        uri = "postgresql://ml:pw123@db/runs"
+        result = Result(
+            "registry",
+            Status.FAIL,
+            f"tracking at {uri}",
+            findings=[Finding("reachable", Status.FAIL, None, uri, f"no answer from {uri}")],
+            details={"uri": uri, uri: [uri, {"nested": uri}]},
+            error=ErrorInfo("OSError", uri, uri),
+        )
+        assert "pw123" not in json.dumps(result.to_dict())
+        assert "tracking at postgresql://ml:***@db/runs" == result.summary
+
+    def test_an_exception_whose_str_raises_still_becomes_an_error(self) -> None:
+        """A user exception with a broken __str__ gives an ERROR result, not a crash."""
+
+        class Broken(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no str")
+
+        result = Result.from_exception("check", Broken())
+        assert Status.ERROR == result.status
+        assert "<Broken whose str() raised>" == result.error.message  # type: ignore[union-attr]
+
+    def test_redaction_keeps_the_round_trip(self) -> None:
+        """A redacted result reads back equal from its JSON."""
+        result = Result("c", Status.PASS, "via http://u:pw@h", details={"k": "http://t@h"})
+        assert result == Result.from_dict(json.loads(json.dumps(result.to_dict())))
+
+
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 any_float = st.floats(allow_nan=True, allow_infinity=True)
 names = st.text(min_size=1, max_size=20)

@@ -402,3 +402,82 @@ class TestSuiteResult:
             counts[Status.ERROR],
             counts[Status.SKIP],
         )
+
+
+@attrs.frozen
+class OddRubric:
+    """A user's check that declares a rubric outside 1..7 and fails."""
+
+    name: str = "odd"
+    rubric: Any = 9
+
+    def run(self, context: Context | None = None) -> Result:
+        return Result(self.name, Status.FAIL, "failed")
+
+
+@attrs.frozen
+class EndsItsProcess:
+    """A user's check that ends its worker process (``os._exit``), as a crash would."""
+
+    name: str = "ends_its_process"
+    rubric: int | None = None
+
+    def run(self, context: Context | None = None) -> Result:
+        time.sleep(0.2)  # the other checks are queued or running when the worker dies
+        os._exit(3)
+
+
+class TestSuiteHolds:
+    @pytest.mark.parametrize("bad", [3, "", "   ", "a\nb", "\x1b[32mALL PASSED", "\ud800", None])
+    def test_name_is_printable_text(self, bad: Any) -> None:
+        """Suite(name=3) or a name with control characters is refused, naming 'name'."""
+        with pytest.raises(mlchecks.exceptions.InvalidInput, match="'name' must be a non-empty"):
+            Suite([], name=bad)
+
+    @pytest.mark.parametrize("bad", [3, "checks", None])
+    def test_checks_must_be_an_iterable_of_checks(self, bad: Any) -> None:
+        """Suite(3) is a TypeError naming 'checks', not "'int' object is not iterable"."""
+        with pytest.raises(TypeError, match="'checks' must be an iterable of Check objects"):
+            Suite(bad)
+
+    @pytest.mark.parametrize("bad", [{"x": "runbook"}, {1.5: "runbook"}, {True: "r"}, [3]])
+    def test_manual_keys_are_rubric_tests(self, bad: Any) -> None:
+        """manual= with keys that are not rubric tests 1..7 is an InvalidInput naming 'manual'."""
+        with pytest.raises(mlchecks.exceptions.InvalidInput, match="'manual'"):
+            Suite([], manual=bad)
+
+    @pytest.mark.parametrize("executor", [None, "threads"])
+    def test_fail_fast_with_an_odd_rubric(self, executor: str | None) -> None:
+        """fail_fast after a user check with rubric=9 skips the rest instead of crashing."""
+        suite = Suite([OddRubric(), StaticCheck("later", Status.PASS, rubric=2)])
+        if executor is None:
+            result = suite.run(fail_fast=True, progress=False)
+        else:
+            with ThreadPoolExecutor(1) as pool:
+                result = suite.run(executor=pool, fail_fast=True, progress=False)
+        assert [Status.FAIL, Status.SKIP] == [r.status for r in result.results]
+        assert [None, 2] == [r.rubric for r in result.results]
+
+    def test_a_dead_worker_is_reported_as_such(self) -> None:
+        """A check that kills its process-pool worker is reported as the one whose worker died;
+        the checks the broken pool took down with it run again on a fresh worker and pass."""
+        checks: list[Any] = [EndsItsProcess(), Sleeps("a", 1.0), ReportsPid("b"), StaticCheck("c")]
+        with ProcessPoolExecutor(2) as pool:
+            result = Suite(checks).run(executor=pool, progress=False)
+        dead, *others = result.results
+        assert Status.ERROR == dead.status
+        assert dead.error is not None
+        assert "BrokenProcessPool" == dead.error.type
+        assert "worker process died" in dead.summary
+        assert "could not be sent" not in dead.summary
+        assert [Status.PASS] * 3 == [r.status for r in others]
+        for other in others:
+            assert "ran again alone on a fresh worker process" in other.summary
+
+    def test_fail_fast_after_a_dead_worker(self) -> None:
+        """With fail_fast, the dead worker's check is an ERROR and the lost checks are SKIP."""
+        checks: list[Any] = [EndsItsProcess(), Sleeps("a", seconds=1.0)]
+        with ProcessPoolExecutor(2) as pool:
+            result = Suite(checks).run(executor=pool, fail_fast=True, progress=False)
+        assert Status.ERROR == result.results[0].status
+        assert result.results[1].status in (Status.SKIP, Status.PASS)

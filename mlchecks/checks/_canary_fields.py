@@ -8,13 +8,27 @@ outputs they share, with their checks, so both classes take them under the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
+import numpy as np
 
-from mlchecks._fields import MaxLimit, alpha, count, held, held_or_none, limit, tolerance
-from mlchecks._validate import callable_field, number_in, one_of, optional
+from mlchecks._fields import (
+    Interval,
+    MaxLimit,
+    alpha,
+    check,
+    choice,
+    count,
+    held,
+    held_or_none,
+    limit,
+    number,
+    reject,
+    tolerance,
+)
+from mlchecks._validate import callable_field, optional
 from mlchecks.checks._canary_outputs import LabelReader, classes_field
 from mlchecks.checks._canary_settings import CanaryPolicy
 from mlchecks.conditions import AtMost
@@ -27,9 +41,12 @@ SCORE_BINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _bins(value: Any) -> tuple[float, ...]:
-    bins = tuple(float(v) for v in value)
+    wanted = "a non-empty sequence of increasing finite numbers"
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise InvalidInput(reject("score_bins", wanted, value))
+    bins = tuple(float(check(v, "score_bins", Interval())) for v in value)
     if any(b >= a for a, b in zip(bins[1:], bins, strict=False)) or not bins:
-        raise InvalidInput(f"'score_bins' must be increasing numbers (got {value!r})")
+        raise InvalidInput(reject("score_bins", wanted, value, typed=True))
     return bins
 
 
@@ -44,19 +61,13 @@ class TrickleSettings:
     #: What the report calls the judged stream ("stage 1" of `CanaryCheck`).
     _stage: ClassVar[str] = "stage 1"
 
-    mode: Literal["split", "shadow"] = attrs.field(
-        default="split", validator=one_of("split", "shadow"), kw_only=True
-    )
+    mode: Literal["split", "shadow"] = choice("split", "split", "shadow")
     alpha: float = alpha(0.05)
     n_candidate_requests: int = count(500, minimum=1)
     max_latency_ratio: MaxLimit = limit("max", 1.2, low=1.0)
-    clip_ratio: float = attrs.field(
-        default=10.0, validator=number_in(0.0, low_open=True), kw_only=True
-    )
+    clip_ratio: float = number(10.0, low=0.0, low_open=True)
     max_tail_ratio: MaxLimit | None = limit("max", 2.0, low=1.0, optional=True)
-    latency_quantile: float = attrs.field(
-        default=0.95, validator=number_in(0.5, 1.0, low_open=True, high_open=True), kw_only=True
-    )
+    latency_quantile: float = number(0.95, low=0.5, high=1.0, low_open=True, high_open=True)
     max_psi: MaxLimit | None = limit("max", 0.1, optional=True)
     max_js: MaxLimit | None = limit("max", None, high=1.0, optional=True)
     max_disagreement: MaxLimit | None = limit("max", 0.1, high=1.0, optional=True)

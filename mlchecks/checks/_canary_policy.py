@@ -352,13 +352,13 @@ class CanaryMonitor:
     def psi(self) -> float:
         """PSI between the candidate's and the baseline's predicted classes so far."""
         _, cand, base = self.label_counts()
-        return psi(cand, base) if cand.size else 0.0
+        return psi(cand, base) if cand.sum() > 0 and base.sum() > 0 else 0.0
 
     @property
     def js(self) -> float:
         """Jensen-Shannon divergence (base 2) between the two class distributions so far."""
         _, cand, base = self.label_counts()
-        return js_divergence(cand, base) if cand.size else 0.0
+        return js_divergence(cand, base) if cand.sum() > 0 and base.sum() > 0 else 0.0
 
     @property
     def latency_ratio(self) -> float:

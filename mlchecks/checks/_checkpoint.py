@@ -15,7 +15,7 @@ import numpy as np
 
 from mlchecks import _fields
 from mlchecks._text import fmt, plural
-from mlchecks._validate import callable_field, describe, int_at_least, one_of, optional
+from mlchecks._validate import callable_field, describe, int_at_least, optional
 from mlchecks.check import Context
 from mlchecks.checks._checkpoint_runs import (
     Plan,
@@ -45,6 +45,10 @@ _SAME = "== reference"
 
 def _ignore_patterns(value: Any) -> tuple[str, ...]:
     return validate_patterns(value, "ignore")
+
+
+#: How the interrupted run crashes.
+CRASH_MODES = ("inprocess", "process")
 
 
 def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -84,6 +88,8 @@ class CheckpointRestoreCheck:
 
     - ``deterministic_prefix``: the interrupted run's losses before the crash equal the
       reference's (otherwise training is not reproducible and nothing can be verified);
+    - ``loss_finite``: every loss of every run is finite; a NaN or infinity FAILS naming
+      the run and its first step (equal NaN losses prove nothing about the restore);
     - ``save``: FAILS when ``save(path)`` raised (and nothing else is judged);
     - ``load``: ``load(path)`` ran (an exception FAILS with its message);
     - ``restored_state``: ``state()`` right after ``load`` equals the reference's at the
@@ -128,16 +134,14 @@ class CheckpointRestoreCheck:
     n_steps: int | None = _fields.count(None, minimum=2, optional=True)
     crash_at: int | None = attrs.field(default=None, validator=optional(int_at_least(1)))
     checkpoint_every: int | None = attrs.field(default=None, validator=optional(int_at_least(1)))
-    crash_mode: Literal["inprocess", "process"] = attrs.field(
-        default="inprocess", validator=one_of("inprocess", "process")
-    )
+    crash_mode: Literal["inprocess", "process"] = _fields.choice("inprocess", *CRASH_MODES)
     state_atol: float = _fields.tolerance(0.0)
     state_rtol: float = _fields.tolerance(0.0)
     ignore: tuple[str, ...] = attrs.field(default=(), converter=_ignore_patterns)
     step_key: str | None = attrs.field(default="step", validator=_optional_str)
     process_timeout_s: float = _fields.seconds(300.0)
-    name: str = "checkpoint_restore"
-    rubric: int | None = 2
+    name: str = _fields.name_field("checkpoint_restore")
+    rubric: int | None = _fields.rubric(2)
     global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
@@ -319,6 +323,7 @@ class CheckpointRestoreCheck:
             )
             return b.result()
         self._judge_losses(b, runs.reference, restored, c)
+        _judge_finite(b, {"reference": runs.reference, "restored": restored.losses}, c)
         assert restored.final is not None
         n_entries = len(runs.final)
         self._judge_state(
@@ -416,3 +421,25 @@ class CheckpointRestoreCheck:
         b.note(
             "step_counter", status, message, observed=observed, limit=f"== {expected.tolist()!r}"
         )
+
+
+def _judge_finite(b: ResultBuilder, runs: Mapping[str, Sequence[float]], restore_step: int) -> None:
+    """``loss_finite``: the first NaN or infinite loss of any run FAILS, naming its step."""
+    for name, losses in runs.items():
+        start = restore_step if name == "restored" else 0
+        values = np.asarray(losses, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            step = start + int(bad[0])
+            b.metric("loss.first_nonfinite_step", step)
+            b.note(
+                "loss_finite",
+                Status.FAIL,
+                f"the {name} run's loss is {values[bad[0]]!r} at step {step} ({bad.size:,} of "
+                f"{values.size:,} losses are NaN or infinite, steps counted from 0): training "
+                "diverged, so equal losses after the restore prove nothing",
+                observed=step,
+                limit="finite",
+            )
+            return
+    b.note("loss_finite", Status.PASS, "every loss of every run is finite", limit="finite")

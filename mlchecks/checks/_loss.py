@@ -14,9 +14,10 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._fields import MaxLimit, MinLimit, held, held_or_none
 from mlchecks._text import fmt
-from mlchecks._validate import callable_field, one_of, optional
+from mlchecks._validate import callable_field, optional
 from mlchecks.check import Context
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._state import (
@@ -187,6 +188,10 @@ class LossDecreasesCheck:
         isolation: how a given ``trainer`` is kept unchanged: ``"copy"`` (train a deep
             copy), ``"checkpoint"`` (train it, then restore it with its own ``load``), or
             ``"auto"`` (copy when the copy is faithful, else checkpoint).
+        check_timeout_s: the longest the whole check may take; your ``train_step`` runs on a
+            worker thread and a step still running at the deadline ends the check in
+            ERROR naming the step (the step itself finishes in the background, then
+            training stops). None: no limit.
 
     Raises:
         InvalidInput: a field is out of range, or not exactly one of ``trainer`` and
@@ -206,19 +211,18 @@ class LossDecreasesCheck:
     )
     seed: int | None = _fields.seed()
     n_steps: int | None = _fields.count(None, minimum=1, optional=True)
-    overfit_one_batch: bool = attrs.field(
-        default=False, validator=attrs.validators.instance_of(bool)
-    )
-    n_blocks: int = _fields.count(10, minimum=3)
+    overfit_one_batch: bool = _fields.flag(False)
+    n_blocks: int = _fields.count(10, minimum=3, maximum=100)
     alpha: float = _fields.alpha(0.01)
     min_relative_drop: MinLimit = _fields.limit("min", 0.05, high=1.0)
     max_overfit_loss_ratio: MaxLimit = _fields.limit("max", 0.1, high=1.0)
     max_overfit_loss: MaxLimit | None = _fields.limit("max", None, high=None, optional=True)
     n_classes: int | None = _fields.count(None, minimum=2, optional=True)
     initial_loss_rtol: float = _fields.tolerance(0.5)
-    isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
-    name: str = "loss_decreases"
-    rubric: int | None = 2
+    isolation: Isolation = _fields.choice("auto", *ISOLATIONS)
+    check_timeout_s: float | None = _fields.seconds(3600.0, optional=True)
+    name: str = _fields.name_field("loss_decreases")
+    rubric: int | None = _fields.rubric(2)
     global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
@@ -243,11 +247,12 @@ class LossDecreasesCheck:
             return self.batches[0]
         return self.batches[step % len(self.batches)]
 
-    def _train(self, source: TrainerSource) -> tuple[list[float], int | None]:
+    def _train(self, source: TrainerSource, deadline: Deadline) -> tuple[list[float], int | None]:
         """The losses of up to ``steps`` steps, and the step of the first non-finite one."""
         trainer = source.fresh()
         losses: list[float] = []
         for step in range(self.steps):
+            deadline.check(f"train_step at step {step} of {self.steps}")
             loss = loss_value(trainer.train_step(self._batch(step)), step)
             losses.append(loss)
             if not math.isfinite(loss):
@@ -258,14 +263,16 @@ class LossDecreasesCheck:
         """Train, then judge the loss curve; see the class docstring for the findings."""
         ctx = context if context is not None else Context()
         ctx.report(f"{self.name}: training {self.steps} steps")
-        (losses, bad_step), changed, mode = run_isolated(
-            ctx,
-            trainer=self.trainer,
-            make_trainer=self.make_trainer,
-            seed=_fields.resolve_seed(self.seed, ctx),
-            isolation=self.isolation,
-            work=self._train,
-        )
+        with Deadline(self.check_timeout_s, self.name) as deadline:
+            (losses, bad_step), changed, mode = run_isolated(
+                ctx,
+                trainer=self.trainer,
+                make_trainer=self.make_trainer,
+                seed=_fields.resolve_seed(self.seed, ctx),
+                isolation=self.isolation,
+                work=lambda source: self._train(source, deadline),
+                deadline=deadline,
+            )
         return self._judge(losses, bad_step, changed, mode)
 
     def _judge(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mlchecks._deadline import Deadline
 from mlchecks._fields import held
 from mlchecks._text import fmt
 from mlchecks._validate import describe
@@ -67,7 +68,7 @@ def note_raised(b: ResultBuilder, name: str, what: str, exc: BaseException) -> N
     b.note(name, Status.FAIL, f"{what} raised {type(exc).__name__}: {exc}", limit=RAISES)
 
 
-def serve(check: PipelineCheck, s: Serving) -> None:
+def serve(check: PipelineCheck, s: Serving, deadline: Deadline) -> None:
     """Deploy, load (when ``check.load``), send every held-out row, compare; then restore."""
     assert check.deploy is not None
     t = time.perf_counter()
@@ -85,7 +86,9 @@ def serve(check: PipelineCheck, s: Serving) -> None:
         return
     s.step("deploy", time.perf_counter() - t, None, None)
     s.b.detail("version", version)
-    with Session(check.server, request_timeout_s=check.request_timeout_s) as session:
+    with Session(
+        check.server, request_timeout_s=check.request_timeout_s, deadline=deadline
+    ) as session:
         try:
             if check.load:
                 loaded = session.load(

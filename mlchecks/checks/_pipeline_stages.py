@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks import _fields
 from mlchecks._fields import MaxLimit, held_or_none, limit, renamed
 from mlchecks._text import fmt
 from mlchecks._validate import callable_field, check_tuple_of, describe
@@ -154,8 +155,11 @@ def _dtype_ok(actual: np.dtype[Any], expected: Any) -> bool:
 
 
 def _name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidInput(f"'{attribute.name}' must be a non-empty string (got {value!r})")
+    _fields.check(value, attribute.name, _fields.TEXT)
+    if value != value.strip():
+        raise InvalidInput(
+            _fields.reject(attribute.name, "a name without surrounding blanks", value, typed=True)
+        )
 
 
 def _names_or_none(value: Any, field: attrs.Attribute[Any]) -> tuple[str, ...] | None:
@@ -187,7 +191,7 @@ def _dtype_spec(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         return
     try:
         np.issubdtype(np.float64, value)
-    except TypeError:
+    except Exception:  # numpy raises TypeError, ValueError, UnicodeEncodeError, ...
         raise InvalidInput(
             f"'dtype' must be a numpy dtype or an abstract type such as np.floating (got {value!r})"
         ) from None
@@ -232,12 +236,8 @@ class Stage:
         default=None, converter=_shape_spec, kw_only=True
     )
     dtype: Any = attrs.field(default=None, validator=_dtype_spec, kw_only=True)
-    non_empty: bool = attrs.field(
-        default=True, validator=attrs.validators.instance_of(bool), kw_only=True
-    )
-    finite: bool = attrs.field(
-        default=False, validator=attrs.validators.instance_of(bool), kw_only=True
-    )
+    non_empty: bool = _fields.flag(True)
+    finite: bool = _fields.flag(False)
     max_dropped: MaxLimit | None = limit("max", None, high=1.0, optional=True)
     max_added: MaxLimit | None = limit("max", None, optional=True)
 

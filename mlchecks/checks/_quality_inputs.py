@@ -16,14 +16,8 @@ import attrs
 import numpy as np
 
 from mlchecks._fields import renamed, tolerance
-from mlchecks._validate import (
-    as_array,
-    describe,
-    encode_labels,
-    infer_task,
-    is_numeric,
-    raw_labels,
-)
+from mlchecks._labels import check_label_range, encode_labels, infer_task, unique_classes
+from mlchecks._validate import as_array, describe, is_numeric, raw_labels, to_array
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
@@ -292,7 +286,7 @@ def to_max_improvement(value: Any) -> dict[str, AtMost]:
 
 
 def _predictions(value: Any, name: str) -> np.ndarray:
-    raw = raw_labels(value, name) if np.asarray(value).dtype.kind in "USO" else None
+    raw = raw_labels(value, name) if to_array(value, name).dtype.kind in "USO" else None
     if raw is not None and raw.ndim == 1:
         return raw  # predicted class names
     return as_array(value, name, ndim=(1, 2), finite=False)
@@ -342,12 +336,32 @@ def task_inputs(
     >>> coded.task, coded.labels.tolist(), coded.predictions.tolist()
     ('classification', [1, 0], [1, 1])
     """
+    named = [
+        (k, v)
+        for k, v in (("predictions", predictions), ("baseline_predictions", baseline))
+        if v is not None and not is_numeric(v)
+    ]
     resolved = task if task != "auto" else infer_task(labels, predictions)
     if resolved != "classification":
+        for key, values in named:
+            raise InvalidInput(
+                f"'{key}' must be numbers for a {resolved} task (got {describe(values)})"
+            )
         return TaskInputs(resolved, labels, predictions, baseline, None)
     if classes is None and not is_numeric(labels):
-        classes = np.unique(labels)
+        classes = unique_classes(labels)
+    for key, values in named:
+        if classes is None or is_numeric(classes):
+            raise InvalidInput(
+                f"'{key}' hold class names ({describe(values)}, e.g. "
+                f"{values.reshape(-1)[0].item()!r}) but "
+                "'labels' and 'classes' are numbers: give predictions as numbers (scores, "
+                "probabilities or class indices), or the class list in 'classes'"
+            )
     codes = encode_labels(labels, classes)
+    check_label_range(
+        codes, {"predictions": predictions, "baseline_predictions": baseline}, classes
+    )
 
     def coded(values: np.ndarray | None, name: str) -> np.ndarray | None:
         # 1-D predicted classes (names or integers) are coded; probabilities are not.

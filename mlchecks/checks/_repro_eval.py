@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from mlchecks._fields import held, held_or_none
-from mlchecks._text import fmt, signed
+from mlchecks._text import fmt, listing, signed
 from mlchecks._validate import as_labels
 from mlchecks.checks._repro_slices import (
     compare_slices,
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from mlchecks.checks.reproducibility import ReproducibilityCheck
 
 __all__ = ["Evaluation", "Prepared"]
+
+#: What one run records that every run must record when any does (judged by ``same_data``).
+_RECORDED = ("predictions", "labels", "losses", "step_hashes")
 
 
 def _paired_mean_tost(
@@ -119,6 +122,7 @@ class Evaluation:
 
     def result(self) -> Result:
         """Compare everything the runs share and return the check's `Result`."""
+        self._check_same_data()
         self._check_same_examples()
         prepare_task(self)
         if self.labels is not None and self.task == "classification":
@@ -167,6 +171,32 @@ class Evaluation:
         return f"run {self.prepared[i].name!r} and run {self.prepared[j].name!r}"
 
     # ---- inputs
+
+    def _check_same_data(self) -> None:
+        """``same_data``: a run lacking what another recorded fails, naming both.
+
+        A run without the predictions, labels, losses or step hashes that another run
+        has cannot be shown to reproduce them; skipping the comparison would pass it.
+        """
+        missing: list[str] = []
+        for field in _RECORDED:
+            have = [p.name for p in self.prepared if getattr(p.run, field) is not None]
+            lack = [p.name for p in self.prepared if getattr(p.run, field) is None]
+            if have and lack:
+                word = "has" if len(lack) == 1 else "have"
+                missing.append(
+                    f"run {listing(lack)} {word} no {field.replace('_', ' ')} but run "
+                    f"{listing(have)} {'has' if len(have) == 1 else 'have'} them"
+                )
+        if missing:
+            self.out.note(
+                "same_data",
+                Status.FAIL,
+                f"{'; '.join(missing)}: a run that did not record what another did cannot be "
+                "shown to reproduce it",
+                observed=float(len(missing)),
+                limit="every run records the same data",
+            )
 
     def _check_same_examples(self) -> None:
         """Runs that carry labels or slices must carry the same ones."""

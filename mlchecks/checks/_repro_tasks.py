@@ -2,7 +2,7 @@
 
 `prepare_task` decides the task (``task=`` or inferred), picks the task's default metrics,
 and turns labels and predicted classes of any dtype into integer codes through the class
-list, once, with `mlchecks._validate.encode_labels`. `judge_label_churn` is the churn of a
+list, once, with `mlchecks._labels.encode_labels`. `judge_label_churn` is the churn of a
 multi-label task, label by label. `judge_rate` judges a rate (churn, correctness churn,
 the fraction beyond tolerance) against its limit with exact confidence bounds.
 """
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlchecks._fields import held
-from mlchecks._text import fmt, pct
-from mlchecks._validate import encode_labels, infer_task, is_numeric
+from mlchecks._labels import check_label_range, encode_labels, infer_task
+from mlchecks._text import fmt, listing, pct
+from mlchecks._validate import describe, is_numeric
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Status
@@ -94,7 +95,20 @@ def prepare_task(ev: Evaluation) -> None:
         return
     if task == "multilabel":
         return
+    if ev.labels is not None and ev.labels.ndim != 1:
+        raise InvalidInput(
+            f"'labels' must be 1-D class labels for classification (got {describe(ev.labels)})"
+            "; (n, L) labels are multi-label 0/1 indicators (task='multilabel')"
+        )
     classes = class_list(ev)
+    named = [p.name for p in ev.prepared if p.predictions is not None and _names(p.predictions)]
+    listed = check.classes is not None or any(p.run.classes is not None for p in ev.prepared)
+    if named and ev.labels is not None and is_numeric(ev.labels) and not listed:
+        raise InvalidInput(
+            f"'predictions' of run {listing(named)} hold class names but 'labels' are numbers: "
+            "give predictions as numbers (probabilities or class indices) or the class list "
+            "in 'classes'"
+        )
     if classes is not None:
         ev.out.detail("classes", classes.tolist())
     if ev.labels is not None and (classes is not None or not is_numeric(ev.labels)):
@@ -108,6 +122,15 @@ def prepare_task(ev: Evaluation) -> None:
                 f"run {p.name!r} has {columns[0]} probability columns but "
                 f"there are {len(classes)} classes ({classes.tolist()[:5]})"
             )
+    if ev.labels is not None:  # every label a class the predictions express
+        check_label_range(
+            ev.labels, {f"run {p.name!r} predictions": p.predictions for p in ev.prepared}
+        )
+
+
+def _names(predictions: np.ndarray) -> bool:
+    """True for predicted class names (strings or other objects), not numbers."""
+    return not is_numeric(predictions)
 
 
 def _class_names(predictions: np.ndarray) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._fields import name_field
 from mlchecks._validate import as_array, check_same_length, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.sliced import SliceCodes, encode_slicings
@@ -141,7 +142,7 @@ class TrainingRun:
     slices: Mapping[str, SliceCodes] | None = attrs.field(default=None, converter=_optional_slices)
     losses: np.ndarray | None = attrs.field(default=None, converter=_optional_losses)
     step_hashes: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_hashes)
-    name: str = attrs.field(default="run", validator=attrs.validators.instance_of(str))
+    name: str = name_field("run", kw_only=False)
     classes: np.ndarray | None = attrs.field(
         default=None, converter=classes_converter, kw_only=True
     )

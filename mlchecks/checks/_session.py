@@ -7,8 +7,8 @@
   session loaded and puts the live pointer back where it found it.
 - `infer`: ``endpoint.infer`` that never raises, for callers with their own thread and
   deadline (the load generator of `mlchecks.checks._traffic`).
-- `TimedCaller`: calls a function on a daemon worker thread and gives up after a timeout,
-  so one hung request cannot hang a check.
+- `TimedCaller` (from `mlchecks._deadline`): calls a function on a worker thread and gives
+  up after a timeout, so one hung request cannot hang a check.
 - `probe_inputs` (an attrs converter), `server_versions`, and `ensure_local`: the checks
   talk only to the loopback interface unless the user opts in (``allow_remote=True``).
 """
@@ -16,8 +16,7 @@
 from __future__ import annotations
 
 import functools
-import queue
-import threading
+import math
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -26,9 +25,10 @@ from typing import Any
 
 import attrs
 
+from mlchecks._deadline import Call, Deadline, TimedCaller
 from mlchecks._text import fmt, plural
 from mlchecks._validate import describe
-from mlchecks.exceptions import InvalidInput
+from mlchecks.exceptions import CheckTimeout, InvalidInput
 from mlchecks.protocols import Response
 from mlchecks.result import Status
 
@@ -40,8 +40,10 @@ __all__ = [
     "TimedCaller",
     "ensure_local",
     "infer",
+    "infer_within",
     "probe_inputs",
     "server_versions",
+    "timed_out",
 ]
 
 #: Host names that reach the loopback interface.
@@ -113,84 +115,6 @@ def ensure_local(target: Any, name: str, *, allow_remote: bool) -> None:
     )
 
 
-# ----------------------------------------------------------------------- timed calls
-
-
-@attrs.frozen
-class Call:
-    """The outcome of `TimedCaller.call`: a value, an exception, or a timeout."""
-
-    value: Any = None
-    exception: BaseException | None = None
-    timed_out: bool = False
-    elapsed_s: float = 0.0
-
-
-class _Worker:
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        self.thread = threading.Thread(target=self._loop, name="mlchecks-call", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            fn, out = job
-            try:
-                out.put((True, fn()))
-            except BaseException as exc:  # handed back to the caller
-                out.put((False, exc))
-
-
-class TimedCaller:
-    """Call functions on a daemon worker thread, waiting at most ``timeout_s`` each.
-
-    A call that times out leaves its worker behind (Python cannot stop a thread); the next
-    call gets a fresh worker. After ``max_stuck`` abandoned workers every call times out at
-    once, so a server that hangs every request cannot pile up threads.
-
-    >>> caller = TimedCaller()
-    >>> caller.call(lambda: 6 * 7, timeout_s=5.0).value
-    42
-    >>> caller.close()
-    """
-
-    def __init__(self, max_stuck: int = 4) -> None:
-        self.max_stuck = max_stuck
-        self.stuck = 0
-        self._worker: _Worker | None = None
-
-    def call(self, fn: Callable[[], Any], timeout_s: float) -> Call:
-        """Run ``fn()`` and return its value or exception, or a timeout after ``timeout_s``."""
-        start = time.perf_counter()
-        if self.stuck >= self.max_stuck:
-            return Call(timed_out=True)
-        if self._worker is None:
-            self._worker = _Worker()
-        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._worker.jobs.put((fn, out))
-        try:
-            ok, value = out.get(timeout=timeout_s)
-        except queue.Empty:
-            self.stuck += 1
-            self._worker = None  # abandoned; it exits after its call returns, if ever
-            return Call(timed_out=True, elapsed_s=time.perf_counter() - start)
-        elapsed = time.perf_counter() - start
-        if ok:
-            return Call(value=value, elapsed_s=elapsed)
-        return Call(exception=value, elapsed_s=elapsed)
-
-    def close(self) -> None:
-        """Let the current worker exit."""
-        if self._worker is not None:
-            self._worker.jobs.put(None)
-            self._worker = None
-
-
 # ------------------------------------------------------------------------------ requests
 
 
@@ -233,7 +157,41 @@ def infer(endpoint: Any, inputs: Any, version: str | None = None) -> Response:
     return _answer(value, time.perf_counter() - start)
 
 
+def infer_within(
+    caller: TimedCaller, endpoint: Any, inputs: Any, version: str | None, timeout_s: float
+) -> Response | None:
+    """`infer` on ``caller``'s worker thread: its `Response`, or None after ``timeout_s``."""
+    call = caller.call(functools.partial(_call_infer, endpoint, inputs, version), timeout_s)
+    if call.timed_out:
+        return None
+    if call.exception is not None:
+        return _raised(call.exception)
+    return _answer(call.value, call.elapsed_s)
+
+
+def timed_out(timeout_s: float, version: str | None = None) -> Response:
+    """The failed `Response` of a request abandoned after ``timeout_s``."""
+    return Response(
+        version=version,
+        latency_s=timeout_s,
+        error=f"no answer within request_timeout_s={fmt(timeout_s)} s",
+        error_kind="timeout",
+    )
+
+
 # ------------------------------------------------------------------------------ session
+
+
+def _split(deployment: Any) -> dict[str, float] | None:
+    """The deployment's weighted split over two or more versions, if it has one."""
+    weights = getattr(deployment, "weights", None)
+    if not callable(weights) or not callable(getattr(deployment, "set_weights", None)):
+        return None
+    try:
+        split = dict(weights())
+    except Exception:
+        return None
+    return split if sum(1 for w in split.values() if w > 0) > 1 else None
 
 
 @attrs.frozen
@@ -269,6 +227,8 @@ class Session:
         request_timeout_s: the longest one request may take (None: no timeout).
         deployment: the `Deployment` whose live pointer `set_live` moves (default: the
             server, when it has ``set_live``).
+        deadline: the check's `Deadline`: every request and load is cut to the time left,
+            and one cut short by it (or started after it) raises `CheckTimeout`.
 
     Use it as a context manager, or call `close` (after `restore`) yourself.
 
@@ -282,15 +242,22 @@ class Session:
     """
 
     def __init__(
-        self, server: Any, *, request_timeout_s: float | None = None, deployment: Any = None
+        self,
+        server: Any,
+        *,
+        request_timeout_s: float | None = None,
+        deployment: Any = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.server = server
+        self.deadline = deadline if deadline is not None else Deadline(None)
         self.deployment = deployment if deployment is not None else server
         self.request_timeout_s = request_timeout_s
         self.before: tuple[str, ...] | None = None  # listed before the first load
         self.loaded: list[str] = []
         self._listed = False
         self.original_live: tuple[str | None] | None = None
+        self.original_weights: dict[str, float] | None = None
         self._caller = TimedCaller()
 
     def __enter__(self) -> Session:
@@ -320,7 +287,11 @@ class Session:
             return Loaded(version, False, 0.0, reason=why)
         if not self._listed:
             self.before, self._listed = server_versions(self.server), True
-        deadline = start + timeout_s
+        limit = self.deadline.bound(timeout_s)
+        assert limit is not None
+        cut = limit < timeout_s  # the check's deadline comes first
+        self.deadline.check(f"loading version {version!r}")
+        deadline = start + limit
         errors: list[str] = []
         ok = False
         for attempt in range(retries + 1):
@@ -340,6 +311,8 @@ class Session:
             if attempt < retries:
                 time.sleep(min(0.05 * 2**attempt, max(0.0, deadline - time.perf_counter())))
         elapsed = time.perf_counter() - start
+        if not ok and cut and self.deadline.expired:
+            raise CheckTimeout(self.deadline.message(f"loading version {version!r}"))
         if not ok:
             why = (
                 f"version {version!r} could not be loaded within load_timeout_s="
@@ -359,58 +332,89 @@ class Session:
         return Loaded(version, True, elapsed, tuple(errors))
 
     def send(self, inputs: Any, version: str | None = None) -> Response:
-        """One request to ``version`` (None: the live one); never raises.
+        """One request to ``version`` (None: the live one).
 
         A request slower than ``request_timeout_s`` is a ``"timeout"`` failure, an exception
         a ``"connection"`` one, a return value that is not a `Response` a ``"server"`` one.
+
+        Raises:
+            CheckTimeout: the check's deadline passed before or during the request.
         """
-        if self.request_timeout_s is None:
+        doing = "waiting for an answer" + ("" if version is None else f" from {version!r}")
+        self.deadline.check(doing)
+        timeout_s = self.deadline.bound(self.request_timeout_s)
+        if timeout_s is None:
             return infer(self.server, inputs, version)
-        timeout_s = self.request_timeout_s
-        call = self._caller.call(
-            functools.partial(_call_infer, self.server, inputs, version), timeout_s
-        )
+        response = infer_within(self._caller, self.server, inputs, version, timeout_s)
+        if response is not None:
+            return response
+        if self.request_timeout_s is None or timeout_s < self.request_timeout_s:
+            raise CheckTimeout(self.deadline.message(doing))
+        return timed_out(timeout_s, version)
+
+    def _bounded(self, fn: Callable[[], Any], doing: str, timeout_s: float | None) -> Any:
+        """``fn()`` on the worker within ``timeout_s``; its exception, or CheckTimeout."""
+        if timeout_s is None:
+            return fn()
+        call = self._caller.call(fn, timeout_s)
         if call.timed_out:
-            return Response(
-                version=version,
-                latency_s=timeout_s,
-                error=f"no answer within request_timeout_s={fmt(timeout_s)} s",
-                error_kind="timeout",
-            )
+            raise CheckTimeout(self.deadline.message(doing))
         if call.exception is not None:
-            return _raised(call.exception)
-        return _answer(call.value, call.elapsed_s)
+            raise call.exception
+        return call.value
 
     def set_live(self, version: str) -> float:
         """Make ``version`` live on the deployment; the seconds ``set_live`` took.
 
-        The first call remembers the live version, which `restore` puts back.
+        The first call remembers the live version, and the weighted split when the
+        deployment has one (``weights()``), which `restore` puts back.
 
         Raises:
+            CheckTimeout: the check's deadline passed.
             Exception: whatever ``set_live`` raised.
         """
+        doing = f"set_live({version!r})"
+        self.deadline.check(doing)
         if self.original_live is None:
-            self.original_live = (self.deployment.live_version(),)
+            live = self._bounded(self.deployment.live_version, doing, self.deadline.bound(None))
+            self.original_live = (live,)
+            self.original_weights = _split(self.deployment)
         start = time.perf_counter()
-        self.deployment.set_live(version)
+        self._bounded(
+            functools.partial(self.deployment.set_live, version), doing, self.deadline.bound(None)
+        )
         return time.perf_counter() - start
 
     def restore(self, *, unload: bool = True) -> dict[str, str]:
         """Put the server back as the session found it; what was done, for ``details``.
 
-        The live pointer goes back to the version live before the first `set_live`. With
-        ``unload``, versions the session loaded are unloaded unless the server listed them
-        before (or cannot list its versions) or they are live. Never raises: a step that
-        fails is reported as ``"restore_error"`` (live pointer) or ``"unload_error"``.
+        The live pointer goes back to the version live before the first `set_live` (and a
+        weighted split active then is set again). With ``unload``, versions the session
+        loaded are unloaded unless the server listed them before (or cannot list its
+        versions) or they are live. Never raises: a step that fails is reported as
+        ``"restore_error"`` (live pointer) or ``"unload_error"``. Each step may take
+        ``request_timeout_s``, and at least 1 s even when the check's deadline has passed.
         """
         done: dict[str, str] = {}
+        left = max(1.0, self.deadline.remaining())
+        if self.request_timeout_s is not None:
+            left = min(left, self.request_timeout_s)
+        grace = None if math.isinf(left) else left
         if self.original_live is not None and self.original_live[0] is not None:
             original = self.original_live[0]
+            split = self.original_weights
+            doing = f"restoring the live version {original!r}"
             try:
-                if self.deployment.live_version() != original:
-                    self.deployment.set_live(original)
+                live = self._bounded(self.deployment.live_version, doing, grace)
+                if live != original or (split is not None and _split(self.deployment) != split):
+                    self._bounded(
+                        functools.partial(self.deployment.set_live, original), doing, grace
+                    )
+                    if split is not None:
+                        setter = functools.partial(self.deployment.set_weights, split)
+                        self._bounded(setter, doing, grace)
                     done["restored_live_version"] = original
-            except Exception as exc:
+            except (Exception, CheckTimeout) as exc:
                 done["restore_error"] = (
                     f"could not restore the live version {original!r}: {type(exc).__name__}: {exc}"
                 )
@@ -423,8 +427,9 @@ class Session:
             try:
                 if callable(live) and live() == version:
                     continue
-                self.server.unload(version)
+                unload_it = functools.partial(self.server.unload, version)
+                self._bounded(unload_it, f"unloading version {version!r}", grace)
                 done["unloaded"] = version
-            except Exception as exc:
+            except (Exception, CheckTimeout) as exc:
                 done["unload_error"] = f"{type(exc).__name__}: {exc}"
         return done

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 import numpy as np
 
+from mlchecks._deadline import Deadline
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
@@ -459,11 +460,17 @@ def run_isolated(
     seed: int,
     isolation: Isolation,
     work: Callable[[TrainerSource], _T],
+    deadline: Deadline | None = None,
+    doing: str = "training",
 ) -> tuple[_T, list[EntryDiff], str]:
     """Run ``work`` on a `TrainerSource`, then put the user's trainer and generators back.
 
     ``work`` runs inside the context's temporary directory with the global generators
-    preserved; the user's trainer is restored even when ``work`` raises.
+    preserved; the user's trainer is restored even when ``work`` raises. With a
+    ``deadline``, ``work`` and the restore run on its worker thread
+    (`mlchecks._deadline.Deadline.call`): past the deadline this raises `CheckTimeout`
+    naming what ``work`` was doing, and the worker restores the trainer when the user code
+    it runs returns.
 
     Returns:
         What ``work`` returned, the entries of the user's ``state()`` that still differ
@@ -478,10 +485,14 @@ def run_isolated(
                 isolation=isolation,
                 workdir=workdir,
             )
-            try:
-                out = work(source)
-            finally:
-                source.restore()
+
+            def attempt() -> _T:
+                try:
+                    return work(source)
+                finally:
+                    source.restore()
+
+            out = (deadline or Deadline(None)).call(attempt, doing=doing)
         changed = source.changes()
     return out, changed, source.mode
 

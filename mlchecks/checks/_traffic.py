@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks.checks._session import infer
+from mlchecks._deadline import Deadline, TimedCaller
+from mlchecks.checks._session import infer, infer_within, timed_out
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Endpoint, Response
 
@@ -239,8 +240,10 @@ class LoadGenerator:
     Requests cycle through ``inputs`` and are paced at ``rate_per_s`` (each request is
     sent when the previous one has returned and the pacing interval has passed). The
     thread stops by itself after ``budget_requests`` requests or ``budget_s`` seconds,
-    whichever comes first, or when `stop` is called. A request that raises is recorded
-    as a failed response (``error_kind="connection"``).
+    whichever comes first, at the ``deadline``, or when `stop` is called. A request that
+    raises is recorded as a failed response (``error_kind="connection"``), one slower than
+    ``request_timeout_s`` as a ``"timeout"`` (it is abandoned, so a hung endpoint cannot
+    keep the generator past its budget).
 
     Args:
         endpoint: where requests go (``infer(inputs)``, unversioned: live traffic).
@@ -248,6 +251,8 @@ class LoadGenerator:
         rate_per_s: the most requests per second.
         budget_requests: the most requests in total.
         budget_s: the longest the generator runs.
+        request_timeout_s: the longest one request may take (None: no bound).
+        deadline: the check's `Deadline`; the generator stops there too.
 
     >>> from mlchecks.serving import InProcessServer
     >>> server = InProcessServer().add("1", abs)
@@ -266,6 +271,8 @@ class LoadGenerator:
         rate_per_s: float,
         budget_requests: int,
         budget_s: float,
+        request_timeout_s: float | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         if not inputs:
             raise InvalidInput("'inputs' must not be empty")
@@ -274,6 +281,9 @@ class LoadGenerator:
         self.interval_s = 1.0 / rate_per_s
         self.budget_requests = budget_requests
         self.budget_s = budget_s
+        self.request_timeout_s = request_timeout_s
+        self.deadline = deadline if deadline is not None else Deadline(None)
+        self._caller = TimedCaller()
         self.records: list[Record] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mlchecks-load", daemon=True)
@@ -286,7 +296,20 @@ class LoadGenerator:
         return self
 
     def _loop(self) -> None:
-        deadline = self.started + self.budget_s
+        try:
+            self._send_all()
+        finally:
+            self._caller.close()
+
+    def _send(self, inputs: Any) -> Response:
+        timeout_s = self.deadline.bound(self.request_timeout_s)
+        if timeout_s is None:
+            return infer(self.endpoint, inputs)
+        response = infer_within(self._caller, self.endpoint, inputs, None, timeout_s)
+        return response if response is not None else timed_out(timeout_s)
+
+    def _send_all(self) -> None:
+        deadline = min(self.started + self.budget_s, self.started + self.deadline.remaining())
         next_send = self.started
         for count in range(self.budget_requests):
             if self._stop.is_set():
@@ -298,7 +321,7 @@ class LoadGenerator:
                 return
             index = count % len(self.inputs)
             sent = time.perf_counter()
-            response = infer(self.endpoint, self.inputs[index])
+            response = self._send(self.inputs[index])
             done = time.perf_counter()
             self.records.append(Record(sent, done, index, response))
             next_send = sent + self.interval_s
@@ -309,7 +332,7 @@ class LoadGenerator:
 
     def wait_for(self, predicate: Callable[[list[Record]], bool], timeout_s: float) -> bool:
         """Poll until ``predicate(records)`` holds, the thread ends, or ``timeout_s`` passes."""
-        deadline = time.perf_counter() + timeout_s
+        deadline = time.perf_counter() + min(timeout_s, self.deadline.remaining())
         while time.perf_counter() < deadline:
             if predicate(self.records):
                 return True

@@ -55,12 +55,17 @@ from typing import Any
 
 import attrs
 
+from mlchecks._deadline import Deadline, bounded_iter
 from mlchecks._fields import (
     MaxLimit,
     MinLimit,
     count,
+    flag,
     limit,
+    name_field,
+    number,
     renamed,
+    rubric,
     seconds,
     tolerance,
 )
@@ -68,7 +73,6 @@ from mlchecks._text import fmt
 from mlchecks._validate import (
     describe,
     non_empty_string,
-    number_in,
     optional,
 )
 from mlchecks.check import Context
@@ -118,10 +122,8 @@ def _metadata(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 
 def _flag(default: bool) -> Any:
-    return attrs.field(default=default, validator=attrs.validators.instance_of(bool), kw_only=True)
+    return flag(default)
 
-
-_UNIT_OPEN = number_in(0.0, 1.0, low_open=True, high_open=True)
 
 #: Every keyword of mlchecks 0.1 that has a new name.
 RENAMED = {
@@ -193,6 +195,9 @@ class CanaryCheck(TrickleSettings):
         n_candidate_requests: stage 1 passes once the candidate served this many requests.
         budget_requests: the most live requests stage 1 consumes.
         budget_s: the longest stage 1 runs.
+        check_timeout_s: the longest the whole check may take, every request, load and read of
+            ``traffic`` included; past it the check unloads what it loaded and ends in
+            ERROR naming what ran over. None: no limit.
         max_latency_ratio: the candidate may be this many times slower (geometric mean).
         clip_ratio: per-pair latency ratios are clipped to ``[1/clip, clip]``.
         max_tail_ratio: the candidate may be *slow* (beyond the ``latency_quantile`` of
@@ -257,7 +262,7 @@ class CanaryCheck(TrickleSettings):
     n_probes: int = count(100, minimum=1)
     load: bool = _flag(True)
     load_timeout_s: float = seconds(60.0)
-    n_load_retries: int = count(2)
+    n_load_retries: int = count(2, maximum=100)
     request_timeout_s: float = seconds(5.0)
     max_probe_errors: MaxLimit = limit("max", 0, integer=True)
     min_agreement: MinLimit = limit("min", 0.99, high=1.0)
@@ -270,15 +275,14 @@ class CanaryCheck(TrickleSettings):
     serving_with: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = attrs.field(
         default=None, validator=_metadata, kw_only=True
     )
-    traffic_fraction: float = attrs.field(default=0.05, validator=_UNIT_OPEN, kw_only=True)
+    traffic_fraction: float = number(0.05, low=0.0, high=1.0, low_open=True, high_open=True)
     budget_requests: int = count(20_000, minimum=1)
     budget_s: float = seconds(120.0)
+    check_timeout_s: float | None = seconds(600.0, optional=True)
     unload: bool = _flag(True)
     allow_remote: bool = _flag(False)
-    name: str = attrs.field(
-        default="canary", validator=attrs.validators.instance_of(str), kw_only=True
-    )
-    rubric: int | None = attrs.field(default=6, kw_only=True)
+    name: str = name_field("canary")
+    rubric: int | None = rubric(6)
 
     def __attrs_post_init__(self) -> None:
         self._check_limits()
@@ -305,7 +309,12 @@ class CanaryCheck(TrickleSettings):
         ctx = context if context is not None else Context()
         b = ResultBuilder.of(self)
         b.detail("candidate", self.candidate)
-        with Session(self.server, request_timeout_s=self.request_timeout_s) as session:
+        with (
+            Deadline(self.check_timeout_s, self.name) as deadline,
+            Session(
+                self.server, request_timeout_s=self.request_timeout_s, deadline=deadline
+            ) as session,
+        ):
             try:
                 ctx.report(f"canary: loading version {self.candidate!r}")
                 if self._load(session, b):
@@ -419,7 +428,7 @@ class CanaryCheck(TrickleSettings):
         run = Trickle(baseline)
         ctx.report(f"canary: trickle to {self.candidate!r} against {baseline!r}")
         start = time.perf_counter()
-        for request in traffic:
+        for request in bounded_iter(traffic, session.deadline, "reading the next traffic request"):
             if time.perf_counter() - start >= self.budget_s:
                 run.stop_reason = f"budget_s={self.budget_s:g} passed"
                 break

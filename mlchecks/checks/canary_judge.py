@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from mlchecks._fields import MaxLimit, count, held_or_none, limit
+from mlchecks._fields import MaxLimit, count, held_or_none, limit, name_field, rubric, seed
 from mlchecks._text import fmt
 from mlchecks._validate import describe, non_empty_string
 from mlchecks.check import Context
@@ -123,15 +123,9 @@ class CanaryJudge(TrickleSettings):
     max_accuracy_drop: MaxLimit | None = limit("max", 0.02, high=1.0, optional=True)
     n_candidate_labels: int = count(0)
     n_pending: int = count(100_000, minimum=1)
-    seed: int | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(attrs.validators.instance_of(int)),
-        kw_only=True,
-    )
-    name: str = attrs.field(
-        default="canary-judge", validator=attrs.validators.instance_of(str), kw_only=True
-    )
-    rubric: int | None = attrs.field(default=6, kw_only=True)
+    seed: int | None = seed()
+    name: str = name_field("canary-judge")
+    rubric: int | None = rubric(6)
 
     def __attrs_post_init__(self) -> None:
         self._check_limits()

@@ -44,9 +44,23 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
-from mlchecks._fields import MaxLimit, count, held, limit, renamed, seconds, tolerance
+from mlchecks._deadline import Deadline
+from mlchecks._fields import (
+    MaxLimit,
+    choice,
+    count,
+    flag,
+    held,
+    instance,
+    limit,
+    name_field,
+    renamed,
+    rubric,
+    seconds,
+    tolerance,
+)
 from mlchecks._text import fmt, listing, plural
-from mlchecks._validate import callable_field, describe, non_empty_string, one_of, optional
+from mlchecks._validate import callable_field, describe, optional
 from mlchecks.check import Context
 from mlchecks.checks._pipeline_serving import RAISES, Serving, note_raised, serve
 from mlchecks.checks._pipeline_stages import (
@@ -94,7 +108,7 @@ def _callable() -> Any:
 
 def _flag(default: bool) -> Any:
     """A keyword-only boolean field."""
-    return attrs.field(default=default, validator=attrs.validators.instance_of(bool), kw_only=True)
+    return flag(default)
 
 
 @renamed({"examples": "n_examples"})
@@ -146,6 +160,9 @@ class PipelineCheck:
         load_timeout_s: the longest loading may take, over all attempts.
         n_load_retries: further attempts when loading raises.
         request_timeout_s: the longest one request may take.
+        check_timeout_s: the longest the whole check may take, your stages, loads and requests
+            included (your code runs on a worker thread); past it the check ends in ERROR
+            naming the stage or step that ran over. None: no limit.
         unload: unload the version afterwards when the check loaded it (leaves the server
             as it was).
         allow_remote: allow a server that is not on 127.0.0.1.
@@ -172,16 +189,14 @@ class PipelineCheck:
     (<Status.PASS: 'pass'>, 0.0)
     """
 
-    pipeline: Pipeline = attrs.field(validator=attrs.validators.instance_of(Pipeline))
+    pipeline: Pipeline = instance(Pipeline, "a Pipeline", kw_only=False)
     holdout: Callable[[Outputs], Any] | None = _callable()
     training_features: Callable[[Outputs, Any], Any] | None = _callable()
     serving_features: Callable[[Outputs, Any], Any] | None = _callable()
     server: Endpoint | None = attrs.field(default=None, validator=_server, kw_only=True)
     deploy: Callable[[Outputs], str] | None = _callable()
     predict: Callable[[Outputs, Any], Any] | None = _callable()
-    send: Literal["raw", "features"] = attrs.field(
-        default="raw", validator=one_of("raw", "features"), kw_only=True
-    )
+    send: Literal["raw", "features"] = choice("raw", "raw", "features")
     feature_names: Sequence[str] | Callable[[Outputs], Sequence[str]] | None = attrs.field(
         default=None, validator=_feature_names, kw_only=True
     )
@@ -195,13 +210,14 @@ class PipelineCheck:
     max_serving_errors: MaxLimit = limit("max", 0, integer=True)
     load: bool = _flag(True)
     load_timeout_s: float = seconds(60.0)
-    n_load_retries: int = count(2)
+    n_load_retries: int = count(2, maximum=100)
     request_timeout_s: float = seconds(10.0)
+    check_timeout_s: float | None = seconds(3600.0, optional=True)
     unload: bool = _flag(True)
     allow_remote: bool = _flag(False)
     n_examples: int = count(5, minimum=1)
-    name: str = attrs.field(default="pipeline", validator=non_empty_string, kw_only=True)
-    rubric: int | None = attrs.field(default=3, kw_only=True)
+    name: str = name_field("pipeline")
+    rubric: int | None = rubric(3)
 
     def __attrs_post_init__(self) -> None:
         if self.serving_features is not None and (
@@ -233,9 +249,18 @@ class PipelineCheck:
     def run(self, context: Context | None = None) -> Result:
         """Run the pipeline and the serving comparisons; a broken system fails, never raises."""
         ctx = context if context is not None else Context()
+        with Deadline(self.check_timeout_s, self.name) as deadline:
+            return deadline.call(self._run, ctx, deadline, doing="running the pipeline")
+
+    def _run(self, ctx: Context, deadline: Deadline) -> Result:
         start = time.perf_counter()
         b = ResultBuilder.of(self)
-        run = self.pipeline.run(progress=ctx.progress)
+
+        def progress(line: str) -> None:
+            deadline.check(line.removeprefix("pipeline: "))
+            ctx.report(line)
+
+        run = self.pipeline.run(progress=progress)
         _judge_stages(b, run.reports)
         if self.holdout is not None:
             if not run.completed:
@@ -246,8 +271,8 @@ class PipelineCheck:
                     f"the serving half did not run because stage {failed!r} raised",
                 )
             else:
-                ctx.report("pipeline: serving the held-out rows")
-                self._end_to_end(b, run.outputs)
+                progress("pipeline: serving the held-out rows")
+                self._end_to_end(b, run.outputs, deadline)
         b.metric("duration_s", time.perf_counter() - start)
         bad = [f for f in b.findings if f.status >= Status.FAIL]
         served = " and the serving path agrees with training" if self.holdout else ""
@@ -258,7 +283,7 @@ class PipelineCheck:
 
     # ------------------------------------------------------------------ end to end
 
-    def _end_to_end(self, b: ResultBuilder, outputs: Outputs) -> None:
+    def _end_to_end(self, b: ResultBuilder, outputs: Outputs, deadline: Deadline) -> None:
         assert self.holdout is not None
         assert self.training_features is not None
         try:
@@ -288,7 +313,7 @@ class PipelineCheck:
             if s.serve_x is not None:
                 self._skew(s, names)
         if self.server is not None:
-            serve(self, s)
+            serve(self, s, deadline)
 
     def _names(self, outputs: Outputs, width: int) -> list[str]:
         names: Any = self.feature_names

@@ -58,13 +58,12 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
+from mlchecks._labels import estimator_classes
 from mlchecks._validate import (
     TASKS,
     as_labels,
     callable_field,
     check_same_length,
-    estimator_classes,
-    one_of,
     optional,
 )
 from mlchecks.check import Context
@@ -199,26 +198,22 @@ class QualityCheck:
     inputs: Any = None
     slices: Any = None
     baseline_predictions: np.ndarray | None = attrs.field(default=None, converter=to_baseline)
-    golden: GoldenSet | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(GoldenSet))
-    )
+    golden: GoldenSet | None = _fields.instance(GoldenSet, "a GoldenSet", optional=True)
     metric_limits: Mapping[str, Floor] = attrs.field(factory=dict, converter=to_metric_limits)
     max_regression: Mapping[str, NoWorseThan] = attrs.field(
         factory=dict, converter=to_max_regression
     )
     max_improvement: Mapping[str, AtMost] = attrs.field(factory=dict, converter=to_max_improvement)
     alpha: float = _fields.alpha(0.05)
-    correction: Correction = attrs.field(default="holm", validator=one_of(*CORRECTIONS))
+    correction: Correction = _fields.choice("holm", *CORRECTIONS)
     slice_min_size: int = _fields.count(100, minimum=1)
-    overall_test: MarginTest = attrs.field(
-        default="noninferiority", validator=one_of(*MARGIN_TESTS)
-    )
-    slice_test: MarginTest = attrs.field(default="regression", validator=one_of(*MARGIN_TESTS))
-    n_resamples: int = _fields.count(1000, minimum=100)
-    task: str = attrs.field(default="auto", validator=one_of(*TASKS))
+    overall_test: MarginTest = _fields.choice("noninferiority", *MARGIN_TESTS)
+    slice_test: MarginTest = _fields.choice("regression", *MARGIN_TESTS)
+    n_resamples: int = _fields.count(1000, minimum=100, maximum=1_000_000)
+    task: str = _fields.choice("auto", *TASKS)
     classes: Any = attrs.field(default=None, converter=to_classes)
-    name: str = attrs.field(default="quality", validator=attrs.validators.instance_of(str))
-    rubric: int | None = 4
+    name: str = _fields.name_field("quality")
+    rubric: int | None = _fields.rubric(4)
     _slicings: dict[str, SliceCodes] = attrs.field(init=False, repr=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -360,7 +355,9 @@ class QualityCheck:
         if self.predictions is not None:
             return self.predictions
         assert self.predict is not None  # guaranteed by __attrs_post_init__
-        return np.asarray(self.predict(self.inputs))
+        predictions = to_predictions(self.predict(self.inputs))  # numbers or class names
+        assert predictions is not None
+        return predictions
 
     def _prediction_problem(self, predictions: np.ndarray, what: str) -> Finding | None:
         assert self.labels is not None

@@ -40,7 +40,7 @@ import attrs
 from mlchecks import _fields
 from mlchecks._fields import KIND, MaxLimit, count, limit, renamed, resolve_seed, tolerance
 from mlchecks._global_state import Exclusive, with_note
-from mlchecks._validate import TASKS, check_number, describe, one_of
+from mlchecks._validate import TASKS, check_number, describe
 from mlchecks.check import Context
 from mlchecks.checks._repro_eval import Evaluation
 from mlchecks.checks._runs import (
@@ -65,18 +65,6 @@ DEFAULT_METRIC_RTOL: Mapping[str, float] = {"mse": 0.01, "mae": 0.01, "rmse": 0.
 
 
 # --------------------------------------------------------------------------- field converters
-
-
-def _rubric(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 7
-    ):
-        raise InvalidInput(f"'rubric' must be an int in 1..7 or None (got {value!r})")
-
-
-def _bool(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"'{attribute.name}' must be True or False (got {value!r})")
 
 
 def _metric_tolerance(value: Any, field: str) -> float | Mapping[str, float]:
@@ -123,11 +111,15 @@ def _metric_list(value: Any) -> tuple[Metric, ...] | None:
         return None
     if isinstance(value, str) or callable(value):
         value = (value,)
-    if not isinstance(value, Sequence):
+    if isinstance(value, bytes) or not isinstance(value, Sequence):
         raise InvalidInput(
-            f"'metrics' must be a sequence of metric names or callables (got {value!r})"
+            f"'metrics' must be a sequence of metric names or callables (got {describe(value)})"
         )
-    found = tuple(get_metric(m) for m in value)
+    try:
+        found = tuple(get_metric(m) for m in value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"'metrics': {exc}") from None
+
     names = [m.name for m in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -239,9 +231,9 @@ class ReproducibilityCheck:
     """
 
     runs: tuple[TrainingRun, ...] | None = attrs.field(default=None, converter=runs_converter)
-    make_run: Callable[[int], TrainingRun] | None = attrs.field(default=None, kw_only=True)
+    make_run: Callable[[int], TrainingRun] | None = _fields.function()
     seeds: tuple[int, ...] | None = attrs.field(default=None, converter=_seeds, kw_only=True)
-    exact: bool = attrs.field(default=False, validator=_bool, kw_only=True)
+    exact: bool = _fields.flag(False)
     metric_atol: float | Mapping[str, float] = attrs.field(
         default=DEFAULT_METRIC_ATOL,
         converter=_metric_atol,
@@ -265,13 +257,11 @@ class ReproducibilityCheck:
     metrics: tuple[Metric, ...] | None = attrs.field(
         default=None, converter=_metric_list, kw_only=True
     )
-    task: str = attrs.field(default="auto", validator=one_of(*TASKS), kw_only=True)
+    task: str = _fields.choice("auto", *TASKS)
     classes: Any = attrs.field(default=None, converter=classes_converter, kw_only=True)
-    n_top: int = count(10, minimum=0)
-    name: str = attrs.field(
-        default="reproducibility", validator=attrs.validators.instance_of(str), kw_only=True
-    )
-    rubric: int | None = attrs.field(default=1, validator=_rubric, kw_only=True)
+    n_top: int = count(10, minimum=0, maximum=100_000)
+    name: str = _fields.name_field("reproducibility")
+    rubric: int | None = _fields.rubric(1)
 
     def __attrs_post_init__(self) -> None:
         if (self.runs is None) == (self.make_run is None):

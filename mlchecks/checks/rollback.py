@@ -45,11 +45,19 @@ from typing import Any
 
 import attrs
 
+from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._fields import MaxLimit, count, held, held_or_none, limit, renamed, seconds, tolerance
 from mlchecks._text import fmt, plural
-from mlchecks._validate import describe, non_empty_string, number_in, optional
+from mlchecks._validate import describe, non_empty_string, optional
 from mlchecks.check import Context
 from mlchecks.checks._result import ResultBuilder
+from mlchecks.checks._rollback_refs import (
+    StepFailed,
+    check_live_known_good,
+    given_references,
+    references,
+)
 from mlchecks.checks._rollback_repeat import (
     Attribution,
     Repeat,
@@ -57,7 +65,6 @@ from mlchecks.checks._rollback_repeat import (
     known_good_predictions,
     measure,
     quantiles,
-    short,
 )
 from mlchecks.checks._session import Session, ensure_local, probe_inputs
 from mlchecks.checks._traffic import LoadGenerator, Record
@@ -67,7 +74,7 @@ from mlchecks.result import Result, Status
 
 __all__ = ["RollbackCheck"]
 
-_POSITIVE = number_in(0.0, low_open=True)
+
 _RENAMED = {
     "repeats": "n_repeats",
     "warmup_requests": "n_warmup_requests",
@@ -90,16 +97,6 @@ def _deployment(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
 def _endpoint(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Endpoint):
         raise InvalidInput(f"'endpoint' must be an Endpoint with infer() (got {describe(value)})")
-
-
-class _Failure(Exception):
-    """A step of the procedure failed; carries the finding's name and message."""
-
-    def __init__(
-        self, name: str, message: str, observed: float | None = None, limit: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.name, self.message, self.observed, self.limit = name, message, observed, limit
 
 
 @renamed(_RENAMED)
@@ -141,7 +138,10 @@ class RollbackCheck:
         budget_s: the longest the load generator runs per repeat.
         deploy_timeout_s: the longest the candidate may take to serve after
             ``set_live(candidate)``.
-        request_timeout_s: the longest one request outside the load generator may take.
+        request_timeout_s: the longest one request may take (slower: a failed request).
+        check_timeout_s: the longest the whole check may take, every call included; past it the
+            check stops, puts the live version back and ends in ERROR naming what ran
+            over. None: no limit.
         allow_remote: allow an endpoint that is not on 127.0.0.1.
         name: the check's name.
         rubric: the ML Test Score test number.
@@ -176,29 +176,24 @@ class RollbackCheck:
     candidate_predictions: Any = attrs.field(
         default=None, converter=candidate_predictions, kw_only=True
     )
-    n_repeats: int = count(3, minimum=1)
+    n_repeats: int = count(3, minimum=1, maximum=1000)
     max_rollback_s: MaxLimit = limit("max", 1.0)
     max_failed_requests: MaxLimit = limit("max", 0, integer=True)
     max_gap_s: MaxLimit | None = limit("max", None, optional=True)
-    exact: bool = attrs.field(
-        default=True, validator=attrs.validators.instance_of(bool), kw_only=True
-    )
+    exact: bool = _fields.flag(True)
     prediction_atol: float = tolerance(0.0)
     prediction_rtol: float = tolerance(0.0)
-    request_rate: float = attrs.field(default=1000.0, validator=_POSITIVE, kw_only=True)
+    request_rate: float = _fields.number(1000.0, low=0.0, high=1e6, low_open=True)
     n_warmup_requests: int = count(20, minimum=1)
     n_settle_requests: int = count(50, minimum=1)
     budget_requests: int = count(5000, minimum=1)
     budget_s: float = seconds(10.0)
     deploy_timeout_s: float = seconds(10.0)
     request_timeout_s: float = seconds(10.0)
-    allow_remote: bool = attrs.field(
-        default=False, validator=attrs.validators.instance_of(bool), kw_only=True
-    )
-    name: str = attrs.field(
-        default="rollback", validator=attrs.validators.instance_of(str), kw_only=True
-    )
-    rubric: int | None = attrs.field(default=7, kw_only=True)
+    check_timeout_s: float | None = seconds(600.0, optional=True)
+    allow_remote: bool = _fields.flag(False)
+    name: str = _fields.name_field("rollback")
+    rubric: int | None = _fields.rubric(7)
 
     def __attrs_post_init__(self) -> None:
         if self.known_good is not None and self.known_good == self.candidate:
@@ -207,8 +202,8 @@ class RollbackCheck:
             )
         if self.n_warmup_requests + self.n_settle_requests > self.budget_requests:
             raise InvalidInput(
-                f"'budget_requests' ({self.budget_requests}) must allow n_warmup_requests + "
-                f"n_settle_requests ({self.n_warmup_requests + self.n_settle_requests})"
+                f"'budget_requests' ({self.budget_requests}) must allow 'n_warmup_requests' + "
+                f"'n_settle_requests' ({self.n_warmup_requests + self.n_settle_requests})"
             )
         for name in ("known_good_predictions", "candidate_predictions"):
             given = getattr(self, name)
@@ -241,18 +236,29 @@ class RollbackCheck:
         b.detail("known_good", known_good)
         repeats: list[Repeat] = []
         after: tuple[int, int, int] | None = None
-        with Session(
-            self.endpoint, request_timeout_s=self.request_timeout_s, deployment=self.deployment
-        ) as session:
+        with (
+            Deadline(self.check_timeout_s, self.name) as deadline,
+            Session(
+                self.endpoint,
+                request_timeout_s=self.request_timeout_s,
+                deployment=self.deployment,
+                deadline=deadline,
+            ) as session,
+        ):
             try:
                 if original != known_good:
                     session.set_live(known_good)
-                good_refs = self._given(self.known_good_predictions, "known_good_predictions")
+                probes = self.probe_inputs
+                good_refs = given_references(
+                    self.known_good_predictions, "known_good_predictions", probes, deadline
+                )
                 if good_refs is None:
-                    good_refs = self._references(session, known_good)
-                cand_refs = self._given(self.candidate_predictions, "candidate_predictions")
+                    good_refs = references(session, probes, known_good)
+                cand_refs = given_references(
+                    self.candidate_predictions, "candidate_predictions", probes, deadline
+                )
                 if cand_refs is None:
-                    cand_refs = self._references(session, self.candidate, required=False)
+                    cand_refs = references(session, probes, self.candidate, required=False)
                 who = Attribution(
                     known_good,
                     self.candidate,
@@ -263,7 +269,7 @@ class RollbackCheck:
                     self.prediction_rtol,
                 )
                 if self.known_good_predictions is not None:
-                    self._check_live_known_good(session, who)
+                    check_live_known_good(session, probes, who)
                 for i in range(self.n_repeats):
                     ctx.report(f"rollback: repeat {i + 1} of {self.n_repeats}")
                     repeats.append(self._cycle(session, who))
@@ -275,7 +281,7 @@ class RollbackCheck:
                         )
                         break
                 after = self._after(session, who, b)
-            except _Failure as failure:
+            except StepFailed as failure:
                 b.note(
                     failure.name,
                     Status.FAIL,
@@ -297,63 +303,11 @@ class RollbackCheck:
 
     # ----------------------------------------------------------------- procedure
 
-    def _references(self, session: Session, version: str, *, required: bool = True) -> list[Any]:
-        """``version``'s outputs for every probe, asked for by name (bypassing live routing).
-
-        The known-good version must answer every probe. The candidate may fail some (a buggy
-        candidate is the canary's business, not the rollback's): those probes get ``None``
-        and are recognised by the version label alone.
-        """
-        refs = []
-        for i, probe in enumerate(self.probe_inputs):
-            response = session.send(probe, version)
-            if not response.ok and required:
-                raise _Failure(
-                    "references",
-                    f"version {version!r} could not answer probe {i} to record its "
-                    f"predictions: {response.error}",
-                )
-            refs.append(response.outputs if response.ok else None)
-        return refs
-
-    def _given(self, source: Any, name: str) -> list[Any] | None:
-        """Offline references, one per probe (None: not given)."""
-        if source is None:
-            return None
-        if not callable(source):
-            return list(source)
-        refs = []
-        for i, probe in enumerate(self.probe_inputs):
-            try:
-                refs.append(source(probe))
-            except Exception as exc:
-                raise _Failure(
-                    "references",
-                    f"{name} raised {type(exc).__name__} on probe {i}: {exc}",
-                ) from exc
-        return refs
-
-    def _check_live_known_good(self, session: Session, who: Attribution) -> None:
-        """The live known-good version answers its offline predictions on every probe."""
-        for i, probe in enumerate(self.probe_inputs):
-            response = session.send(probe)
-            if not who.is_good(response, i):
-                got = response.error or (
-                    f"outputs {short(response.outputs)} from version {response.version!r}"
-                )
-                raise _Failure(
-                    "references",
-                    f"the live version {who.known_good!r} does not answer "
-                    f"known_good_predictions on probe {i} (got {got}; expected "
-                    f"{short(who.good_refs[i])}): the offline predictions or the "
-                    "version live before the rollback are not the known-good ones",
-                )
-
     def _set_live(self, session: Session, version: str, what: str) -> float:
         try:
             return session.set_live(version)
         except Exception as exc:
-            raise _Failure(
+            raise StepFailed(
                 what, f"set_live({version!r}) raised {type(exc).__name__}: {exc}"
             ) from exc
 
@@ -366,11 +320,14 @@ class RollbackCheck:
             rate_per_s=self.request_rate,
             budget_requests=self.budget_requests,
             budget_s=self.budget_s,
+            request_timeout_s=self.request_timeout_s,
+            deadline=session.deadline,
         ).start()
         try:
             generator.wait_for(
                 lambda records: len(records) >= self.n_warmup_requests, self.budget_s
             )
+            session.deadline.check("waiting for the warm-up requests")
             t0 = time.perf_counter()
             command_s = self._set_live(session, who.known_good, "rollback")
 
@@ -389,22 +346,24 @@ class RollbackCheck:
                 return False
 
             is_settled = generator.wait_for(settled, self.budget_s)
+            session.deadline.check("waiting for the rollback to settle")
         finally:
             generator.stop()
-            records = generator.join(timeout_s=self.budget_s + 1.0)
+            records = generator.join(timeout_s=max(1.0, session.deadline.remaining()))
         return measure(records, t0, command_s, who, is_settled)
 
     def _confirm_candidate(self, session: Session, who: Attribution) -> None:
         deadline = time.perf_counter() + self.deploy_timeout_s
         last = ""
         while True:
+            session.deadline.check(f"waiting for the candidate {self.candidate!r} to serve")
             live = self.deployment.live_version()
             if live == self.candidate:
                 served = [session.send(p) for p in self.probe_inputs]
                 if who.serves_candidate(served):
                     who.learn_candidate(served)
                     if not any(who.tells_apart(r, i) for i, r in enumerate(served)):
-                        raise _Failure(
+                        raise StepFailed(
                             "attribution",
                             f"the endpoint reports no version and the candidate "
                             f"{self.candidate!r} answers every probe exactly like version "
@@ -429,7 +388,7 @@ class RollbackCheck:
                 break
             time.sleep(0.005)
         timeout = fmt(self.deploy_timeout_s)
-        raise _Failure(
+        raise StepFailed(
             "deploy",
             f"the candidate {self.candidate!r} was not serving live traffic {timeout} s after "
             f"set_live({self.candidate!r}): {last}",

@@ -50,7 +50,16 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._fields import MaxLimit, count, held, held_or_none, limit, seconds
+from mlchecks._fields import (
+    MaxLimit,
+    count,
+    held,
+    held_or_none,
+    limit,
+    name_field,
+    rubric,
+    seconds,
+)
 from mlchecks._text import fmt, plural
 from mlchecks._validate import describe
 from mlchecks.check import Context
@@ -325,10 +334,8 @@ class RollbackRecordCheck:
     max_other_requests: MaxLimit | None = limit("max", None, integer=True, optional=True)
     n_settle_requests: int = count(20, minimum=1)
     settle_s: float = seconds(10.0)
-    name: str = attrs.field(
-        default="rollback-record", validator=attrs.validators.instance_of(str), kw_only=True
-    )
-    rubric: int | None = attrs.field(default=7, kw_only=True)
+    name: str = name_field("rollback-record")
+    rubric: int | None = rubric(7)
 
     def run(self, context: Context | None = None) -> Result:
         """Read the record once and judge the switch, the other requests and the errors."""

@@ -21,9 +21,10 @@ from typing import Any
 import attrs
 
 from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._fields import Range, held_range
 from mlchecks._text import plural
-from mlchecks._validate import callable_field, describe, one_of, optional
+from mlchecks._validate import callable_field, describe, optional
 from mlchecks.check import Context
 from mlchecks.checks import _single_batch_judge as judge
 from mlchecks.checks._result import ResultBuilder
@@ -130,6 +131,7 @@ class SingleBatchCheck:
         n_compare: how many examples are predicted alone and compared.
         prediction_atol, prediction_rtol: tolerance of the single-vs-batch comparison.
         isolation: ``"copy"``, ``"checkpoint"`` or ``"auto"`` (see `LossDecreasesCheck`).
+        check_timeout_s: the longest the whole check may take (see `LossDecreasesCheck`).
 
     Raises:
         InvalidInput: a field is out of range, not exactly one trainer source is given,
@@ -150,7 +152,7 @@ class SingleBatchCheck:
     seed: int | None = _fields.seed()
     inputs: Any = attrs.field(default=None, repr=False)
     example: Any = attrs.field(default=None, repr=False)
-    train_example: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    train_example: bool = _fields.flag(True)
     trainable: tuple[str, ...] | None = attrs.field(default=None, converter=_trainable)
     frozen: tuple[str, ...] = attrs.field(default=(), converter=_frozen)
     # The default WARNS (as before 0.2).
@@ -158,9 +160,10 @@ class SingleBatchCheck:
     n_compare: int = _fields.count(8, minimum=1)
     prediction_atol: float = _fields.tolerance(1e-6)
     prediction_rtol: float = _fields.tolerance(1e-5)
-    isolation: Isolation = attrs.field(default="auto", validator=one_of(*ISOLATIONS))
-    name: str = "single_batch"
-    rubric: int | None = 5
+    isolation: Isolation = _fields.choice("auto", *ISOLATIONS)
+    check_timeout_s: float | None = _fields.seconds(3600.0, optional=True)
+    name: str = _fields.name_field("single_batch")
+    rubric: int | None = _fields.rubric(5)
     global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
 
     def __attrs_post_init__(self) -> None:
@@ -191,20 +194,23 @@ class SingleBatchCheck:
         """Probe the trainer and judge what was observed; see the class docstring."""
         ctx = context if context is not None else Context()
         ctx.report(f"{self.name}: one training step on a batch")
-        probe, changed, mode = run_isolated(
-            ctx,
-            trainer=self.trainer,
-            make_trainer=self.make_trainer,
-            seed=_fields.resolve_seed(self.seed, ctx),
-            isolation=self.isolation,
-            work=lambda source: collect(
-                source,
-                batch=self.batch,
-                inputs=self.prediction_inputs,
-                example=self.one_example if self.train_example else None,
-                n_compare=self.n_compare,
-            ),
-        )
+        with Deadline(self.check_timeout_s, self.name) as deadline:
+            probe, changed, mode = run_isolated(
+                ctx,
+                trainer=self.trainer,
+                make_trainer=self.make_trainer,
+                seed=_fields.resolve_seed(self.seed, ctx),
+                isolation=self.isolation,
+                work=lambda source: collect(
+                    source,
+                    batch=self.batch,
+                    inputs=self.prediction_inputs,
+                    example=self.one_example if self.train_example else None,
+                    n_compare=self.n_compare,
+                ),
+                deadline=deadline,
+                doing="train_step and predict on the batch",
+            )
         return self._judge(probe, changed, mode)
 
     def _trainable_names(self, probe: Probe) -> tuple[list[str], str]:

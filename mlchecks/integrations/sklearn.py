@@ -156,6 +156,52 @@ def _params(estimator: Any) -> dict[str, Any]:
     return dict(get_params(deep=False)) if callable(get_params) else {}
 
 
+def _restore_into(target: Any, source: Any) -> Any:
+    """Give ``target`` the state of ``source`` in place and return ``target``.
+
+    The estimators and random generators among ``target``'s parameters (a ``Pipeline``'s
+    steps, a meta-estimator's ``estimator``, a ``RandomState``) keep their identity too,
+    each restored in place, so whoever holds them sees the restored state. When the two
+    are not of the same type, ``source`` itself is returned (nothing to restore into).
+    """
+    if target is source:
+        return target
+    if type(target) is not type(source) or not hasattr(source, "__dict__"):
+        return source
+    mine = vars(target)
+    state = dict(vars(source))
+    for key in _params(target):
+        if key in state and key in mine:
+            state[key] = _kept(mine[key], state[key])
+    mine.clear()
+    mine.update(state)
+    return target
+
+
+def _kept(mine: Any, theirs: Any) -> Any:
+    """``mine`` restored to ``theirs`` in place when it is an estimator, a generator or a
+    list of them; else ``theirs``."""
+    if _is_estimator(mine) and _is_estimator(theirs):
+        return _restore_into(mine, theirs)
+    if isinstance(mine, np.random.RandomState) and isinstance(theirs, np.random.RandomState):
+        mine.set_state(theirs.get_state())
+        return mine
+    if (
+        isinstance(mine, np.random.Generator)
+        and isinstance(theirs, np.random.Generator)
+        and type(mine.bit_generator) is type(theirs.bit_generator)
+    ):
+        mine.bit_generator.state = theirs.bit_generator.state
+        return mine
+    if isinstance(mine, list | tuple) and type(mine) is type(theirs) and len(mine) == len(theirs):
+        items = [_kept(a, b) for a, b in zip(mine, theirs, strict=True)]
+        if isinstance(mine, list):
+            mine[:] = items
+            return mine
+        return tuple(items) if type(mine) is tuple else theirs
+    return theirs
+
+
 def _fitted_state(prefix: str, estimator: Any, out: dict[str, np.ndarray]) -> None:
     """The fitted attributes of ``estimator`` (and of the estimators it holds) into ``out``.
 
@@ -208,8 +254,9 @@ class SklearnTrainer:
 
     - ``"partial_fit"``: ``partial_fit(X, y, classes=classes)`` on the step's batch; the
       loss is on that batch *after* the update.
-    - ``"refit"``: step ``k`` fits a fresh copy of the estimator on the first ``k``
-      batches (the data seen so far, concatenated); the loss is on the step's batch
+    - ``"refit"``: step ``k`` fits a fresh clone of the estimator on the first ``k``
+      batches (the data seen so far, concatenated) and gives its fitted state to the
+      estimator you passed, which stays ``trainer.estimator``; the loss is on the step's batch
       *before* it is fitted (held-out, so it falls as more data is seen). Before the
       first fit the model is untrained: uniform class probabilities (log loss
       ``ln(n_classes)``), a zero decision function (hinge loss 1), a zero prediction
@@ -231,7 +278,10 @@ class SklearnTrainer:
 
     `save` and `load` use `pickle` (estimator, step counter, data seen), which runs code
     from the file while loading: load only checkpoints you wrote yourself (trusted input
-    only).
+    only). `load` restores the checkpoint into the estimator object the trainer holds (and
+    into its sub-estimators and random generators), so ``trainer.estimator`` stays the
+    object you passed: a check that trains your trainer itself
+    (``isolation="checkpoint"``) leaves your estimator as it found it.
 
     A random forest, refit on growing data:
 
@@ -397,12 +447,14 @@ class SklearnTrainer:
         self._seen_y.append(np.asarray(y))
         data_x, data_y = np.concatenate(self._seen_x), np.concatenate(self._seen_y)
         if self._mode == "refit":
-            self.estimator = _import_sklearn().base.clone(self.estimator)
+            fresh = _import_sklearn().base.clone(self.estimator)
+            fresh.fit(data_x, data_y)
+            self.estimator = _restore_into(self.estimator, fresh)
         else:
             assert self._growth is not None
             grown = (self._step + 1) * self.n_estimators_per_step
             self.estimator.set_params(**{self._growth: grown})
-        self.estimator.fit(data_x, data_y)
+            self.estimator.fit(data_x, data_y)
         self._fitted = True
         self._step += 1
         return loss
@@ -440,10 +492,15 @@ class SklearnTrainer:
             )
 
     def load(self, path: str | Path) -> None:
-        """Replace the estimator with the one pickled at ``path`` (trusted files only)."""
+        """Restore the state pickled at ``path`` (trusted files only).
+
+        The estimator object stays the same (``trainer.estimator`` is still the one you
+        passed); its state, its sub-estimators' and its random generators' are restored
+        in place.
+        """
         with open(Path(path), "rb") as handle:
             data = pickle.load(handle)  # documented: trusted checkpoints only
-        self.estimator = data["estimator"]
+        self.estimator = _restore_into(self.estimator, data["estimator"])
         self._step = int(data["step"])
         self._fitted = bool(data.get("fitted", self._mode == "partial_fit"))
         seen_x, seen_y = data.get("seen", ([], []))

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.report._files import write_atomic
 from mlchecks.report._format import is_suite_result
 
 if TYPE_CHECKING:
@@ -77,6 +78,10 @@ def save(sr: SuiteResult, path: str | os.PathLike[str]) -> Path:
     ``.md`` / ``.markdown``, ``.html`` / ``.htm`` (a full page) and ``.txt``. The suffix is
     case-insensitive; missing parent directories are created; the file is UTF-8.
 
+    The report is rendered first, then written to a temporary file beside ``path`` and
+    renamed over it: a failure never leaves an empty or partial file. No text fails a
+    report: URL passwords are hidden, and text UTF-8 cannot encode becomes U+FFFD.
+
     Args:
         sr: the suite's result.
         path: where to write.
@@ -111,6 +116,4 @@ def save(sr: SuiteResult, path: str | os.PathLike[str]) -> Path:
     text = writer(sr)
     if not text.endswith("\n"):
         text += "\n"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8", newline="")
-    return target
+    return write_atomic(target, text)

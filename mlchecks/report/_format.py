@@ -6,13 +6,18 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlchecks._text import printable, redact
 from mlchecks.result import Finding, Result, Status
+
+if TYPE_CHECKING:
+    from mlchecks.suite import SuiteResult
 
 __all__ = [
     "STATUS_ORDER",
     "clean",
+    "encodable",
     "counts_phrase",
     "finding_line",
     "fmt_duration",
@@ -22,6 +27,9 @@ __all__ = [
     "is_suite_result",
     "notable_findings",
     "rubric_label",
+    "scrub",
+    "scrubbed_result",
+    "scrubbed_suite",
     "traceback_tail",
 ]
 
@@ -45,6 +53,81 @@ _COUNT_WORDS: Mapping[Status, tuple[str, str]] = {
 # Characters XML 1.0 forbids (C0 controls other than tab, newline and carriage return,
 # lone surrogates, U+FFFE and U+FFFF). HTML tolerates them but they are noise there too.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Fields a text report prints inside one line (a newline or tab in them would fake a line),
+# and everything under them (a suite's manual notes).
+_ONE_LINE_KEYS = frozenset({"check", "name", "limit", "type", "kind", "manual"})
+_LINE_BREAKS = re.compile(r"[\n\t]+")
+
+_T = TypeVar("_T")
+
+
+def encodable(text: str) -> str:
+    r"""``text`` that UTF-8 can encode: each lone surrogate becomes U+FFFD.
+
+    A surrogate pair left as two code points (as some decoders leave it) becomes the one
+    character it stands for.
+
+    >>> ascii(encodable("a\ud800 b\ud83d\ude00"))
+    "'a\\ufffd b\\U0001f600'"
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _scrub_text(text: str, terminal: bool, one_line: bool) -> str:
+    cleaned = encodable(redact(text))
+    if terminal:
+        cleaned = printable(cleaned)
+        if one_line:
+            cleaned = _LINE_BREAKS.sub(" ", cleaned)
+        if not cleaned.strip() and text.strip():  # nothing but control characters
+            cleaned = ascii(redact(text))[1:-1]  # shown as escapes, never empty
+    return cleaned
+
+
+def scrub(value: _T, *, terminal: bool = False) -> _T:
+    r"""A copy of JSON-like ``value`` whose every string (keys too) is safe to show.
+
+    URL passwords are hidden (`mlchecks._text.redact`) and lone surrogates replaced, so
+    UTF-8 can encode the result; with ``terminal``, escape sequences and control characters
+    are removed too (`mlchecks._text.printable`), and names (``check``, ``name``,
+    ``limit``, ``type``, ``manual`` notes, and mapping keys) are kept on one line.
+
+    >>> scrub({"check": "a\nb", "summary": "\x1b[32mok http://u:pw@host"}, terminal=True)
+    {'check': 'a b', 'summary': 'ok http://u:***@host'}
+    """
+
+    def walk(item: Any, one_line: bool) -> Any:
+        if isinstance(item, str):
+            return _scrub_text(item, terminal, one_line)
+        if isinstance(item, Mapping):
+            return {
+                _scrub_text(str(k), terminal, True): walk(v, one_line or k in _ONE_LINE_KEYS)
+                for k, v in item.items()
+            }
+        if isinstance(item, list | tuple):
+            return [walk(v, one_line) for v in item]
+        return item
+
+    scrubbed: _T = walk(value, False)
+    return scrubbed
+
+
+def scrubbed_result(result: Result, *, terminal: bool) -> Result:
+    r"""``result`` with every string passed through `scrub`: what a renderer may show.
+
+    >>> r = Result("quality", Status.ERROR, "cannot reach http://ml:pw@db \x1b[32mPASS")
+    >>> scrubbed_result(r, terminal=True).summary
+    'cannot reach http://ml:***@db PASS'
+    """
+    return Result.from_dict(scrub(result.to_dict(), terminal=terminal))
+
+
+def scrubbed_suite(sr: SuiteResult, *, terminal: bool) -> SuiteResult:
+    """``sr`` with every string of its results, name and notes passed through `scrub`."""
+    return type(sr).from_dict(scrub(sr.to_dict(), terminal=terminal))
 
 
 def clean(text: object) -> str:

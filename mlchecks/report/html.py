@@ -3,7 +3,8 @@
 The HTML has an inline ``<style>``, no JavaScript and no external resources. Drill-down
 uses ``<details>`` so a notebook cell stays compact: a check that failed opens by itself.
 Every string that comes from a check (names, summaries, messages, details, tracebacks) is
-escaped.
+escaped, after escape sequences and control characters are removed and URL passwords
+hidden (`scrubbed_result`, once per report).
 
 Figures: a check type gets plots through `register_figure`. A figure function takes the
 `Result` and returns HTML fragments (inline ``<svg>`` or an ``<img>`` with a data URI);
@@ -21,6 +22,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlchecks._text import redact
 from mlchecks.exceptions import InvalidInput
 from mlchecks.report._format import (
     clean,
@@ -29,6 +31,8 @@ from mlchecks.report._format import (
     fmt_value,
     is_scalar,
     rubric_label,
+    scrubbed_result,
+    scrubbed_suite,
 )
 from mlchecks.result import Finding, Result, Status
 from mlchecks.score import score_rows
@@ -176,7 +180,8 @@ def register_figure(kind: type | str, fn: FigureFunction) -> FigureFunction:
 
 
 def _esc(value: object) -> str:
-    return html.escape(clean(value), quote=True)
+    # The results are scrubbed already; a figure function's error text is not.
+    return html.escape(clean(redact(str(value))), quote=True)
 
 
 def _badge(status: Status) -> str:
@@ -410,7 +415,8 @@ def result_to_html(result: Result) -> str:
     >>> "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     True
     """
-    return f'<div class="mlc"><style>{_STYLE}</style>{_section(result, open_=True)}</div>'
+    section = _section(scrubbed_result(result, terminal=True), open_=True)
+    return f'<div class="mlc"><style>{_STYLE}</style>{section}</div>'
 
 
 def _suite_body(sr: SuiteResult) -> str:
@@ -445,6 +451,7 @@ def suite_to_html(sr: SuiteResult, *, full_page: bool = True) -> str:
     >>> suite_to_html(sr, full_page=False).startswith('<div class="mlc">')
     True
     """
+    sr = scrubbed_suite(sr, terminal=True)
     body = _suite_body(sr)
     if not full_page:
         return f'<div class="mlc"><style>{_STYLE}</style>{body}</div>'

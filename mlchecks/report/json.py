@@ -3,15 +3,21 @@
 The JSON is strict (no ``NaN`` or ``Infinity`` tokens, which most parsers outside Python
 reject): non-finite floats are the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``,
 and reading the JSON back gives an equal object.
+
+No text makes the JSON fail: every string is UTF-8-encodable (a lone surrogate becomes
+U+FFFD) and URL passwords are hidden (``postgresql://ml:***@db``) before it is written.
+Every control character is a ``\\u`` escape, so printing the file cannot drive a terminal.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.report._format import scrub
 from mlchecks.result import Result
 
 if TYPE_CHECKING:
@@ -21,9 +27,15 @@ __all__ = ["result_from_json", "result_to_json", "suite_from_json", "suite_to_js
 
 T = TypeVar("T")
 
+# DEL and the C1 controls (0x9b starts an escape sequence on many terminals): `json.dumps`
+# leaves them raw with ensure_ascii=False; as \u escapes the file is safe to `cat`.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
 
 def _dumps(data: Any, indent: int | None) -> str:
-    return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+    """The one place this renderer turns data into text: every string scrubbed first."""
+    text = json.dumps(scrub(data), indent=indent, ensure_ascii=False, allow_nan=False)
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _loads(text: str | bytes, kind: str, build: Callable[[dict[str, Any]], T]) -> T:

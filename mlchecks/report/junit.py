@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from mlchecks.report._format import clean, finding_line, notable_findings
+from mlchecks.report._format import clean, finding_line, notable_findings, scrubbed_suite
 from mlchecks.report.text import result_to_text
 from mlchecks.result import Result, Status
 
@@ -97,8 +97,9 @@ def _testcase(parent: ET.Element, result: Result, classname: str) -> None:
 def suite_to_junit_xml(sr: SuiteResult) -> str:
     """The suite run as JUnit XML, one ``<testcase>`` per check.
 
-    Characters that XML 1.0 forbids (most control characters) are removed from every
-    message, so the output always parses.
+    Characters that XML 1.0 forbids (most control characters) and terminal escape
+    sequences are removed from every message, so the output always parses and prints
+    harmlessly; URL passwords are hidden.
 
     Args:
         sr: the suite's result.
@@ -114,6 +115,7 @@ def suite_to_junit_xml(sr: SuiteResult) -> str:
     >>> suite.get("tests"), suite.get("failures"), suite.find("testcase/failure").get("type")
     ('1', '1', 'FAIL')
     """
+    sr = scrubbed_suite(sr, terminal=True)
     root = ET.Element("testsuites", {"name": "mlchecks", **_counts(sr)})
     suite = _element(root, "testsuite", name=sr.name, **_counts(sr))
     _properties(suite, _score_properties(sr))

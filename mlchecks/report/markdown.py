@@ -3,7 +3,8 @@
 A heading with the overall status, one table row per check, the ML Test Score with the
 paper's reading, then a section for each check that failed, errored or warned. Statuses are
 words (an emoji goes with them, never instead of them). Every user-provided string is
-escaped, so a message cannot break the table or inject HTML.
+escaped, so a message cannot break the table or inject HTML; escape sequences and control
+characters are removed and URL passwords hidden first (`scrubbed_suite`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mlchecks.report._format import (
     fmt_duration,
     fmt_number,
     notable_findings,
+    scrubbed_suite,
 )
 from mlchecks.result import Result, Status
 from mlchecks.score import score_rows
@@ -160,6 +162,7 @@ def suite_to_markdown(sr: SuiteResult) -> str:
     >>> print(suite_to_markdown(sr).splitlines()[0])
     ## ❌ FAIL: mlchecks suite `demo`
     """
+    sr = scrubbed_suite(sr, terminal=True)
     lines = [
         f"## {_status(sr.status)}: mlchecks suite {_code(sr.name, in_table=False)}",
         "",

@@ -2,6 +2,11 @@
 
 The text reads in a terminal without colour; lines stay within 100 characters where the
 content allows. ``color=True`` adds ANSI colours to the status words, for a terminal only.
+
+Text from checks cannot fake a verdict: each renderer first passes the result through
+`mlchecks.report._format.scrubbed_result` (or ``scrubbed_suite``), which removes escape
+sequences and control characters, keeps names on one line, replaces text UTF-8 cannot
+encode and hides URL passwords.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from mlchecks.report._format import (
     fmt_number,
     notable_findings,
     rubric_label,
+    scrubbed_result,
+    scrubbed_suite,
     traceback_tail,
 )
 from mlchecks.result import Result, Status
@@ -105,6 +112,7 @@ def result_to_text(result: Result, color: bool = False, *, traceback: bool = Tru
       - FAIL accuracy: observed 0.81, limit >= 0.9: accuracy 0.81 is below the minimum 0.9
       metrics: accuracy=0.81
     """
+    result = scrubbed_result(result, terminal=True)
     where = rubric_label(result)
     head = f"{result.status.label} {result.check}"
     head += f" ({where})" if where else ""
@@ -148,6 +156,7 @@ def suite_to_text(sr: SuiteResult, color: bool = False) -> str:
     ML Test Score (infrastructure): 1 / 7. Not totally untested, but it is worth considering the
     possibility of serious holes in reliability.
     """
+    sr = scrubbed_suite(sr, terminal=True)
     results = sr.results
     title = f"mlchecks suite {sr.name!r}: "
     head = (

@@ -6,17 +6,30 @@ failed is dropped and the next request opens a new one; a request that finds its
 kept-alive connection closed by the server is sent once more on a new connection, which is
 not counted as a retry). Transient failures, an HTTP 503 answer or a connection reset while
 the request was in flight, are retried ``n_retries`` times with exponential backoff
-(``retry_backoff_s``, doubling), and the retries are counted apart from failures. Every
-request is bounded: ``timeout_s`` to connect and for each read (a per-call ``timeout_s``
-for slow calls, such as loading a model), and the backoff sleeps are bounded by the
-retries.
+(``retry_backoff_s``, doubling), and the retries are counted apart from failures.
+
+Every request is bounded as a whole: ``timeout_s`` (a per-call ``timeout_s`` for slow
+calls, such as loading a model) bounds connecting, sending, reading the status, headers
+and every byte of the body, and the retries with their backoff (a retry is tried only
+while time remains); a server that trickles its answer a byte at a time cannot stretch
+it. `HttpTransport.bounded` makes several requests share one deadline. An answer longer
+than ``max_response_bytes`` is refused without reading it all (by its Content-Length, or
+while reading a chunked or unbounded body), and its connection closed.
+
+Credentials in the URL (``http://user:password@host``) are sent as HTTP Basic
+authentication (unless the headers set ``Authorization``) and never shown: ``url`` and
+every message hold the URL with the password replaced by ``***``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.client
+import io
 import math
 import os
+import socket
 import ssl
 import threading
 import time
@@ -26,11 +39,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mlchecks._text import redact
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
+from mlchecks.serving._deadline import Deadline, Deadlines
 from mlchecks.serving._v2_codec import Failure
 
-__all__ = ["Answer", "HttpTransport", "check_seconds"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "HttpTransport", "check_seconds"]
+
+#: The default cap on an answer's size: 64 MiB.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_READ_SIZE = 65536
 
 # Errors that mean the server closed a kept-alive connection while it was idle.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -52,6 +71,82 @@ def check_seconds(value: Any, name: str, *, zero: bool = False) -> float:
         kind = "non-negative" if zero else "positive"
         raise InvalidInput(f"'{name}' must be a {kind} number of seconds (got {describe(value)})")
     return float(value)
+
+
+def check_max_bytes(value: Any, name: str = "max_response_bytes") -> int | None:
+    """``value`` as a positive whole number of bytes, or None (no cap)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(
+            f"'{name}' must be a positive number of bytes or None (got {describe(value)})"
+        )
+    return value
+
+
+def basic_auth(parts: urllib.parse.SplitResult) -> str | None:
+    """The ``Authorization`` header for the credentials in a URL (None: it has none)."""
+    if parts.username is None and parts.password is None:
+        return None
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class _DeadlineIO(io.RawIOBase):
+    """A socket's reads, each waiting at most until the deadline (``at``, monotonic)."""
+
+    def __init__(self, sock: socket.socket, at: float, keep: Any) -> None:
+        super().__init__()
+        self._sock = sock
+        self._at = at
+        self._keep = keep  # the socket's own file: it keeps the socket open until we close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._at - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._keep.close()
+        super().close()
+
+
+class _Response(http.client.HTTPResponse):
+    """An answer whose every read (status line, headers, body) ends by a deadline."""
+
+    def __init__(self, sock: socket.socket, at: float, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineIO(sock, at, self.fp), _READ_SIZE)
+
+
+class _Connection(http.client.HTTPConnection):
+    #: When the answer being read must be complete (``time.monotonic()``).
+    deadline_at = math.inf
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> _Response:  # type: ignore[override]
+        return _Response(sock, self.deadline_at, *args, **kwargs)
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    deadline_at = math.inf
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> _Response:  # type: ignore[override]
+        return _Response(sock, self.deadline_at, *args, **kwargs)
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int, announced: bool) -> None:
+        super().__init__(size)
+        self.size = size
+        self.announced = announced
 
 
 def _close_all(connections: dict[int, http.client.HTTPConnection], lock: threading.Lock) -> None:
@@ -85,8 +180,9 @@ class HttpTransport:
     """Sends requests to one server (see the module docstring).
 
     Args:
-        url: ``http(s)://host[:port][/prefix]``.
-        timeout_s: seconds to wait to connect and for each read of an answer.
+        url: ``http(s)://[user:password@]host[:port][/prefix]``.
+        timeout_s: the most seconds one request takes: connecting, sending, reading the
+            whole answer, and its retries.
         headers: extra HTTP headers, or a callable returning them, called before every
             request (to refresh a short-lived token).
         ssl_context: the `ssl.SSLContext` for ``https`` (custom trust, client
@@ -96,6 +192,7 @@ class HttpTransport:
         n_retries: how many times a transient failure (HTTP 503, a reset connection) is
             retried.
         retry_backoff_s: the first wait before a retry; each next wait doubles.
+        max_response_bytes: the longest answer body read (None: no cap).
     """
 
     def __init__(
@@ -110,21 +207,23 @@ class HttpTransport:
         key_file: str | os.PathLike[str] | None = None,
         n_retries: int = 2,
         retry_backoff_s: float = 0.1,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not isinstance(url, str):
             raise InvalidInput(f"'url' must be a string (got {describe(url)})")
         parts = urllib.parse.urlsplit(url)
+        shown = redact(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput(
-                f"'url' must look like http://host:port or https://host/prefix (got {url!r})"
+                f"'url' must look like http://host:port or https://host/prefix (got {shown!r})"
                 + ("; for gRPC use V2GrpcEndpoint" if parts.scheme.startswith("grpc") else "")
             )
         try:
             port = parts.port
         except ValueError:
-            raise InvalidInput(f"'url' has an invalid port (got {url!r})") from None
+            raise InvalidInput(f"'url' has an invalid port (got {shown!r})") from None
         if parts.query or parts.fragment:
-            raise InvalidInput(f"'url' must not have a query or fragment (got {url!r})")
+            raise InvalidInput(f"'url' must not have a query or fragment (got {shown!r})")
         if headers is not None and not (isinstance(headers, Mapping) or callable(headers)):
             raise InvalidInput(
                 f"'headers' must be a mapping, a callable returning one, or None "
@@ -136,9 +235,11 @@ class HttpTransport:
             )
         if isinstance(n_retries, bool) or not isinstance(n_retries, int) or n_retries < 0:
             raise InvalidInput(f"'n_retries' must be an integer >= 0 (got {describe(n_retries)})")
-        self.url = url.rstrip("/")
+        self.url = shown.rstrip("/")
         self.timeout_s = check_seconds(timeout_s, "timeout_s")
+        self.max_response_bytes = check_max_bytes(max_response_bytes)
         self.headers = headers
+        self._authorization = basic_auth(parts)
         self.ssl_context = ssl_context
         self.ca_file = _path_or_none(ca_file, "ca_file")
         self.cert_file = _path_or_none(cert_file, "cert_file")
@@ -148,7 +249,7 @@ class HttpTransport:
         tls = (ssl_context, self.ca_file, self.cert_file)
         if parts.scheme != "https" and any(v is not None for v in tls):
             raise InvalidInput(
-                f"TLS settings (ssl_context, ca_file, cert_file) need an https URL (got {url!r})"
+                f"TLS settings (ssl_context, ca_file, cert_file) need an https URL (got {shown!r})"
             )
         self.n_retries = n_retries
         self.retry_backoff_s = check_seconds(retry_backoff_s, "retry_backoff_s", zero=True)
@@ -158,9 +259,13 @@ class HttpTransport:
         self.prefix = parts.path.rstrip("/")
         self._setup()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
     def _setup(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._deadlines = Deadlines()
         # thread id -> that thread's connection; closed when the transport is collected
         self._open: dict[int, http.client.HTTPConnection] = {}
         self._context: ssl.SSLContext | None = None
@@ -173,7 +278,7 @@ class HttpTransport:
                 "(and cert_file=, key_file=) instead to use it in another process"
             )
         state = self.__dict__.copy()
-        for name in ("_local", "_lock", "_open", "_context"):
+        for name in ("_local", "_lock", "_open", "_context", "_deadlines"):
             del state[name]
         return state
 
@@ -185,6 +290,12 @@ class HttpTransport:
         """Close every kept-alive connection (of all threads); later requests reconnect."""
         _close_all(self._open, self._lock)
 
+    def bounded(
+        self, seconds: float, name: str = "timeout_s"
+    ) -> contextlib.AbstractContextManager[Deadline]:
+        """A block whose requests (of this thread) all end within ``seconds`` from now."""
+        return self._deadlines.bounded(seconds, name)
+
     def _tls(self) -> ssl.SSLContext:
         if self.ssl_context is not None:
             return self.ssl_context
@@ -195,21 +306,24 @@ class HttpTransport:
             self._context = context
         return self._context
 
-    def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
+    def _connection(self, deadline: Deadline) -> _Connection | _TLSConnection:
+        timeout_s = max(deadline.remaining(), 1e-3)
         ident = threading.get_ident()
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        connection: _Connection | _TLSConnection | None = getattr(self._local, "connection", None)
         if connection is not None and self._open.get(ident) is connection:
             connection.timeout = timeout_s
+            connection.deadline_at = deadline.at
             if connection.sock is not None:
                 connection.sock.settimeout(timeout_s)
             return connection
         # First request of this thread, or `close()` took its connection: open a new one.
         if self.https:
-            connection = http.client.HTTPSConnection(
+            connection = _TLSConnection(
                 self.host, self.port, timeout=timeout_s, context=self._tls()
             )
         else:
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
+            connection = _Connection(self.host, self.port, timeout=timeout_s)
+        connection.deadline_at = deadline.at
         self._local.connection = connection
         alive = {thread.ident for thread in threading.enumerate()}
         with self._lock:
@@ -238,6 +352,10 @@ class HttpTransport:
             headers.update({str(k): str(v) for k, v in given.items()})
         if extra:
             headers.update(extra)
+        if self._authorization is not None and not any(
+            k.lower() == "authorization" for k in headers
+        ):
+            headers["Authorization"] = self._authorization
         return headers
 
     def request(
@@ -247,46 +365,72 @@ class HttpTransport:
         body: bytes | None = None,
         *,
         timeout_s: float | None = None,
+        timeout_name: str = "timeout_s",
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Send one request; its `Answer`, or `Failure` when no answer came.
 
-        HTTP 503 answers and connections reset in flight are retried ``n_retries`` times
-        after ``retry_backoff_s``, ``2 * retry_backoff_s``, ... seconds; the last 503 is
-        returned as an answer, the last reset raises `Failure`.
+        The whole request, retries included, ends within ``timeout_s`` (default: the
+        transport's; named ``timeout_name`` in messages), or by the deadline of an
+        enclosing `bounded` block when that is earlier. HTTP 503 answers and connections
+        reset in flight are retried ``n_retries`` times after ``retry_backoff_s``,
+        ``2 * retry_backoff_s``, ... seconds, while time remains; the last 503 is returned
+        as an answer, the last reset raises `Failure`.
         """
-        timeout = self.timeout_s if timeout_s is None else timeout_s
+        seconds = self.timeout_s if timeout_s is None else timeout_s
+        deadline = self._deadlines.current(seconds, timeout_name)
         target = f"{self.prefix}{path}"
         sent = self._headers(headers)
         retries = 0
         while True:
+            wait = self.retry_backoff_s * 2**retries
             try:
-                answer = self._send(method, target, body, sent, timeout)
+                answer = self._send(method, target, body, sent, deadline)
             except Failure as failure:
-                if failure.kind != "reset" or retries >= self.n_retries:
+                retry = failure.kind == "reset" and retries < self.n_retries
+                if not retry or not deadline.allows(wait):
                     kind = "connection" if failure.kind == "reset" else failure.kind
                     raise Failure(kind, failure.message, n_retries=retries) from None
             else:
-                if answer.status not in RETRY_STATUSES or retries >= self.n_retries:
+                retry = answer.status in RETRY_STATUSES and retries < self.n_retries
+                if not retry or not deadline.allows(wait):
                     return Answer(answer.status, answer.data, retries)
-            time.sleep(self.retry_backoff_s * 2**retries)
+            time.sleep(wait)
             retries += 1
 
+    def _timeout(self, deadline: Deadline, method: str, target: str) -> Failure:
+        return Failure(
+            "timeout",
+            f"no complete answer from {self.url} within {deadline.text} ({method} {target})",
+        )
+
     def _send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str], timeout: float
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        deadline: Deadline,
     ) -> Answer:
         for attempt in (0, 1):
-            connection = self._connection(timeout)
+            if deadline.remaining() <= 0:
+                raise self._timeout(deadline, method, target)
+            connection = self._connection(deadline)
             reused = connection.sock is not None
             try:
                 connection.request(method, target, body=body, headers=headers)
                 answer = connection.getresponse()
-                data = answer.read()
+                data = self._read(answer)
             except TimeoutError:
                 self._drop(connection)
+                raise self._timeout(deadline, method, target) from None
+            except _TooLarge as exc:
+                self._drop(connection)
+                size = f"{exc.size:,} bytes" + (" announced" if exc.announced else " read so far")
                 raise Failure(
-                    "timeout",
-                    f"no answer from {self.url} within timeout_s={timeout:g} s ({method} {target})",
+                    "server",
+                    f"the answer from {self.url} is larger than max_response_bytes="
+                    f"{self.max_response_bytes:,} ({size}; {method} {target}); it was not read",
                 ) from None
             except ssl.SSLError as exc:
                 self._drop(connection)
@@ -310,3 +454,23 @@ class HttpTransport:
                 self._drop(connection)
             return Answer(answer.status, data)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, answer: http.client.HTTPResponse) -> bytes:
+        """The whole body of ``answer``; `_TooLarge` past ``max_response_bytes``."""
+        limit = self.max_response_bytes
+        if limit is not None and answer.length is not None and answer.length > limit:
+            raise _TooLarge(answer.length, announced=True)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = answer.read1(_READ_SIZE)
+            if not chunk:
+                data = b"".join(chunks)
+                if answer.length:  # the connection ended before the announced length
+                    raise http.client.IncompleteRead(data, answer.length)
+                answer.close()  # the body is complete: the connection can serve the next
+                return data
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise _TooLarge(size, announced=False)
+            chunks.append(chunk)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mlchecks._json import loads
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput, MLChecksError
 from mlchecks.protocols import Response
@@ -29,6 +30,7 @@ __all__ = [
     "encode_tensor",
     "error_text",
     "http_error",
+    "parse_json",
     "status_kind",
     "version_sort_key",
 ]
@@ -192,11 +194,25 @@ def decode_tensor(tensor: Mapping[str, Any]) -> np.ndarray:
         ) from None
 
 
+def parse_json(data: bytes | str) -> Any:
+    """The decoded JSON ``data``; `ValueError` for anything that is not JSON Python can
+    decode, including JSON nested too deeply (which `json.loads` meets with
+    `RecursionError`).
+
+    >>> parse_json(b'{"a": [1]}')
+    {'a': [1]}
+    >>> parse_json("[" * 100_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: the answer is not valid JSON: nested deeper than ... levels
+    """
+    return loads(data, "the answer")
+
+
 def error_text(body: bytes) -> str:
     """The message of an error answer: ``{"error": ...}``, a framework's detail, or the text."""
     text = body.decode("utf-8", "replace").strip()
     try:
-        payload = json.loads(text)
+        payload = parse_json(text)
     except ValueError:
         payload = None
     if isinstance(payload, Mapping):

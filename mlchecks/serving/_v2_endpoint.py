@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.serving._http import Answer, Headers, HttpTransport, check_seconds
+from mlchecks.serving._http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Answer,
+    Headers,
+    HttpTransport,
+    check_seconds,
+)
 from mlchecks.serving._v2_codec import (
     Failure,
     V2Error,
@@ -29,6 +35,7 @@ from mlchecks.serving._v2_codec import (
     error_text,
     failed_response,
     http_error,
+    parse_json,
     status_response,
 )
 from mlchecks.serving._v2_model import DEFAULT_INPUT_NAME, V2Model
@@ -68,8 +75,19 @@ class V2Endpoint(V2Model):
     Failures. ``infer`` never raises for a failed request; it returns a `Response` with
     ``error`` (``"HTTP 404: Model iris not found"``) and ``error_kind``: ``"client"``
     for 4xx answers and inputs that cannot be encoded, ``"server"`` for 5xx answers and
-    malformed answers, ``"timeout"`` when no answer came within ``timeout_s`` (and for
-    HTTP 408 and 504), ``"connection"`` when the server could not be reached.
+    malformed answers and answers longer than ``max_response_bytes``, ``"timeout"`` when
+    no complete answer came within ``timeout_s`` (and for HTTP 408 and 504),
+    ``"connection"`` when the server could not be reached.
+
+    Deadlines. ``timeout_s`` bounds each call as a whole: the metadata lookup of a first
+    ``infer``, connecting, sending, reading every byte of the answer, and the retries with
+    their backoff (a retry is tried only while time remains); a server that trickles its
+    answer cannot stretch a call past it. ``load`` and ``unload`` (with their readiness
+    checks) are bounded by ``load_timeout_s`` the same way.
+
+    Credentials. A URL with credentials (``http://user:password@host:8080``) sends them as
+    HTTP Basic authentication, unless ``headers`` set ``Authorization``; ``url``, the
+    repr and every message show the password as ``***``.
 
     Every inference request carries an ``id`` (a fresh UUID, echoed by V2 servers and in
     ``Response.request_id``), so server logs can be matched with the check's requests.
@@ -85,10 +103,11 @@ class V2Endpoint(V2Model):
 
     Args:
         url: the server's base URL, ``http://host:port`` (``https`` works too) with an
-            optional path prefix (``http://gateway/ml``).
+            optional path prefix (``http://gateway/ml``) and optional credentials
+            (``http://user:password@host:port``, sent as Basic authentication).
         model: the model's name on the server.
-        timeout_s: seconds to wait to connect and for each read of an inference or
-            readiness answer.
+        timeout_s: the most seconds an inference, readiness or metadata call takes, from
+            connecting to the last byte of the answer, retries included.
         load_timeout_s: the same for the model repository's ``load`` and ``unload``, which
             answer only once the model is (un)loaded (Triton takes seconds).
         input_name: the tensor name for a single-array ``inputs``; None: the one input the
@@ -105,6 +124,9 @@ class V2Endpoint(V2Model):
         ca_file, cert_file, key_file: see ``ssl_context``.
         n_retries: how many times an HTTP 503 or a connection reset is retried.
         retry_backoff_s: the first wait before a retry (doubling after each).
+        max_response_bytes: the longest answer read, in bytes (64 MiB); a longer one is a
+            ``"server"`` failure naming its size, refused without reading it all. None: no
+            cap.
 
     Raises:
         InvalidInput: the URL is not ``http(s)://host[:port][/prefix]``, ``model`` is empty,
@@ -140,6 +162,7 @@ class V2Endpoint(V2Model):
         key_file: str | os.PathLike[str] | None = None,
         n_retries: int = 2,
         retry_backoff_s: float = 0.1,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         transport = HttpTransport(
             url,
@@ -151,6 +174,7 @@ class V2Endpoint(V2Model):
             key_file=key_file,
             n_retries=n_retries,
             retry_backoff_s=retry_backoff_s,
+            max_response_bytes=max_response_bytes,
         )
         self._init_model(
             transport,
@@ -163,21 +187,36 @@ class V2Endpoint(V2Model):
         )
         self._quoted_model = urllib.parse.quote(model, safe="")
 
+    @property
+    def max_response_bytes(self) -> int | None:
+        """The longest answer read, in bytes (None: no cap)."""
+        return self._transport.max_response_bytes
+
     # ------------------------------------------------------------------ transport
 
     def _request(
-        self, method: str, path: str, body: bytes | None = None, *, timeout_s: float | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        timeout_s: float | None = None,
+        timeout_name: str = "timeout_s",
     ) -> Answer:
         """Send one request; its `Answer` or `Failure` (see `HttpTransport.request`)."""
-        return self._transport.request(method, path, body, timeout_s=timeout_s)
+        return self._transport.request(
+            method, path, body, timeout_s=timeout_s, timeout_name=timeout_name
+        )
 
     def _call(
         self, method: str, path: str, payload: Any = None, *, timeout_s: float | None = None
     ) -> tuple[int, bytes]:
-        """A management call: (status, body) for any HTTP answer; `V2Error` without one."""
+        """A management call: (status, body) for any HTTP answer; `V2Error` without one.
+        A ``timeout_s`` of its own is the ``load_timeout_s`` of a repository call."""
         body = None if payload is None else json.dumps(payload).encode()
+        name = "timeout_s" if timeout_s is None else "load_timeout_s"
         try:
-            answer = self._request(method, path, body, timeout_s=timeout_s)
+            answer = self._request(method, path, body, timeout_s=timeout_s, timeout_name=name)
             return answer.status, answer.data
         except Failure as failure:
             raise V2Error(failure.message, kind=failure.kind) from None
@@ -185,11 +224,13 @@ class V2Endpoint(V2Model):
     def _parse(self, data: bytes, what: str, expected: type[_T]) -> _T:
         """The JSON answer ``data``, which must decode to an ``expected``; else `V2Error`."""
         try:
-            answer = json.loads(data)
+            answer = parse_json(data)
         except ValueError as exc:
             raise V2Error(f"malformed {what} from {self.url}: {exc}", kind="server") from None
         if not isinstance(answer, expected):
-            raise V2Error(f"malformed {what} from {self.url}: {answer!r}", kind="server")
+            shown = repr(answer)
+            shown = shown if len(shown) <= 200 else shown[:197] + "..."
+            raise V2Error(f"malformed {what} from {self.url}: {shown}", kind="server")
         return answer
 
     def _model_path(self, version: str | None) -> str:
@@ -240,7 +281,7 @@ class V2Endpoint(V2Model):
         items: Any = []
         if status == 200:
             try:
-                items = json.loads(data).get("inputs") or []
+                items = parse_json(data).get("inputs") or []
             except (ValueError, AttributeError):
                 items = []
         return self._remember_inputs(items)
@@ -270,23 +311,25 @@ class V2Endpoint(V2Model):
                 error_kind="client",
             )
         request_id = uuid.uuid4().hex
-        try:
-            body = json.dumps({"id": request_id, **self.encode(inputs)}).encode()
-        except InvalidInput as exc:
-            return Response(error=str(exc), error_kind="client")
-        path = self._model_path(version) + "/infer"
-        start = time.perf_counter()
-        try:
-            status, data, retries = self._request("POST", path, body)
-        except Failure as failure:
-            return failed_response(failure, time.perf_counter() - start, request_id)
+        # one deadline for the whole call: the metadata lookup of the first call included
+        with self._bounded(self.timeout_s, "timeout_s"):
+            try:
+                body = json.dumps({"id": request_id, **self.encode(inputs)}).encode()
+            except InvalidInput as exc:
+                return Response(error=str(exc), error_kind="client")
+            path = self._model_path(version) + "/infer"
+            start = time.perf_counter()
+            try:
+                status, data, retries = self._request("POST", path, body)
+            except Failure as failure:
+                return failed_response(failure, time.perf_counter() - start, request_id)
         latency = time.perf_counter() - start
         if not 200 <= status < 300:
             return status_response(
                 status, data, latency_s=latency, n_retries=retries, request_id=request_id
             )
         try:
-            answer = json.loads(data)
+            answer = parse_json(data)
             served = answer.get("model_version")
             outputs = self._decode_outputs(answer["outputs"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -10,6 +10,7 @@ subclasses move the bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from typing_extensions import Self
 
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
+from mlchecks.serving._deadline import Deadline
 from mlchecks.serving._http import Headers, check_seconds
 from mlchecks.serving._v2_codec import NUMPY_DTYPES, datatype_of
 from mlchecks.serving._v2_repository import V2Repository
@@ -113,6 +115,11 @@ class V2Model(V2Repository):
     def close(self) -> None:
         """Close the connections (of all threads); later requests reconnect."""
         self._transport.close()
+
+    def _bounded(self, seconds: float, name: str) -> AbstractContextManager[Deadline]:
+        """A block whose calls (of this thread) all end within ``seconds`` from now."""
+        bounded: AbstractContextManager[Deadline] = self._transport.bounded(seconds, name)
+        return bounded
 
     @property
     def headers(self) -> Headers | None:

@@ -8,10 +8,12 @@ transport, the model's name and readiness.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from mlchecks._validate import check_non_empty_string
 from mlchecks.exceptions import InvalidInput
+from mlchecks.serving._deadline import Deadline
 from mlchecks.serving._v2_codec import V2Error, http_error, version_sort_key
 
 __all__ = ["V2Repository"]
@@ -34,6 +36,9 @@ class V2Repository:
         raise NotImplementedError
 
     def ready(self, version: str | None = None) -> bool:
+        raise NotImplementedError
+
+    def _bounded(self, seconds: float, name: str) -> AbstractContextManager[Deadline]:
         raise NotImplementedError
 
     def _index(self) -> list[dict[str, Any]]:
@@ -77,7 +82,8 @@ class V2Repository:
         and unloads the versions no longer there. Triton loads the versions the model's
         ``version_policy`` selects (``all { }`` to serve several side by side), reloading every
         version when a file of the model changed and doing nothing otherwise, and answers
-        once they are loaded (seconds: ``load_timeout_s``). To add a version, put it into the
+        once they are loaded. The load and the readiness checks after it end within
+        ``load_timeout_s``. To add a version, put it into the
         repository (a folder with its ``model-settings.json`` for MLServer, its ``model.py`` or
         model file for Triton) and call this.
 
@@ -87,22 +93,23 @@ class V2Repository:
             V2Error: the server refused the load or could not be reached.
         """
         version = check_non_empty_string(version, "version")
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._load_request(f"loading model {self.model!r} (for version {version!r})")
+            if self.ready(version):
+                return
+            ready = self.versions()
+            listing = ", ".join(repr(v) for v in ready) if ready else "none"
+        raise InvalidInput(
+            f"version {version!r} of model {self.model!r} is not ready after loading the "
+            f"model at {self.url} (ready versions: {listing}); is it in the server's "
+            "model repository (and, on Triton, selected by the model's version_policy)?"
+        )
+
+    def _load_request(self, what: str) -> None:
         path = f"/v2/repository/models/{self._quoted_model}/load"
         status, data = self._call("POST", path, timeout_s=self.load_timeout_s)
         if not 200 <= status < 300:
-            raise http_error(
-                f"loading model {self.model!r} (for version {version!r}) at {self.url} failed",
-                status,
-                data,
-            )
-        if not self.ready(version):
-            ready = self.versions()
-            listing = ", ".join(repr(v) for v in ready) if ready else "none"
-            raise InvalidInput(
-                f"version {version!r} of model {self.model!r} is not ready after loading the "
-                f"model at {self.url} (ready versions: {listing}); is it in the server's "
-                "model repository (and, on Triton, selected by the model's version_policy)?"
-            )
+            raise http_error(f"{what} at {self.url} failed", status, data)
 
     def load_model(self) -> None:
         """Load the model (``POST /v2/repository/models/{model}/load``) and check it is ready.
@@ -113,11 +120,10 @@ class V2Repository:
             InvalidInput: the model is not ready after the load.
             V2Error: the server refused the load or could not be reached.
         """
-        path = f"/v2/repository/models/{self._quoted_model}/load"
-        status, data = self._call("POST", path, timeout_s=self.load_timeout_s)
-        if not 200 <= status < 300:
-            raise http_error(f"loading model {self.model!r} at {self.url} failed", status, data)
-        if not self.ready():
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._load_request(f"loading model {self.model!r}")
+            ready = self.ready()
+        if not ready:
             raise InvalidInput(
                 f"model {self.model!r} is not ready after loading it at {self.url}; is it in "
                 "the server's model repository?"
@@ -138,6 +144,10 @@ class V2Repository:
                 the unload, or it could not be reached.
         """
         version = check_non_empty_string(version, "version")
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._unload_only(version)
+
+    def _unload_only(self, version: str) -> None:
         loaded = self.versions()
         if version not in loaded:
             listing = ", ".join(repr(v) for v in loaded) if loaded else "none"
@@ -163,6 +173,7 @@ class V2Repository:
             V2Error: the server refused the unload or could not be reached.
         """
         path = f"/v2/repository/models/{self._quoted_model}/unload"
-        status, data = self._call("POST", path, timeout_s=self.load_timeout_s)
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            status, data = self._call("POST", path, timeout_s=self.load_timeout_s)
         if not 200 <= status < 300:
             raise http_error(f"unloading model {self.model!r} at {self.url} failed", status, data)

@@ -49,7 +49,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,6 +57,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._json import loads
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.serving._http import check_seconds
@@ -125,7 +125,7 @@ def _decode_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         return {"data_base64": base64.b64encode(body).decode("ascii")}
     try:
-        return {"data": json.loads(text)}
+        return {"data": loads(text)}
     except ValueError:
         return {"data": text}
 
@@ -157,7 +157,7 @@ def event_from_http(
     content_type = next((v for n, v in lowered if n == "content-type"), "")
     if content_type.split(";")[0].strip().lower() == "application/cloudevents+json":
         try:
-            event = json.loads(body)
+            event = loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the structured CloudEvent body is not JSON ({exc})") from None
         if not isinstance(event, dict):
@@ -181,13 +181,13 @@ def _payload(event: Mapping[str, Any]) -> Any:
     if "data_base64" in event:
         try:
             raw = base64.b64decode(event["data_base64"], validate=True)
-            return json.loads(raw)
+            return loads(raw)
         except (binascii.Error, TypeError, ValueError):
             return None
     data = event.get("data")
     if isinstance(data, str):
         try:
-            return json.loads(data)
+            return loads(data)
         except ValueError:
             return data
     return data

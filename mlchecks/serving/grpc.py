@@ -31,7 +31,7 @@ from mlchecks.serving._grpc_wire import (
     protocol,
     set_parameter,
 )
-from mlchecks.serving._http import Headers, check_seconds
+from mlchecks.serving._http import DEFAULT_MAX_RESPONSE_BYTES, Headers, check_seconds
 from mlchecks.serving._v2_codec import Failure, V2Error
 from mlchecks.serving._v2_model import V2Model
 
@@ -65,11 +65,14 @@ class V2GrpcEndpoint(V2Model):
     (``"gRPC NOT_FOUND: Model iris not found"``) and ``error_kind``: ``"client"`` for
     INVALID_ARGUMENT, NOT_FOUND and the other caller errors and for inputs that cannot be
     encoded, ``"timeout"`` for DEADLINE_EXCEEDED (no answer within ``timeout_s``),
-    ``"connection"`` for UNAVAILABLE, ``"server"`` for INTERNAL, UNKNOWN and the rest. A
-    call answered UNAVAILABLE (the server is unreachable, restarting or overloaded) is
-    retried ``n_retries`` times with exponential backoff; ``Response.n_retries`` counts
-    the retries, and the checks report them apart from failures. The management calls
-    raise `V2Error` (``kind="unsupported"`` for UNIMPLEMENTED).
+    ``"connection"`` for UNAVAILABLE, ``"server"`` for INTERNAL, UNKNOWN, an answer larger
+    than ``max_response_bytes`` and the rest. A call answered UNAVAILABLE (the server is
+    unreachable, restarting or overloaded) is retried ``n_retries`` times with exponential
+    backoff while time remains; ``Response.n_retries`` counts the retries, and the checks
+    report them apart from failures. ``timeout_s`` bounds each call as a whole (the
+    metadata lookup of a first ``infer`` and the retries included), ``load_timeout_s``
+    each ``load`` and ``unload`` with its readiness checks. The management calls raise
+    `V2Error` (``kind="unsupported"`` for UNIMPLEMENTED).
 
     Connection. One gRPC channel (HTTP/2, many calls at once) shared by every thread,
     opened at the first call; `close` closes it (a later call opens a new one). The
@@ -79,7 +82,8 @@ class V2GrpcEndpoint(V2Model):
         url: ``grpc://host:port`` (plaintext), ``grpcs://host[:port]`` (TLS, port 443 by
             default) or gRPC's own ``host:port``.
         model: the model's name on the server.
-        timeout_s: the deadline of each inference, readiness and metadata call, seconds.
+        timeout_s: the deadline of each inference, readiness and metadata call, seconds,
+            retries included.
         load_timeout_s: the deadline of the repository's load and unload calls, which
             answer once the model is (un)loaded.
         input_name: the tensor name for a single-array ``inputs``; None: the one input the
@@ -99,6 +103,8 @@ class V2GrpcEndpoint(V2Model):
         raw_inputs: send tensors as ``raw_input_contents`` (True) or typed contents.
         channel_options: extra gRPC channel arguments, name -> value
             (``{"grpc.ssl_target_name_override": "model.example.com"}``).
+        max_response_bytes: the largest answer received, in bytes (64 MiB; gRPC's
+            ``grpc.max_receive_message_length``); None: no cap.
 
     Raises:
         InvalidInput: the URL is malformed, ``model`` is empty, ``timeout_s`` is not
@@ -136,6 +142,7 @@ class V2GrpcEndpoint(V2Model):
         retry_backoff_s: float = 0.1,
         raw_inputs: bool = True,
         channel_options: Mapping[str, Any] | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         transport = GrpcTransport(
             url,
@@ -147,6 +154,7 @@ class V2GrpcEndpoint(V2Model):
             n_retries=n_retries,
             retry_backoff_s=retry_backoff_s,
             channel_options=channel_options,
+            max_response_bytes=max_response_bytes,
         )
         self._init_model(
             transport,
@@ -171,8 +179,9 @@ class V2GrpcEndpoint(V2Model):
     ) -> Any:
         """A management call's answer; `V2Error` naming ``what`` when it failed."""
         request = protocol().messages[method + "Request"](**fields)
+        name = "timeout_s" if timeout_s is None else "load_timeout_s"
         try:
-            return self._transport.call(method, request, timeout_s=timeout_s)[0]
+            return self._transport.call(method, request, timeout_s=timeout_s, timeout_name=name)[0]
         except Failure as failure:
             raise V2Error(f"{what}: {failure.message}", kind=failure.kind) from None
 
@@ -233,23 +242,25 @@ class V2GrpcEndpoint(V2Model):
                 error_kind="client",
             )
         request_id = uuid.uuid4().hex
-        try:
-            request = self.encode(inputs, version)
-        except InvalidInput as exc:
-            return Response(error=str(exc), error_kind="client")
-        request.id = request_id
-        start = time.perf_counter()
-        try:
-            answer, retries = self._transport.call("ModelInfer", request)
-        except Failure as failure:
-            kind = "server" if failure.kind == "unsupported" else failure.kind
-            return Response(
-                latency_s=time.perf_counter() - start,
-                error=failure.message,
-                error_kind=kind,
-                n_retries=failure.n_retries,
-                request_id=request_id,
-            )
+        protocol()  # compiled at first use, before the call's deadline starts
+        with self._bounded(self.timeout_s, "timeout_s"):
+            try:
+                request = self.encode(inputs, version)
+            except InvalidInput as exc:
+                return Response(error=str(exc), error_kind="client")
+            request.id = request_id
+            start = time.perf_counter()
+            try:
+                answer, retries = self._transport.call("ModelInfer", request)
+            except Failure as failure:
+                kind = "server" if failure.kind == "unsupported" else failure.kind
+                return Response(
+                    latency_s=time.perf_counter() - start,
+                    error=failure.message,
+                    error_kind=kind,
+                    n_retries=failure.n_retries,
+                    request_id=request_id,
+                )
         latency = time.perf_counter() - start
         try:
             outputs = self.pick_output(decode_outputs(answer))
@@ -387,15 +398,19 @@ class V2GrpcEndpoint(V2Model):
             V2Error: the server refused the load or could not be reached.
         """
         version = check_non_empty_string(version, "version")
-        self._load(f"loading model {self.model!r} (for version {version!r}) at {self.url} failed")
-        if not self.ready(version):
-            ready = self.versions()
-            listing = ", ".join(repr(v) for v in ready) if ready else "none"
-            raise InvalidInput(
-                f"version {version!r} of model {self.model!r} is not ready after loading the "
-                f"model at {self.url} (ready versions: {listing}); is it in the server's "
-                "model repository?"
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._load(
+                f"loading model {self.model!r} (for version {version!r}) at {self.url} failed"
             )
+            if self.ready(version):
+                return
+            ready = self.versions()
+        listing = ", ".join(repr(v) for v in ready) if ready else "none"
+        raise InvalidInput(
+            f"version {version!r} of model {self.model!r} is not ready after loading the "
+            f"model at {self.url} (ready versions: {listing}); is it in the server's "
+            "model repository?"
+        )
 
     def load_model(self) -> None:
         """Load the model (``RepositoryModelLoad``) and check it is ready.
@@ -404,8 +419,10 @@ class V2GrpcEndpoint(V2Model):
             InvalidInput: the model is not ready after the load.
             V2Error: the server refused the load or could not be reached.
         """
-        self._load(f"loading model {self.model!r} at {self.url} failed")
-        if not self.ready():
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._load(f"loading model {self.model!r} at {self.url} failed")
+            ready = self.ready()
+        if not ready:
             raise InvalidInput(
                 f"model {self.model!r} is not ready after loading it at {self.url}; is it in "
                 "the server's model repository?"
@@ -417,9 +434,10 @@ class V2GrpcEndpoint(V2Model):
         Raises:
             V2Error: the server refused the unload or could not be reached.
         """
-        self._manage(
-            "RepositoryModelUnload",
-            f"unloading model {self.model!r} at {self.url} failed",
-            timeout_s=self.load_timeout_s,
-            model_name=self.model,
-        )
+        with self._bounded(self.load_timeout_s, "load_timeout_s"):
+            self._manage(
+                "RepositoryModelUnload",
+                f"unloading model {self.model!r} at {self.url} failed",
+                timeout_s=self.load_timeout_s,
+                model_name=self.model,
+            )

@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from mlchecks._json import loads
 from mlchecks._validate import check_int, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.serving._http import check_seconds
@@ -215,7 +216,7 @@ def _items(body: bytes) -> tuple[list[Any], list[str]]:
         return [], [f"the body is not UTF-8 ({exc.reason})"]
     if text.lstrip().startswith("["):
         try:
-            rows = json.loads(text)
+            rows = loads(text)
         except ValueError as exc:
             return [], [f"the body is not a JSON array ({exc})"]
         read: Callable[[Any], Any] = from_json
@@ -481,7 +482,7 @@ class JudgeService:
         if hook not in HOOKS:
             return 404, {"error": f"unknown Flagger hook {hook!r}; one of {', '.join(HOOKS)}"}
         try:
-            payload = check_flagger_payload(json.loads(body))
+            payload = check_flagger_payload(loads(body))
         except (InvalidInput, ValueError) as exc:
             return 400, {"error": f"not a Flagger webhook payload: {exc}"}
         metadata = payload.get("metadata") or {}

@@ -14,6 +14,10 @@ named pointer to one version of a registered model; serving infrastructure loads
   names the version that answered.
 
 mlflow is an optional dependency, imported when one of these classes is constructed.
+
+A tracking or registry URI with a password (``postgresql://ml:secret@db/mlflow``,
+``http://user:secret@mlflow:5000``) is used as given, but shown everywhere (the
+``tracking_uri`` attribute, reprs, errors) with the password as ``***``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlchecks._text import redact
 from mlchecks._validate import check_int, check_non_empty_string, check_number, describe
 from mlchecks.exceptions import InvalidInput, MissingDependency
 from mlchecks.protocols import Response
@@ -50,6 +55,10 @@ def _check_uri(value: Any, name: str) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
         raise InvalidInput(f"'{name}' must be a non-empty string or None (got {describe(value)})")
     return value
+
+
+def _shown(uri: str | None) -> str | None:
+    return None if uri is None else redact(uri)
 
 
 def _version_key(version: str) -> tuple[int, int, str]:
@@ -101,7 +110,7 @@ class _Registry:
             if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
                 where = self.registry_uri or self.tracking_uri or "the configured registry"
                 raise InvalidInput(
-                    f"registered model {self.model_name!r} does not exist in {where}"
+                    f"registered model {self.model_name!r} does not exist in {redact(where)}"
                 ) from None
             raise
         version = dict(model.aliases or {}).get(self.alias)
@@ -183,8 +192,9 @@ class MLflowDeployment:
         self.on_set_live = on_set_live
         self.model_name = self._registry.model_name
         self.alias = self._registry.alias
-        self.tracking_uri = self._registry.tracking_uri
-        self.registry_uri = self._registry.registry_uri
+        # shown (password hidden); the registry keeps the URIs as given
+        self.tracking_uri = _shown(self._registry.tracking_uri)
+        self.registry_uri = _shown(self._registry.registry_uri)
 
     def __repr__(self) -> str:
         text = f"{type(self).__name__}({self.model_name!r}, alias={self.alias!r}"
@@ -232,8 +242,8 @@ class MLflowDeployment:
         return MLflowEndpoint(
             self.model_name,
             self.alias,
-            tracking_uri=self.tracking_uri,
-            registry_uri=self.registry_uri,
+            tracking_uri=self._registry.tracking_uri,
+            registry_uri=self._registry.registry_uri,
             **kwargs,
         )
 
@@ -363,12 +373,16 @@ class MLflowEndpoint:
                 chosen = self.resolve()
             except InvalidInput as exc:
                 return Response(
-                    latency_s=time.perf_counter() - start, error=str(exc), error_kind="client"
+                    latency_s=time.perf_counter() - start,
+                    error=redact(str(exc)),
+                    error_kind="client",
                 )
             except Exception as exc:
                 return Response(
                     latency_s=time.perf_counter() - start,
-                    error=f"cannot resolve alias {self.alias!r}: {type(exc).__name__}: {exc}",
+                    error=redact(
+                        f"cannot resolve alias {self.alias!r}: {type(exc).__name__}: {exc}"
+                    ),
                     error_kind="connection",
                 )
             if chosen is None:
@@ -391,14 +405,14 @@ class MLflowEndpoint:
             return Response(
                 version=chosen,
                 latency_s=time.perf_counter() - start,
-                error=str(exc),
+                error=redact(str(exc)),
                 error_kind="client",
             )
         except Exception as exc:
             return Response(
                 version=chosen,
                 latency_s=time.perf_counter() - start,
-                error=f"loading version {chosen!r} failed: {type(exc).__name__}: {exc}",
+                error=redact(f"loading version {chosen!r} failed: {type(exc).__name__}: {exc}"),
                 error_kind="server",
             )
         try:
@@ -407,7 +421,7 @@ class MLflowEndpoint:
             return Response(
                 version=chosen,
                 latency_s=time.perf_counter() - start,
-                error=f"{type(exc).__name__}: {exc}",
+                error=redact(f"{type(exc).__name__}: {exc}"),
                 error_kind="server",
             )
         return Response(outputs=outputs, version=chosen, latency_s=time.perf_counter() - start)

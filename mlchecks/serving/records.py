@@ -40,7 +40,6 @@ Label(request_id='r-7', label=0, time=1714564800.0)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -48,6 +47,7 @@ from typing import Any
 
 import attrs
 
+from mlchecks._json import loads
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 
@@ -307,7 +307,7 @@ def parse_line(text: str | bytes) -> Record | Label:
     mlchecks.exceptions.InvalidInput: no 'version': a request needs the version that answered...
     """
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"not JSON ({exc})") from None
     return from_json(obj)

@@ -32,11 +32,17 @@ from typing import Any
 
 import numpy as np
 
+from mlchecks._text import redact
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Response
-from mlchecks.serving._http import Headers, HttpTransport, check_seconds
-from mlchecks.serving._v2_codec import Failure, failed_response, status_response
+from mlchecks.serving._http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Headers,
+    HttpTransport,
+    check_seconds,
+)
+from mlchecks.serving._v2_codec import Failure, failed_response, parse_json, status_response
 
 __all__ = ["MLflowBody", "RestEndpoint", "default_decode", "default_encode", "to_json"]
 
@@ -155,16 +161,24 @@ class RestEndpoint:
 
     Failures. ``infer`` never raises: a failed request is a `Response` with ``error`` and
     ``error_kind``: ``"client"`` for 4xx answers and inputs ``encode`` cannot turn into
-    JSON, ``"server"`` for 5xx answers and answers ``decode`` cannot read, ``"timeout"``
-    when no answer came within ``timeout_s`` (and HTTP 408 and 504), ``"connection"``
-    when the service could not be reached. An HTTP 503 or a connection reset is retried
-    ``n_retries`` times with exponential backoff, counted in ``Response.n_retries``.
+    JSON, ``"server"`` for 5xx answers, answers ``decode`` cannot read and answers longer
+    than ``max_response_bytes``, ``"timeout"`` when no complete answer came within
+    ``timeout_s`` (and HTTP 408 and 504), ``"connection"`` when the service could not be
+    reached. An HTTP 503 or a connection reset is retried ``n_retries`` times with
+    exponential backoff while time remains, counted in ``Response.n_retries``;
+    ``timeout_s`` bounds the whole call, retries included, however slowly the service
+    sends its answer.
+
+    Credentials in the URL (``http://user:password@host/predict``) are sent as HTTP Basic
+    authentication, unless ``headers`` set ``Authorization``; ``url``, the repr and every
+    message show the password as ``***``.
 
     Connections are kept alive per thread; the endpoint is safe to share between threads
     and pickles (the copy opens its own connections; not with an ``ssl_context``).
 
     Args:
-        url: the route, ``http(s)://host[:port]/path`` (``http://127.0.0.1:8000/predict``).
+        url: the route, ``http(s)://[user:password@]host[:port]/path``
+            (``http://127.0.0.1:8000/predict``).
         encode: ``encode(inputs) -> body``, any JSON-serializable value (numpy arrays and
             scalars inside it are converted with `to_json`); None: `default_encode`.
         decode: ``decode(answer) -> outputs`` from the answer's decoded JSON; raising
@@ -176,13 +190,16 @@ class RestEndpoint:
             service is ready when it accepts connections.
         method: the HTTP method of inference requests.
         request_id_header: the header carrying the request id (None: send none).
-        timeout_s: seconds to wait to connect and for each read of an answer.
+        timeout_s: the most seconds one call takes, from connecting to the last byte of
+            the answer, retries included.
         headers: extra HTTP headers (authentication), or a callable returning them,
             called before every request (a token that expires).
         ssl_context, ca_file, cert_file, key_file: TLS for ``https`` URLs (see
             `mlchecks.serving.V2Endpoint`).
         n_retries: how many times an HTTP 503 or a connection reset is retried.
         retry_backoff_s: the first wait before a retry (doubling after each).
+        max_response_bytes: the longest answer read, in bytes (64 MiB); a longer one is a
+            ``"server"`` failure, refused without reading it all. None: no cap.
 
     Raises:
         InvalidInput: the URL is not ``http(s)://host[:port]/path``, a callable is not
@@ -217,6 +234,7 @@ class RestEndpoint:
         key_file: str | os.PathLike[str] | None = None,
         n_retries: int = 2,
         retry_backoff_s: float = 0.1,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not isinstance(url, str):
             raise InvalidInput(f"'url' must be a string (got {describe(url)})")
@@ -231,10 +249,11 @@ class RestEndpoint:
             key_file=key_file,
             n_retries=n_retries,
             retry_backoff_s=retry_backoff_s,
+            max_response_bytes=max_response_bytes,
         )
         if parts.query or parts.fragment:
-            raise InvalidInput(f"'url' must not have a query or fragment (got {url!r})")
-        self.url = url
+            raise InvalidInput(f"'url' must not have a query or fragment (got {redact(url)!r})")
+        self.url = redact(url)
         self.route = parts.path or "/"
         self.encode = _callable_or_none(encode, "encode") or default_encode
         self.decode = _callable_or_none(decode, "decode") or default_decode
@@ -249,6 +268,7 @@ class RestEndpoint:
             else check_non_empty_string(request_id_header, "request_id_header")
         )
         self.timeout_s = self._transport.timeout_s
+        self.max_response_bytes = self._transport.max_response_bytes
 
     @classmethod
     def mlflow(
@@ -361,7 +381,7 @@ class RestEndpoint:
                 status, data, latency_s=latency, n_retries=retries, request_id=sent_id
             )
         try:
-            answer = json.loads(data)
+            answer = parse_json(data)
             served = self._served(answer)
             outputs = self.decode(answer)
         except Exception as exc:

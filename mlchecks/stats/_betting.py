@@ -253,9 +253,14 @@ def _bisect_bound(
 
 
 def _counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
-    k_arr, n_arr = np.broadcast_arrays(
-        np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    )
+    k_arr = as_array(k, "k", dtype=np.float64, min_size=0)
+    n_arr = as_array(n, "n", dtype=np.float64, min_size=0)
+    try:
+        k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    except ValueError:
+        raise InvalidInput(
+            f"'k' and 'n' must have shapes that broadcast (got {k_arr.shape} and {n_arr.shape})"
+        ) from None
     if not (np.isfinite(n_arr).all() and (k_arr >= 0).all() and (n_arr >= k_arr).all()):
         raise InvalidInput("'k' and 'n' must be finite counts with 0 <= k <= n")
     return k_arr, n_arr

@@ -13,7 +13,7 @@ import numpy as np
 from mlchecks._validate import as_array, as_labels, as_probabilities, check_same_length
 from mlchecks.exceptions import InvalidInput
 
-__all__ = ["multilabel_inputs", "predicted_labels"]
+__all__ = ["class_count", "classification_inputs", "multilabel_inputs", "predicted_labels"]
 
 #: Row sums of class probabilities may differ from 1 by this much (float32 softmax rounding).
 _SUM_TOLERANCE = 1e-3
@@ -66,9 +66,22 @@ def _check_unit_interval(array: np.ndarray, name: str) -> None:
         )
 
 
-def _classification_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    labels = as_labels(y_true, "y_true")
+def class_count(y_pred: np.ndarray) -> int | None:
+    """How many classes predictions imply: C for (n, C) scores, 2 for (n,) probabilities of
+    class 1, None for (n,) class labels (any label may be a class)."""
+    if y_pred.ndim == 2:
+        return int(y_pred.shape[1])
+    return 2 if y_pred.dtype.kind == "f" else None
+
+
+def classification_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted class indices, checked: each label a class the predictions have.
+
+    >>> classification_inputs([1, 0], [[0.2, 0.8], [0.6, 0.4]])
+    (array([1, 0]), array([1, 0]))
+    """
     predicted = predicted_labels(y_pred)
+    labels = as_labels(y_true, "y_true", n_classes=class_count(np.asarray(y_pred)))
     check_same_length(y_true=labels, y_pred=predicted)
     return labels, predicted
 
@@ -91,10 +104,22 @@ def _probability_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarra
     return labels, probs
 
 
+#: Regression targets and predictions beyond this size are rejected: their squared errors
+#: would overflow float64 to infinity.
+MAX_REGRESSION_VALUE = 1e150
+
+
 def _regression_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     target = as_array(y_true, "y_true", ndim=1, dtype=np.float64)
     predicted = as_array(y_pred, "y_pred", ndim=1, dtype=np.float64)
     check_same_length(y_true=target, y_pred=predicted)
+    for name, array in (("y_true", target), ("y_pred", predicted)):
+        largest = float(np.abs(array).max())
+        if largest > MAX_REGRESSION_VALUE:
+            raise InvalidInput(
+                f"'{name}' must be at most {MAX_REGRESSION_VALUE:g} in size (got {largest:g}): "
+                "squared errors would overflow float64"
+            )
     return target, predicted
 
 
@@ -108,7 +133,7 @@ def _true_class_probability(labels: np.ndarray, probs: np.ndarray) -> np.ndarray
 
 
 def _correct(y_true: Any, y_pred: Any) -> np.ndarray:
-    labels, predicted = _classification_inputs(y_true, y_pred)
+    labels, predicted = classification_inputs(y_true, y_pred)
     correct: np.ndarray = (labels == predicted).astype(np.float64)
     return correct
 
@@ -158,13 +183,12 @@ def _label_matrix(value: Any, name: str) -> np.ndarray:
     if array.dtype.kind == "f" and not np.all(array == np.round(array)):
         _check_unit_interval(array, name)
         return (array > 0.5).astype(np.int64)
-    out = array.astype(np.int64)
-    if not np.isin(out, (0, 1)).all():
+    if not np.isin(array, (0, 1)).all():
         raise InvalidInput(
             f"'{name}' must be (n, L) 0/1 label indicators or probabilities (got values "
-            f"from {out.min()} to {out.max()})"
+            f"from {array.min()} to {array.max()})"
         )
-    return out
+    return array.astype(np.int64)
 
 
 def multilabel_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, check_int, check_open_unit, describe
+from mlchecks._validate import as_array, as_int64, check_int, check_open_unit, describe
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "clopper_pearson",
     "clopper_pearson_interval",
     "normal_interval",
+    "std",
     "wilson_interval",
 ]
 
@@ -153,7 +154,8 @@ def clopper_pearson(
     with ``upper_tail`` the bounds are one-sided: the lower at level ``confidence``
     (``a = 1 - confidence``) and the upper at level ``1 - upper_tail``. Each bound holds with
     probability at least its level at every n and every true proportion, which the Wilson
-    interval does not promise. No validation: see `clopper_pearson_interval`.
+    interval does not promise. Counts are checked (finite, ``0 <= successes <= n``, shapes
+    that broadcast); `clopper_pearson_interval` takes one pair of integers.
 
     >>> low, high = clopper_pearson(np.array([0, 5]), np.array([10, 10]))
     >>> np.round(low, 4).tolist(), np.round(high, 4).tolist()
@@ -163,8 +165,16 @@ def clopper_pearson(
     """
     from scipy.special import betaincinv
 
-    k = np.asarray(successes, dtype=np.float64)
-    size = np.asarray(n, dtype=np.float64)
+    k = as_array(successes, "successes", dtype=np.float64, min_size=0)
+    size = as_array(n, "n", dtype=np.float64, min_size=0)
+    try:
+        k, size = np.broadcast_arrays(k, size)
+    except ValueError:
+        raise InvalidInput(
+            f"'successes' and 'n' must have shapes that broadcast (got {k.shape} and {size.shape})"
+        ) from None
+    if not ((k >= 0).all() and (k <= size).all()):
+        raise InvalidInput("'successes' must be counts with 0 <= successes <= n")
     if upper_tail is None:
         low_tail = high_tail = (1.0 - confidence) / 2.0
     else:
@@ -259,6 +269,18 @@ def _generator(rng: Any) -> np.random.Generator:
     )
 
 
+def std(values: np.ndarray, ddof: int = 0) -> float:
+    """``np.std`` that does not overflow: values beyond 1e150 are scaled before squaring.
+
+    >>> std(np.array([1e300, -1e300]))
+    1e+300
+    """
+    scale = float(np.abs(values).max()) if values.size else 0.0
+    if scale <= 1e150:
+        return float(np.std(values, ddof=ddof))
+    return scale * float(np.std(values / scale, ddof=ddof))
+
+
 def _summarize(estimate: float, stats: np.ndarray, confidence: float) -> BootstrapResult:
     finite = stats[np.isfinite(stats)]
     if finite.size == 0:
@@ -266,7 +288,7 @@ def _summarize(estimate: float, stats: np.ndarray, confidence: float) -> Bootstr
         return BootstrapResult(float(estimate), ci, math.nan, 0, finite)
     alpha = 1.0 - confidence
     low, high = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
-    se = float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0
+    se = std(finite, ddof=1) if finite.size > 1 else 0.0
     return BootstrapResult(
         float(estimate), ConfidenceInterval(float(low), float(high)), se, int(finite.size), finite
     )
@@ -323,14 +345,13 @@ def bootstrap_counts(
     (0.87, 0.85, 0.89)
     """
     table = as_array(counts, "counts")
-    if table.dtype.kind == "f":
-        if not np.all(table == np.round(table)):
-            raise InvalidInput("'counts' must be whole numbers (got non-integer floats)")
-        table = table.astype(np.int64)
-    elif table.dtype.kind == "b" or table.dtype.kind not in "iu":
+    if table.dtype.kind == "b":
         raise InvalidInput(f"'counts' must be integer cell counts (got {describe(table)})")
+    table = as_int64(table, "counts", "whole numbers")
     if table.min() < 0:
         raise InvalidInput(f"'counts' must be >= 0 (got a minimum of {table.min()})")
+    if float(table.sum(dtype=np.float64)) >= 2.0**62:
+        raise InvalidInput(f"'counts' must total less than 2**62 (got {describe(table)})")
     total = int(table.sum())
     if total < 1:
         raise InvalidInput("'counts' must have a positive total (got 0)")

@@ -44,7 +44,6 @@ from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._metric_inputs import (
     _absolute_errors,
     _brier_terms,
-    _classification_inputs,
     _correct,
     _hamming_terms,
     _log_loss_terms,
@@ -52,6 +51,7 @@ from mlchecks.stats._metric_inputs import (
     _squared_errors,
     _subset_terms,
     _wrong,
+    classification_inputs,
     multilabel_inputs,
     predicted_labels,
 )
@@ -210,7 +210,7 @@ def _confusion_counts(
     """True positives, predicted counts and true counts per class."""
     if average not in ("binary", "macro"):
         raise InvalidInput(f"'average' must be 'binary' or 'macro' (got {average!r})")
-    labels, predicted = _classification_inputs(y_true, y_pred)
+    labels, predicted = classification_inputs(y_true, y_pred)
     if average == "binary":
         high = max(int(labels.max()), int(predicted.max()))
         if high > 1:

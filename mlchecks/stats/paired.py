@@ -38,8 +38,9 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_labels, check_choice, check_int
+from mlchecks._validate import as_array, as_labels, check_choice, check_int, to_array
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._metric_inputs import classification_inputs
 from mlchecks.stats.auc import delong, delong_ci
 from mlchecks.stats.inference import (
     mcnemar_exact_counts,
@@ -54,6 +55,7 @@ from mlchecks.stats.intervals import (
     clopper_pearson,
     clopper_pearson_interval,
     normal_interval,
+    std,
 )
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, Metric, get_metric, predicted_labels
 from mlchecks.stats.sliced import sliced_confusion
@@ -226,7 +228,8 @@ def mean_standard_error(values: np.ndarray) -> float:
     >>> mean_standard_error(np.array([0.0, 2.0, 4.0, 6.0]))
     1.118033988749895
     """
-    return float(np.std(values) / math.sqrt(values.size))
+    array = as_array(values, "values", ndim=1, dtype=np.float64)
+    return std(array) / math.sqrt(array.size)
 
 
 def metric_estimate(
@@ -257,10 +260,11 @@ def metric_estimate(
     """
     found = get_metric(metric)
     level = check_confidence(confidence_level, "confidence_level")
-    y = np.asarray(y_true)
-    n = len(y)
+    y = to_array(y_true, "y_true")
+    n = len(y) if y.ndim else 0
     if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
-        correct = int(np.count_nonzero(predicted_labels(y_pred) == as_labels(y, "labels")))
+        truth, guess = classification_inputs(y, y_pred)
+        correct = int(np.count_nonzero(guess == truth))
         hits = correct if found.name == "accuracy" else n - correct
         ci = clopper_pearson_interval(hits, n, level)
         return MetricEstimate(hits / n, ci, n, "clopper-pearson")
@@ -395,7 +399,7 @@ def paired_correctness(
     (0.002, 0.0569)
     """
     name = check_choice(metric, "metric", CORRECTNESS_METRICS)
-    counts = np.asarray(table)
+    counts = to_array(table, "table")
     if counts.shape != (2, 2):
         raise InvalidInput(f"'table' must be 2x2 correctness counts (got shape {counts.shape})")
     (neither, base_only), (cand_only, both) = (
@@ -448,13 +452,15 @@ def paired_difference(
     (-0.419, True, 'paired mean with its exact bootstrap se')
     """
     found = get_metric(metric)
-    y = np.asarray(y_true)
-    cand, base = np.asarray(candidate), np.asarray(baseline)
-    n = len(y)
+    y = to_array(y_true, "y_true")
+    cand, base = to_array(candidate, "candidate"), to_array(baseline, "baseline")
+    n = len(y) if y.ndim else 0
     if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
-        truth = as_labels(y, "labels")
-        right = (predicted_labels(cand) == truth, predicted_labels(base) == truth)
-        table = sliced_confusion(np.zeros(n, dtype=np.intp), 1, *right, 2)[0]
+        truth, guess_cand = classification_inputs(y, cand)
+        _, guess_base = classification_inputs(y, base)
+        table = sliced_confusion(
+            np.zeros(n, dtype=np.intp), 1, guess_cand == truth, guess_base == truth, 2
+        )[0]
         return paired_correctness(table, metric=found.name)
     if found.name == "roc_auc":
         res = delong(y, cand, base)

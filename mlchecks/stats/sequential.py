@@ -94,8 +94,17 @@ def _count_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidInput(
             f"'counts_a' and 'counts_b' must have the same length (got {ca.size} and {cb.size})"
         )
-    if (ca < 0).any() or (cb < 0).any():
-        raise InvalidInput("'counts_a' and 'counts_b' must be non-negative counts")
+    for name, counts in (("counts_a", ca), ("counts_b", cb)):
+        if (counts < 0).any():
+            first = int(np.argmax(counts < 0))
+            raise InvalidInput(
+                f"'{name}' must be non-negative counts (got {counts[first]:g} at index {first})"
+            )
+        if not counts.sum() > 0:
+            raise InvalidInput(
+                f"'{name}' must hold at least one count (got {counts.size} zeros): a histogram "
+                "with no observations has no distribution to compare"
+            )
     return ca, cb
 
 
@@ -112,15 +121,16 @@ def psi(counts_a: Any, counts_b: Any, *, smoothing: float = PSI_SMOOTHING) -> fl
         smoothing: pseudo-count added to each category (> 0).
 
     Returns:
-        The PSI, a float >= 0 (0.0 when both vectors are empty of counts).
+        The PSI, a float >= 0.
+
+    Raises:
+        InvalidInput: for negative counts, different lengths, or a histogram of zeros.
 
     >>> round(psi([50, 30, 20], [30, 30, 40], smoothing=1e-12), 4)
     0.2408
     """
     ca, cb = _count_pair(counts_a, counts_b)
     s = positive(smoothing, "smoothing")
-    if ca.sum() == 0 and cb.sum() == 0:
-        return 0.0
     p = (ca + s) / (ca.sum() + s * ca.size)
     q = (cb + s) / (cb.sum() + s * cb.size)
     return float(np.sum((p - q) * np.log(p / q)))
@@ -132,12 +142,17 @@ def js_divergence(counts_a: Any, counts_b: Any) -> float:
     Computed on the raw proportions (``0 * log 0 = 0``); equals the square of
     `scipy.spatial.distance.jensenshannon` with ``base=2``.
 
+    Raises:
+        InvalidInput: for negative counts, different lengths, or a histogram of zeros.
+
     >>> js_divergence([1, 0], [0, 1])
     1.0
+    >>> js_divergence([0, 0, 0], [10, 20, 30])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlchecks.exceptions.InvalidInput: 'counts_a' must hold at least one count (got 3 zeros): ...
     """
     ca, cb = _count_pair(counts_a, counts_b)
-    if ca.sum() == 0 or cb.sum() == 0:
-        return 0.0
     p = ca / ca.sum()
     q = cb / cb.sum()
     mid = 0.5 * (p + q)

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, as_int64, as_labels, describe
+from mlchecks._validate import as_array, as_int64, as_labels, check_int, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, METRICS, Metric, get_metric
 
@@ -39,10 +39,33 @@ __all__ = [
 
 
 def _codes(value: Any) -> np.ndarray:
-    array = np.asarray(value)
+    array = as_array(value, "codes", min_size=0)
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise InvalidInput(f"'codes' must be a 1-D integer array (got {describe(array)})")
     return array.astype(np.intp, copy=False)
+
+
+#: Count tables of up to this many slices are allowed for any number of examples (empty
+#: slices are fine); beyond it, at most one slice per example: ``n_slices=10**12`` is an
+#: error, not a 7 TiB allocation.
+MAX_EMPTY_SLICES = 1 << 16
+#: A (n_slices, n_classes, n_classes) confusion table may have this many cells, or up to
+#: eight per example.
+MAX_CONFUSION_CELLS = 1 << 22
+
+
+def _table(value: Any, n_slices: Any) -> tuple[np.ndarray, int]:
+    """Checked ``codes`` and ``n_slices``: an integer >= 0 and at most
+    ``max(len(codes), MAX_EMPTY_SLICES)``."""
+    codes = _codes(value)
+    count = check_int(n_slices, "n_slices", minimum=0)
+    limit = max(len(codes), MAX_EMPTY_SLICES)
+    if count > limit:
+        raise InvalidInput(
+            f"'n_slices' must be at most {limit:,} (the larger of the number of examples, "
+            f"{len(codes):,}, and {MAX_EMPTY_SLICES:,}) (got {count:,})"
+        )
+    return codes, count
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -318,7 +341,7 @@ def encode_slices(slices: Any, n: int | None = None, name: str = "slices") -> Sl
 
 
 def _encode(slices: Any, name: str) -> SliceCodes:
-    raw = np.asarray(slices)
+    raw = raw_labels(slices, name)  # object arrays of numbers become numeric; NaN rejected
     if raw.dtype.kind == "b":
         raise InvalidInput(
             f"'{name}' must be slice ids or labels, not a boolean mask (got {describe(raw)}); "
@@ -381,7 +404,11 @@ def sliced_sum(codes: Any, n_slices: int, values: Any = None) -> np.ndarray:
     >>> sliced_sum([0, 2, 2], 3), sliced_sum([0, 2, 2], 3, [1.5, 2.0, 0.5])
     (array([1, 0, 2]), array([1.5, 0. , 2.5]))
     """
-    codes = _codes(codes)
+    codes, n_slices = _table(codes, n_slices)
+    return _sum(codes, n_slices, values)
+
+
+def _sum(codes: np.ndarray, n_slices: int, values: Any = None) -> np.ndarray:
     weights = None
     if values is not None:
         weights = as_array(values, "values", ndim=1, min_size=0, finite=False)
@@ -407,8 +434,8 @@ def sliced_accuracy(codes: Any, n_slices: int, correct: Any) -> tuple[np.ndarray
     >>> sliced_accuracy([0, 0, 1], 3, [True, False, True])
     (array([2, 1, 0]), array([0.5, 1. , nan]))
     """
-    codes = _codes(codes)
-    hits = np.asarray(correct)
+    codes, n_slices = _table(codes, n_slices)
+    hits = as_array(correct, "correct", min_size=0)
     if hits.dtype.kind != "b":
         raise InvalidInput(f"'correct' must be a boolean array (got {describe(hits)})")
     if hits.shape != codes.shape:
@@ -445,7 +472,15 @@ def sliced_confusion(
     array([[1, 0],
            [1, 0]])
     """
-    codes = _codes(codes)
+    codes, n_slices = _table(codes, n_slices)
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
+    cells = n_slices * n_classes * n_classes
+    if cells > max(8 * len(codes), MAX_CONFUSION_CELLS):
+        raise InvalidInput(
+            f"'n_classes' {n_classes:,} with 'n_slices' {n_slices:,} needs a confusion table of "
+            f"{cells:,} cells, more than {max(8 * len(codes), MAX_CONFUSION_CELLS):,} (eight "
+            f"per example, or {MAX_CONFUSION_CELLS:,})"
+        )
     fast = _confusion_by_slice(codes, n_slices, y_true, y_pred, n_classes)
     if fast is not None:
         return fast
@@ -460,7 +495,7 @@ def sliced_confusion(
     key = codes.astype(np.int64) * cells
     key += truth * n_classes
     key += predicted
-    return sliced_sum(key, n_slices * cells).reshape(n_slices, n_classes, n_classes)
+    return _sum(key, n_slices * cells).reshape(n_slices, n_classes, n_classes)
 
 
 def slice_groups(codes: Any, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
@@ -474,8 +509,8 @@ def slice_groups(codes: Any, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
     >>> order[offsets[1] : offsets[2]]
     array([0, 2])
     """
-    codes = _codes(codes)
-    counts = sliced_sum(codes, n_slices)
+    codes, n_slices = _table(codes, n_slices)
+    counts = _sum(codes, n_slices)
     offsets = np.zeros(n_slices + 1, dtype=np.intp)
     np.cumsum(counts, out=offsets[1:])
     return np.argsort(codes, kind="stable"), offsets
@@ -509,7 +544,7 @@ def sliced_metric(
     array([0.5, 1. , nan])
     """
     found = get_metric(metric)
-    codes = _codes(codes)
+    codes, n_slices = _table(codes, n_slices)
     if found.name in CORRECTNESS_METRICS and METRICS[found.name] is found:
         fast = _correctness_by_slice(found.name == "error_rate", codes, n_slices, y_true, y_pred)
         if fast is not None:

@@ -20,11 +20,12 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, check_int, check_open_unit
+from mlchecks._validate import as_array, check_int, check_open_unit, describe
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
     "CORRELATION_TIMES_PER_BLOCK",
+    "MAX_BLOCKS",
     "LossTrend",
     "block_steps",
     "check_reachable",
@@ -39,6 +40,11 @@ __all__ = [
 CORRELATION_TIMES_PER_BLOCK = 5.0
 
 
+#: The most blocks the exact Kendall test takes (its distribution costs O(b**4) to build:
+#: 0.06 s for 200 blocks, 2 s for 500).
+MAX_BLOCKS = 200
+
+
 def min_blocks(alpha: float) -> int:
     """The fewest blocks for which a trend with one pair of blocks out of order is significant.
 
@@ -48,20 +54,37 @@ def min_blocks(alpha: float) -> int:
     >>> min_blocks(0.05), min_blocks(0.01), min_blocks(0.001)
     (5, 6, 8)
     """
+    alpha = check_open_unit(alpha, "alpha")
     blocks = 5
-    while 1.0 / math.factorial(blocks - 1) > alpha:
+    while _above(blocks - 1, alpha):
         blocks += 1
     return blocks
+
+
+def _above(n: int, alpha: float) -> bool:
+    """``1 / n! > alpha`` in constant time for any ``n``: exact up to 170, where ``n!``
+    is still a float, then with ``lgamma`` (``n=10**18`` must not build a huge integer)."""
+    if n <= 170:
+        return 1.0 / math.factorial(n) > alpha
+    return -math.lgamma(n + 1.0) > math.log(alpha)
 
 
 def check_reachable(n_blocks: int, alpha: float) -> None:
     """Raise unless Kendall's tau on ``n_blocks`` points can reach ``p <= alpha``.
 
     Raises:
-        InvalidInput: the smallest one-sided p-value, ``1 / n_blocks!``, exceeds ``alpha``.
+        InvalidInput: the smallest one-sided p-value, ``1 / n_blocks!``, exceeds ``alpha``,
+            or ``n_blocks`` is above `MAX_BLOCKS`.
     """
-    smallest_p = 1.0 / math.factorial(int(n_blocks))
-    if smallest_p > alpha:
+    n_blocks = check_int(n_blocks, "n_blocks", minimum=1)
+    alpha = check_open_unit(alpha, "alpha")
+    if n_blocks > MAX_BLOCKS:
+        raise InvalidInput(
+            f"'n_blocks' must be at most {MAX_BLOCKS} (got {n_blocks:,}): the exact Kendall "
+            "test on more block means takes too long and gains nothing"
+        )
+    if _above(n_blocks, alpha):
+        smallest_p = math.exp(-math.lgamma(n_blocks + 1.0))
         raise InvalidInput(
             f"'n_blocks' {n_blocks} cannot reach alpha {alpha}: the smallest one-sided p-value "
             f"of Kendall's tau on {n_blocks} points is {smallest_p:.3g}"
@@ -80,7 +103,7 @@ def lag1_autocorrelation(losses: Any) -> Any:
     >>> lag1_autocorrelation(np.linspace(2.0, 0.5, 50))
     0.0
     """
-    values = np.asarray(losses, dtype=np.float64)
+    values = as_array(losses, "losses", ndim=(1, 2), dtype=np.float64)
     rows = np.atleast_2d(values)
     n = rows.shape[1]
     if n < 8:
@@ -112,7 +135,9 @@ def block_steps(rho: Any) -> Any:
     >>> block_steps(0.0), block_steps(0.5), block_steps(0.9)
     (5, 15, 95)
     """
-    rhos = np.asarray(rho, dtype=np.float64)
+    rhos = as_array(rho, "rho", dtype=np.float64, min_size=0)
+    if rhos.size and not ((rhos > -1.0).all() and (rhos < 1.0).all()):
+        raise InvalidInput(f"'rho' must be in (-1, 1) (got {describe(rhos)})")
     steps = np.ceil(CORRELATION_TIMES_PER_BLOCK * (1.0 + rhos) / (1.0 - rhos) - 1e-9)
     return int(steps) if steps.ndim == 0 else steps.astype(np.int64)
 
@@ -128,15 +153,17 @@ def kendall_pvalue_less(means: Any) -> Any:
     >>> kendall_pvalue_less([5.0, 4.0, 3.0, 2.0, 1.0])
     0.008333333333333333
     """
-    values = np.asarray(means, dtype=np.float64)
+    values = as_array(means, "means", ndim=(1, 2), dtype=np.float64)
     rows = np.atleast_2d(values)
     b = rows.shape[1]
+    if b > MAX_BLOCKS:
+        raise InvalidInput(f"'means' must hold at most {MAX_BLOCKS} blocks (got {b})")
     i, j = np.triu_indices(b, 1)
     increasing = (rows[:, j] > rows[:, i]).sum(axis=1)
-    counts = np.array([1.0])
+    pmf = np.array([1.0])  # the Mahonian distribution as probabilities: b! would overflow
     for k in range(1, b):
-        counts = np.convolve(counts, np.ones(k + 1))
-    cdf = np.minimum(np.cumsum(counts) / counts.sum(), 1.0)
+        pmf = np.convolve(pmf, np.full(k + 1, 1.0 / (k + 1)))
+    cdf = np.minimum(np.cumsum(pmf), 1.0)
     pvalues = cdf[increasing]
     return float(pvalues[0]) if values.ndim == 1 else pvalues
 
@@ -173,11 +200,11 @@ def slope_test(losses: Any) -> tuple[Any, Any]:
     >>> slope_test(np.ones(12))
     (0.0, 1.0)
     """
-    values = np.asarray(losses, dtype=np.float64)
+    values = as_array(losses, "losses", ndim=(1, 2), dtype=np.float64)
     rows = np.atleast_2d(values)
     n = rows.shape[1]
     if n < 4:
-        raise InvalidInput(f"the slope test needs at least 4 losses (got {n})")
+        raise InvalidInput(f"'losses' must hold at least 4 values for the slope test (got {n})")
     t = np.arange(n, dtype=np.float64)
     weights = (t - t.mean()) / float(np.dot(t - t.mean(), t - t.mean()))
     tails = np.cumsum(weights[::-1])[::-1][1:]  # each step's weight in the slope

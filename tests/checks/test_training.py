@@ -557,6 +557,7 @@ class TestCheckpointRestoreCheck:
             "restored_state",
             "step_counter",
             "losses_after_restore",
+            "loss_finite",
             "final_state",
         } == {f.name for f in result.findings}
         assert roundtrips(result)
