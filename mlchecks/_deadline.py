@@ -9,12 +9,17 @@ ERROR result naming what ran over.
 
 - `Deadline`: the end time, the time left, ``bound`` (a per-call timeout cut to the time
   left), ``check`` (raise when the time is up) and ``call`` (run user code within it).
+- `Deadlines`: the deadline of the call in progress, per thread, for the serving
+  transports: a request made inside `Deadlines.bounded` (the metadata lookup of an
+  ``infer``, the readiness checks of a ``load``) ends by the earlier of its own deadline and
+  the enclosing one, so one public call never takes longer than its own timeout.
 - `TimedCaller`: calls a function on a daemon worker thread and gives up after a timeout;
   an abandoned worker exits as soon as its call returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -28,7 +33,7 @@ from mlchecks import _global_state
 from mlchecks._text import fmt
 from mlchecks.exceptions import CheckTimeout
 
-__all__ = ["Call", "Deadline", "TimedCaller", "bounded_iter"]
+__all__ = ["Call", "Deadline", "Deadlines", "TimedCaller", "bounded_iter"]
 
 T = TypeVar("T")
 
@@ -124,11 +129,13 @@ class TimedCaller:
 
 
 class Deadline:
-    """The time by which a check must end, and what it was doing.
+    """The time by which a check (or one call) must end, the setting that set it, and what
+    it was doing.
 
     Args:
         timeout_s: seconds from now; None: no deadline.
         owner: who the deadline belongs to, for messages (``"rollback"``).
+        setting: the name of the setting ``timeout_s`` came from, for messages.
 
     >>> deadline = Deadline(60.0, "my_check")
     >>> 59.0 < deadline.remaining() <= 60.0, deadline.bound(5.0)
@@ -137,6 +144,9 @@ class Deadline:
     6
     >>> Deadline(None).bound(None), Deadline(None).expired
     (None, False)
+    >>> call = Deadline(2.0, setting="timeout_s")
+    >>> call.text, call.allows(1.0), call.allows(5.0)
+    ('timeout_s=2 s', True, False)
     >>> late = Deadline(1e-9, "my_check")
     >>> late.check("training")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -144,9 +154,12 @@ class Deadline:
     mlchecks.exceptions.CheckTimeout: my_check ran past its check_timeout_s=1e-09 s while training
     """
 
-    def __init__(self, timeout_s: float | None, owner: str = "the check") -> None:
+    def __init__(
+        self, timeout_s: float | None, owner: str = "the check", setting: str = "check_timeout_s"
+    ) -> None:
         self.timeout_s = timeout_s
         self.owner = owner
+        self.setting = setting
         self.end = math.inf if timeout_s is None else time.monotonic() + timeout_s
         self.doing = ""
         self._caller: TimedCaller | None = None
@@ -156,6 +169,20 @@ class Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def at(self) -> float:
+        """When the deadline passes, on the ``time.monotonic()`` clock (``inf``: never)."""
+        return self.end
+
+    @property
+    def text(self) -> str:
+        """``"timeout_s=2 s"``: the setting that bounds the work, for messages."""
+        return f"{self.setting}={fmt(self.timeout_s)} s"
+
+    def allows(self, wait_s: float) -> bool:
+        """True when more than ``wait_s`` seconds are left (time for a wait and a try)."""
+        return self.remaining() > wait_s
 
     def remaining(self) -> float:
         """Seconds left (``inf`` without a deadline, never negative)."""
@@ -177,7 +204,7 @@ class Deadline:
         """The sentence of a `CheckTimeout`: who ran over, the limit, and while doing what."""
         what = doing if doing is not None else self.doing
         tail = f" while {what}" if what else ""
-        return f"{self.owner} ran past its check_timeout_s={fmt(self.timeout_s)} s{tail}"
+        return f"{self.owner} ran past its {self.text}{tail}"
 
     def check(self, doing: str) -> None:
         """Note what the check does next; raise `CheckTimeout` if the time is up."""
@@ -212,6 +239,47 @@ class Deadline:
         """Let the worker thread exit."""
         if self._caller is not None:
             self._caller.close()
+
+
+class Deadlines:
+    """The deadline of the call in progress, per thread (see the module docstring).
+
+    >>> deadlines = Deadlines()
+    >>> with deadlines.bounded(60.0, "load_timeout_s"):
+    ...     deadlines.current(10.0, "timeout_s").setting
+    'timeout_s'
+    >>> with deadlines.bounded(0.5, "timeout_s"):
+    ...     inner = deadlines.current(10.0, "load_timeout_s")
+    >>> inner.text, inner.remaining() <= 0.5
+    ('timeout_s=0.5 s', True)
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def enclosing(self) -> Deadline | None:
+        """The deadline of the enclosing `bounded` block of this thread, if any."""
+        deadline: Deadline | None = getattr(self._local, "deadline", None)
+        return deadline
+
+    def current(self, seconds: float, name: str) -> Deadline:
+        """The deadline of a call allowed ``seconds`` (the setting ``name``) that starts
+        now: the earlier of its own and the enclosing one."""
+        own = Deadline(seconds, setting=name)
+        outer = self.enclosing()
+        return own if outer is None or own.at < outer.at else outer
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: float, name: str) -> Iterator[Deadline]:
+        """Every call of this thread inside the block ends within ``seconds`` from now
+        (or by the enclosing block's deadline, when that is earlier)."""
+        outer = self.enclosing()
+        deadline = self.current(seconds, name)
+        self._local.deadline = deadline
+        try:
+            yield deadline
+        finally:
+            self._local.deadline = outer
 
 
 def bounded_iter(items: Iterable[T], deadline: Deadline, doing: str) -> Iterator[T]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,19 @@ import pytest
 import mlchecks
 from mlchecks import _global_state
 from mlchecks._deadline import Deadline, TimedCaller, bounded_iter
-from mlchecks.checks import CanaryCheck, LossDecreasesCheck, RollbackCheck, SingleBatchCheck
+from mlchecks.checks import (
+    CanaryCheck,
+    CheckpointRestoreCheck,
+    LossDecreasesCheck,
+    QualityCheck,
+    ReproducibilityCheck,
+    RollbackCheck,
+    SingleBatchCheck,
+)
 from mlchecks.checks._session import Session
 from mlchecks.cli import main
 from mlchecks.demo import DemoSystem, make_trainer
+from mlchecks.demo.suite import demo_training_run
 from mlchecks.exceptions import CheckTimeout
 from mlchecks.protocols import Response
 from mlchecks.result import Status
@@ -327,3 +338,78 @@ class TestServingDeadline:
             )
             assert Status.FAIL == mlchecks.run_check(check).status
         assert [] == _wait_until_gone(timeout_s=2.0, since=before)
+
+
+def _slow_run(seed: int) -> Any:
+    time.sleep(15)
+    return demo_training_run(seed, data_seed=0)
+
+
+class TestUserCodeDeadline:
+    """predict, make_run and checkpointed training are bounded by check_timeout_s too."""
+
+    def test_quality_check_with_a_hanging_predict(self) -> None:
+        """A predict that hangs ends QualityCheck in ERROR at its check_timeout_s."""
+
+        def predict(inputs: Any) -> Any:
+            time.sleep(15)
+            return inputs
+
+        check = QualityCheck(
+            labels=[0, 1] * 50,
+            inputs=[0, 1] * 50,
+            predict=predict,
+            metric_limits={"accuracy": 0.5},
+            check_timeout_s=0.5,
+        )
+        start = time.perf_counter()
+        result = mlchecks.run_check(check)
+        assert time.perf_counter() - start < 1.5
+        assert Status.ERROR == result.status
+        assert "while predict(inputs)" in result.summary
+
+    @pytest.mark.parametrize("workers", [None, 2])
+    def test_reproducibility_with_a_hanging_make_run(self, workers: int | None) -> None:
+        """make_run that hangs ends the check in ERROR, inline or on an executor."""
+        check = ReproducibilityCheck(make_run=_slow_run, seeds=(0, 0), check_timeout_s=0.5)
+        executor = None if workers is None else ThreadPoolExecutor(workers)
+        start = time.perf_counter()
+        try:
+            result = mlchecks.run_check(check, mlchecks.Context(executor=executor))
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
+        assert time.perf_counter() - start < 1.5
+        assert Status.ERROR == result.status
+        assert "while make_run(0)" in result.summary
+
+    def test_a_suite_on_threads_does_not_deadlock(self) -> None:
+        """A training check in a Suite on threads (holding the RNG lock) runs its user code
+        on the deadline's worker without waiting for that lock."""
+        system = DemoSystem(seed=0)
+        checks = [
+            ReproducibilityCheck(
+                make_run=functools.partial(demo_training_run, data_seed=0),
+                seeds=(0, 0),
+                check_timeout_s=120.0,
+            ),
+            LossDecreasesCheck(
+                make_trainer=make_trainer, batches=system.batches(0)[:40], check_timeout_s=120.0
+            ),
+        ]
+        with ThreadPoolExecutor(2) as executor:
+            result = mlchecks.Suite(checks).run(executor=executor, progress=False)
+        assert [Status.PASS, Status.PASS] == [r.status for r in result.results]
+
+    def test_checkpoint_restore_in_process_is_bounded(self) -> None:
+        """CheckpointRestoreCheck whose train_step hangs ends in ERROR at check_timeout_s."""
+        batches = DemoSystem(seed=0).batches(0)[:20]
+        check = CheckpointRestoreCheck(
+            make_trainer=lambda seed: _SlowTrainer(seed, 15.0),
+            batches=batches,
+            check_timeout_s=0.5,
+        )
+        start = time.perf_counter()
+        result = mlchecks.run_check(check)
+        assert time.perf_counter() - start < 1.5
+        assert Status.ERROR == result.status

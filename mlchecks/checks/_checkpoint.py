@@ -14,6 +14,7 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._text import fmt, plural
 from mlchecks._validate import callable_field, describe, int_at_least, optional
 from mlchecks.check import Context
@@ -117,6 +118,9 @@ class CheckpointRestoreCheck:
         ignore: state names or `fnmatch` patterns left out of the comparison.
         step_key: the state entry holding the step counter (None: no step check).
         process_timeout_s: the longest wait for each child process.
+        check_timeout_s: the longest the whole check may take, the three runs included
+            (in-process training runs on a worker thread; child processes are killed);
+            past it the check ends in ERROR naming the step. None: no limit.
 
     Raises:
         InvalidInput: a field is out of range, or ``make_trainer`` is not callable.
@@ -140,6 +144,7 @@ class CheckpointRestoreCheck:
     ignore: tuple[str, ...] = attrs.field(default=(), converter=_ignore_patterns)
     step_key: str | None = attrs.field(default="step", validator=_optional_str)
     process_timeout_s: float = _fields.seconds(300.0)
+    check_timeout_s: float | None = _fields.seconds(3600.0, optional=True)
     name: str = _fields.name_field("checkpoint_restore")
     rubric: int | None = _fields.rubric(2)
     global_state = ("rng",)  # runs user training code: one at a time on threads (see Check)
@@ -189,10 +194,13 @@ class CheckpointRestoreCheck:
         ctx = context if context is not None else Context()
         plan = self._plan(_fields.resolve_seed(self.seed, ctx))
 
+        deadline = Deadline(self.check_timeout_s, self.name)
+
         def report(line: str) -> None:
+            deadline.check(line)
             ctx.report(f"{self.name}: {line}")
 
-        with ctx.tempdir() as workdir, preserve_global_rngs():
+        with deadline, ctx.tempdir() as workdir, preserve_global_rngs():
             path = workdir / "checkpoint.ckpt"
             if self.crash_mode == "process":
                 runs = run_in_processes(
@@ -203,9 +211,18 @@ class CheckpointRestoreCheck:
                     path,
                     self.process_timeout_s,
                     report,
+                    deadline,
                 )
             else:
-                runs = run_in_process(self.make_trainer, self.batches, plan, path, report)
+                runs = deadline.call(
+                    run_in_process,
+                    self.make_trainer,
+                    self.batches,
+                    plan,
+                    path,
+                    report,
+                    doing="training the reference run",
+                )
         return self._judge(plan, runs)
 
     # ------------------------------------------------------------------ judging

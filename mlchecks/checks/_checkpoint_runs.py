@@ -18,8 +18,9 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._deadline import Deadline
 from mlchecks.checks._state import loss_value, seed_global_rngs, snapshot
-from mlchecks.exceptions import InvalidInput
+from mlchecks.exceptions import CheckTimeout, InvalidInput
 from mlchecks.protocols import Trainer
 
 __all__ = [
@@ -266,8 +267,25 @@ def run_in_processes(
     path: Path,
     timeout_s: float,
     report: Callable[[str], None],
+    deadline: Deadline,
 ) -> Runs:
-    """The interrupted and the restored runs in child processes; the first gets SIGKILL."""
+    """The interrupted and the restored runs in child processes; the first gets SIGKILL.
+
+    Every wait for a child is cut to the time ``deadline`` leaves (a child still running
+    then is killed, and `CheckTimeout` raised); the reference run in this process runs
+    through `Deadline.call`.
+    """
+
+    def wait(conn: Any, process: Any, what: str) -> tuple[str, Any]:
+        limit = deadline.bound(timeout_s)
+        assert limit is not None
+        try:
+            return receive(conn, process, limit, what)
+        except TimeoutError:
+            if limit < timeout_s:
+                raise CheckTimeout(deadline.message(f"waiting for the {what} child")) from None
+            raise
+
     # The work order goes through a file, not the process arguments: a child that dies
     # while starting would leave the parent blocked writing large arguments to its pipe.
     job = workdir / "job.pkl"
@@ -293,8 +311,10 @@ def run_in_processes(
     child.close()
     try:
         report(f"reference run of {plan.n_steps} steps")
-        reference, at_restore, final = reference_run(make_trainer, batches, plan)
-        kind, payload = receive(parent, first, timeout_s, "interrupted")
+        reference, at_restore, final = deadline.call(
+            reference_run, make_trainer, batches, plan, doing="the reference run"
+        )
+        kind, payload = wait(parent, first, "interrupted")
     finally:
         if first.is_alive():
             first.kill()  # SIGKILL on POSIX: the crash
@@ -317,13 +337,13 @@ def run_in_processes(
     second.start()
     child.close()
     try:
-        receive(parent, second, timeout_s, "restore")
-        second.join(timeout_s)
+        wait(parent, second, "restore")
+        second.join(deadline.bound(timeout_s))
     finally:
         if second.is_alive():
             second.kill()
             second.join(5)
         parent.close()
-    with open(out, "rb") as handle:
-        restored: RestoredRun = pickle.load(handle)  # written by our own child
+    with open(out, "rb") as reader:
+        restored: RestoredRun = pickle.load(reader)  # written by our own child
     return Runs(reference, at_restore, final, prefix, restored, None, first.exitcode)

@@ -58,6 +58,7 @@ import attrs
 import numpy as np
 
 from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._labels import estimator_classes
 from mlchecks._validate import (
     TASKS,
@@ -158,6 +159,8 @@ class QualityCheck:
             proof it is beyond). A zero margin needs ``"regression"``.
         slice_test: the same choice for slices (default ``"regression"``).
         n_resamples: bootstrap resamples where a bootstrap is used (>= 100).
+        check_timeout_s: the longest ``predict`` may take over the whole check (it runs on
+            a worker thread; past it the check ends in ERROR). None: no limit.
         task: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"auto"``
             (inferred from labels and predictions, as `ReproducibilityCheck` does).
         classes: the class list (any hashable values) in the order of the probability
@@ -210,6 +213,7 @@ class QualityCheck:
     overall_test: MarginTest = _fields.choice("noninferiority", *MARGIN_TESTS)
     slice_test: MarginTest = _fields.choice("regression", *MARGIN_TESTS)
     n_resamples: int = _fields.count(1000, minimum=100, maximum=1_000_000)
+    check_timeout_s: float | None = _fields.seconds(3600.0, optional=True)
     task: str = _fields.choice("auto", *TASKS)
     classes: Any = attrs.field(default=None, converter=to_classes)
     name: str = _fields.name_field("quality")
@@ -300,10 +304,11 @@ class QualityCheck:
             }
         )
         rows: list[dict[str, Any]] = []
-        if self.golden is not None:
-            b.add(self._judge_golden(b))
-        if self.labels is not None:
-            predictions = self._candidate_predictions()
+        with Deadline(self.check_timeout_s, self.name) as deadline:
+            if self.golden is not None:
+                b.add(self._judge_golden(b, deadline))
+            predictions = None if self.labels is None else self._candidate_predictions(deadline)
+        if predictions is not None and self.labels is not None:
             problem = self._prediction_problem(predictions, "predictions")
             if problem is None and self.baseline_predictions is not None:
                 problem = self._prediction_problem(
@@ -351,11 +356,12 @@ class QualityCheck:
     def _one_sided(self) -> float:
         return self.alpha / 2.0
 
-    def _candidate_predictions(self) -> np.ndarray:
+    def _candidate_predictions(self, deadline: Deadline) -> np.ndarray:
         if self.predictions is not None:
             return self.predictions
         assert self.predict is not None  # guaranteed by __attrs_post_init__
-        predictions = to_predictions(self.predict(self.inputs))  # numbers or class names
+        outputs = deadline.call(self.predict, self.inputs, doing="predict(inputs)")
+        predictions = to_predictions(outputs)  # numbers or class names
         assert predictions is not None
         return predictions
 
@@ -384,11 +390,11 @@ class QualityCheck:
                 )
         return None
 
-    def _judge_golden(self, b: ResultBuilder) -> Finding:
+    def _judge_golden(self, b: ResultBuilder, deadline: Deadline) -> Finding:
         golden = self.golden
         assert golden is not None
         assert self.predict is not None
-        outputs = self.predict(golden.inputs)
+        outputs = deadline.call(self.predict, golden.inputs, doing="predict on the golden set")
         n = len(golden)
         try:
             mismatches = golden.mismatches(outputs, self.class_list())

@@ -30,6 +30,7 @@ Defaults and their sources are in ``docs/checks/reproducibility.md``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from typing import Any
 import attrs
 
 from mlchecks import _fields
+from mlchecks._deadline import Deadline
 from mlchecks._fields import KIND, MaxLimit, count, limit, renamed, resolve_seed, tolerance
 from mlchecks._global_state import Exclusive, with_note
 from mlchecks._validate import TASKS, check_number, describe
@@ -50,7 +52,7 @@ from mlchecks.checks._runs import (
     display_names,
     runs_converter,
 )
-from mlchecks.exceptions import InvalidInput
+from mlchecks.exceptions import CheckTimeout, InvalidInput
 from mlchecks.result import Result
 from mlchecks.stats.metrics import Metric, get_metric
 
@@ -217,6 +219,8 @@ class ReproducibilityCheck:
             probability columns; None: a run's ``classes``, else the sorted unique labels
             (integer labels are class indices).
         n_top: how many of the most different examples to list per pair of runs.
+        check_timeout_s: the longest training the runs (``make_run``) may take in all; past
+            it the check ends in ERROR naming the run. None: no limit.
         name: the check's name in reports.
         rubric: the ML Test Score infrastructure test (1).
 
@@ -260,6 +264,7 @@ class ReproducibilityCheck:
     task: str = _fields.choice("auto", *TASKS)
     classes: Any = attrs.field(default=None, converter=classes_converter, kw_only=True)
     n_top: int = count(10, minimum=0, maximum=100_000)
+    check_timeout_s: float | None = _fields.seconds(3600.0, optional=True)
     name: str = _fields.name_field("reproducibility")
     rubric: int | None = _fields.rubric(1)
 
@@ -340,8 +345,8 @@ class ReproducibilityCheck:
             seeds = self.resolved_seeds(ctx)
             ctx.report(f"{self.name}: training {len(seeds)} runs (seeds {seeds})")
             train = Exclusive(self.make_run, self.global_state)  # one at a time on threads
-            futures = [ctx.submit(train, seed) for seed in seeds]
-            runs = [future.result() for future in futures]
+            with Deadline(self.check_timeout_s, self.name) as deadline:
+                runs = _train_all(ctx, train, seeds, deadline)
             for seed, run in zip(seeds, runs, strict=True):
                 if not isinstance(run, TrainingRun):
                     raise TypeError(
@@ -352,3 +357,24 @@ class ReproducibilityCheck:
             check_compatible(runs, names)
         result = Evaluation(self, runs, names, seeds).result()
         return with_note(result, ctx.executor, self.global_state)  # "ran one at a time: ..."
+
+
+def _train_all(
+    ctx: Context, train: Callable[[int], Any], seeds: Sequence[int], deadline: Deadline
+) -> list[Any]:
+    """``train(seed)`` for every seed, inline on the deadline's worker or on the context's
+    executor, all within ``deadline``."""
+    if ctx.executor is None:
+        return [deadline.call(train, seed, doing=f"make_run({seed})") for seed in seeds]
+    futures = [ctx.submit(train, seed) for seed in seeds]
+    runs = []
+    try:
+        for seed, future in zip(seeds, futures, strict=True):
+            try:
+                runs.append(future.result(timeout=deadline.bound(None)))
+            except concurrent.futures.TimeoutError:
+                raise CheckTimeout(deadline.message(f"make_run({seed})")) from None
+    finally:
+        for future in futures:
+            future.cancel()
+    return runs

@@ -27,10 +27,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from mlchecks._deadline import Deadline, Deadlines
 from mlchecks._text import redact
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
-from mlchecks.serving._deadline import Deadline, Deadlines
 from mlchecks.serving._grpc_wire import protocol, require_grpc
 from mlchecks.serving._http import (
     DEFAULT_MAX_RESPONSE_BYTES,

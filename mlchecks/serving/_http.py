@@ -39,10 +39,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mlchecks._deadline import Deadline, Deadlines
 from mlchecks._text import redact
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
-from mlchecks.serving._deadline import Deadline, Deadlines
 from mlchecks.serving._v2_codec import Failure
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "HttpTransport", "check_seconds"]

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from typing_extensions import Self
 
+from mlchecks._deadline import Deadline
 from mlchecks._validate import check_non_empty_string, describe
 from mlchecks.exceptions import InvalidInput
-from mlchecks.serving._deadline import Deadline
 from mlchecks.serving._http import Headers, check_seconds
 from mlchecks.serving._v2_codec import NUMPY_DTYPES, datatype_of
 from mlchecks.serving._v2_repository import V2Repository

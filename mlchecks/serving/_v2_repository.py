@@ -11,9 +11,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
+from mlchecks._deadline import Deadline
 from mlchecks._validate import check_non_empty_string
 from mlchecks.exceptions import InvalidInput
-from mlchecks.serving._deadline import Deadline
 from mlchecks.serving._v2_codec import V2Error, http_error, version_sort_key
 
 __all__ = ["V2Repository"]
