@@ -33,7 +33,7 @@ from mlchecks import _global_state
 from mlchecks._text import fmt
 from mlchecks.exceptions import CheckTimeout
 
-__all__ = ["Call", "Deadline", "Deadlines", "TimedCaller", "bounded_iter"]
+__all__ = ["Call", "Deadline", "Deadlines", "TimedCaller", "bounded_iter", "stopping"]
 
 T = TypeVar("T")
 
@@ -303,3 +303,20 @@ def bounded_iter(items: Iterable[T], deadline: Deadline, doing: str) -> Iterator
         if item is done:
             return
         yield item
+
+
+@contextlib.contextmanager
+def stopping(source: object) -> Iterator[None]:
+    """Call ``source.stop()`` (a followed log, `mlchecks.serving.RecordLog`) when the block
+    ends in `CheckTimeout`, so a reader left on a worker thread ends too.
+
+    >>> with stopping([1, 2]):  # a source without stop() is left alone
+    ...     pass
+    """
+    try:
+        yield
+    except CheckTimeout:
+        stop = getattr(source, "stop", None)
+        if callable(stop):
+            stop()
+        raise

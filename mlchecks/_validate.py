@@ -21,6 +21,7 @@ import numpy.typing as npt
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
+    "as_counts",
     "TASKS",
     "Validator",
     "as_array",
@@ -339,6 +340,30 @@ def check_same_length(**arrays: Any) -> int:
 
 
 # ------------------------------------------------------------------------------- scalars
+
+
+def as_counts(
+    k: Any, n: Any, k_name: str = "k", n_name: str = "n"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event counts ``k`` out of ``n`` as float64 arrays broadcast together.
+
+    >>> [a.tolist() for a in as_counts([1, 2], 10)]
+    [[1.0, 2.0], [10.0, 10.0]]
+    """
+    k_arr = as_array(k, k_name, dtype=np.float64, min_size=0)
+    n_arr = as_array(n, n_name, dtype=np.float64, min_size=0)
+    try:
+        k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    except ValueError:
+        raise InvalidInput(
+            f"'{k_name}' and '{n_name}' must have shapes that broadcast "
+            f"(got {k_arr.shape} and {n_arr.shape})"
+        ) from None
+    if not (np.isfinite(n_arr).all() and (k_arr >= 0).all() and (n_arr >= k_arr).all()):
+        raise InvalidInput(
+            f"'{k_name}' and '{n_name}' must be finite counts with 0 <= {k_name} <= {n_name}"
+        )
+    return k_arr, n_arr
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:

@@ -18,11 +18,13 @@ from mlchecks import _global_state
 from mlchecks._deadline import Deadline, TimedCaller, bounded_iter
 from mlchecks.checks import (
     CanaryCheck,
+    CanaryJudge,
     CheckpointRestoreCheck,
     LossDecreasesCheck,
     QualityCheck,
     ReproducibilityCheck,
     RollbackCheck,
+    RollbackRecordCheck,
     SingleBatchCheck,
 )
 from mlchecks.checks._session import Session
@@ -32,7 +34,7 @@ from mlchecks.demo.suite import demo_training_run
 from mlchecks.exceptions import CheckTimeout
 from mlchecks.protocols import Response
 from mlchecks.result import Status
-from mlchecks.serving import InProcessServer
+from mlchecks.serving import InProcessServer, Record, read_records
 
 
 def _threads(prefix: str = "mlchecks-", since: set[threading.Thread] | None = None) -> list[str]:
@@ -408,6 +410,38 @@ class TestUserCodeDeadline:
             make_trainer=lambda seed: _SlowTrainer(seed, 15.0),
             batches=batches,
             check_timeout_s=0.5,
+        )
+        start = time.perf_counter()
+        result = mlchecks.run_check(check)
+        assert time.perf_counter() - start < 1.5
+        assert Status.ERROR == result.status
+
+
+class TestRecordDeadline:
+    """The checks that read a traffic record stop at check_timeout_s, and so does the reader."""
+
+    def test_judge_on_a_followed_log_that_never_grows(self, tmp_path: Path) -> None:
+        """CanaryJudge following a silent log ends in ERROR at its deadline and stops the reader."""
+        path = tmp_path / "requests.jsonl"
+        path.write_text('{"version": "1", "latency_s": 0.01}\n', encoding="utf-8")
+        log = read_records(path, follow=True, poll_s=0.02)
+        judge = CanaryJudge(baseline="1", candidate="2", records=log, check_timeout_s=0.5)
+        start = time.perf_counter()
+        result = mlchecks.run_check(judge)
+        assert time.perf_counter() - start < 1.5
+        assert Status.ERROR == result.status
+        assert "reading the records" in result.summary
+        assert log.stopped
+
+    def test_rollback_record_on_a_blocking_source(self) -> None:
+        """RollbackRecordCheck whose record source blocks ends in ERROR at its deadline."""
+
+        def records() -> Iterator[Record]:
+            yield Record(version="1", time=0.0)
+            time.sleep(15)
+
+        check = RollbackRecordCheck(
+            records, known_good="1", rolled_back_at=0.0, check_timeout_s=0.5
         )
         start = time.perf_counter()
         result = mlchecks.run_check(check)

@@ -36,7 +36,17 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from mlchecks._fields import MaxLimit, count, held_or_none, limit, name_field, rubric, seed
+from mlchecks._deadline import Deadline, stopping
+from mlchecks._fields import (
+    MaxLimit,
+    count,
+    held_or_none,
+    limit,
+    name_field,
+    rubric,
+    seconds,
+    seed,
+)
 from mlchecks._text import fmt
 from mlchecks._validate import describe, non_empty_string
 from mlchecks.check import Context
@@ -89,6 +99,8 @@ class CanaryJudge(TrickleSettings):
             or their label; the oldest beyond it are counted as unmatched.
         seed: seeds the draw of one row per batched answer for the shift test (None: the
             `Context`'s seed).
+        check_timeout_s: the longest `run` may read ``records`` (a source that blocks
+            included); past it the judge ends in ERROR. None: no limit.
         name: the check's name.
         rubric: the ML Test Score test number.
 
@@ -124,6 +136,7 @@ class CanaryJudge(TrickleSettings):
     n_candidate_labels: int = count(0)
     n_pending: int = count(100_000, minimum=1)
     seed: int | None = seed()
+    check_timeout_s: float | None = seconds(3600.0, optional=True)
     name: str = name_field("canary-judge")
     rubric: int | None = rubric(6)
 
@@ -152,13 +165,21 @@ class CanaryJudge(TrickleSettings):
         records = self.records() if callable(self.records) else self.records
         watch = self.start(ctx)
         ctx.report(f"canary judge: {self.candidate!r} against {self.baseline!r}")
-        for item in records:
-            if watch.observe(item) != "continue":
-                break
-            if watch.n_records % 10_000 == 0:
-                ctx.report(f"canary judge: {watch.n_records} records, {watch.progress()}")
+        with Deadline(self.check_timeout_s, self.name) as deadline, stopping(records):
+            deadline.call(_feed, watch, records, ctx, deadline, doing="reading the records")
         stats = getattr(records, "stats", None)
         return watch.result(source=stats if stats is not None else None)
+
+
+def _feed(watch: CanaryWatch, records: Iterable[Any], ctx: Context, deadline: Deadline) -> None:
+    """Feed ``records`` to ``watch`` until its verdict, the end, or ``deadline``."""
+    for item in records:
+        if watch.observe(item) != "continue":
+            return
+        if deadline.expired:
+            deadline.check(f"reading record {watch.n_records + 1}")
+        if watch.n_records % 10_000 == 0:
+            ctx.report(f"canary judge: {watch.n_records} records, {watch.progress()}")
 
 
 class CanaryWatch:

@@ -50,6 +50,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._deadline import Deadline, stopping
 from mlchecks._fields import (
     MaxLimit,
     count,
@@ -310,6 +311,8 @@ class RollbackRecordCheck:
         n_settle_requests: known-good requests the log must show after the last request
             of another version before the switch counts as complete.
         settle_s: seconds the log must run on after that last request.
+        check_timeout_s: the longest reading ``records`` may take (a source that blocks
+            included); past it the check ends in ERROR. None: no limit.
         name: the check's name.
         rubric: the ML Test Score test number.
 
@@ -334,6 +337,7 @@ class RollbackRecordCheck:
     max_other_requests: MaxLimit | None = limit("max", None, integer=True, optional=True)
     n_settle_requests: int = count(20, minimum=1)
     settle_s: float = seconds(10.0)
+    check_timeout_s: float | None = seconds(3600.0, optional=True)
     name: str = name_field("rollback-record")
     rubric: int | None = rubric(7)
 
@@ -342,7 +346,8 @@ class RollbackRecordCheck:
         b = ResultBuilder.of(self)
         t0, good = self.rolled_back_at, self.known_good
         items = self.records() if callable(self.records) else self.records
-        log = _read(items, good, t0)
+        with Deadline(self.check_timeout_s, self.name) as deadline, stopping(items):
+            log = deadline.call(_read, items, good, t0, doing="reading the records")
         b.detail("known_good", good)
         b.detail("rolled_back_at", t0)
         b.detail("settle", {"n_settle_requests": self.n_settle_requests, "settle_s": self.settle_s})

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from mlchecks._text import fmt
-from mlchecks._validate import as_array, check_int, check_open_unit, describe
+from mlchecks._validate import as_array, as_counts, check_int, check_open_unit, describe
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._evalue import CountTest, OnlineTest, Sided, check_alternative
 from mlchecks.stats.intervals import ConfidenceInterval
@@ -253,17 +253,7 @@ def _bisect_bound(
 
 
 def _counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
-    k_arr = as_array(k, "k", dtype=np.float64, min_size=0)
-    n_arr = as_array(n, "n", dtype=np.float64, min_size=0)
-    try:
-        k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
-    except ValueError:
-        raise InvalidInput(
-            f"'k' and 'n' must have shapes that broadcast (got {k_arr.shape} and {n_arr.shape})"
-        ) from None
-    if not (np.isfinite(n_arr).all() and (k_arr >= 0).all() and (n_arr >= k_arr).all()):
-        raise InvalidInput("'k' and 'n' must be finite counts with 0 <= k <= n")
-    return k_arr, n_arr
+    return as_counts(k, n)
 
 
 def _rate_factors(null_rate: float, side: str, n_bets: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple
 import attrs
 import numpy as np
 
-from mlchecks._validate import as_array, as_int64, check_int, check_open_unit, describe
+from mlchecks._validate import as_array, as_counts, as_int64, check_int, check_open_unit, describe
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
@@ -165,16 +165,7 @@ def clopper_pearson(
     """
     from scipy.special import betaincinv
 
-    k = as_array(successes, "successes", dtype=np.float64, min_size=0)
-    size = as_array(n, "n", dtype=np.float64, min_size=0)
-    try:
-        k, size = np.broadcast_arrays(k, size)
-    except ValueError:
-        raise InvalidInput(
-            f"'successes' and 'n' must have shapes that broadcast (got {k.shape} and {size.shape})"
-        ) from None
-    if not ((k >= 0).all() and (k <= size).all()):
-        raise InvalidInput("'successes' must be counts with 0 <= successes <= n")
+    k, size = as_counts(successes, n, "successes", "n")
     if upper_tail is None:
         low_tail = high_tail = (1.0 - confidence) / 2.0
     else:

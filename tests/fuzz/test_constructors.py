@@ -11,18 +11,16 @@ is the one docs/robustness.md quotes.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import attrs
 import numpy as np
 import pytest
+from _benchmarks import ROOT, load_benchmark
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -30,23 +28,7 @@ from hypothesis.extra import numpy as hnp
 from mlchecks import AtLeast, AtMost, Between
 from mlchecks._fields import KIND, SECONDS_MAX, TEXT
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    name = "fuzz_constructors"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("fuzz_constructors")
 BASES = {name: build() for name, build in bench._bases().items()}
 
 #: Everything a user might pass by mistake.

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _benchmarks import ROOT, load_benchmark
 
-from ._load import ROOT, fuzz_kernels
-
-bench = fuzz_kernels()
+bench = load_benchmark("fuzz_kernels")
 
 
 @pytest.fixture(scope="module")

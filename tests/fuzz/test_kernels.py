@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ._load import fuzz_kernels
-
-bench = fuzz_kernels()
+bench = load_benchmark("fuzz_kernels")
 KERNELS = [t for t in bench.TARGETS if not t.is_check]
 CHECKS = [t for t in bench.TARGETS if t.is_check]
 GOOD = ("clear error", "valid answer")

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 from mlchecks import Context, Status
 from mlchecks.checks.canary import CanaryCheck
 from mlchecks.serving import InProcessServer
-
-from ._benchmarks import load_benchmark
 
 sim = load_benchmark("verdicts_canary")
 #: docs/checks/canary.md, whose "Measured verdicts" table shows `sim.cell` of each rate.

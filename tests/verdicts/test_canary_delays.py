@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from _benchmarks import load_benchmark
 
 from mlchecks.checks.canary import CanaryCheck
 from mlchecks.serving import InProcessServer
-
-from ._benchmarks import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "checks" / "canary.md"

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ._benchmarks import load_benchmark
+from _benchmarks import load_benchmark
 
 sim = load_benchmark("verdicts_canary_judge")
 DOC = (Path(__file__).parents[2] / "docs" / "canary_platforms.md").read_text()

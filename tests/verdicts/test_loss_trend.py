@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 from _curves import CurveTrainer
 
 from mlchecks import Status
 from mlchecks.checks.training import LossDecreasesCheck
 from mlchecks.stats.trend import block_steps, loss_trend
-
-from ._benchmarks import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 

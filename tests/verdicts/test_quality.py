@@ -12,11 +12,10 @@ import functools
 import attrs
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 from mlchecks import NoWorseThan, Status
 from mlchecks.checks.quality import QualityCheck
-
-from ._benchmarks import load_benchmark
 
 bench = load_benchmark("verdicts_quality")
 HALF_ALPHA = bench.ALPHA / 2

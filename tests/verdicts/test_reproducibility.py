@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 from mlchecks import ReproducibilityCheck, Status, TrainingRun
 from mlchecks.checks._repro_tasks import rate_status
-
-from ._benchmarks import load_benchmark
 
 sim = load_benchmark("verdicts_reproducibility")
 

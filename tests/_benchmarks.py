@@ -1,7 +1,7 @@
-"""Load a ``benchmarks/verdicts_*.py`` script as a module (``benchmarks`` is not a package).
+"""Load a ``benchmarks/*.py`` script as a module (``benchmarks`` is not a package).
 
-The verdict tests run the same functions, settings and seeds as the scripts that print the
-numbers the docs quote.
+The verdict and fuzz tests run the same functions, settings and seeds as the scripts that
+print the numbers the docs quote.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_benchmark(name: str) -> ModuleType:
