@@ -25,6 +25,7 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
+from mlchecks._validate import describe, shown
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
@@ -47,19 +48,6 @@ __all__ = [
 
 #: The largest count a ``n_*`` field takes unless it declares its own bound (a billion).
 COUNT_MAX = 10**9
-
-
-def describe(value: Any) -> str:
-    """``value`` for a message: its repr (cut at 80 characters) and its type."""
-    return f"{_shown(value)} that is a {type(value).__name__}"
-
-
-def _shown(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # a user object whose repr raises
-        text = f"<{type(value).__name__} object>"
-    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 class Constraint:
@@ -285,7 +273,7 @@ def _wanted(texts: list[str]) -> str:
 
 def reject(name: str, wanted: str, value: Any, *, typed: bool = False) -> str:
     """The message: ``'<name>' must be <wanted> (got <value>)``; the type shown unless ``typed``."""
-    return f"'{name}' must be {wanted} (got {_shown(value) if typed else describe(value)})"
+    return f"'{name}' must be {wanted} (got {shown(value) if typed else describe(value)})"
 
 
 def valid(*constraints: Constraint) -> Callable[[Any, attrs.Attribute[Any], Any], None]:

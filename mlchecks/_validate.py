@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -21,6 +21,8 @@ import numpy.typing as npt
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
+    "is_collection",
+    "shown",
     "as_counts",
     "TASKS",
     "Validator",
@@ -56,13 +58,12 @@ TASKS = ("auto", "classification", "regression", "multilabel")
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
-def describe(value: Any) -> str:
-    """A short description of ``value`` for error messages (shape and dtype for arrays).
+def shown(value: Any) -> str:
+    """``value`` as messages show it: its repr cut to 120 characters (an array by its shape
+    and dtype).
 
-    Long representations are cut to 120 characters.
-
-    >>> describe(np.zeros((2, 0))), describe("x" * 500)[-24:]
-    ('array of shape (2, 0) and dtype float64', 'xxxxxxx... that is a str')
+    >>> shown(np.zeros((2, 0))), shown("x" * 500)[-6:]
+    ('array of shape (2, 0) and dtype float64', 'xxx...')
     """
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
@@ -70,9 +71,18 @@ def describe(value: Any) -> str:
         text = repr(value)
     except Exception:  # a broken __repr__ must not hide the real error
         text = f"<{type(value).__name__} object>"
-    if len(text) > 120:
-        text = text[:117] + "..."
-    return f"{text} that is a {type(value).__name__}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def describe(value: Any) -> str:
+    """A short description of ``value`` for error messages: `shown` and its type.
+
+    >>> describe(np.zeros((2, 0))), describe("x" * 500)[-24:]
+    ('array of shape (2, 0) and dtype float64', 'xxxxxxx... that is a str')
+    """
+    if isinstance(value, np.ndarray):
+        return shown(value)
+    return f"{shown(value)} that is a {type(value).__name__}"
 
 
 #: What each non-numeric dtype kind holds, for messages.
@@ -364,6 +374,22 @@ def as_counts(
             f"'{k_name}' and '{n_name}' must be finite counts with 0 <= {k_name} <= {n_name}"
         )
     return k_arr, n_arr
+
+
+def is_collection(value: Any) -> bool:
+    """True for an iterable of items: not a str, bytes or mapping, nor a 0-d array (which
+    claims to be iterable and cannot be iterated).
+
+    >>> is_collection([1]), is_collection(np.zeros(2)), is_collection(np.array(0.0))
+    (True, True, False)
+    >>> is_collection("ab"), is_collection({"a": 1}), is_collection(3)
+    (False, False, False)
+    """
+    return (
+        isinstance(value, Iterable)
+        and not isinstance(value, str | bytes | Mapping)
+        and getattr(value, "ndim", 1) != 0
+    )
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:

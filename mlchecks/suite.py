@@ -17,6 +17,7 @@ import attrs
 from mlchecks import _fields, _global_state
 from mlchecks._json import decode_float, encode_float
 from mlchecks._text import printable
+from mlchecks._validate import is_collection
 from mlchecks.check import Check, Context, _check_name, run_check, submit_each
 from mlchecks.exceptions import CheckFailed
 from mlchecks.result import Result, Status, find_named
@@ -27,7 +28,7 @@ __all__ = ["RUBRIC_TESTS", "MLTestScore", "Suite", "SuiteResult"]
 
 def _items(checks: Any) -> list[Check | Suite]:
     wanted = "an iterable of Check objects or Suites"
-    if isinstance(checks, str | bytes | Mapping) or not isinstance(checks, Iterable):
+    if not is_collection(checks):
         raise TypeError(_fields.reject("checks", wanted, checks))
     try:
         return list(checks)

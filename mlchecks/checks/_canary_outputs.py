@@ -22,13 +22,13 @@ class), else in the order they are first seen.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from mlchecks._validate import describe
+from mlchecks._validate import describe, is_collection
 from mlchecks.exceptions import InvalidInput
 
 __all__ = [
@@ -262,7 +262,7 @@ def classes_field(value: Any) -> tuple[Any, ...] | None:
     """`CanaryCheck.classes` checked: None or a tuple of distinct str, bytes or int labels."""
     if value is None:
         return None
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(f"'classes' must be a sequence of class labels (got {describe(value)})")
     labels = tuple(v.item() if isinstance(v, np.generic) else v for v in value)
     if not labels or not all(isinstance(v, str | bytes | int) for v in labels):

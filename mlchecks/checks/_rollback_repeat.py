@@ -9,13 +9,13 @@ longest gap, a timeline for the report figure); `quantiles` summarises the repea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from mlchecks._validate import describe
+from mlchecks._validate import describe, is_collection
 from mlchecks.checks._series import priority_indices
 from mlchecks.checks._traffic import Record, error_class, outputs_equal
 from mlchecks.exceptions import InvalidInput
@@ -230,7 +230,7 @@ def _predictions(value: Any, name: str) -> Any:
     """None, a callable, or one reference per probe input (held as a tuple)."""
     if value is None or callable(value):
         return value
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(
             f"'{name}' must be outputs one per probe input (a sequence or an array) or a "
             f"callable f(probe) -> outputs (got {describe(value)})"

@@ -19,7 +19,7 @@ import functools
 import math
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +27,7 @@ import attrs
 
 from mlchecks._deadline import Call, Deadline, TimedCaller
 from mlchecks._text import fmt, plural
-from mlchecks._validate import describe
+from mlchecks._validate import describe, is_collection
 from mlchecks.exceptions import CheckTimeout, InvalidInput
 from mlchecks.protocols import Response
 from mlchecks.result import Status
@@ -55,7 +55,7 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 def probe_inputs(value: Any) -> tuple[Any, ...]:
     """attrs converter: a non-empty sequence of request inputs, as a tuple."""
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(
             f"'probe_inputs' must be a sequence of request inputs (got {describe(value)})"
         )

@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 
 from mlchecks._deadline import Deadline
-from mlchecks._validate import describe
+from mlchecks._validate import describe, is_collection
 from mlchecks.exceptions import InvalidInput
 from mlchecks.protocols import Trainer
 from mlchecks.result import Status
@@ -542,7 +542,7 @@ def one_source(trainer: Any, make_trainer: Any) -> None:
 
 def batches_field(value: Any) -> tuple[Any, ...]:
     """An attrs converter: the training batches as a non-empty tuple (read once)."""
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(f"'batches' must be a sequence of batches (got {describe(value)})")
     batches = tuple(value)
     if not batches:

@@ -72,6 +72,7 @@ from mlchecks._fields import (
 from mlchecks._text import fmt
 from mlchecks._validate import (
     describe,
+    is_collection,
     non_empty_string,
     optional,
 )
@@ -105,7 +106,7 @@ def _server(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 def _traffic(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None or callable(value):
         return
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(
             f"'traffic' must be an iterable of request inputs or a callable returning one "
             f"(got {describe(value)})"

@@ -42,13 +42,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from mlchecks._json import loads
-from mlchecks._validate import describe
+from mlchecks._validate import describe, is_collection
 from mlchecks.exceptions import InvalidInput
 
 __all__ = ["Label", "Record", "from_json", "parse_line", "parse_time"]
@@ -96,7 +96,7 @@ def records_source(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
         return
     if callable(value):
         return
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if not is_collection(value):
         raise InvalidInput(
             f"'{attribute.name}' must be an iterable of Record (and Label) items or a "
             f"callable returning one (got {describe(value)}); read a log with "

@@ -143,3 +143,26 @@ class TestCheckpointRestoreCheckInput:
         assert 25 == finding.observed
         assert "at step 25" in finding.message
         assert 25 == result.metrics["loss.first_nonfinite_step"]
+
+
+class TestZeroDimensionalArrays:
+    """A 0-d array claims to be iterable; every sequence field refuses it by name."""
+
+    @pytest.mark.parametrize("field", ["probe_inputs", "known_good_predictions"])
+    def test_rollback_sequence_fields(self, field: str) -> None:
+        """RollbackCheck names the field given a 0-d array (it raised numpy's TypeError)."""
+        from mlchecks.checks import RollbackCheck
+        from mlchecks.serving import InProcessServer
+
+        server = InProcessServer().add("1", abs).add("2", abs)
+        fields: dict[str, Any] = {"probe_inputs": [[1.0]], field: np.array(0.0)}
+        with pytest.raises(InvalidInput, match=f"'{field}'"):
+            RollbackCheck(server, server, "2", **fields)
+
+    def test_training_batches(self) -> None:
+        """A 0-d array or a mapping of batches is not a sequence of batches."""
+        from mlchecks.checks import LossDecreasesCheck
+
+        for batches in (np.array(0.0), {"a": 1}):
+            with pytest.raises(InvalidInput, match="'batches'"):
+                LossDecreasesCheck(make_trainer=make_trainer, batches=batches)
