@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlchecks._lazy import LazyNames
-from mlchecks._version import package_version
 from mlchecks.check import Check, Context, run_check
 from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import CheckFailed, InvalidInput, MissingDependency, MLChecksError
@@ -35,10 +34,9 @@ if TYPE_CHECKING:
     from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
     from mlchecks.suite import Suite, SuiteResult
 
-__version__ = package_version()
-
 # Public names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "__version__": "mlchecks._version",  # importlib.metadata is slow to import
     "CheckpointRestoreCheck": "mlchecks.checks.training",
     "LossDecreasesCheck": "mlchecks.checks.training",
     "SingleBatchCheck": "mlchecks.checks.single_batch",

@@ -15,12 +15,14 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
 from mlchecks.result import Result
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = [
     "RNG",
@@ -202,6 +204,9 @@ def shares_process(executor: Executor | None) -> bool:
     """
     if executor is None:
         return False
+    # imported here: concurrent.futures.process (multiprocessing) costs 10 ms to import
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
     if isinstance(executor, ThreadPoolExecutor):
         return True
     if isinstance(executor, ProcessPoolExecutor):

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import numpy as np
@@ -20,6 +16,10 @@ from typing_extensions import ParamSpec, Protocol, runtime_checkable
 
 from mlchecks import _global_state
 from mlchecks.result import Result, Status
+
+if TYPE_CHECKING:  # imported where used: together 20 ms of `import mlchecks`
+    from concurrent.futures import Executor, Future
+    from pathlib import Path
 
 __all__ = ["Check", "Context", "run_check", "submit_each"]
 
@@ -76,6 +76,12 @@ class Check(Protocol):
         ...
 
 
+def _path_or_none(value: Any) -> Path | None:
+    from pathlib import Path
+
+    return None if value is None else Path(value)
+
+
 def _executor_or_none(value: object) -> Executor | None:
     if value is not None and not callable(getattr(value, "submit", None)):
         raise TypeError(f"'executor' must be a concurrent.futures.Executor (got {value!r})")
@@ -104,7 +110,7 @@ class Context:
     executor: Executor | None = attrs.field(default=None, converter=_executor_or_none)
     seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     progress: Callable[[str], None] | None = attrs.field(default=None)
-    workdir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    workdir: Path | None = attrs.field(default=None, converter=_path_or_none)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Run ``fn(*args, **kwargs)`` on the executor, or now when there is none.
@@ -124,6 +130,8 @@ class Context:
             if names and not isinstance(fn, _global_state.Exclusive):
                 fn = _global_state.Exclusive(fn, names)  # holds its locks where it runs
             return submit_each(self.executor, fn, *args, **kwargs)
+        from concurrent.futures import Future
+
         future: Future[T] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -141,6 +149,8 @@ class Context:
         if isinstance(stream, int):
             key = stream
         else:  # the whole name: streams that share a prefix stay independent
+            import hashlib  # on first use: 5 ms at import
+
             key = int.from_bytes(hashlib.blake2b(stream.encode(), digest_size=8).digest(), "little")
         return np.random.default_rng(np.random.SeedSequence([self.seed, key]))
 
@@ -149,6 +159,9 @@ class Context:
         """A temporary directory under ``workdir``, removed afterwards."""
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        from pathlib import Path
+
         with tempfile.TemporaryDirectory(prefix=prefix, dir=self.workdir) as path:
             yield Path(path)
 
@@ -179,6 +192,8 @@ def submit_each(
     try:
         return executor.submit(_call, fn, args, kwargs, token)
     except Exception as exc:  # e.g. a Dask client pickles at submit time
+        from concurrent.futures import Future
+
         failed: Future[T] = Future()
         failed.set_exception(exc)
         return failed

@@ -56,6 +56,19 @@ def test_import_is_light() -> None:
     assert "" == out
 
 
+def test_import_defers_slow_standard_modules() -> None:
+    """`import mlchecks` defers what it needs only later: importlib.metadata (``__version__``,
+    about 50 ms), the process pool (10 ms), tempfile and hashlib (15 ms)."""
+    slow = ("importlib.metadata", "concurrent.futures.process", "tempfile", "hashlib")
+    code = (
+        f"import sys, numpy, mlchecks; print(','.join(m for m in {slow!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert "" == out
+
+
 @pytest.mark.parametrize("module", ["mlchecks", "mlchecks.checks", "mlchecks.stats"])
 def test_all_lists_exactly_the_lazy_and_eager_names(module: str) -> None:
     """The literal __all__ (needed by type checkers) matches what the module can load."""
