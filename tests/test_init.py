@@ -60,9 +60,7 @@ def test_import_defers_slow_standard_modules() -> None:
     """`import mlchecks` defers what it needs only later: importlib.metadata (``__version__``,
     about 50 ms), the process pool (10 ms), tempfile and hashlib (15 ms)."""
     slow = ("importlib.metadata", "concurrent.futures.process", "tempfile", "hashlib")
-    code = (
-        f"import sys, numpy, mlchecks; print(','.join(m for m in {slow!r} if m in sys.modules))"
-    )
+    code = f"import sys, numpy, mlchecks; print(','.join(m for m in {slow!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
