@@ -1,8 +1,8 @@
 """mlchecks: composable checks for the infrastructure tests of the ML Test Score rubric.
 
-The core types load eagerly (they need only numpy and attrs); `Suite`, the checks,
-statistics, serving adapters and reports load on first use, so ``import mlchecks`` stays
-light and the reports of a `Result` never load the suite.
+The core types load eagerly (they need only numpy and attrs); the conditions, the score,
+`Suite`, the checks, statistics, serving adapters and reports load on first use, so
+``import mlchecks`` stays light and the reports of a `Result` never load the suite.
 
 >>> import mlchecks
 >>> mlchecks.Status.worst([mlchecks.Status.PASS, mlchecks.Status.FAIL])
@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING
 
 from mlchecks._lazy import LazyNames
 from mlchecks.check import Check, Context, run_check
-from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import CheckFailed, InvalidInput, MissingDependency, MLChecksError
 from mlchecks.protocols import Deployment, Endpoint, ModelServer, Response, Trainer
 from mlchecks.result import ErrorInfo, Finding, Result, Status
-from mlchecks.score import MLTestScore
 
 if TYPE_CHECKING:
     from mlchecks import demo, report, serving, stats, testing  # noqa: F401
@@ -32,11 +30,19 @@ if TYPE_CHECKING:
     from mlchecks.checks.rollback_record import RollbackRecordCheck
     from mlchecks.checks.single_batch import SingleBatchCheck
     from mlchecks.checks.training import CheckpointRestoreCheck, LossDecreasesCheck
+    from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
+    from mlchecks.score import MLTestScore
     from mlchecks.suite import Suite, SuiteResult
 
 # Public names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
     "__version__": "mlchecks._version",  # importlib.metadata is slow to import
+    # The conditions and the score load with the first check, or when named.
+    "AtLeast": "mlchecks.conditions",
+    "AtMost": "mlchecks.conditions",
+    "Between": "mlchecks.conditions",
+    "NoWorseThan": "mlchecks.conditions",
+    "MLTestScore": "mlchecks.score",
     "CheckpointRestoreCheck": "mlchecks.checks.training",
     "LossDecreasesCheck": "mlchecks.checks.training",
     "SingleBatchCheck": "mlchecks.checks.single_batch",

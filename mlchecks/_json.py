@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Mapping
@@ -94,6 +93,8 @@ def loads(data: bytes | str, what: str = "the text") -> Any:
     Traceback (most recent call last):
     ValueError: the answer is not valid JSON: nested deeper than ... levels
     """
+    import json  # on first use, not with `import mlchecks`
+
     try:
         return json.loads(data)
     except RecursionError:

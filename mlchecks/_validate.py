@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
 from mlchecks.exceptions import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "is_collection",

@@ -7,13 +7,15 @@ only the methods. Version identifiers are strings.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from typing_extensions import Protocol, runtime_checkable
 
 from mlchecks._json import to_float
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["Deployment", "Endpoint", "ModelServer", "Response", "Trainer"]
 
