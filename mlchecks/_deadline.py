@@ -118,6 +118,16 @@ class TimedCaller:
             return Call(value=value, elapsed_s=elapsed)
         return Call(exception=value, elapsed_s=elapsed)
 
+    def run(self, fn: Callable[[], T], timeout_s: float, timeout: Callable[[], str]) -> T:
+        """``fn()``'s value, or what it raised; `CheckTimeout` with the message ``timeout()``
+        gives when it takes longer than ``timeout_s``."""
+        result = self.call(fn, timeout_s)
+        if result.timed_out:
+            raise CheckTimeout(timeout())
+        if result.exception is not None:
+            raise result.exception
+        return result.value  # type: ignore[no-any-return]
+
     def close(self) -> None:
         """Let the current worker exit (after the call it runs, if any)."""
         if self._worker is not None:
@@ -224,12 +234,8 @@ class Deadline:
             return fn(*args, **kwargs)
         if self._caller is None:
             self._caller = TimedCaller(max_stuck=1)
-        result = self._caller.call(lambda: fn(*args, **kwargs), self.remaining())
-        if result.timed_out:  # what the worker said it was doing last
-            raise CheckTimeout(self.message())
-        if result.exception is not None:
-            raise result.exception
-        return result.value  # type: ignore[no-any-return]
+        # on a timeout, the message says what the worker said it was doing last
+        return self._caller.run(lambda: fn(*args, **kwargs), self.remaining(), self.message)
 
     def _on_worker(self) -> bool:
         worker = None if self._caller is None else self._caller.thread

@@ -356,12 +356,7 @@ class Session:
         """``fn()`` on the worker within ``timeout_s``; its exception, or CheckTimeout."""
         if timeout_s is None:
             return fn()
-        call = self._caller.call(fn, timeout_s)
-        if call.timed_out:
-            raise CheckTimeout(self.deadline.message(doing))
-        if call.exception is not None:
-            raise call.exception
-        return call.value
+        return self._caller.run(fn, timeout_s, lambda: self.deadline.message(doing))
 
     def set_live(self, version: str) -> float:
         """Make ``version`` live on the deployment; the seconds ``set_live`` took.
