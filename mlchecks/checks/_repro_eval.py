@@ -21,6 +21,7 @@ import numpy as np
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, listing, signed
 from mlchecks._validate import as_labels
+from mlchecks.checks._repro_pass import Table, block_classes, read_runs
 from mlchecks.checks._repro_slices import (
     compare_slices,
     is_builtin,
@@ -40,7 +41,7 @@ from mlchecks.checks._runs import TrainingRun
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats.compare import PredictionComparison, compare_predictions
+from mlchecks.stats.compare import Comparer, PredictionComparison, as_predictions
 from mlchecks.stats.inference import mcnemar_exact_counts, tost_paired_accuracy_counts
 from mlchecks.stats.metrics import Metric, predicted_labels
 
@@ -53,18 +54,29 @@ __all__ = ["Evaluation", "Prepared"]
 _RECORDED = ("predictions", "labels", "losses", "step_hashes")
 
 
+def _classifiable(predictions: np.ndarray) -> bool:
+    """Whether predictions define a class per example (as `predicted_labels` accepts)."""
+    if predictions.ndim == 2:
+        return True
+    try:
+        predicted_labels(predictions, name="predictions")
+    except InvalidInput:
+        return False
+    return True
+
+
 def _paired_mean_tost(
-    differences: np.ndarray, margin: float, alpha: float
+    moments: tuple[int, float, float], margin: float, alpha: float
 ) -> tuple[float, tuple[float, float], float, bool]:
     """TOST on the mean of paired per-example differences (t distribution, n - 1 df).
 
-    Returns (mean difference, (1 - 2 alpha) CI, TOST p-value, equivalent).
+    ``moments``: their count, mean and sum of squared deviations from the mean. Returns
+    (mean difference, (1 - 2 alpha) CI, TOST p-value, equivalent).
     """
     from scipy.stats import t as student
 
-    n = differences.size
-    mean = float(differences.mean())
-    sd = float(differences.std(ddof=1)) if n > 1 else 0.0
+    n, mean, squares = moments
+    sd = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
     se = sd / math.sqrt(n)
     if se == 0.0:
         inside = abs(mean) < margin
@@ -79,15 +91,24 @@ def _paired_mean_tost(
 
 @attrs.define
 class Prepared:
-    """One run with what the evaluation derives from it once."""
+    """One run with what the evaluation derives from it once.
+
+    ``classified``: the predictions define a predicted class per example. ``counted``:
+    the correctness metrics computed from counts of correct predictions, ``term_metrics``:
+    the metrics computed from sums of per-example terms (both read in `read_runs`).
+    """
 
     name: str
     run: TrainingRun
-    classes: np.ndarray | None = None
     predictions: np.ndarray | None = None
-    correct: np.ndarray | None = None
+    classified: bool = False
+    counted: list[Metric] = attrs.Factory(list)
+    term_metrics: list[Metric] = attrs.Factory(list)
     values: dict[str, float] = attrs.Factory(dict)
-    per_example: dict[str, np.ndarray] = attrs.Factory(dict)
+
+    def tabled(self, name: str) -> bool:
+        """Whether metric ``name`` was computed from the table (per example)."""
+        return any(m.name == name for m in (*self.counted, *self.term_metrics))
 
 
 class Evaluation:
@@ -117,6 +138,8 @@ class Evaluation:
             (i, j) for i in range(len(self.prepared)) for j in range(i + 1, len(self.prepared))
         ]
         self.int_labels: np.ndarray | None = None
+        #: What `read_runs` summed over the examples.
+        self.table = Table()
 
     # ---- orchestration
 
@@ -132,10 +155,11 @@ class Evaluation:
                 self.int_labels = None
         for p in self.prepared:
             self._prepare(p)
+        comparisons = self._read()
         self._record_runs()
         if self.task == "multilabel":
             label_accuracies(self)
-        self._compare_predictions()
+        self._compare_predictions(comparisons)
         self._compare_metrics()
         compare_slices(self)
         compare_trajectories(self)
@@ -240,41 +264,60 @@ class Evaluation:
                     break
 
     def _prepare(self, p: Prepared) -> None:
+        """Decide how each metric of run ``p`` is computed; compute those read whole."""
         predictions = p.predictions
         if predictions is not None and self.task == "classification":
-            try:
-                p.classes = predicted_labels(predictions, name="predictions")
-            except InvalidInput:
-                p.classes = None
-            if p.classes is not None and self.int_labels is not None:
-                p.correct = p.classes == self.int_labels
+            p.classified = _classifiable(predictions)
+        if predictions is None or self.labels is None:
+            return
         for metric in self.metrics:
-            reported = p.run.metrics.get(metric.name)
-            if predictions is not None and self.labels is not None:
+            if is_correctness(metric) and p.classified and self.int_labels is not None:
+                p.counted.append(metric)
+            elif metric.per_example is not None:
+                p.term_metrics.append(metric)
+            elif metric.name not in p.run.metrics:
                 try:
-                    self._compute(p, metric, predictions, aggregate=reported is None)
+                    p.values[metric.name] = metric(self.labels, predictions)
                 except InvalidInput as exc:
-                    if reported is None:
-                        self.skipped[metric.name] = str(exc)
-        # A value the run reports itself wins over the computed one; the per-example
-        # values computed above still serve the paired tests and the slices.
-        p.values.update(p.run.metrics)
+                    self.skipped[metric.name] = str(exc)
 
-    def _compute(
-        self, p: Prepared, metric: Metric, predictions: np.ndarray, *, aggregate: bool
-    ) -> None:
-        """Per-example values (when the metric has them) and, if asked, the metric itself."""
-        if is_correctness(metric) and p.correct is not None:
-            # Reuse the predicted classes instead of a second argmax over the rows.
-            hits = p.correct if metric.name == "accuracy" else ~p.correct
-            p.per_example[metric.name] = hits.astype(np.float64)
-            p.values[metric.name] = float(np.count_nonzero(hits) / hits.size)
-        elif metric.per_example is not None:
-            terms = np.asarray(metric.per_example(self.labels, predictions), dtype=np.float64)
-            p.per_example[metric.name] = terms
-            p.values[metric.name] = float(terms.mean())
-        elif aggregate:
-            p.values[metric.name] = metric(self.labels, predictions)
+    def _read(self) -> dict[int, PredictionComparison]:
+        """One pass over every run's examples: the table, the metrics from it, the
+        pairs' comparisons."""
+        comparers: dict[int, Comparer] = {}
+        atol = 0.0 if self.exact else self.check.prediction_atol
+        rtol = 0.0 if self.exact else self.check.prediction_rtol
+        for k, (i, j) in enumerate(self.pairs):
+            a, b = self.prepared[i], self.prepared[j]
+            if a.predictions is None or b.predictions is None:
+                continue
+            comparers[k] = Comparer(
+                as_predictions(a.predictions, "predictions"),
+                as_predictions(b.predictions, "predictions"),
+                self.int_labels if a.classified else None,
+                atol=atol,
+                rtol=rtol,
+                top_k=self.check.n_top,
+            )
+        self.table, failed = read_runs(self, comparers)
+        table = self.table
+        for p_index, p in enumerate(self.prepared):
+            for metric in p.counted:
+                right = int(table.total("correct", p_index))
+                hits = right if metric.name == "accuracy" else table.n - right
+                p.values[metric.name] = hits / table.n
+            for metric in list(p.term_metrics):
+                reason = failed.get((p_index, metric.name))
+                if reason is not None:
+                    p.term_metrics.remove(metric)
+                    if metric.name not in p.run.metrics:
+                        self.skipped[metric.name] = reason
+                    continue
+                p.values[metric.name] = table.total("terms", p_index, metric.name) / table.n
+            # A value the run reports itself wins over the computed one; the table still
+            # serves the paired tests and the slices.
+            p.values.update(p.run.metrics)
+        return {k: comparer.result() for k, comparer in comparers.items()}
 
     def _record_runs(self) -> None:
         """Every run's metrics go to ``details["runs"]`` (run names are not metric keys)."""
@@ -293,31 +336,16 @@ class Evaluation:
 
     # ---- example by example
 
-    def _compare_predictions(self) -> None:
-        pairs = [
-            (k, i, j)
-            for k, (i, j) in enumerate(self.pairs)
-            if self.prepared[i].predictions is not None and self.prepared[j].predictions is not None
-        ]
-        if not pairs:
+    def _compare_predictions(self, results: dict[int, PredictionComparison]) -> None:
+        if not results:
             return
-        atol = 0.0 if self.exact else self.check.prediction_atol
-        rtol = 0.0 if self.exact else self.check.prediction_rtol
-        results: dict[int, PredictionComparison] = {}
-        for k, i, j in pairs:
-            a, b = self.prepared[i], self.prepared[j]
-            comparison = compare_predictions(
-                a.predictions,
-                b.predictions,
-                labels=self.int_labels if a.classes is not None else None,
-                atol=atol,
-                rtol=rtol,
-                top_k=self.check.n_top,
-            )
-            results[k] = comparison
+        for k, comparison in results.items():
+            i, j = self.pairs[k]
             entry = self.out.details["pairs"][k]
             entry["predictions"] = comparison.to_dict()
-            entry["predictions"]["top_examples"] = self._top_examples(a, b, comparison)
+            entry["predictions"]["top_examples"] = self._top_examples(
+                self.prepared[i], self.prepared[j], comparison
+            )
         self._judge_predictions(results)
         if len(self.prepared) > 2:
             matrix = np.zeros((len(self.prepared), len(self.prepared)))
@@ -330,11 +358,20 @@ class Evaluation:
         self, a: Prepared, b: Prepared, comparison: PredictionComparison
     ) -> list[dict[str, Any]]:
         rows = []
-        for index, diff in zip(comparison.top_indices, comparison.top_diffs, strict=True):
+        where = np.asarray(comparison.top_indices, dtype=np.intp)
+        both = a.classified and b.classified
+        if both:
+            assert a.predictions is not None
+            assert b.predictions is not None
+            classes_a = block_classes(a.predictions[where])
+            classes_b = block_classes(b.predictions[where])
+        for k, (index, diff) in enumerate(
+            zip(comparison.top_indices, comparison.top_diffs, strict=True)
+        ):
             row: dict[str, Any] = {"index": index, "abs_diff": diff}
-            if a.classes is not None and b.classes is not None:
-                row["class_a"] = int(a.classes[index])
-                row["class_b"] = int(b.classes[index])
+            if both:
+                row["class_a"] = int(classes_a[k])
+                row["class_b"] = int(classes_b[k])
             if self.raw_labels is not None:
                 label = self.raw_labels[index]
                 row["label"] = label.tolist() if isinstance(label, np.ndarray) else label.item()
@@ -348,9 +385,7 @@ class Evaluation:
             k = max(results, key=lambda k: (key(results[k]), -k))
             return k, results[k]
 
-        classified = all(
-            self.prepared[i].classes is not None for k in results for i in self.pairs[k]
-        )
+        classified = all(self.prepared[i].classified for k in results for i in self.pairs[k])
         m = len(results)  # pairs compared: the worst one's lower bound is Bonferroni-adjusted
         same = all(r.identical for r in results.values())
         if self.task == "multilabel":
@@ -540,15 +575,10 @@ class Evaluation:
     ) -> dict[str, Any] | None:
         alpha = self.check.alpha
         metric = next((m for m in self.metrics if m.name == name), None)
-        if (
-            metric is not None
-            and is_correctness(metric)
-            and a.correct is not None
-            and b.correct is not None
-        ):
-            only_a = int(np.count_nonzero(a.correct & ~b.correct))
-            only_b = int(np.count_nonzero(~a.correct & b.correct))
-            n = a.correct.size
+        i, j = self.prepared.index(a), self.prepared.index(b)
+        if metric is not None and metric in a.counted and metric in b.counted:
+            only_a, only_b = (int(v) for v in self.table.get("only", i, j))
+            n = self.table.n
             if name == "error_rate":
                 only_a, only_b = only_b, only_a
             tost = tost_paired_accuracy_counts(only_a, only_b, n, margin=atol, alpha=alpha)
@@ -562,10 +592,9 @@ class Evaluation:
                 "mcnemar_pvalue": mcnemar.pvalue,
                 "discordant": [only_a, only_b],
             }
-        if name in a.per_example and name in b.per_example:
-            mean, ci, pvalue, equivalent = _paired_mean_tost(
-                a.per_example[name] - b.per_example[name], atol, alpha
-            )
+        moments = self.table.moments.get((name, i, j))
+        if moments is not None:
+            mean, ci, pvalue, equivalent = _paired_mean_tost(moments, atol, alpha)
             return {
                 "test": "tost_paired_mean",
                 "difference": mean,

@@ -27,7 +27,7 @@ from mlchecks.stats.multiple import holm
 from mlchecks.stats.sliced import SliceCodes, sliced_metric, sliced_sum
 
 if TYPE_CHECKING:
-    from mlchecks.checks._repro_eval import Evaluation, Prepared
+    from mlchecks.checks._repro_eval import Evaluation
 
 __all__ = ["compare_slices", "is_builtin", "is_correctness", "metric_part", "pvalue_text"]
 
@@ -58,11 +58,12 @@ def pvalue_text(value: float) -> str:
     return "< 0.0001" if value < 1e-4 else f"= {value:.2g}"
 
 
-def _sliced_standard_errors(codes: SliceCodes, counts: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Standard error of the mean of ``d`` in each slice (inf for slices of < 2 examples)."""
-    k = codes.n_slices
-    total = sliced_sum(codes.codes, k, d)
-    squares = sliced_sum(codes.codes, k, d * d)
+def _sliced_standard_errors(
+    counts: np.ndarray, total: np.ndarray, squares: np.ndarray
+) -> np.ndarray:
+    """Standard error of the mean of paired differences in each slice, from their per-slice
+    sums and sums of squares (inf for slices of < 2 examples)."""
+    k = counts.size
     many = counts > 1
     mean = np.divide(total, counts, out=np.zeros(k), where=counts > 0)
     variance = np.divide(squares - counts * mean**2, counts - 1, out=np.zeros(k), where=many)
@@ -79,7 +80,7 @@ def _slice_metrics(ev: Evaluation) -> list[Metric]:
         m
         for m in ev.metrics
         if m.name not in ev.skipped
-        and (m.per_example is None or all(m.name in p.per_example for p in ev.prepared))
+        and (m.per_example is None or all(p.tabled(m.name) for p in ev.prepared))
     ]
 
 
@@ -93,11 +94,14 @@ def compare_slices(ev: Evaluation) -> None:
     tests: list[dict[str, Any]] = []
     tables: dict[str, Any] = {}
     for slicing, codes in ev.slices.items():
-        counts = sliced_sum(codes.codes, codes.n_slices)
+        counts = _counts(ev, slicing, codes)
         table: dict[str, Any] = {"names": list(codes.names), "counts": counts.tolist()}
         values: dict[str, dict[str, list[float]]] = {}
         for metric in metrics:
-            per_run = [_slice_values(ev, p, metric, codes, counts) for p in ev.prepared]
+            per_run = [
+                _slice_values(ev, r, metric, slicing, codes, counts)
+                for r in range(len(ev.prepared))
+            ]
             values[metric.name] = {
                 p.name: v.tolist() for p, v in zip(ev.prepared, per_run, strict=True)
             }
@@ -110,11 +114,22 @@ def compare_slices(ev: Evaluation) -> None:
     ev.out.detail("slice_metric_atol", 0.0 if ev.exact else ev.check.slice_metric_atol)
 
 
+def _counts(ev: Evaluation, slicing: str, codes: SliceCodes) -> np.ndarray:
+    """The number of examples in each slice (from the table when it counted them)."""
+    key = ("count", slicing)
+    return ev.table.get(*key) if key in ev.table.sums else sliced_sum(codes.codes, codes.n_slices)
+
+
 def _slice_values(
-    ev: Evaluation, p: Prepared, metric: Metric, codes: SliceCodes, counts: np.ndarray
+    ev: Evaluation, r: int, metric: Metric, slicing: str, codes: SliceCodes, counts: np.ndarray
 ) -> np.ndarray:
-    if metric.name in p.per_example:
-        sums = sliced_sum(codes.codes, codes.n_slices, p.per_example[metric.name])
+    p = ev.prepared[r]
+    if p.tabled(metric.name):
+        if metric in p.counted:
+            right = ev.table.get("correct", r, slicing)
+            sums = right if metric.name == "accuracy" else counts - right
+        else:
+            sums = ev.table.get("terms", r, metric.name, slicing)
         out = np.full(codes.n_slices, np.nan)
         np.divide(sums, counts, out=out, where=counts > 0)
         return out
@@ -142,7 +157,7 @@ def _slice_tests(
     standard_errors = None
     mcnemar: list[float] | None = None
     if not ev.exact:
-        discordant = _slice_discordant(metric, a, b, codes)
+        discordant = _slice_discordant(ev, metric, i, j, slicing)
         if discordant is not None:
             only_a, only_b = discordant
             standard_errors = np.full(codes.n_slices, np.inf)
@@ -153,9 +168,13 @@ def _slice_tests(
                 if n > 1:
                     paired = paired_accuracy_difference_counts(x, y, n)
                     standard_errors[s] = paired.standard_error
-        elif metric.name in a.per_example and metric.name in b.per_example:
-            d = a.per_example[metric.name] - b.per_example[metric.name]
-            standard_errors = _sliced_standard_errors(codes, counts, d)
+        elif metric in a.term_metrics and metric in b.term_metrics:
+            table = ev.table
+            total = table.get("terms", i, metric.name, slicing) - table.get(
+                "terms", j, metric.name, slicing
+            )
+            squares = table.get("squares", i, j, metric.name, slicing)
+            standard_errors = _sliced_standard_errors(counts, total, squares)
     rows = []
     for s in map(int, np.flatnonzero(counts)):
         va, vb = float(per_run[i][s]), float(per_run[j][s])
@@ -185,13 +204,13 @@ def _slice_tests(
 
 
 def _slice_discordant(
-    metric: Metric, a: Prepared, b: Prepared, codes: SliceCodes
+    ev: Evaluation, metric: Metric, i: int, j: int, slicing: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per slice, the examples only run a got right and those only run b got right."""
-    if not is_correctness(metric) or a.correct is None or b.correct is None:
+    """Per slice, the examples only run i got right and those only run j got right."""
+    a, b = ev.prepared[i], ev.prepared[j]
+    if metric not in a.counted or metric not in b.counted:
         return None
-    only_a = sliced_sum(codes.codes[a.correct & ~b.correct], codes.n_slices)
-    only_b = sliced_sum(codes.codes[~a.correct & b.correct], codes.n_slices)
+    only_a, only_b = ev.table.get("only", i, j, slicing)
     return (only_b, only_a) if metric.name == "error_rate" else (only_a, only_b)
 
 

@@ -104,7 +104,8 @@ class PredictionComparison:
         return data
 
 
-def _predictions(value: Any, name: str) -> np.ndarray:
+def as_predictions(value: Any, name: str) -> np.ndarray:
+    """Predictions to compare: a numeric (n,) or (n, C) array (booleans as int8)."""
     array = as_array(value, name, ndim=(1, 2), finite=False)
     if array.dtype.kind == "b":
         array = array.astype(np.int8)
@@ -158,8 +159,8 @@ def compare_predictions(
     >>> c.churn, c.fraction_beyond_tolerance, c.first_diff_index, c.top_indices
     (0.25, 0.5, 1, (1, 3))
     """
-    first = _predictions(a, "a")
-    second = _predictions(b, "b")
+    first = as_predictions(a, "a")
+    second = as_predictions(b, "b")
     if first.shape != second.shape:
         raise InvalidInput(
             f"'a' and 'b' must have the same shape (got {first.shape} and {second.shape})"
@@ -179,51 +180,99 @@ def compare_predictions(
                 f"'labels' must have one label per example (got {len(truth)} for {n} examples)"
             )
 
-    a2 = first.reshape(n, n_classes)
-    b2 = second.reshape(n, n_classes)
-    rows_per_chunk = max(1, chunk_size // n_classes)
-    block_rows = max(1, min(rows_per_chunk, _compare_kernel._BLOCK_VALUES // n_classes))
-    totals = _Comparison(
-        a2,
-        b2,
+    comparer = Comparer(
+        first,
+        second,
         truth,
         atol=atol,
         rtol=rtol,
         threshold=threshold,
         top_k=top_k,
-        block_rows=block_rows,
-        rows_per_chunk=rows_per_chunk,
+        chunk_size=chunk_size,
     )
-    with np.errstate(invalid="ignore"):  # inf - inf: reported as non-finite input instead
-        for start in range(0, n, block_rows):
-            totals.block(start, min(start + block_rows, n))
-        totals.flush()
-    differing = totals.differing
-    identical = differing == 0
-    correlation: float | None = None
-    if rank_correlation:
-        step = -(-n // RANK_SAMPLE)
-        if not identical:
-            correlation = _spearman(_confidence(first, step), _confidence(second, step))
-        elif _varies(first[::step]):
-            correlation = 1.0
-    return PredictionComparison(
-        n=n,
-        churn=totals.churn / n,
-        churn_count=totals.churn,
-        correctness_churn=None if truth is None else totals.correctness / n,
-        correctness_churn_count=None if truth is None else totals.correctness,
-        max_abs_diff=totals.max_diff,
-        mean_abs_diff=totals.abs_sum / (n * n_classes),
-        fraction_beyond_tolerance=totals.beyond / n,
-        count_beyond_tolerance=totals.beyond,
-        differing_count=differing,
-        first_diff_index=totals.first_diff,
-        top_indices=tuple(int(i) for i in totals.top_index),
-        top_diffs=tuple(float(v) for v in totals.top_values),
-        rank_correlation=correlation,
-        identical=identical,
-    )
+    comparer.rows(0, n)
+    return comparer.result(rank_correlation=rank_correlation)
+
+
+class Comparer:
+    """One comparison of two validated prediction arrays, driven a range of rows at a time.
+
+    `compare_predictions` validates its inputs and runs every row; a check that reads
+    several arrays in one pass (`ReproducibilityCheck`) calls `rows` for each of its blocks,
+    in order, then `result`. ``first`` and ``second`` are (n,) or (n, C) numeric arrays of
+    the same shape (memory-mapped arrays too: only the rows asked for are read), ``truth``
+    the (n,) class indices or None.
+    """
+
+    def __init__(
+        self,
+        first: np.ndarray,
+        second: np.ndarray,
+        truth: np.ndarray | None,
+        *,
+        atol: float,
+        rtol: float,
+        threshold: float = 0.5,
+        top_k: int = 10,
+        chunk_size: int = 1_000_000,
+    ) -> None:
+        self.first, self.second = first, second
+        self.n = n = len(first)
+        self.n_classes = n_classes = first.shape[1] if first.ndim == 2 else 1
+        rows_per_chunk = max(1, chunk_size // n_classes)
+        self.block_rows = max(1, min(rows_per_chunk, _compare_kernel._BLOCK_VALUES // n_classes))
+        self.truth = truth
+        self.totals = _Comparison(
+            first.reshape(n, n_classes),
+            second.reshape(n, n_classes),
+            truth,
+            atol=atol,
+            rtol=rtol,
+            threshold=threshold,
+            top_k=top_k,
+            block_rows=self.block_rows,
+            rows_per_chunk=rows_per_chunk,
+        )
+
+    def rows(self, start: int, stop: int) -> None:
+        """Compare rows ``start:stop`` (ranges must come in order, without gaps)."""
+        totals, step = self.totals, self.block_rows
+        with np.errstate(invalid="ignore"):  # inf - inf: reported as non-finite input instead
+            for first in range(start, stop, step):
+                totals.block(first, min(first + step, stop))
+
+    def result(self, *, rank_correlation: bool = True) -> PredictionComparison:
+        """The comparison of every row seen (call once, after the last `rows`)."""
+        totals, n, first, second = self.totals, self.n, self.first, self.second
+        with np.errstate(invalid="ignore"):
+            totals.flush()
+        differing = totals.differing
+        identical = differing == 0
+        correlation: float | None = None
+        if rank_correlation:
+            step = -(-n // RANK_SAMPLE)
+            if not identical:
+                correlation = _spearman(_confidence(first, step), _confidence(second, step))
+            elif _varies(first[::step]):
+                correlation = 1.0
+        truth = self.truth
+        return PredictionComparison(
+            n=n,
+            churn=totals.churn / n,
+            churn_count=totals.churn,
+            correctness_churn=None if truth is None else totals.correctness / n,
+            correctness_churn_count=None if truth is None else totals.correctness,
+            max_abs_diff=totals.max_diff,
+            mean_abs_diff=totals.abs_sum / (n * self.n_classes),
+            fraction_beyond_tolerance=totals.beyond / n,
+            count_beyond_tolerance=totals.beyond,
+            differing_count=differing,
+            first_diff_index=totals.first_diff,
+            top_indices=tuple(int(i) for i in totals.top_index),
+            top_diffs=tuple(float(v) for v in totals.top_values),
+            rank_correlation=correlation,
+            identical=identical,
+        )
 
 
 @attrs.frozen
