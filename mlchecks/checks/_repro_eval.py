@@ -21,7 +21,7 @@ import numpy as np
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, listing, signed
 from mlchecks._validate import as_labels
-from mlchecks.checks._repro_pass import Table, block_classes, read_runs
+from mlchecks.checks._repro_pass import Chunk, Plan, Summary, Table, block_classes
 from mlchecks.checks._repro_slices import (
     compare_slices,
     is_builtin,
@@ -41,7 +41,7 @@ from mlchecks.checks._runs import TrainingRun
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats.compare import Comparer, PredictionComparison, as_predictions
+from mlchecks.stats.compare import PredictionComparison, as_predictions
 from mlchecks.stats.inference import mcnemar_exact_counts, tost_paired_accuracy_counts
 from mlchecks.stats.metrics import Metric, predicted_labels
 
@@ -281,33 +281,70 @@ class Evaluation:
                 except InvalidInput as exc:
                     self.skipped[metric.name] = str(exc)
 
+    def plan(self) -> Plan:
+        """What the pass over the examples reads and sums."""
+        prepared, truth = self.prepared, self.int_labels
+        compared = []
+        for k, (i, j) in enumerate(self.pairs):
+            if prepared[i].predictions is not None and prepared[j].predictions is not None:
+                compared.append((k, i, j, prepared[i].classified and truth is not None))
+        shapes = [p.predictions.shape for p in prepared if p.predictions is not None]
+        dtypes = [
+            None if p.predictions is None else as_predictions(p.predictions, "predictions").dtype
+            for p in prepared
+        ]
+        slicings = self.slices if self.slices is not None and self.labels is not None else {}
+        return Plan(
+            n=next((n for p in prepared if (n := p.run.n_examples) is not None), 0),
+            pairs=tuple(self.pairs),
+            scored=tuple(r for r, p in enumerate(prepared) if p.classified and truth is not None),
+            termed=tuple((r, m) for r, p in enumerate(prepared) for m in p.term_metrics),
+            slicings=tuple((name, codes.n_slices) for name, codes in slicings.items()),
+            compared=tuple(compared),
+            compare={
+                "shape": shapes[0] if shapes else (0,),
+                "dtypes": dtypes,
+                "atol": 0.0 if self.exact else self.check.prediction_atol,
+                "rtol": 0.0 if self.exact else self.check.prediction_rtol,
+                "top_k": self.check.n_top,
+            },
+            block_rows=Plan.rows_for([s[1] if len(s) == 2 else 1 for s in shapes]),
+        )
+
     def _read(self) -> dict[int, PredictionComparison]:
         """One pass over every run's examples: the table, the metrics from it, the
         pairs' comparisons."""
-        comparers: dict[int, Comparer] = {}
-        atol = 0.0 if self.exact else self.check.prediction_atol
-        rtol = 0.0 if self.exact else self.check.prediction_rtol
-        for k, (i, j) in enumerate(self.pairs):
-            a, b = self.prepared[i], self.prepared[j]
-            if a.predictions is None or b.predictions is None:
-                continue
-            comparers[k] = Comparer(
-                as_predictions(a.predictions, "predictions"),
-                as_predictions(b.predictions, "predictions"),
-                self.int_labels if a.classified else None,
-                atol=atol,
-                rtol=rtol,
-                top_k=self.check.n_top,
+        plan = self.plan()
+
+        def whole(r: int, metric: Metric) -> None:
+            assert metric.per_example is not None
+            metric.per_example(self.labels, self.prepared[r].predictions)
+
+        summary = Summary(plan, whole)
+        if plan.n:
+            slicings = self.slices if plan.slicings and self.slices is not None else {}
+            summary.read(
+                Chunk(
+                    0,
+                    tuple(p.predictions for p in self.prepared),
+                    self.labels,
+                    self.int_labels,
+                    tuple(codes.codes for codes in slicings.values()),
+                )
             )
-        self.table, failed = read_runs(self, comparers)
-        table = self.table
+        self.use(summary)
+        return {k: comparer.result() for k, comparer in summary.comparers.items()}
+
+    def use(self, summary: Summary) -> None:
+        """Take the runs' metrics from a finished pass's table."""
+        self.table = table = summary.table
         for p_index, p in enumerate(self.prepared):
             for metric in p.counted:
                 right = int(table.total("correct", p_index))
                 hits = right if metric.name == "accuracy" else table.n - right
                 p.values[metric.name] = hits / table.n
             for metric in list(p.term_metrics):
-                reason = failed.get((p_index, metric.name))
+                reason = summary.failed.get((p_index, metric.name))
                 if reason is not None:
                     p.term_metrics.remove(metric)
                     if metric.name not in p.run.metrics:
@@ -317,7 +354,6 @@ class Evaluation:
             # A value the run reports itself wins over the computed one; the table still
             # serves the paired tests and the slices.
             p.values.update(p.run.metrics)
-        return {k: comparer.result() for k, comparer in comparers.items()}
 
     def _record_runs(self) -> None:
         """Every run's metrics go to ``details["runs"]`` (run names are not metric keys)."""

@@ -27,19 +27,19 @@ the table of the whole array up to the rounding of the sums.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.compare import Comparer
 
 if TYPE_CHECKING:
-    from mlchecks.checks._repro_eval import Evaluation
     from mlchecks.stats.metrics import Metric
 
-__all__ = ["Table", "block_classes", "read_runs"]
+__all__ = ["Chunk", "Plan", "Summary", "Table", "block_classes"]
 
 #: Values (rows x classes) of one run per block: every block's arrays stay in L2.
 _BLOCK_VALUES = 1 << 18
@@ -84,12 +84,15 @@ class Table:
         held = self.sums.get(key)
         self.sums[key] = array.copy() if held is None else held + array
 
-    def drop(self, *parts: Hashable) -> None:
-        """Forget every sum and moment whose key starts with ``parts``."""
-        size = len(parts)
-        for store in (self.sums, self.moments):
-            for key in [k for k in store if k[:size] == parts]:
-                del store[key]
+    def forget(self, run: int, metric: str) -> None:
+        """Forget the sums of ``metric``'s terms of ``run`` and of its pairs' differences."""
+        for key in list(self.sums):
+            terms = key[0] == "terms" and key[1:3] == (run, metric)
+            if terms or (key[0] == "squares" and key[3] == metric and run in key[1:3]):
+                del self.sums[key]
+        for key in list(self.moments):
+            if key[0] == metric and run in key[1:3]:
+                del self.moments[key]
 
     def get(self, *key: Hashable) -> np.ndarray:
         """The sum under ``key``."""
@@ -133,124 +136,208 @@ def block_classes(block: np.ndarray) -> np.ndarray:
     return block
 
 
-def _terms(
-    metric: Metric, labels: np.ndarray, predictions: np.ndarray, start: int, stop: int
-) -> np.ndarray:
-    """Per-example terms of ``metric`` on rows ``start:stop``.
+@attrs.frozen
+class Plan:
+    """What a pass reads and sums, decided before it starts (it pickles, for workers).
 
-    A block's error would name a row of the block; the whole array is then checked once
-    more so that the error names the row of the evaluation set.
+    Runs and pairs are numbered as in the check. ``scored``: runs whose correct
+    predictions are counted; ``termed``: (run, metric) whose per-example terms are
+    summed; ``slicings``: (name, number of slices); ``compared``: (pair index, run i, run
+    j, labelled) of the pairs whose predictions are compared example by example, with
+    ``compare`` the `Comparer` settings (shape, dtypes by run, tolerances).
     """
-    assert metric.per_example is not None
-    try:
-        return np.asarray(
-            metric.per_example(labels[start:stop], predictions[start:stop]), dtype=np.float64
-        )
-    except InvalidInput:
-        metric.per_example(labels, predictions)
-        raise
 
+    n: int
+    pairs: tuple[tuple[int, int], ...]
+    scored: tuple[int, ...]
+    termed: tuple[tuple[int, Metric], ...]
+    slicings: tuple[tuple[str, int], ...]
+    compared: tuple[tuple[int, int, int, bool], ...]
+    compare: dict[str, Any]
+    block_rows: int
 
-class _Reader:
-    """The state of one pass: which runs and metrics are read, and the table they fill."""
-
-    def __init__(self, ev: Evaluation) -> None:
-        self.ev = ev
-        self.table = Table()
-        runs = ev.prepared
-        self.labels = ev.labels
-        self.truth = ev.int_labels
-        #: Runs whose correctness is counted: classified predictions and integer labels.
-        self.scored = [r for r, p in enumerate(runs) if p.classified and self.truth is not None]
-        #: (run, metric) whose per-example terms are summed.
-        self.termed: list[tuple[int, Metric]] = [
-            (r, m) for r, p in enumerate(runs) for m in p.term_metrics
-        ]
-        #: (run, metric name) -> why its terms could not be computed.
-        self.failed: dict[tuple[int, str], str] = {}
-        self.slicings = list((ev.slices or {}).items()) if self.labels is not None else []
+    @property
+    def fused(self) -> bool:
+        """Whether the counts of a block come from one bincount over (slice, cell) keys."""
         cells = 1 << len(self.scored)
-        self.block_rows = self._block_rows()
-        self.fused = len(self.scored) <= 3 and all(
-            codes.n_slices * cells <= _FUSED_BINS_PER_ROW * self.block_rows
-            for _, codes in self.slicings
+        return len(self.scored) <= 3 and all(
+            k * cells <= _FUSED_BINS_PER_ROW * self.block_rows for _, k in self.slicings
         )
 
-    def _block_rows(self) -> int:
-        widths = [
-            p.predictions.shape[1] if p.predictions.ndim == 2 else 1
-            for p in self.ev.prepared
-            if p.predictions is not None
-        ]
+    @staticmethod
+    def rows_for(widths: list[int]) -> int:
+        """Rows per block for predictions of these widths (classes)."""
         return max(_MIN_BLOCK_ROWS, _BLOCK_VALUES // max(widths, default=1))
 
-    def block(self, start: int, stop: int, comparers: dict[int, Comparer]) -> None:
-        ev, table = self.ev, self.table
-        table.n += stop - start
-        for comparer in comparers.values():
-            comparer.rows(start, stop)
+
+@attrs.define
+class Chunk:
+    """Consecutive rows of every array a pass reads, from row ``start`` on.
+
+    ``predictions`` by run (None for a run without), ``labels`` as the metrics take them,
+    ``truth`` the integer class of each row (None without labels or classes), and the
+    slice codes of each slicing of the plan.
+    """
+
+    start: int
+    predictions: tuple[np.ndarray | None, ...]
+    labels: np.ndarray | None
+    truth: np.ndarray | None
+    slices: tuple[np.ndarray, ...]
+
+    def rows(self, low: int, high: int) -> Chunk:
+        """Rows ``low:high`` of this chunk (positions within it)."""
+        return Chunk(
+            self.start + low,
+            tuple(None if p is None else p[low:high] for p in self.predictions),
+            None if self.labels is None else self.labels[low:high],
+            None if self.truth is None else self.truth[low:high],
+            tuple(codes[low:high] for codes in self.slices),
+        )
+
+
+class Summary:
+    """The table and the pairs' comparisons of the rows read so far.
+
+    `read` chunks in row order; `partial` gives what a worker sends back, and `merge`
+    adds a partial of later rows. ``whole`` (in memory only) recomputes a run's metric on
+    every row, so that an error names the row of the evaluation set rather than of a block.
+    """
+
+    def __init__(self, plan: Plan, whole: Callable[[int, Metric], None] | None = None) -> None:
+        self.plan = plan
+        self.whole = whole
+        self.table = Table()
+        self.termed = list(plan.termed)
+        #: (run, metric name) -> why its terms could not be computed.
+        self.failed: dict[tuple[int, str], str] = {}
+        settings = plan.compare
+        self.comparers = {
+            k: Comparer(
+                plan.n,
+                settings["shape"],
+                settings["dtypes"][i],
+                settings["dtypes"][j],
+                labelled=labelled,
+                atol=settings["atol"],
+                rtol=settings["rtol"],
+                top_k=settings["top_k"],
+            )
+            for k, i, j, labelled in plan.compared
+        }
+
+    def read(self, chunk: Chunk) -> None:
+        """Add the rows of ``chunk`` (which follow every row read so far)."""
+        size = len(next(iter(a for a in (chunk.labels, *chunk.predictions) if a is not None)))
+        step = self.plan.block_rows
+        for low in range(0, size, step):
+            self._block(chunk.rows(low, min(low + step, size)) if size > step else chunk)
+
+    def partial(self) -> dict[str, Any]:
+        """What was read, as small plain values (the table, failures, comparison totals)."""
+        return {
+            "table": self.table,
+            "failed": dict(self.failed),
+            "comparisons": {k: c.totals() for k, c in self.comparers.items()},
+        }
+
+    def merge(self, partial: dict[str, Any]) -> None:
+        """Add the `partial` of a summary of later rows."""
+        self.table = self.table.merge(partial["table"])
+        for key, reason in partial["failed"].items():
+            self.failed.setdefault(key, reason)
+        for run, metric in self.failed:
+            self.table.forget(run, metric)
+        self.termed = [(r, m) for r, m in self.termed if (r, m.name) not in self.failed]
+        for k, totals in partial["comparisons"].items():
+            self.comparers[k].merge(totals)
+
+    def _block(self, chunk: Chunk) -> None:
+        plan, table = self.plan, self.table
+        m = len(next(iter(a for a in (chunk.labels, *chunk.predictions) if a is not None)))
+        table.n += m
+        for k, i, j, labelled in plan.compared:
+            a, b = chunk.predictions[i], chunk.predictions[j]
+            assert a is not None
+            assert b is not None
+            self.comparers[k].block(a, b, chunk.truth if labelled else None, chunk.start)
         correct: dict[int, np.ndarray] = {}
-        if self.truth is not None:
-            y = self.truth[start:stop]
-            for r in self.scored:
-                predictions = ev.prepared[r].predictions
+        if chunk.truth is not None:
+            for r in plan.scored:
+                predictions = chunk.predictions[r]
                 assert predictions is not None
-                correct[r] = np.equal(block_classes(predictions[start:stop]), y)
-        self._counts(correct, start, stop)
+                correct[r] = np.equal(block_classes(predictions), chunk.truth)
+        self._counts(correct, chunk)
         terms: dict[tuple[int, str], np.ndarray] = {}
         for r, metric in list(self.termed):
-            predictions = ev.prepared[r].predictions
-            assert predictions is not None
-            assert self.labels is not None
-            try:
-                values = _terms(metric, self.labels, predictions, start, stop)
-            except InvalidInput as exc:
-                # This run's metric is left out (as when it is computed whole); the
-                # others go on.
-                self.termed.remove((r, metric))
-                self.failed[r, metric.name] = str(exc)
-                table.drop("terms", r, metric.name)
+            values = self._terms(r, metric, chunk)
+            if values is None:
                 continue
             terms[r, metric.name] = values
             table.add(("terms", r, metric.name), values.sum())
-            for name, codes in self.slicings:
-                sums = np.bincount(codes.codes[start:stop], values, codes.n_slices)
-                table.add(("terms", r, metric.name, name), sums)
-        for i, j in ev.pairs:
-            for r, name_ in terms:
-                if r != i or (j, name_) not in terms:
+            for (name, k), codes in zip(plan.slicings, chunk.slices, strict=True):
+                table.add(("terms", r, metric.name, name), np.bincount(codes, values, k))
+        for i, j in plan.pairs:
+            for r, metric_name in terms:
+                if r != i or (j, metric_name) not in terms:
                     continue
-                d = terms[i, name_] - terms[j, name_]
-                table.add_moments((name_, i, j), d)
-                for name, codes in self.slicings:
-                    squares = np.bincount(codes.codes[start:stop], d * d, codes.n_slices)
-                    table.add(("squares", i, j, name_, name), squares)
+                d = terms[i, metric_name] - terms[j, metric_name]
+                table.add_moments((metric_name, i, j), d)
+                for (name, k), codes in zip(plan.slicings, chunk.slices, strict=True):
+                    table.add(("squares", i, j, metric_name, name), np.bincount(codes, d * d, k))
 
-    def _counts(self, correct: dict[int, np.ndarray], start: int, stop: int) -> None:
+    def _terms(self, r: int, metric: Metric, chunk: Chunk) -> np.ndarray | None:
+        """Run ``r``'s per-example terms of ``metric`` on a block, or None once they fail.
+
+        A run whose metric fails is left out of it (as when computed whole); the others go
+        on. A block's error names a row of the block: in memory, the whole array is checked
+        again so that it names the row of the evaluation set; otherwise the message says
+        where the block starts.
+        """
+        assert metric.per_example is not None
+        predictions = chunk.predictions[r]
+        assert predictions is not None
+        try:
+            return np.asarray(metric.per_example(chunk.labels, predictions), dtype=np.float64)
+        except InvalidInput as exc:
+            reason = str(exc)
+            if self.whole is not None:
+                try:
+                    self.whole(r, metric)
+                except InvalidInput as whole_exc:
+                    reason = str(whole_exc)
+            elif chunk.start:
+                reason = f"{reason} (rows counted from example {chunk.start:,})"
+        self.termed.remove((r, metric))
+        self.failed[r, metric.name] = reason
+        self.table.forget(r, metric.name)
+        return None
+
+    def _counts(self, correct: dict[int, np.ndarray], chunk: Chunk) -> None:
         """Counts of examples, correct predictions and discordant pairs, total and sliced."""
-        table, scored = self.table, self.scored
-        pairs = [(i, j) for i, j in self.ev.pairs if i in correct and j in correct]
+        plan, table = self.plan, self.table
+        scored = [r for r in plan.scored if r in correct]
+        pairs = [(i, j) for i, j in plan.pairs if i in correct and j in correct]
         for r in scored:
             table.add(("correct", r), np.count_nonzero(correct[r]))
         for i, j in pairs:
             only_i = int(np.count_nonzero(correct[i] & ~correct[j]))
             only_j = int(np.count_nonzero(correct[j] & ~correct[i]))
             table.add(("only", i, j), [only_i, only_j])
-        for name, codes in self.slicings:
-            k, block_codes = codes.n_slices, codes.codes[start:stop]
-            if not self.fused:
-                table.add(("count", name), np.bincount(block_codes, minlength=k))
+        for (name, k), codes in zip(plan.slicings, chunk.slices, strict=True):
+            if not plan.fused:
+                table.add(("count", name), np.bincount(codes, minlength=k))
                 for r in scored:
-                    table.add(("correct", r, name), np.bincount(block_codes[correct[r]], None, k))
+                    table.add(("correct", r, name), np.bincount(codes[correct[r]], None, k))
                 for i, j in pairs:
-                    first = np.bincount(block_codes[correct[i] & ~correct[j]], None, k)
-                    second = np.bincount(block_codes[correct[j] & ~correct[i]], None, k)
+                    first = np.bincount(codes[correct[i] & ~correct[j]], None, k)
+                    second = np.bincount(codes[correct[j] & ~correct[i]], None, k)
                     table.add(("only", i, j, name), np.stack([first, second]))
                 continue
             # One bincount over a fused (slice, cell) key: bit b of the cell is whether
             # the b-th scored run is right.
             cells = 1 << len(scored)
-            key = block_codes.astype(np.intp) * cells
+            key = codes.astype(np.intp) * cells
             for bit, r in enumerate(scored):
                 key += correct[r].astype(np.intp) << bit
             grid = np.bincount(key, minlength=k * cells).reshape(k, cells)
@@ -263,22 +350,3 @@ class _Reader:
                 only_i = grid[:, bits[i] & ~bits[j]].sum(axis=1)
                 only_j = grid[:, bits[j] & ~bits[i]].sum(axis=1)
                 table.add(("only", i, j, name), np.stack([only_i, only_j]))
-
-
-def read_runs(
-    ev: Evaluation, comparers: dict[int, Comparer]
-) -> tuple[Table, dict[tuple[int, str], str]]:
-    """Read every run's per-example data once, in blocks.
-
-    ``comparers`` (pair index -> `Comparer`) are driven over the same blocks. Returns the
-    filled table and, per (run, metric name) whose terms could not be computed, why.
-    """
-    n = next(
-        (p.run.n_examples for p in ev.prepared if p.run.n_examples is not None),
-        0,
-    )
-    reader = _Reader(ev)
-    step = reader.block_rows
-    for start in range(0, n, step):
-        reader.block(start, min(start + step, n), comparers)
-    return reader.table, reader.failed

@@ -29,24 +29,25 @@ _COLUMNWISE_MAX = 24
 _SPARSE_FRACTION = 1 / 8
 
 
-def _check_finite(chunk: np.ndarray, name: str, start: int) -> None:
-    if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
-        bad = np.flatnonzero(~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1))
-        raise InvalidInput(
-            f"'{name}' must be finite (got NaN or infinity, first in row {start + int(bad[0])})"
-        )
-
-
-def _raise_non_finite(a2: np.ndarray, b2: np.ndarray, rows_per_chunk: int) -> None:
+def _raise_non_finite(
+    a2: np.ndarray, b2: np.ndarray, where: int | np.ndarray, rows_per_chunk: int
+) -> None:
     """Raise the error for the first chunk (of ``chunk_size`` values) with NaN or infinity.
 
     The kernel only detects that a value is not finite; this scan, in the chunks of the
-    ``chunk_size`` option, names the array and the row. It returns when every value is
-    finite (a false alarm: a difference of two huge float64 values overflowed).
+    ``chunk_size`` option, names the array and the row (``where``: the index of the first
+    row, or of every row). It returns when every value is finite (a false alarm: a
+    difference of two huge float64 values overflowed).
     """
     for start in range(0, len(a2), rows_per_chunk):
-        _check_finite(a2[start : start + rows_per_chunk], "a", start)
-        _check_finite(b2[start : start + rows_per_chunk], "b", start)
+        stop = start + rows_per_chunk
+        for name, rows in (("a", a2[start:stop]), ("b", b2[start:stop])):
+            if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+                bad = int(np.flatnonzero(~np.isfinite(rows).reshape(len(rows), -1).all(axis=1))[0])
+                row = where + start + bad if isinstance(where, int) else int(where[start + bad])
+                raise InvalidInput(
+                    f"'{name}' must be finite (got NaN or infinity, first in row {row})"
+                )
 
 
 def _top_k(values: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +71,10 @@ def _work_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 class _Comparison:
     """The running totals of `compare_predictions` over blocks of rows, and their kernels.
 
+    Blocks of rows are handed in (`block`) in increasing row order, with their labels and
+    the index of their first row; the totals of comparisons of disjoint row ranges merge
+    (`merge`), so blocks may also be compared apart (on Dask workers) and combined.
+
     Each block of rows is compared elementwise first; an equal block costs that one pass
     (and a finiteness check). The rows that differ (all rows of a dense block, or the
     gathered differing rows of a sparse one) are then processed in sub-blocks, column by
@@ -81,9 +86,9 @@ class _Comparison:
 
     def __init__(
         self,
-        a2: np.ndarray,
-        b2: np.ndarray,
-        truth: np.ndarray | None,
+        n_classes: int,
+        dtype_a: np.dtype[Any],
+        dtype_b: np.dtype[Any],
         *,
         atol: float,
         rtol: float,
@@ -92,25 +97,26 @@ class _Comparison:
         block_rows: int,
         rows_per_chunk: int,
     ) -> None:
-        self.a2, self.b2, self.truth = a2, b2, truth
+        self.dtype_a, self.dtype_b = dtype_a, dtype_b
         self.atol, self.rtol, self.threshold, self.top_k = atol, rtol, threshold, top_k
         self.rows_per_chunk = rows_per_chunk
-        self.n_classes = c = a2.shape[1]
-        self.floats = a2.dtype.kind == "f" or b2.dtype.kind == "f"
-        self.same_dtype = a2.dtype == b2.dtype
+        self.n_classes = c = n_classes
+        self.block_rows = block_rows
+        self.floats = dtype_a.kind == "f" or dtype_b.kind == "f"
+        self.same_dtype = dtype_a == dtype_b
         self.columnwise = c <= _COLUMNWISE_MAX
         self.sub_rows = min(block_rows, max(_DENSE_VALUES // c, _MIN_SUB_ROWS))
         self.unequal = np.empty(block_rows * c, dtype=np.bool_)
-        self.both_floats = a2.dtype.kind == "f" and b2.dtype.kind == "f"
+        self.both_floats = dtype_a.kind == "f" and dtype_b.kind == "f"
         # One entry per row of a block.
         self.row_max = np.empty(block_rows, dtype=np.float64)
         self.beyond_flags = np.empty(block_rows, dtype=np.bool_)
-        self.labels_a = np.empty(block_rows, dtype=self._label_dtype(a2.dtype))
-        self.labels_b = np.empty(block_rows, dtype=self._label_dtype(b2.dtype))
+        self.labels_a = np.empty(block_rows, dtype=self._label_dtype(dtype_a))
+        self.labels_b = np.empty(block_rows, dtype=self._label_dtype(dtype_b))
         if self.columnwise:  # one entry per value, or per row, of a sub-block
             size = self.sub_rows
-            self.work_a = np.empty(c * size, dtype=_work_dtype(a2.dtype))
-            self.work_b = np.empty(c * size, dtype=_work_dtype(b2.dtype))
+            self.work_a = np.empty(c * size, dtype=_work_dtype(dtype_a))
+            self.work_b = np.empty(c * size, dtype=_work_dtype(dtype_b))
             self.diff = np.empty(c * size, dtype=np.float64)
             self.best_a = np.empty(size, dtype=self.work_a.dtype)
             self.best_b = np.empty(size, dtype=self.work_b.dtype)
@@ -127,9 +133,39 @@ class _Comparison:
         self.first_diff: int | None = None
         self.top_values = np.empty(0, dtype=np.float64)
         self.top_index = np.empty(0, dtype=np.int64)
-        # Differing rows of sparse blocks waiting to be processed: (a, b, indices).
-        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        #: The whole (n, C) arrays, when the blocks are rows of arrays at hand (for errors).
+        self.whole: tuple[np.ndarray, np.ndarray] | None = None
+        # Differing rows of sparse blocks waiting to be processed: (a, b, indices, truth).
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.pending_rows = 0
+
+    def totals(self) -> dict[str, Any]:
+        """The totals (after `flush`), as plain values that pickle and `merge`."""
+        return {
+            "churn": self.churn,
+            "correctness": self.correctness,
+            "differing": self.differing,
+            "beyond": self.beyond,
+            "abs_sum": self.abs_sum,
+            "max_diff": self.max_diff,
+            "first_diff": self.first_diff,
+            "top_values": self.top_values,
+            "top_index": self.top_index,
+        }
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add the `totals` of a comparison of other rows to these (both flushed)."""
+        for key in ("churn", "correctness", "differing", "beyond", "abs_sum"):
+            setattr(self, key, getattr(self, key) + other[key])
+        self.max_diff = max(self.max_diff, other["max_diff"])
+        firsts = [f for f in (self.first_diff, other["first_diff"]) if f is not None]
+        self.first_diff = min(firsts) if firsts else None
+        if self.top_k:
+            self.top_values, self.top_index = _top_k(
+                np.concatenate([self.top_values, other["top_values"]]),
+                np.concatenate([self.top_index, other["top_index"]]),
+                self.top_k,
+            )
 
     def _label_dtype(self, dtype: np.dtype[Any]) -> np.dtype[Any]:
         """Predicted classes: booleans for one score or two columns, else class indices."""
@@ -140,40 +176,58 @@ class _Comparison:
             return np.dtype(np.bool_)
         return np.dtype(np.int8 if self.columnwise else np.intp)
 
-    def fail(self) -> None:
-        """A value is NaN or infinite: raise the error that names it (or return if not)."""
-        _raise_non_finite(self.a2, self.b2, self.rows_per_chunk)
+    def fail(self, a: np.ndarray, b: np.ndarray, where: int | np.ndarray) -> None:
+        """A value of rows ``a``, ``b`` is NaN or infinite: raise the error that names the
+        first such row (or return if none is: an overflow).
+
+        With the whole arrays known (``whole``), they are scanned from the start, so the
+        first chunk with a bad value is named, a before b. Otherwise rows still pending come
+        before ``a`` and are processed (and checked) first.
+        """
+        if self.whole is not None:
+            _raise_non_finite(*self.whole, 0, self.rows_per_chunk)
+            return
+        if self.pending:
+            self.flush()
+        _raise_non_finite(a, b, where, self.rows_per_chunk)
 
     # ---------------------------------------------------------------- blocks
 
-    def block(self, start: int, stop: int) -> None:
-        """Compare rows ``start:stop`` (at most ``block_rows``) and add to the totals.
+    def block(self, a: np.ndarray, b: np.ndarray, truth: np.ndarray | None, start: int) -> None:
+        """Compare the (m, C) rows ``a``, ``b`` (m <= ``block_rows``), whose first row is
+        row ``start`` and whose true labels are ``truth``, and add them to the totals.
 
         The differing rows of sparse blocks are gathered and processed together once
         there are enough of them (or before the next dense block, or at the end: call
         `flush`), so that few differing rows do not cost a kernel call per block.
         """
-        a, b = self.a2[start:stop], self.b2[start:stop]
-        m, c = stop - start, self.n_classes
+        m, c = a.shape
         unequal = self.unequal[: m * c].reshape(m, c)
         np.not_equal(a, b, out=unequal)
         count = int(np.count_nonzero(unequal)) if unequal.any() else 0
         sparse = count <= m * c * _SPARSE_FRACTION
         if sparse and self.both_floats and not self._no_infinity(a):
-            self.fail()
+            self.fail(a, b, start)
         if count == 0:
             return
         if sparse:
             rows = self._differing_rows(unequal)
             if self.pending_rows + rows.size > len(self.row_max):
                 self.flush()
-            self.pending.append((np.take(a, rows, axis=0), np.take(b, rows, axis=0), start + rows))
+            self.pending.append(
+                (
+                    np.take(a, rows, axis=0),
+                    np.take(b, rows, axis=0),
+                    start + rows,
+                    None if truth is None else np.take(truth, rows),
+                )
+            )
             self.pending_rows += rows.size
             if self.pending_rows >= self.sub_rows:
                 self.flush()
             return
         self.flush()  # rows in index order
-        self._process(a, b, start, None if count == m * c else unequal)
+        self._process(a, b, start, truth, None if count == m * c else unequal)
 
     def flush(self) -> None:
         """Process the gathered differing rows of sparse blocks."""
@@ -181,13 +235,19 @@ class _Comparison:
             return
         parts, self.pending, self.pending_rows = self.pending, [], 0
         if len(parts) == 1:
-            a, b, where = parts[0]
+            a, b, where, truth = parts[0]
         else:
-            a, b, where = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-        self._process(a, b, where, None)
+            a, b, where = (np.concatenate(arrays) for arrays in list(zip(*parts, strict=True))[:3])
+            truth = None if parts[0][3] is None else np.concatenate([p[3] for p in parts])
+        self._process(a, b, where, truth, None)
 
     def _process(
-        self, a: np.ndarray, b: np.ndarray, where: int | np.ndarray, unequal: np.ndarray | None
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        where: int | np.ndarray,
+        truth: np.ndarray | None,
+        unequal: np.ndarray | None,
     ) -> None:
         """Run the kernel on rows ``a``, ``b`` in sub-blocks, then add them to the totals."""
         total = 0.0
@@ -195,7 +255,10 @@ class _Comparison:
         for first in range(0, len(a), self.sub_rows):
             last = first + self.sub_rows
             total += kernel(a[first:last], b[first:last], first)
-        self._finish(len(a), where, unequal, total)
+        if not math.isfinite(total):
+            # NaN or infinity in a differing row (or an overflow: then fail() returns).
+            self.fail(a, b, where)
+        self._finish(len(a), where, truth, unequal, total)
 
     @staticmethod
     def _no_infinity(a: np.ndarray) -> bool:
@@ -226,17 +289,20 @@ class _Comparison:
         return unique
 
     def _finish(
-        self, r: int, where: int | np.ndarray, unequal: np.ndarray | None, total: float
+        self,
+        r: int,
+        where: int | np.ndarray,
+        truth: np.ndarray | None,
+        unequal: np.ndarray | None,
+        total: float,
     ) -> None:
         """Add the block buffers' first ``r`` rows to the totals.
 
         ``where`` is the index of the first row (consecutive rows) or every row's index
-        (gathered rows, which all differ). ``unequal`` is the (r, C) comparison of
-        consecutive rows of which only some differ, or None when all of them differ.
+        (gathered rows, which all differ); ``truth`` their labels. ``unequal`` is the (r, C)
+        comparison of consecutive rows of which only some differ, or None when all of them
+        differ.
         """
-        if not math.isfinite(total):
-            # NaN or infinity in a differing row (or an overflow: then fail() returns).
-            self.fail()
         row_max = self.row_max[:r]
         differs: np.ndarray | None = None
         count = r
@@ -264,10 +330,9 @@ class _Comparison:
         if mask is not None:
             changed &= mask
         self.churn += int(np.count_nonzero(changed))
-        if self.truth is not None:
-            y = self.truth[where : where + r] if isinstance(where, int) else self.truth[where]
-            moved = np.equal(labels_a, y)
-            np.not_equal(moved, np.equal(labels_b, y), out=moved)
+        if truth is not None:
+            moved = np.equal(labels_a, truth)
+            np.not_equal(moved, np.equal(labels_b, truth), out=moved)
             if mask is not None:
                 moved &= mask
             self.correctness += int(np.count_nonzero(moved))
@@ -350,8 +415,8 @@ class _Comparison:
                 np.add(scale, self.atol, out=scale)
                 np.greater(diff[j], scale, out=flags)
                 np.logical_or(beyond, flags, out=beyond)
-        self._argmax(work_a, self.a2.dtype, self.best_a[:r], self.labels_a[rows])
-        self._argmax(work_b, self.b2.dtype, self.best_b[:r], self.labels_b[rows])
+        self._argmax(work_a, self.dtype_a, self.best_a[:r], self.labels_a[rows])
+        self._argmax(work_b, self.dtype_b, self.best_b[:r], self.labels_b[rows])
         return float(np.add.reduce(diff, axis=None))
 
     def _argmax(

@@ -1,7 +1,7 @@
 """The rank correlation of two runs' predictions, for `compare_predictions`.
 
 Spearman's correlation on midranks (equal to ``scipy.stats.rankdata``'s, bit for bit), of
-each example's top-1 score, and a cheap test of whether any top-1 score varies at all.
+each example's top-1 score.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import math
 import numpy as np
 
 from mlchecks.stats._compare_kernel import _COLUMNWISE_MAX
-
-#: Examples per piece read by `_varies`.
-_VARIES_ROWS = 4096
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:
@@ -69,18 +66,3 @@ def _confidence(array: np.ndarray, step: int) -> np.ndarray:
     for j in range(2, sample.shape[1]):
         np.maximum(top, sample[:, j], out=top)
     return top
-
-
-def _varies(sample: np.ndarray) -> bool:
-    """Whether the top-1 scores of some examples differ (their ranks are not all tied).
-
-    Read in pieces, so that it usually stops after the first one.
-    """
-    low = high = None
-    for start in range(0, len(sample), _VARIES_ROWS):
-        top = _confidence(sample[start : start + _VARIES_ROWS], 1)
-        low = top.min() if low is None else min(low, top.min())
-        high = top.max() if high is None else max(high, top.max())
-        if low != high:
-            return True
-    return False

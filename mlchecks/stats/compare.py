@@ -33,7 +33,7 @@ from mlchecks._validate import as_array, as_labels, check_int, check_number, des
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats import _compare_kernel
 from mlchecks.stats._compare_kernel import _Comparison
-from mlchecks.stats._rank_correlation import _confidence, _spearman, _varies
+from mlchecks.stats._rank_correlation import _confidence, _spearman
 
 __all__ = [
     "RANK_SAMPLE",
@@ -181,51 +181,58 @@ def compare_predictions(
             )
 
     comparer = Comparer(
-        first,
-        second,
-        truth,
+        n,
+        first.shape,
+        first.dtype,
+        second.dtype,
+        labelled=truth is not None,
         atol=atol,
         rtol=rtol,
         threshold=threshold,
         top_k=top_k,
         chunk_size=chunk_size,
+        rank_correlation=rank_correlation,
     )
-    comparer.rows(0, n)
-    return comparer.result(rank_correlation=rank_correlation)
+    comparer.rows(first, second, truth, 0, n)
+    return comparer.result()
 
 
 class Comparer:
-    """One comparison of two validated prediction arrays, driven a range of rows at a time.
+    """One comparison of two runs' predictions on ``n`` examples, fed blocks of rows.
 
-    `compare_predictions` validates its inputs and runs every row; a check that reads
-    several arrays in one pass (`ReproducibilityCheck`) calls `rows` for each of its blocks,
-    in order, then `result`. ``first`` and ``second`` are (n,) or (n, C) numeric arrays of
-    the same shape (memory-mapped arrays too: only the rows asked for are read), ``truth``
-    the (n,) class indices or None.
+    `compare_predictions` validates its inputs and feeds every row; a check that reads
+    several arrays in one pass (`ReproducibilityCheck`) feeds its own blocks, in order
+    (`block` or `rows`), then asks for the `result`. Comparisons of disjoint row ranges
+    (on Dask workers, say) combine: `totals` of one, `merge` into the other.
+
+    ``shape`` is the shape of either prediction array ((n,) or (n, C)), ``labelled``
+    whether true labels come with the blocks (for the correctness churn).
     """
 
     def __init__(
         self,
-        first: np.ndarray,
-        second: np.ndarray,
-        truth: np.ndarray | None,
+        n: int,
+        shape: tuple[int, ...],
+        dtype_a: np.dtype[Any],
+        dtype_b: np.dtype[Any],
         *,
+        labelled: bool,
         atol: float,
         rtol: float,
         threshold: float = 0.5,
         top_k: int = 10,
         chunk_size: int = 1_000_000,
+        rank_correlation: bool = True,
     ) -> None:
-        self.first, self.second = first, second
-        self.n = n = len(first)
-        self.n_classes = n_classes = first.shape[1] if first.ndim == 2 else 1
+        self.n = n
+        self.labelled = labelled
+        self.n_classes = n_classes = shape[1] if len(shape) == 2 else 1
         rows_per_chunk = max(1, chunk_size // n_classes)
         self.block_rows = max(1, min(rows_per_chunk, _compare_kernel._BLOCK_VALUES // n_classes))
-        self.truth = truth
-        self.totals = _Comparison(
-            first.reshape(n, n_classes),
-            second.reshape(n, n_classes),
-            truth,
+        self.kernel = _Comparison(
+            n_classes,
+            dtype_a,
+            dtype_b,
             atol=atol,
             rtol=rtol,
             threshold=threshold,
@@ -233,43 +240,84 @@ class Comparer:
             block_rows=self.block_rows,
             rows_per_chunk=rows_per_chunk,
         )
+        #: Every `step`-th example's top-1 score of each run, for the rank correlation.
+        self.step = -(-n // RANK_SAMPLE) if rank_correlation else 0
+        self.samples: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
 
-    def rows(self, start: int, stop: int) -> None:
-        """Compare rows ``start:stop`` (ranges must come in order, without gaps)."""
-        totals, step = self.totals, self.block_rows
+    def rows(
+        self, first: np.ndarray, second: np.ndarray, truth: np.ndarray | None, start: int, stop: int
+    ) -> None:
+        """Compare rows ``start:stop`` of the whole arrays (ranges in order, no gaps)."""
+        n = len(first)
+        self.kernel.whole = (first.reshape(n, self.n_classes), second.reshape(n, self.n_classes))
+        step = self.block_rows
+        for low in range(start, stop, step):
+            high = min(low + step, stop)
+            self.block(
+                first[low:high], second[low:high], None if truth is None else truth[low:high], low
+            )
+
+    def block(self, a: np.ndarray, b: np.ndarray, truth: np.ndarray | None, start: int) -> None:
+        """Compare rows ``a``, ``b`` (any number), whose first row is row ``start``."""
+        m = len(a)
+        a2, b2 = a.reshape(m, self.n_classes), b.reshape(m, self.n_classes)
+        if self.step:
+            offset = -start % self.step
+            # Copies: a view would keep the whole block alive.
+            self.samples[0].append(_confidence(a[offset:], self.step).copy())
+            self.samples[1].append(_confidence(b[offset:], self.step).copy())
+        kernel, size = self.kernel, self.block_rows
         with np.errstate(invalid="ignore"):  # inf - inf: reported as non-finite input instead
-            for first in range(start, stop, step):
-                totals.block(first, min(first + step, stop))
+            for low in range(0, m, size):
+                high = min(low + size, m)
+                y = None if truth is None else truth[low:high]
+                kernel.block(a2[low:high], b2[low:high], y, start + low)
 
-    def result(self, *, rank_correlation: bool = True) -> PredictionComparison:
-        """The comparison of every row seen (call once, after the last `rows`)."""
-        totals, n, first, second = self.totals, self.n, self.first, self.second
+    def totals(self) -> dict[str, Any]:
+        """What this comparison has counted, to `merge` into another of the same examples."""
         with np.errstate(invalid="ignore"):
-            totals.flush()
-        differing = totals.differing
+            self.kernel.flush()
+        out = self.kernel.totals()
+        out["samples"] = tuple(np.concatenate(s) if s else np.empty(0) for s in self.samples)
+        return out
+
+    def merge(self, totals: dict[str, Any]) -> None:
+        """Add the `totals` of a comparison of later rows (its samples come after ours)."""
+        with np.errstate(invalid="ignore"):
+            self.kernel.flush()
+        self.kernel.merge(totals)
+        for held, sample in zip(self.samples, totals["samples"], strict=True):
+            held.append(sample)
+
+    def result(self) -> PredictionComparison:
+        """The comparison of every row fed or merged (after the last one)."""
+        kernel, n = self.kernel, self.n
+        with np.errstate(invalid="ignore"):
+            kernel.flush()
+        differing = kernel.differing
         identical = differing == 0
         correlation: float | None = None
-        if rank_correlation:
-            step = -(-n // RANK_SAMPLE)
+        if self.step:
+            sample_a, sample_b = (np.concatenate(s) if s else np.empty(0) for s in self.samples)
             if not identical:
-                correlation = _spearman(_confidence(first, step), _confidence(second, step))
-            elif _varies(first[::step]):
+                correlation = _spearman(sample_a, sample_b)
+            elif sample_a.size and sample_a.min() != sample_a.max():
                 correlation = 1.0
-        truth = self.truth
+        labelled = self.labelled
         return PredictionComparison(
             n=n,
-            churn=totals.churn / n,
-            churn_count=totals.churn,
-            correctness_churn=None if truth is None else totals.correctness / n,
-            correctness_churn_count=None if truth is None else totals.correctness,
-            max_abs_diff=totals.max_diff,
-            mean_abs_diff=totals.abs_sum / (n * self.n_classes),
-            fraction_beyond_tolerance=totals.beyond / n,
-            count_beyond_tolerance=totals.beyond,
+            churn=kernel.churn / n,
+            churn_count=kernel.churn,
+            correctness_churn=kernel.correctness / n if labelled else None,
+            correctness_churn_count=kernel.correctness if labelled else None,
+            max_abs_diff=kernel.max_diff,
+            mean_abs_diff=kernel.abs_sum / (n * self.n_classes),
+            fraction_beyond_tolerance=kernel.beyond / n,
+            count_beyond_tolerance=kernel.beyond,
             differing_count=differing,
-            first_diff_index=totals.first_diff,
-            top_indices=tuple(int(i) for i in totals.top_index),
-            top_diffs=tuple(float(v) for v in totals.top_values),
+            first_diff_index=kernel.first_diff,
+            top_indices=tuple(int(i) for i in kernel.top_index),
+            top_diffs=tuple(float(v) for v in kernel.top_values),
             rank_correlation=correlation,
             identical=identical,
         )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlchecks.checks import ReproducibilityCheck, TrainingRun
-from mlchecks.checks import _repro_pass
-from mlchecks.checks._repro_pass import Table, _merge_moments
+from mlchecks.checks import ReproducibilityCheck, TrainingRun, _repro_pass
+from mlchecks.checks._repro_eval import Evaluation
+from mlchecks.checks._repro_pass import Summary, Table, _merge_moments
 
 
 def _moments(values: np.ndarray) -> tuple[int, float, float]:
@@ -59,13 +59,18 @@ def test_merge_adds_sums_and_keeps_keys_of_either_table() -> None:
     np.testing.assert_array_equal(a.get("count", "s"), [1, 2])
 
 
-def test_drop_forgets_a_prefix() -> None:
+def test_forget_drops_a_runs_metric_and_its_pairs() -> None:
     t = Table()
     t.add(("terms", 0, "log_loss"), 1.0)
     t.add(("terms", 0, "log_loss", "s"), np.ones(2))
     t.add(("terms", 1, "log_loss"), 2.0)
-    t.drop("terms", 0, "log_loss")
-    assert list(t.sums) == [("terms", 1, "log_loss")]
+    t.add(("terms", 0, "brier"), 2.0)
+    t.add(("squares", 0, 1, "log_loss", "s"), np.ones(2))
+    t.add_moments(("log_loss", 0, 1), np.ones(2))
+    t.add_moments(("log_loss", 1, 2), np.ones(2))
+    t.forget(0, "log_loss")
+    assert sorted(t.sums) == [("terms", 0, "brier"), ("terms", 1, "log_loss")]
+    assert list(t.moments) == [("log_loss", 1, 2)]
 
 
 def _runs(n: int, c: int, seed: int, *, k: int = 7) -> list[TrainingRun]:
@@ -85,7 +90,9 @@ def _runs(n: int, c: int, seed: int, *, k: int = 7) -> list[TrainingRun]:
 def _brute_force(runs: list[TrainingRun]) -> dict[str, object]:
     """The table's numbers, computed on whole arrays."""
     a, b = runs
-    assert a.predictions is not None and b.predictions is not None and a.labels is not None
+    assert a.predictions is not None
+    assert b.predictions is not None
+    assert a.labels is not None
     y = a.labels
     codes = next(iter(a.slices.values())).codes  # type: ignore[union-attr]
     right_a = a.predictions.argmax(axis=1) == y
@@ -122,14 +129,13 @@ def test_the_table_of_blocks_equals_brute_force(
     monkeypatch.setattr(_repro_pass, "_BLOCK_VALUES", 1 << 12)
     runs = _runs(n, c, seed=n)
     tables: list[Table] = []
-    original = _repro_pass.read_runs
+    original = Evaluation.use
 
-    def spy(*args: object, **kwargs: object) -> object:
-        out = original(*args, **kwargs)  # type: ignore[arg-type]
-        tables.append(out[0])
-        return out
+    def spy(self: Evaluation, summary: Summary) -> None:
+        tables.append(summary.table)
+        original(self, summary)
 
-    monkeypatch.setattr("mlchecks.checks._repro_eval.read_runs", spy)
+    monkeypatch.setattr(Evaluation, "use", spy)
     result = ReproducibilityCheck(runs=runs).run()
     assert result.error is None, result.error
     (table,) = tables

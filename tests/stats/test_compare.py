@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -14,6 +15,7 @@ from mlchecks.exceptions import InvalidInput
 from mlchecks.stats import _compare_kernel, _rank_correlation
 from mlchecks.stats import compare as compare_module
 from mlchecks.stats.compare import (
+    Comparer,
     PredictionComparison,
     compare_predictions,
     first_mismatch,
@@ -549,13 +551,51 @@ class TestMidranks:
         x = np.random.default_rng(7).random(1000).astype(np.float32)
         assert scipy.stats.rankdata(x).tolist() == _rank_correlation._midranks(x).tolist()
 
-    def test_identical_runs_correlation_read_in_pieces(
+    def test_identical_runs_correlation_read_in_blocks(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Identical runs correlate 1.0 when any top-1 score differs, even late; else None."""
-        monkeypatch.setattr(_rank_correlation, "_VARIES_ROWS", 3)
+        monkeypatch.setattr(_compare_kernel, "_BLOCK_VALUES", 9)
         a = np.full((20, 3), 0.25)
         a[:, 0] = 0.5
         assert compare_predictions(a, a.copy()).rank_correlation is None
         a[17] = [0.1, 0.2, 0.7]
         assert 1.0 == compare_predictions(a, a.copy()).rank_correlation
+
+
+class TestComparerMerge:
+    """Comparisons of disjoint row ranges (on different workers) combine into the whole."""
+
+    @pytest.mark.parametrize("scenario", ["identical", "sparse", "dense"])
+    @pytest.mark.parametrize(("n", "c"), [(7, 1), (1000, 2), (5000, 10), (3000, 30)])
+    def test_merged_parts_equal_one_pass(self, scenario: str, n: int, c: int) -> None:
+        a, b = pair(n, 0 if c == 1 else c, scenario, seed=n + c)
+        labels = np.random.default_rng(1).integers(0, max(c, 2), n)
+        whole = compare_predictions(a, b, labels=labels, atol=1e-3, top_k=5)
+        cuts = [0, n // 3, n // 3 + 1, n]
+        parts = []
+        for low, high in itertools.pairwise(cuts):
+            comparer = Comparer(
+                n, a.shape, a.dtype, b.dtype, labelled=True, atol=1e-3, rtol=0.0, top_k=5
+            )
+            comparer.block(a[low:high], b[low:high], labels[low:high], low)
+            parts.append(comparer.totals())
+        merged = Comparer(n, a.shape, a.dtype, b.dtype, labelled=True, atol=1e-3, rtol=0.0, top_k=5)
+        for totals in parts:
+            merged.merge(totals)
+        result = merged.result()
+        for field in attrs.fields(type(whole)):
+            expected, got = getattr(whole, field.name), getattr(result, field.name)
+            if field.name == "mean_abs_diff":
+                assert got == pytest.approx(expected, rel=1e-12, abs=1e-300)
+            else:
+                assert got == expected, field.name
+
+    def test_a_bad_row_of_a_block_is_named_by_its_row(self) -> None:
+        a, b = pair(100, 3, "dense", seed=2)
+        a = a.astype(np.float64)
+        a[70, 1] = np.nan
+        comparer = Comparer(100, a.shape, a.dtype, b.dtype, labelled=False, atol=0.0, rtol=0.0)
+        comparer.block(a[:50], b[:50], None, 0)
+        with pytest.raises(InvalidInput, match=r"'a' must be finite .* first in row 70"):
+            comparer.block(a[50:], b[50:], None, 50)
