@@ -115,10 +115,22 @@ def infer_task(labels: Any, predictions: Any) -> str:
         return "multilabel"
     if p is None or p.ndim != 1 or p.dtype.kind != "f":
         return "classification"
-    if y is not None and y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        return "regression"
     outside = p.size > 0 and (float(p.min()) < 0.0 or float(p.max()) > 1.0)
-    if outside and not np.all(p == np.round(p)):
+    return scores_task(
+        labels_fractional=y is not None and y.dtype.kind == "f" and not np.all(y == np.round(y)),
+        outside=outside,
+        fractional=outside and not np.all(p == np.round(p)),
+    )
+
+
+def scores_task(*, labels_fractional: bool, outside: bool, fractional: bool) -> str:
+    """The task of 1-D float predictions: regression when the labels have fractions, or
+    the predictions leave [0, 1] and have fractions; classification otherwise.
+
+    >>> scores_task(labels_fractional=False, outside=True, fractional=False)
+    'classification'
+    """
+    if labels_fractional or (outside and fractional):
         return "regression"
     return "classification"
 

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mlchecks._dask import is_dask, take_rows
 from mlchecks._fields import held, held_or_none
 from mlchecks._text import fmt, listing, signed
 from mlchecks._validate import as_labels
+from mlchecks.checks._repro_lazy import NOT_LAZY, is_lazy, prepare_lazy, read_lazy, same_lazy
 from mlchecks.checks._repro_pass import Chunk, Plan, Summary, Table, block_classes
 from mlchecks.checks._repro_slices import (
     compare_slices,
@@ -30,6 +32,7 @@ from mlchecks.checks._repro_slices import (
     pvalue_text,
 )
 from mlchecks.checks._repro_tasks import (
+    DEFAULT_METRICS,
     judge_label_churn,
     judge_rate,
     label_accuracies,
@@ -52,6 +55,24 @@ __all__ = ["Evaluation", "Prepared"]
 
 #: What one run records that every run must record when any does (judged by ``same_data``).
 _RECORDED = ("predictions", "labels", "losses", "step_hashes")
+
+
+def _differences(a: Any, b: Any) -> tuple[int, int]:
+    """How many rows of two arrays differ (0 for another length), and the first (or -1)."""
+    if len(a) != len(b):
+        return max(len(a), len(b)), 0
+    if is_dask(a) or is_dask(b):
+        return same_lazy(a, b)
+    mismatch = np.asarray(a != b)
+    differ = np.flatnonzero(mismatch.any(axis=1) if mismatch.ndim == 2 else mismatch)
+    return int(differ.size), int(differ[0]) if differ.size else -1
+
+
+def _dtype(predictions: np.ndarray) -> np.dtype[Any]:
+    """The dtype predictions are compared in (without reading a Dask array)."""
+    if is_dask(predictions):
+        return np.dtype(predictions.dtype)
+    return as_predictions(predictions, "predictions").dtype
 
 
 def _classifiable(predictions: np.ndarray) -> bool:
@@ -138,8 +159,10 @@ class Evaluation:
             (i, j) for i in range(len(self.prepared)) for j in range(i + 1, len(self.prepared))
         ]
         self.int_labels: np.ndarray | None = None
-        #: What `read_runs` summed over the examples.
+        #: What the pass over the examples summed (`use`).
         self.table = Table()
+        #: Some run holds Dask arrays: the pass runs on the workers (`read_lazy`).
+        self.lazy = is_lazy(self)
 
     # ---- orchestration
 
@@ -147,12 +170,15 @@ class Evaluation:
         """Compare everything the runs share and return the check's `Result`."""
         self._check_same_data()
         self._check_same_examples()
-        prepare_task(self)
-        if self.labels is not None and self.task == "classification":
-            try:
-                self.int_labels = as_labels(self.labels, "labels")
-            except InvalidInput:
-                self.int_labels = None
+        if self.lazy:
+            prepare_lazy(self, DEFAULT_METRICS)
+        else:
+            prepare_task(self)
+            if self.labels is not None and self.task == "classification":
+                try:
+                    self.int_labels = as_labels(self.labels, "labels")
+                except InvalidInput:
+                    self.int_labels = None
         for p in self.prepared:
             self._prepare(p)
         comparisons = self._read()
@@ -230,16 +256,15 @@ class Evaluation:
                 other = p.run.labels
                 if other is None or other is self.labels:
                     continue
-                mismatch = np.asarray(other != self.labels)
-                differ = np.flatnonzero(mismatch.any(axis=1) if mismatch.ndim == 2 else mismatch)
-                if differ.size:
+                count, first = _differences(other, self.labels)
+                if count:
                     self.out.note(
                         "same_labels",
                         Status.FAIL,
                         f"run {p.name!r} was evaluated with different labels: "
-                        f"{differ.size:,} of {len(other):,} differ (first at example "
-                        f"{int(differ[0])}), so its predictions are not comparable",
-                        observed=float(differ.size),
+                        f"{count:,} of {len(other):,} differ (first at example "
+                        f"{first}), so its predictions are not comparable",
+                        observed=float(count),
                         limit="== 0",
                     )
                     break
@@ -250,7 +275,7 @@ class Evaluation:
                     continue
                 same = set(other_slices) == set(self.slices) and all(
                     other_slices[k].names == self.slices[k].names
-                    and np.array_equal(other_slices[k].codes, self.slices[k].codes)
+                    and _differences(other_slices[k].codes, self.slices[k].codes)[0] == 0
                     for k in self.slices
                 )
                 if not same:
@@ -266,7 +291,7 @@ class Evaluation:
     def _prepare(self, p: Prepared) -> None:
         """Decide how each metric of run ``p`` is computed; compute those read whole."""
         predictions = p.predictions
-        if predictions is not None and self.task == "classification":
+        if predictions is not None and self.task == "classification" and not self.lazy:
             p.classified = _classifiable(predictions)
         if predictions is None or self.labels is None:
             return
@@ -275,6 +300,9 @@ class Evaluation:
                 p.counted.append(metric)
             elif metric.per_example is not None:
                 p.term_metrics.append(metric)
+            elif self.lazy:
+                if metric.name not in p.run.metrics:
+                    self.skipped[metric.name] = f"{metric.name} is not computed: {NOT_LAZY}"
             elif metric.name not in p.run.metrics:
                 try:
                     p.values[metric.name] = metric(self.labels, predictions)
@@ -289,10 +317,7 @@ class Evaluation:
             if prepared[i].predictions is not None and prepared[j].predictions is not None:
                 compared.append((k, i, j, prepared[i].classified and truth is not None))
         shapes = [p.predictions.shape for p in prepared if p.predictions is not None]
-        dtypes = [
-            None if p.predictions is None else as_predictions(p.predictions, "predictions").dtype
-            for p in prepared
-        ]
+        dtypes = [None if p.predictions is None else _dtype(p.predictions) for p in prepared]
         slicings = self.slices if self.slices is not None and self.labels is not None else {}
         return Plan(
             n=next((n for p in prepared if (n := p.run.n_examples) is not None), 0),
@@ -320,8 +345,10 @@ class Evaluation:
             assert metric.per_example is not None
             metric.per_example(self.labels, self.prepared[r].predictions)
 
-        summary = Summary(plan, whole)
-        if plan.n:
+        summary = Summary(plan, None if self.lazy else whole)
+        if plan.n and self.lazy:
+            read_lazy(self, plan, summary)
+        elif plan.n:
             slicings = self.slices if plan.slicings and self.slices is not None else {}
             summary.read(
                 Chunk(
@@ -399,8 +426,9 @@ class Evaluation:
         if both:
             assert a.predictions is not None
             assert b.predictions is not None
-            classes_a = block_classes(a.predictions[where])
-            classes_b = block_classes(b.predictions[where])
+            classes_a = block_classes(take_rows(a.predictions, where))
+            classes_b = block_classes(take_rows(b.predictions, where))
+        labels = None if self.raw_labels is None else take_rows(self.raw_labels, where)
         for k, (index, diff) in enumerate(
             zip(comparison.top_indices, comparison.top_diffs, strict=True)
         ):
@@ -408,8 +436,8 @@ class Evaluation:
             if both:
                 row["class_a"] = int(classes_a[k])
                 row["class_b"] = int(classes_b[k])
-            if self.raw_labels is not None:
-                label = self.raw_labels[index]
+            if labels is not None:
+                label = labels[k]
                 row["label"] = label.tolist() if isinstance(label, np.ndarray) else label.item()
             rows.append(row)
         return rows

@@ -254,6 +254,13 @@ class Summary:
 
     def _block(self, chunk: Chunk) -> None:
         plan, table = self.plan, self.table
+        if self.whole is None:  # codes not validated up front (Dask): check each block's
+            for (name, k), codes in zip(plan.slicings, chunk.slices, strict=True):
+                if codes.size and (codes.min() < 0 or codes.max() >= k):
+                    raise InvalidInput(
+                        f"slicing {name!r} has slice ids outside 0..{k - 1} in the rows from "
+                        f"example {chunk.start:,}"
+                    )
         m = len(next(iter(a for a in (chunk.labels, *chunk.predictions) if a is not None)))
         table.n += m
         for k, i, j, labelled in plan.compared:

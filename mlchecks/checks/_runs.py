@@ -13,10 +13,11 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._dask import compute, is_dask, lazy_array
 from mlchecks._fields import name_field
 from mlchecks._validate import as_array, check_same_length, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats.sliced import SliceCodes, encode_slicings
+from mlchecks.stats.sliced import MAX_EMPTY_SLICES, SliceCodes, encode_slicings
 
 __all__ = [
     "TrainingRun",
@@ -45,6 +46,9 @@ def _run_metrics(value: Any) -> dict[str, float]:
 def _optional_predictions(value: Any) -> np.ndarray | None:
     if value is None:
         return None
+    if is_dask(value):
+        lazy: np.ndarray = lazy_array(value, "predictions", ndim=(1, 2))
+        return lazy
     raw = raw_labels(value, "predictions")
     if raw.ndim == 1 and raw.dtype.kind not in "biuf":
         return raw  # predicted class names, encoded through the class list by the check
@@ -57,6 +61,9 @@ def _optional_predictions(value: Any) -> np.ndarray | None:
 
 
 def _optional_labels(value: Any) -> np.ndarray | None:
+    if is_dask(value):
+        lazy: np.ndarray = lazy_array(value, "labels", ndim=(1,))
+        return lazy
     return None if value is None else raw_labels(value, "labels")
 
 
@@ -73,8 +80,34 @@ def classes_converter(value: Any) -> np.ndarray | None:
     return classes
 
 
+def _lazy_slices(value: Any, name: str) -> SliceCodes:
+    """Dask slice ids ``0..k-1`` (k at most the number of examples) as codes, like in memory."""
+    codes = lazy_array(value, name, ndim=(1,))
+    if codes.dtype.kind not in "iu":
+        raise InvalidInput(
+            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got "
+            f"{codes.dtype}); encode other slice labels first"
+        )
+    low, high = (int(v) for v in compute(codes.min(), codes.max()))
+    if low < 0 or high >= max(len(codes), MAX_EMPTY_SLICES):
+        raise InvalidInput(
+            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got ids from "
+            f"{low} to {high}); encode sparse or negative ids first"
+        )
+    return SliceCodes(codes, tuple(str(i) for i in range(high + 1)))
+
+
 def _optional_slices(value: Any) -> dict[str, SliceCodes] | None:
-    return None if value is None else encode_slicings(value)
+    if value is None:
+        return None
+    if is_dask(value):
+        return {"slice": _lazy_slices(value, "slices")}
+    if isinstance(value, Mapping) and any(is_dask(v) for v in value.values()):
+        value = {
+            key: _lazy_slices(v, f"slices[{key!r}]") if is_dask(v) else v
+            for key, v in value.items()
+        }
+    return encode_slicings(value)
 
 
 def _optional_losses(value: Any) -> np.ndarray | None:

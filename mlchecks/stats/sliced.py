@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._dask import is_dask, lazy_array
 from mlchecks._validate import as_array, as_int64, as_labels, check_int, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, METRICS, Metric, get_metric
@@ -39,6 +40,11 @@ __all__ = [
 
 
 def _codes(value: Any) -> np.ndarray:
+    if is_dask(value):  # kept lazy; ranges are checked as the blocks are read
+        lazy: np.ndarray = lazy_array(value, "codes", ndim=(1,))
+        if lazy.dtype.kind not in "iu":
+            raise InvalidInput(f"'codes' must be a 1-D integer array (got {lazy.dtype})")
+        return lazy
     array = as_array(value, "codes", min_size=0)
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise InvalidInput(f"'codes' must be a 1-D integer array (got {describe(array)})")
@@ -284,6 +290,8 @@ class SliceCodes:
     names: tuple[str, ...] = attrs.field(converter=_names)
 
     def __attrs_post_init__(self) -> None:
+        if is_dask(self.codes):
+            return
         if self.codes.size and (self.codes.min() < 0 or self.codes.max() >= len(self.names)):
             raise InvalidInput(
                 f"'codes' must lie in [0, {len(self.names)}) for {len(self.names)} names "
