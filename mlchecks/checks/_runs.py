@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._chunks import is_chunks, spill
 from mlchecks._dask import compute, is_dask, lazy_array
 from mlchecks._fields import name_field
 from mlchecks._validate import as_array, check_same_length, describe, raw_labels
@@ -49,6 +50,8 @@ def _optional_predictions(value: Any) -> np.ndarray | None:
     if is_dask(value):
         lazy: np.ndarray = lazy_array(value, "predictions", ndim=(1, 2))
         return lazy
+    if is_chunks(value):
+        value = spill(value, "predictions")
     raw = raw_labels(value, "predictions")
     if raw.ndim == 1 and raw.dtype.kind not in "biuf":
         return raw  # predicted class names, encoded through the class list by the check
@@ -64,6 +67,8 @@ def _optional_labels(value: Any) -> np.ndarray | None:
     if is_dask(value):
         lazy: np.ndarray = lazy_array(value, "labels", ndim=(1,))
         return lazy
+    if is_chunks(value):
+        value = spill(value, "labels")
     return None if value is None else raw_labels(value, "labels")
 
 
@@ -102,12 +107,18 @@ def _optional_slices(value: Any) -> dict[str, SliceCodes] | None:
         return None
     if is_dask(value):
         return {"slice": _lazy_slices(value, "slices")}
-    if isinstance(value, Mapping) and any(is_dask(v) for v in value.values()):
-        value = {
-            key: _lazy_slices(v, f"slices[{key!r}]") if is_dask(v) else v
-            for key, v in value.items()
-        }
+    if is_chunks(value):
+        value = spill(value, "slices", ndim=(1,))
+    if isinstance(value, Mapping):
+        value = {key: _slicing(v, f"slices[{key!r}]") for key, v in value.items()}
     return encode_slicings(value)
+
+
+def _slicing(value: Any, name: str) -> Any:
+    """One slicing of a mapping: Dask ids kept lazy, chunks spilled, others as given."""
+    if is_dask(value):
+        return _lazy_slices(value, name)
+    return spill(value, name, ndim=(1,)) if is_chunks(value) else value
 
 
 def _optional_losses(value: Any) -> np.ndarray | None:
@@ -137,6 +148,14 @@ class TrainingRun:
     Every field is optional; give what your training records. Arrays are validated at
     construction: NaN predictions are rejected, and predictions, labels and every slicing
     must have one row per example.
+
+    Inputs larger than memory: predictions, labels and slice ids may be memory-mapped
+    arrays (``np.load(path, mmap_mode="r")``, read in place, never copied whole), iterators
+    of chunks (a generator yielding batches of rows, as an inference loop does: written to
+    an unlinked temporary file as they arrive and memory-mapped, so memory holds one chunk),
+    or Dask arrays (kept lazy: `ReproducibilityCheck` reads them on the workers that hold
+    them and only small tables travel; see docs/cookbook/dask.md). Each gives the verdict of
+    the same data in memory.
 
     Args:
         metrics: aggregate metrics the run computed itself (name -> number).
