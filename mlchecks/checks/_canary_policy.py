@@ -25,6 +25,7 @@ from mlchecks.checks._canary_settings import (
 )
 from mlchecks.checks._canary_shift import JS_SCALE, shift_exceeds, shift_interval
 from mlchecks.checks._canary_tail import TailTest
+from mlchecks.stats._running_cs import RunningConfidenceSequence
 from mlchecks.stats.intervals import ConfidenceInterval
 from mlchecks.stats.sequential import (
     BettingTest,
@@ -33,7 +34,6 @@ from mlchecks.stats.sequential import (
     RoutedCategoryTest,
     RoutedRateTest,
     ShareTest,
-    betting_confidence_sequence,
     js_divergence,
     psi,
     rate_confidence_sequence,
@@ -123,8 +123,16 @@ class CanaryMonitor:
         )
         self.labelled = [0, 0]  # labelled requests (candidate, baseline)
         self.wrong = [0.0, 0.0]  # of those, wrong predictions (or summed losses in [0, 1])
-        # candidate minus baseline, per pair (8 bytes each: a long record stays small)
-        self.accuracy_differences = array("d")
+        # The intervals are kept up to date as pairs come (O(1) each, not O(pairs) a look);
+        # each keeps its pairs (8 bytes each: a long record stays small).
+        self._accuracy_cs = RunningConfidenceSequence(
+            low=-1.0, high=1.0, alpha=2.0 * cfg.alpha_per_test
+        )
+        self._latency_cs = RunningConfidenceSequence(
+            low=-cfg.bound, high=cfg.bound, alpha=cfg.alpha_per_test
+        )
+        # candidate minus baseline, per pair
+        self.accuracy_differences: array[float] = self._accuracy_cs.values
         self._unpaired: tuple[list[float], list[float]] = ([], [])
         self.tail = (
             TailTest(
@@ -144,9 +152,11 @@ class CanaryMonitor:
         self.n_candidate = 0
         self.candidate_errors = 0
         self.baseline_errors = 0
-        self.differences = array("d")  # clipped log-latency ratios of the pairs
+        self.differences: array[float] = self._latency_cs.values  # clipped log-latency ratios
         self.candidate_labels: dict[int, int] = {}
         self.baseline_labels: dict[int, int] = {}
+        self._n_labelled = 0  # label counts changes; the size gate judged them at _gate_at
+        self._gate_at = -1
         self.decision: Decision = "continue"
         self._log_threshold = math.log(cfg.evalue_threshold)  # every test fails at this
         self.reasons: tuple[str, ...] = ()
@@ -193,6 +203,7 @@ class CanaryMonitor:
         if label is not None:
             counts = self.candidate_labels if candidate else self.baseline_labels
             counts[int(label)] = counts.get(int(label), 0) + 1
+            self._n_labelled += 1
             self.shift.update(int(label), bool(candidate))
         return self._decide()
 
@@ -239,6 +250,7 @@ class CanaryMonitor:
             c, b = int(candidate_label), int(baseline_label)
             self.candidate_labels[c] = self.candidate_labels.get(c, 0) + 1
             self.baseline_labels[b] = self.baseline_labels.get(b, 0) + 1
+            self._n_labelled += 1
             if c != b:
                 self.shift.update(pair_code(c, b), c < b)
             if disagree is None:
@@ -288,13 +300,13 @@ class CanaryMonitor:
 
     def _add_outcomes(self, candidate_wrong: float, baseline_wrong: float) -> None:
         difference = float(candidate_wrong) - float(baseline_wrong)
-        self.accuracy_differences.append(difference)
+        self._accuracy_cs.add(difference)
         if self.accuracy is not None:
             self.accuracy.update(difference)
 
     def _add_difference(self, candidate_s: float, baseline_s: float) -> None:
         value = log_ratio(candidate_s, baseline_s, self.config.bound)
-        self.differences.append(value)
+        self._latency_cs.add(value)
         self.latency.update(value)
         self.latency_within.update(value)
 
@@ -309,8 +321,12 @@ class CanaryMonitor:
         if self.tail is not None and self.tail.log_evalue >= threshold:
             reasons.append("tail")
         if self.shift.log_evalue >= threshold:
-            _, cand, base = self.label_counts()
-            self.shift_crossed = cfg.shift_limits_crossed(cand, base)
+            if self._gate_at != self._n_labelled:  # the gate depends on the counts only
+                self._gate_at = self._n_labelled
+                keys = sorted(self.candidate_labels.keys() | self.baseline_labels.keys())
+                cand = [float(self.candidate_labels.get(k, 0)) for k in keys]
+                base = [float(self.baseline_labels.get(k, 0)) for k in keys]
+                self.shift_crossed = cfg.shift_limits_crossed(cand, base)
             if self.shift_crossed:
                 reasons.append("shift")
             else:
@@ -368,14 +384,15 @@ class CanaryMonitor:
         """
         if not self.differences:
             return math.nan
-        return math.exp(math.fsum(self.differences) / len(self.differences))
+        return math.exp(self._latency_cs.mean)
 
     def latency_ratio_interval(self) -> ConfidenceInterval:
-        """The confidence sequence for the latency ratio at level ``alpha_per_test``."""
-        bound = self.config.bound
-        cs = betting_confidence_sequence(
-            self.differences, low=-bound, high=bound, alpha=self.config.alpha_per_test
-        )
+        """The confidence sequence for the latency ratio at level ``alpha_per_test``.
+
+        `betting_confidence_sequence` of the pairs' clipped log ratios, kept up to date
+        pair by pair (`mlchecks.stats._running_cs`): O(1) a look, not O(pairs).
+        """
+        cs = self._latency_cs.interval()
         return ConfidenceInterval(math.exp(cs.low), math.exp(cs.high))
 
     @property
@@ -448,13 +465,12 @@ class CanaryMonitor:
         the baseline's on paired labelled requests).
 
         Each end inverts a one-sided test at ``alpha_per_test`` (together ``1 - 2 *
-        alpha_per_test``), so the lower end is above ``max_accuracy_drop`` exactly when the
-        accuracy test rejects.
+        alpha_per_test``), so the lower end is above ``max_accuracy_drop`` only when the
+        accuracy test rejects (and whenever it does, up to 2,048 pairs). Kept up to date pair
+        by pair (`mlchecks.stats._running_cs`): beyond 2,048 pairs an end may be a grid step
+        wider than the batch computation's.
         """
-        cs = betting_confidence_sequence(
-            self.accuracy_differences, low=-1.0, high=1.0, alpha=2.0 * self.config.alpha_per_test
-        )
-        return ConfidenceInterval(cs.low, cs.high)
+        return self._accuracy_cs.interval()
 
     def accuracy_evidence(self) -> dict[str, Any]:
         """The accuracy test's evidence: labelled requests, accuracies, the drop."""
@@ -468,7 +484,7 @@ class CanaryMonitor:
                 for w, n in zip(self.wrong, self.labelled, strict=True)
             ],
             "accuracy_pairs": len(pairs),
-            "accuracy_drop": math.fsum(pairs) / len(pairs) if pairs else math.nan,
+            "accuracy_drop": self._accuracy_cs.mean,
             "accuracy_drop_interval": list(self.accuracy_drop_interval()),
             "accuracy_evalue": self.accuracy.evalue,
         }

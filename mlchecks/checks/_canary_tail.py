@@ -23,7 +23,7 @@ request instead, at the odds ratio of `tail_odds_ratio`.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import math
 from collections import deque
 from typing import Any
@@ -32,7 +32,7 @@ import numpy as np
 
 from mlchecks.stats.sequential import RoutedRateTest, ShareTest
 
-__all__ = ["TailTest", "slow_flags", "tail_odds_ratio", "tail_share", "warmup"]
+__all__ = ["RunningQuantile", "TailTest", "slow_flags", "tail_odds_ratio", "tail_share", "warmup"]
 
 #: The pooled threshold is used once this many latencies lie beyond the quantile on
 #: average (10 slow requests): before that the quantile is too coarse to count on.
@@ -101,6 +101,111 @@ def tail_odds_ratio(quantile: float, max_ratio: float) -> float:
     return math.inf if max_ratio * q >= 1.0 else max_ratio * (1.0 - q) / (1.0 - max_ratio * q)
 
 
+class RunningQuantile:
+    """The running ``quantile`` of a stream (of its latest ``window`` values), O(log n) a value.
+
+    `value` is what ``sorted(values)[min(n - 1, int(quantile * n))]`` would be, kept by two
+    heaps: the ``rank + 1`` smallest values in a max-heap, the others in a min-heap, so a
+    value costs a push and at most two moves between them (a sorted list costs a copy of
+    the whole list per insert). Values leaving the window are deleted lazily: counted,
+    and dropped when they surface at a heap's top (or when a heap is half dead).
+
+    >>> q = RunningQuantile(0.5, window=3)
+    >>> [(q.add(x), q.value)[1] for x in [5.0, 1.0, 3.0, 4.0, 2.0]]
+    [5.0, 5.0, 3.0, 3.0, 3.0]
+    """
+
+    __slots__ = ("_dead", "_heaps", "_live", "_order", "quantile", "window")
+
+    def __init__(self, quantile: float, *, window: int | None = None) -> None:
+        self.quantile = float(quantile)
+        self.window = window
+        self._order: deque[float] | None = None if window is None else deque()
+        self._heaps: tuple[list[float], list[float]] = ([], [])  # (-low values, high values)
+        self._live = [0, 0]  # values in each heap that are still in the window
+        self._dead: tuple[dict[float, int], dict[float, int]] = ({}, {})  # (value: count)
+
+    def __len__(self) -> int:
+        return self._live[0] + self._live[1]
+
+    @property
+    def value(self) -> float:
+        """The quantile now (NaN before the first value)."""
+        return -self._heaps[0][0] if self._live[0] else math.nan
+
+    def add(self, x: float) -> None:
+        """Add one value (and drop the oldest beyond ``window``)."""
+        low = self._heaps[0]
+        if self._live[0] and x <= -low[0]:
+            heapq.heappush(low, -x)
+            self._live[0] += 1
+        else:
+            heapq.heappush(self._heaps[1], x)
+            self._live[1] += 1
+        order = self._order
+        if order is not None:
+            order.append(x)
+            if self.window is not None and len(order) > self.window:
+                self._remove(order.popleft())
+        self._balance()
+
+    def _remove(self, x: float) -> None:
+        """Delete one copy of ``x`` (lazily) from the heap that holds it."""
+        # Every low value is <= every high one, so x <= the low top means a copy is low.
+        side = 0 if self._live[0] and x <= -self._heaps[0][0] else 1
+        dead = self._dead[side]
+        dead[x] = dead.get(x, 0) + 1
+        self._live[side] -= 1
+        self._prune(side)
+        heap = self._heaps[side]
+        if len(heap) > 2 * self._live[side] + 64:  # mostly dead: rebuild from the live
+            sign = -1.0 if side == 0 else 1.0
+            kept = []
+            for entry in heap:
+                v = sign * entry
+                if dead.get(v):
+                    dead[v] -= 1
+                else:
+                    kept.append(entry)
+            dead.clear()
+            heapq.heapify(kept)
+            heap[:] = kept
+
+    def _prune(self, side: int) -> None:
+        """Pop dead values off the top of one heap."""
+        heap, dead = self._heaps[side], self._dead[side]
+        sign = -1.0 if side == 0 else 1.0
+        while heap and dead:
+            v = sign * heap[0]
+            count = dead.get(v)
+            if not count:
+                return
+            if count == 1:
+                del dead[v]
+            else:
+                dead[v] = count - 1
+            heapq.heappop(heap)
+
+    def _balance(self) -> None:
+        """Move tops between the heaps until the low one holds ``rank + 1`` values."""
+        n = self._live[0] + self._live[1]
+        target = min(n - 1, int(self.quantile * n)) + 1 if n else 0
+        low, high = self._heaps
+        live = self._live
+        while live[0] > target:
+            self._prune(0)
+            heapq.heappush(high, -heapq.heappop(low))
+            live[0] -= 1
+            live[1] += 1
+        while live[0] < target:
+            self._prune(1)
+            heapq.heappush(low, -heapq.heappop(high))
+            live[0] += 1
+            live[1] -= 1
+        self._prune(0)
+        self._prune(1)
+
+
 class TailTest:
     """Counts slow requests per version and tests whether the candidate's rate is too high.
 
@@ -140,8 +245,7 @@ class TailTest:
             # r / (1 + r).
             self.test = ShareTest(tail_share(share, max_ratio), alternative="greater")
         self.warmup = warmup(self.quantile)
-        self._pooled: list[float] = []  # sorted
-        self._order: deque[float] | None = None if window is None else deque()
+        self._pooled = RunningQuantile(self.quantile, window=window)
         self.window = window
         self.n_judged = [0, 0]  # requests (candidate, baseline) compared with a threshold
         self.n_slow = (0, 0)  # of those, how many were slow
@@ -151,7 +255,7 @@ class TailTest:
         """The current threshold (NaN during the warm-up)."""
         if len(self._pooled) < self.warmup:
             return math.nan
-        return self._pooled[min(len(self._pooled) - 1, int(self.quantile * len(self._pooled)))]
+        return self._pooled.value
 
     def observe(self, latency_s: float, *, candidate: bool) -> bool:
         """Record one split-mode request's latency; True when it was slow."""
@@ -190,13 +294,8 @@ class TailTest:
 
     def _pool(self, latency_s: float) -> None:
         """Add one latency to the pool the threshold is read from (dropping the oldest
-        beyond ``window``)."""
-        bisect.insort(self._pooled, latency_s)
-        if self._order is not None and self.window is not None:
-            self._order.append(latency_s)
-            if len(self._order) > self.window:
-                oldest = self._order.popleft()
-                del self._pooled[bisect.bisect_left(self._pooled, oldest)]
+        beyond ``window``): O(log n), not the O(n) of a sorted list."""
+        self._pooled.add(latency_s)
 
     @property
     def log_evalue(self) -> float:

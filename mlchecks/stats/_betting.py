@@ -37,6 +37,32 @@ __all__ = [
 _MAX_BET = 0.9
 
 
+def log_mean_exp(values: list[float]) -> float:
+    """``log(mean(exp(values)))`` of a few floats, with `math` (no array, no scipy).
+
+    The online tests call it after every observation on their handful of bets, where
+    `scipy.special.logsumexp` costs a hundred times more than the arithmetic. Eight values
+    are summed in numpy's pairwise order, so the result is the array version's up to the
+    last bit of each `exp`.
+
+    >>> round(log_mean_exp([0.0, math.log(3.0)]), 12) == round(math.log(2.0), 12)
+    True
+    >>> log_mean_exp([-math.inf, -math.inf])
+    -inf
+    """
+    top = max(values)
+    if top - top:  # inf or NaN (-inf: every wealth is 0), as scipy's
+        return top if not math.isnan(top) else math.nan
+    exp = math.exp
+    terms = [exp(v - top) for v in values]
+    if len(terms) == 8:
+        a, b, c, d, e, f, g, h = terms
+        total = ((a + b) + (c + d)) + ((e + f) + (g + h))
+    else:
+        total = sum(terms)
+    return top + math.log(total / len(terms))
+
+
 def _bets(null_mean: float, low: float, high: float, alternative: str, n_bets: int) -> np.ndarray:
     if not low < null_mean < high:
         raise InvalidInput(
@@ -123,6 +149,7 @@ class BettingTest(OnlineTest):
     """
 
     __slots__ = (
+        "_bet_list",
         "_log_wealth",
         "alternative",
         "bets",
@@ -146,7 +173,8 @@ class BettingTest(OnlineTest):
         self.alternative: Sided = check_alternative(alternative, ("greater", "less"))  # type: ignore[assignment]
         self.null_mean = float(null_mean)
         self.bets = _bets(self.null_mean, self.low, self.high, self.alternative, _n_bets(n_bets))
-        self._log_wealth = np.zeros(self.bets.size)
+        self._bet_list = self.bets.tolist()  # floats: one observation costs a few µs
+        self._log_wealth = [0.0] * self.bets.size
         self.n = 0
         self.log_evalue = 0.0
 
@@ -156,11 +184,13 @@ class BettingTest(OnlineTest):
         if not self.low <= value <= self.high:
             raise InvalidInput(f"'x' must lie in [{fmt(self.low)}, {fmt(self.high)}] (got {x!r})")
         excess = value - self.null_mean if self.alternative == "greater" else self.null_mean - value
-        wealth = self._log_wealth
-        wealth += np.log1p(excess * self.bets)
+        log1p = math.log1p
+        self._log_wealth = wealth = [
+            w + log1p(excess * lam)
+            for w, lam in zip(self._log_wealth, self._bet_list, strict=False)
+        ]
         self.n += 1
-        top = float(wealth.max())  # log-sum-exp by hand: scipy's costs 0.5 ms a call
-        self.log_evalue = top + math.log(float(np.exp(wealth - top).sum()) / self.bets.size)
+        self.log_evalue = log_mean_exp(wealth)
         return self.log_evalue
 
     def __repr__(self) -> str:
@@ -201,12 +231,28 @@ def betting_confidence_sequence(
     if obs.size == 0:
         return ConfidenceInterval(lo, hi)
 
+    if obs.min() < lo or obs.max() > hi:
+        betting_log_evalues(obs, 0.5 * (lo + hi), low=lo, high=hi)  # raises, naming the values
+    ladder = _MAX_BET * 0.5 ** np.arange(bets_n)
+
     def log_evalue(m: float, side: Sided) -> float:
-        return float(
-            betting_log_evalues(obs, m, low=lo, high=hi, alternative=side, n_bets=bets_n)[-1]
-        )
+        return final_log_evalue(obs, m, lo, hi, side, ladder)
 
     return _invert(log_evalue, a, lo, hi)
+
+
+def final_log_evalue(
+    obs: np.ndarray, mean: float, low: float, high: float, side: str, ladder: np.ndarray
+) -> float:
+    """``betting_log_evalues(obs, mean, ...)[-1]`` without the path: the wealth of each bet
+    summed (pairwise), then averaged. ``ladder`` is the bets times their reach,
+    ``0.9 * 2**-j``; the observations are checked by the caller."""
+    if side == "greater":
+        excess, reach = obs - mean, mean - low
+    else:
+        excess, reach = mean - obs, high - mean
+    wealth = np.log1p(excess[:, None] * (ladder / reach)[None, :]).sum(axis=0)
+    return log_mean_exp(wealth.tolist())
 
 
 def _invert(
@@ -376,8 +422,23 @@ def rate_confidence_sequence(
     if trials == 0:
         return ConfidenceInterval(0.0, 1.0)
 
+    misses = trials - hits
+    ladder = [_MAX_BET * 0.5**j for j in range(bets_n)]
+    log1p = math.log1p
+
     def log_evalue(m: float, side: Sided) -> float:
-        return float(rate_log_evalue(hits, trials, m, alternative=side, n_bets=bets_n))
+        # `rate_log_evalue` for one count, with floats: the bisection calls it ~120 times
+        if side == "greater":
+            up, down = 1.0 - m, -m  # a hit's and a miss's excess over the null rate
+            reach = m
+        else:
+            up, down = -(1.0 - m), m
+            reach = 1.0 - m
+        wealth = []
+        for step in ladder:
+            lam = step / reach
+            wealth.append(hits * log1p(lam * up) + misses * log1p(lam * down))
+        return log_mean_exp(wealth)
 
     return _invert(log_evalue, a, 0.0, 1.0)
 
@@ -404,12 +465,14 @@ class RateTest(CountTest):
     ) -> None:
         super().__init__(check_alternative(alternative, ("greater", "less")))
         self.null_rate = check_open_unit(null_rate, "null_rate")
-        self._hit, self._miss = _rate_factors(self.null_rate, self.alternative, _n_bets(n_bets))
-        self._log_wealth = np.zeros(self._hit.size)
+        hit, miss = _rate_factors(self.null_rate, self.alternative, _n_bets(n_bets))
+        self._hit, self._miss = hit.tolist(), miss.tolist()  # floats: a few µs an outcome
+        self._log_wealth = [0.0] * hit.size
 
     def _next_log_evalue(self, hit: bool) -> float:
-        self._log_wealth += self._hit if hit else self._miss
-        return float(logsumexp(self._log_wealth)) - math.log(self._log_wealth.size)
+        step = self._hit if hit else self._miss
+        self._log_wealth = [w + f for w, f in zip(self._log_wealth, step, strict=True)]
+        return log_mean_exp(self._log_wealth)
 
     def update_fraction(self, fraction: float) -> float:
         """Add one outcome in [0, 1], such as the share of a batch's rows that are hits;
@@ -429,8 +492,11 @@ class RateTest(CountTest):
             raise InvalidInput(f"'fraction' must be in [0, 1] (got {fraction!r})")
         self.n += 1
         self.hits += x
-        self._log_wealth += x * self._hit + (1.0 - x) * self._miss
-        self.log_evalue = float(logsumexp(self._log_wealth)) - math.log(self._log_wealth.size)
+        self._log_wealth = [
+            w + (x * h + (1.0 - x) * m)
+            for w, h, m in zip(self._log_wealth, self._hit, self._miss, strict=True)
+        ]
+        self.log_evalue = log_mean_exp(self._log_wealth)
         return self.log_evalue
 
     def _settings(self) -> str:
@@ -444,5 +510,5 @@ class RateTest(CountTest):
     def interval(self, alpha: float = 0.05) -> ConfidenceInterval:
         """`rate_confidence_sequence` of the outcomes so far."""
         return rate_confidence_sequence(
-            self.hits, self.n, alpha=alpha, n_bets=self._log_wealth.size
+            self.hits, self.n, alpha=alpha, n_bets=len(self._log_wealth)
         )

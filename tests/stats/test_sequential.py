@@ -463,3 +463,161 @@ class TestEffectSizes:
         """Counts are non-negative."""
         with pytest.raises(InvalidInput, match="non-negative"):
             js_divergence([1, -2], [1, 2])
+
+
+# ---------------------------------------------------------------- online bookkeeping (O(1))
+
+
+class TestLogMeanExp:
+    @pytest.mark.parametrize("size", [1, 2, 7, 8, 9, 16, 20])
+    def test_equals_scipy_on_random_inputs(self, size: int) -> None:
+        """``log_mean_exp`` is scipy's ``logsumexp - log n`` to 1e-12, whatever the scale."""
+        from scipy.special import logsumexp
+
+        from mlchecks.stats._betting import log_mean_exp
+
+        rng = np.random.default_rng(size)
+        for scale in (1e-3, 1.0, 50.0, 1e4, 1e8):
+            for _ in range(200):
+                values = rng.normal(rng.normal(0, scale), scale, size)
+                if size > 1 and rng.random() < 0.3:
+                    values[rng.integers(size, size=rng.integers(1, size))] = -np.inf
+                expected = float(logsumexp(values)) - math.log(size)
+                got = log_mean_exp(values.tolist())
+                assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+    def test_infinities_and_nan_as_scipy(self) -> None:
+        """All ``-inf`` gives ``-inf``; ``inf`` gives ``inf``; a NaN gives NaN."""
+        from mlchecks.stats._betting import log_mean_exp
+
+        assert -math.inf == log_mean_exp([-math.inf] * 8)
+        assert math.inf == log_mean_exp([math.inf, 0.0])
+        assert math.isnan(log_mean_exp([1.0, math.nan]))
+        assert math.isnan(log_mean_exp([math.nan, 1.0]))
+
+
+class TestOnlineTestsMatchTheirPaths:
+    @pytest.mark.parametrize("side", ["greater", "less"])
+    def test_betting_test_on_a_long_stream(self, side: Any) -> None:
+        """`BettingTest`'s float bookkeeping equals the vectorized path to 1e-12."""
+        rng = np.random.default_rng(5)
+        x = np.clip(rng.normal(0.05, 0.5, 20_000), -2.0, 2.0)
+        test = BettingTest(0.0, low=-2.0, high=2.0, alternative=side)
+        online = [test.update(v) for v in x]
+        path = betting_log_evalues(x, 0.0, low=-2.0, high=2.0, alternative=side)
+        np.testing.assert_allclose(online, path, rtol=1e-12, atol=1e-12)
+
+    @pytest.mark.parametrize("side", ["greater", "less"])
+    def test_rate_test_outcomes_and_fractions(self, side: Any) -> None:
+        """`RateTest` equals `rate_log_evalue` of its counts, fed outcomes or 0/1 fractions."""
+        rng = np.random.default_rng(6)
+        hits = rng.random(5000) < 0.12
+        test, fractions = RateTest(0.1, alternative=side), RateTest(0.1, alternative=side)
+        for hit in hits:
+            test.update(bool(hit))
+            fractions.update_fraction(float(hit))
+        expected = float(rate_log_evalue(int(hits.sum()), hits.size, 0.1, alternative=side))
+        assert test.log_evalue == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert fractions.log_evalue == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+    @pytest.mark.parametrize(("k", "n"), [(0, 1), (3, 10), (50, 1000), (999, 1000), (7.5, 40)])
+    def test_rate_confidence_sequence_inverts_rate_log_evalue(self, k: float, n: int) -> None:
+        """The interval's float e-values invert `rate_log_evalue` as the array version did."""
+        from mlchecks.stats._betting import _invert
+
+        def log_evalue(m: float, side: Any) -> float:
+            return float(rate_log_evalue(k, n, m, alternative=side))
+
+        expected = _invert(log_evalue, 0.05, 0.0, 1.0)
+        got = rate_confidence_sequence(k, n, alpha=0.05)
+        assert got.low == pytest.approx(expected.low, abs=1e-9)
+        assert got.high == pytest.approx(expected.high, abs=1e-9)
+
+
+class TestRunningConfidenceSequence:
+    BOUND = math.log(10.0)
+
+    def running(self, **kwargs: Any) -> Any:
+        from mlchecks.stats._running_cs import RunningConfidenceSequence
+
+        return RunningConfidenceSequence(low=-self.BOUND, high=self.BOUND, **kwargs)
+
+    def test_empty_and_one_observation(self) -> None:
+        """No observation: the bounds; one: the batch interval."""
+        cs = self.running(alpha=0.01)
+        assert (-self.BOUND, self.BOUND) == tuple(cs.interval())
+        assert math.isnan(cs.mean)
+        cs.add(0.3)
+        batch = betting_confidence_sequence([0.3], low=-self.BOUND, high=self.BOUND, alpha=0.01)
+        np.testing.assert_allclose(tuple(cs.interval()), tuple(batch), atol=1e-6)
+        assert 0.3 == cs.mean
+
+    def test_agrees_with_the_batch_interval(self) -> None:
+        """Never narrower than the batch intervals' running intersection; exact up to
+        `EXACT_BELOW` observations, then within a grid step."""
+        from mlchecks.stats._running_cs import BLOCK, EXACT_BELOW
+
+        rng = np.random.default_rng(11)
+        x = np.clip(rng.normal(0.05, 0.42, 6000), -self.BOUND, self.BOUND)
+        cs = self.running(alpha=0.01)
+        tol = 1e-6 * 2 * self.BOUND
+        best_low, best_high = -self.BOUND, self.BOUND  # the batch intervals' intersection
+        for n, value in enumerate(x, start=1):
+            cs.add(value)
+            looked = n % BLOCK == 0 or n in (1, 2, 10, 100, 2047, 2048, 2049, 3001, 6000)
+            if not looked:
+                continue
+            batch = betting_confidence_sequence(x[:n], low=-self.BOUND, high=self.BOUND, alpha=0.01)
+            best_low, best_high = max(best_low, batch.low), min(best_high, batch.high)
+            got = cs.interval()
+            assert best_low + tol >= got.low, n
+            assert got.high >= best_high - tol, n
+            slack = tol if n <= EXACT_BELOW else (batch.high - batch.low) / 4
+            assert got.low >= batch.low - slack, n
+            assert got.high <= batch.high + slack, n
+            assert got.low <= cs.mean <= got.high
+        assert math.fsum(x) / x.size == cs.mean  # the mean is exact
+
+    def test_time_uniform_coverage(self) -> None:
+        """Over 300 streams of 5,000 observations, the intervals (after every block, and
+        at the end) exclude the true mean in at most alpha + 3 standard errors of them."""
+        rng = np.random.default_rng(12)
+        alpha, streams = 0.1, 300
+        truth = 2.0 / 7.0 * 2.0 - 1.0  # 2 Beta(2, 5) - 1 lies in [-1, 1]
+        missed = 0
+        for _ in range(streams):
+            cs = self.running(alpha=alpha)
+            ever = False
+            for value in (2.0 * rng.beta(2.0, 5.0, 5000) - 1.0).tolist():
+                cs.add(value)
+                low, high = cs._ends
+                ever = ever or not low < truth < high
+            low, high = cs.interval()
+            missed += ever or not low <= truth <= high
+        assert missed / streams <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / streams)
+
+    def test_drift_keeps_the_current_mean_inside(self) -> None:
+        """When the mean moves, the intersection is widened to the current mean."""
+        cs = self.running(alpha=0.05)
+        for value in [1.0] * 3000 + [-1.0] * 9000:
+            cs.add(value)
+        low, high = cs.interval()
+        assert low <= cs.mean <= high
+        assert -0.5 == cs.mean
+
+    def test_grows_after_a_look(self) -> None:
+        """Reading the interval never pins the observations' buffer."""
+        cs = self.running()
+        for i in range(600):
+            cs.add(0.01 * (i % 7))
+            if i % 50 == 0:
+                cs.interval()
+        assert 600 == len(cs)
+
+    def test_rejects_observations_outside_the_bounds(self) -> None:
+        """An observation outside [low, high] (or NaN) is refused, naming the bounds."""
+        cs = self.running()
+        with pytest.raises(InvalidInput, match="'x' must lie in"):
+            cs.add(3.0)
+        with pytest.raises(InvalidInput, match="'x' must lie in"):
+            cs.add(math.nan)
