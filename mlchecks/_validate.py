@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._rows import all_finite, non_finite
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -176,18 +177,24 @@ def as_array(
     if array.ndim > 1 and 0 in array.shape[1:]:
         raise InvalidInput(f"'{name}' must have at least 1 column (got {describe(array)})")
     if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    if finite and array.dtype.kind == "f":
-        bad = ~np.isfinite(array)
-        if bad.any():
-            n_bad = int(bad.sum())
-            first = int(np.flatnonzero(bad.reshape(-1))[0])
-            where = np.unravel_index(first, array.shape) if array.ndim > 1 else first
-            raise InvalidInput(
-                f"'{name}' must be finite (got {n_bad} NaN or infinite values of {array.size}, "
-                f"first at index {where})"
-            )
+        target = np.dtype(dtype)
+        if finite and target.kind == "f" and target.itemsize >= array.dtype.itemsize >= 4:
+            _check_finite(array, name)  # a wider float is finite where the input is
+            finite = False
+        array = array.astype(target, copy=False)
+    if finite:
+        _check_finite(array, name)
     return array
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    """Raise unless ``array`` is finite, naming the first value that is not."""
+    if array.dtype.kind != "f" or all_finite(array):
+        return
+    n_bad, _, first = non_finite(array)
+    where = np.unravel_index(first, array.shape) if array.ndim > 1 else first
+    got = f"{n_bad} NaN or infinite values of {array.size}, first at index {where}"
+    raise InvalidInput(f"'{name}' must be finite (got {got})")
 
 
 def as_scores(value: Any, name: str, *, ndim: int | tuple[int, ...] = 1) -> np.ndarray:

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from mlchecks._validate import as_array, as_labels, as_probabilities, check_same_length
+from mlchecks._validate import as_array, as_labels, check_same_length
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._rows import argmax_rows, log_loss_terms, scan_rows
 
 __all__ = ["class_count", "classification_inputs", "multilabel_inputs", "predicted_labels"]
 
@@ -47,8 +48,7 @@ def predicted_labels(y_pred: Any, *, name: str = "y_pred") -> np.ndarray:
     """
     array = as_array(y_pred, name, ndim=(1, 2))
     if array.ndim == 2:
-        labels: np.ndarray = np.argmax(array, axis=1).astype(np.int64, copy=False)
-        return labels
+        return argmax_rows(array, finite=True, dtype=np.int64)
     if array.dtype.kind in "biu":
         return as_labels(array, name)
     if array.dtype.kind != "f":
@@ -86,14 +86,36 @@ def classification_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndar
     return labels, predicted
 
 
-def _probability_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and probabilities, validated: (n, C) rows summing to 1, or (n,) in [0, 1]."""
-    probs = as_probabilities(y_pred, "y_pred")
-    _check_unit_interval(probs, "y_pred")
+def _probability_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, probabilities and each example's probability of its label, validated:
+    (n, C) rows summing to 1, or (n,) in [0, 1].
+
+    One blocked pass (`scan_rows`) checks the probabilities and picks the label's
+    probability; errors come in the order of the checks: probabilities (finite, in
+    [0, 1]), labels, lengths, row sums.
+    """
+    probs = as_array(y_pred, "y_pred", ndim=(1, 2), finite=False)
+    if not np.issubdtype(probs.dtype, np.floating):
+        probs = probs.astype(np.float64)
     n_classes = probs.shape[1] if probs.ndim == 2 else 2
-    labels = as_labels(y_true, "y_true", n_classes=n_classes)
+    labels: np.ndarray | None = None
+    label_error: Exception | None = None
+    try:
+        labels = as_labels(y_true, "y_true", n_classes=n_classes)
+    except Exception as exc:  # raised below, after the checks of the probabilities
+        label_error = exc
+    same = labels is not None and len(labels) == len(probs)
+    tolerance = _SUM_TOLERANCE if probs.ndim == 2 else None
+    scan = scan_rows(probs, tolerance=tolerance, labels=labels if same else None, check_finite=True)
+    if not scan.finite:
+        as_array(probs, "y_pred")  # raises, naming the first NaN or infinity
+    if scan.low < 0.0 or scan.high > 1.0:
+        _check_unit_interval(probs, "y_pred")  # raises, with numpy's min and max
+    if label_error is not None:
+        raise label_error
+    assert labels is not None
     check_same_length(y_true=labels, y_pred=probs)
-    if probs.ndim == 2:
+    if scan.sums_ok is False:  # some row near or beyond the tolerance: numpy's exact test
         sums = probs.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(sums - 1.0)))
         if abs(sums[worst] - 1.0) > _SUM_TOLERANCE:
@@ -101,7 +123,8 @@ def _probability_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarra
                 f"'y_pred' rows must be probabilities summing to 1 (row {worst} sums to "
                 f"{sums[worst]:.6g}); apply a softmax to scores first"
             )
-    return labels, probs
+    assert scan.picked is not None
+    return labels, probs, scan.picked
 
 
 #: Regression targets and predictions beyond this size are rejected: their squared errors
@@ -123,12 +146,6 @@ def _regression_inputs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray
     return target, predicted
 
 
-def _true_class_probability(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    if probs.ndim == 1:
-        return np.where(labels == 1, probs, 1.0 - probs.astype(np.float64))
-    return np.take_along_axis(probs, labels[:, None], axis=1)[:, 0].astype(np.float64)
-
-
 # --------------------------------------------------------------------------- per-example values
 
 
@@ -144,21 +161,20 @@ def _wrong(y_true: Any, y_pred: Any) -> np.ndarray:
 
 
 def _log_loss_terms(y_true: Any, y_pred: Any) -> np.ndarray:
-    labels, probs = _probability_inputs(y_true, y_pred)
-    eps = float(np.finfo(probs.dtype).eps)
-    terms: np.ndarray = -np.log(np.clip(_true_class_probability(labels, probs), eps, 1.0))
-    return terms
+    """``-log(clip(p_y, eps, 1))`` with eps the machine epsilon of the probabilities' dtype."""
+    _, probs, picked = _probability_inputs(y_true, y_pred)
+    return log_loss_terms(picked, float(np.finfo(probs.dtype).eps))
 
 
 def _brier_terms(y_true: Any, y_pred: Any) -> np.ndarray:
-    labels, probs = _probability_inputs(y_true, y_pred)
+    labels, probs, picked = _probability_inputs(y_true, y_pred)
     terms: np.ndarray
     if probs.ndim == 1:
         terms = (probs.astype(np.float64) - labels) ** 2
     else:
         # sum_c (p_c - [c == y])^2 = sum_c p_c^2 - 2 p_y + 1, without a one-hot matrix.
         squares = np.einsum("ij,ij->i", probs, probs, dtype=np.float64)
-        terms = squares - 2.0 * _true_class_probability(labels, probs) + 1.0
+        terms = squares - 2.0 * picked + 1.0
     return terms
 
 
