@@ -62,12 +62,12 @@ from mlchecks._deadline import Deadline
 from mlchecks._labels import estimator_classes
 from mlchecks._validate import (
     TASKS,
-    as_labels,
     callable_field,
     check_same_length,
     optional,
 )
 from mlchecks.check import Context
+from mlchecks.checks._quality_eval import Evaluation
 from mlchecks.checks._quality_inputs import (
     Floor,
     GoldenSet,
@@ -94,21 +94,16 @@ from mlchecks.checks._result import ResultBuilder
 from mlchecks.conditions import AtMost, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
-from mlchecks.stats.metrics import CORRECTNESS_METRICS, predicted_labels
+from mlchecks.stats._rows import all_finite
 from mlchecks.stats.multiple import CORRECTIONS, Correction, adjust
 from mlchecks.stats.paired import (
     MARGIN_TESTS,
     MarginTest,
     PairedResult,
-    metric_estimate,
-    paired_correctness,
-    paired_difference,
 )
 from mlchecks.stats.sliced import (
     SliceCodes,
     encode_slicings,
-    slice_groups,
-    sliced_confusion,
     sliced_sum,
 )
 
@@ -327,12 +322,19 @@ class QualityCheck:
                 b.detail("task", coded.task)
                 if coded.classes is not None:
                     b.detail("classes", coded.classes.tolist())
-                rng = ctx.rng("quality")
-                self._judge_limits(coded.labels, coded.predictions, rng, b, rows)
+                evaluation = Evaluation(
+                    coded.labels,
+                    coded.predictions,
+                    coded.baseline,
+                    self._slicings,
+                    coded.task,
+                    [*self.metric_limits, *self.max_regression, *self.max_improvement],
+                    self.n_resamples,
+                    ctx.rng("quality"),
+                )
+                self._judge_limits(evaluation, b, rows)
                 if coded.baseline is not None:
-                    self._judge_baseline(
-                        coded.labels, coded.predictions, coded.baseline, rng, b, rows
-                    )
+                    self._judge_baseline(evaluation, b, rows)
         b.detail("table", rows)
         return b.result(summary=summary(b.findings, rows))
 
@@ -377,7 +379,7 @@ class QualityCheck:
                 f"{what} have shape {predictions.shape} but there are {n:,} labels: the "
                 "model must return one prediction per evaluation example",
             )
-        if predictions.dtype.kind == "f":  # NaN rows: the model's fault, judged not raised
+        if not all_finite(predictions):  # NaN rows: the model's fault, judged not raised
             bad = int(np.count_nonzero(~np.isfinite(predictions).reshape(n, -1).all(axis=1)))
             if bad:
                 return Finding(
@@ -427,23 +429,11 @@ class QualityCheck:
     # ----------------------------------------------------------------------- metric limits
 
     def _judge_limits(
-        self,
-        labels: np.ndarray,
-        predictions: np.ndarray,
-        rng: np.random.Generator,
-        b: ResultBuilder,
-        rows: list[dict[str, Any]],
+        self, evaluation: Evaluation, b: ResultBuilder, rows: list[dict[str, Any]]
     ) -> None:
-        n = len(labels)
+        n = evaluation.n
         for name, condition in self.metric_limits.items():
-            est = metric_estimate(
-                name,
-                labels,
-                predictions,
-                confidence_level=self._confidence,
-                n_resamples=self.n_resamples,
-                rng=rng,
-            )
+            est = evaluation.estimate(name, self._confidence)
             ci = est.confidence_interval
             b.metric(name, est.statistic)
             b.metric(f"{name}.ci_low", ci.low)
@@ -465,28 +455,12 @@ class QualityCheck:
     # ----------------------------------------------------------------------- vs baseline
 
     def _judge_baseline(
-        self,
-        y: np.ndarray,
-        cand: np.ndarray,
-        base: np.ndarray,
-        rng: np.random.Generator,
-        b: ResultBuilder,
-        rows: list[dict[str, Any]],
+        self, evaluation: Evaluation, b: ResultBuilder, rows: list[dict[str, Any]]
     ) -> None:
         names = list(dict.fromkeys([*self.max_regression, *self.max_improvement]))
-        correct: tuple[np.ndarray, np.ndarray] | None = None
-        if any(name in CORRECTNESS_METRICS for name in names):
-            truth = as_labels(y, "labels")
-            correct = (predicted_labels(cand) == truth, predicted_labels(base) == truth)
         overall: dict[str, PairedResult] = {}
         for name in names:
-            if correct is not None and name in CORRECTNESS_METRICS:
-                table = sliced_confusion(np.zeros(len(y), dtype=np.intp), 1, *correct, 2)[0]
-                paired = paired_correctness(table, metric=name)
-            else:
-                paired = paired_difference(
-                    name, y, cand, base, n_resamples=self.n_resamples, rng=rng
-                )
+            paired = evaluation.overall(name)
             overall[name] = paired
             low, high = paired.confidence_interval(self._confidence)
             if name not in b.metrics:
@@ -500,7 +474,7 @@ class QualityCheck:
             self._test(name, condition, "", overall[name], self.overall_test)
             for name, condition in self.max_regression.items()
         ]
-        slice_tests = self._slice_tests(y, cand, base, correct, rng)
+        slice_tests = self._slice_tests(evaluation)
         tested = [t for t in slice_tests if t.paired is not None]
         raw = np.array([t.pvalue for t in tested], dtype=np.float64)
         # Every slice must pass a non-inferiority test (an intersection-union test), which
@@ -539,23 +513,10 @@ class QualityCheck:
             name, condition, label, paired.n, kind, paired, ci, allowed, pvalue, pvalue
         )
 
-    def _slice_tests(
-        self,
-        y: np.ndarray,
-        cand: np.ndarray,
-        base: np.ndarray,
-        correct: tuple[np.ndarray, np.ndarray] | None,
-        rng: np.random.Generator,
-    ) -> list[PairedTest]:
+    def _slice_tests(self, evaluation: Evaluation) -> list[PairedTest]:
         tests: list[PairedTest] = []
         for slicing, codes in self._slicings.items():
-            k = codes.n_slices
-            counts = sliced_sum(codes.codes, k)
-            tables = None if correct is None else sliced_confusion(codes.codes, k, *correct, 2)
-            by_rows = tables is None or any(
-                n not in CORRECTNESS_METRICS for n in self.max_regression
-            )
-            groups = slice_groups(codes.codes, k) if by_rows else None
+            counts = sliced_sum(codes.codes, codes.n_slices)
             for name, condition in self.max_regression.items():
                 for code in np.flatnonzero(counts).tolist():
                     label = f"{slicing}={codes.names[code]}"
@@ -569,20 +530,7 @@ class QualityCheck:
                         )
                         continue
                     try:
-                        if tables is not None and name in CORRECTNESS_METRICS:
-                            paired = paired_correctness(tables[code], metric=name, exact=True)
-                        else:
-                            assert groups is not None
-                            order, offsets = groups
-                            rows = order[offsets[code] : offsets[code + 1]]
-                            paired = paired_difference(
-                                name,
-                                y[rows],
-                                cand[rows],
-                                base[rows],
-                                n_resamples=self.n_resamples,
-                                rng=rng,
-                            )
+                        paired = evaluation.in_slice(name, slicing, code)
                         test = self._test(name, condition, label, paired, self.slice_test)
                     except InvalidInput as exc:  # the metric is undefined on this slice
                         test = PairedTest(

@@ -40,6 +40,8 @@ import numpy as np
 
 from mlchecks._validate import as_array, as_labels, check_choice, check_int, to_array
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._discordant import _discordant_bounds as _discordant_bounds
+from mlchecks.stats._discordant import discordant_interval, discordant_pvalue, mcnemar_two_sided
 from mlchecks.stats._metric_inputs import classification_inputs
 from mlchecks.stats.auc import delong, delong_ci
 from mlchecks.stats.inference import (
@@ -52,7 +54,6 @@ from mlchecks.stats.intervals import (
     bootstrap_counts,
     bootstrap_rows,
     check_confidence,
-    clopper_pearson,
     clopper_pearson_interval,
     normal_interval,
     std,
@@ -66,11 +67,14 @@ __all__ = [
     "MarginTest",
     "MetricEstimate",
     "PairedResult",
+    "confusion_estimate",
     "confusion_statistic",
+    "correctness_estimate",
     "discordant_interval",
     "discordant_pvalue",
     "mean_standard_error",
     "metric_estimate",
+    "paired_confusion",
     "paired_correctness",
     "paired_difference",
 ]
@@ -218,6 +222,129 @@ def confusion_statistic(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return statistic
 
 
+def _extent(table: np.ndarray) -> int:
+    """1 + the largest class index with a count in any axis of a square count table."""
+    used = np.zeros(table.shape[0], dtype=np.bool_)
+    for axis in range(table.ndim):
+        others = tuple(a for a in range(table.ndim) if a != axis)
+        used |= table.sum(axis=others) > 0
+    return int(np.flatnonzero(used)[-1]) + 1 if used.any() else 1
+
+
+def _confusion_value(name: str, table: np.ndarray) -> float:
+    """``metrics.<name>(y_true, y_pred)`` from the [true, predicted] counts, bit for bit.
+
+    Raises the metric's own `InvalidInput` for classes above 1 with a binary average.
+    """
+    base, _, average = name.partition("_")
+    size = _extent(table)
+    if average != "macro" and size > 2:
+        raise InvalidInput(
+            f"average='binary' needs labels 0 and 1 (got class {size - 1}); "
+            "use average='macro' for more classes"
+        )
+    table = table[:size, :size]
+    hits = np.diagonal(table).astype(np.int64)
+    predicted, actual = table.sum(axis=0), table.sum(axis=1)
+    if base == "precision":
+        per_class = _ratio(hits, predicted)
+    elif base == "recall":
+        per_class = _ratio(hits, actual)
+    else:
+        per_class = _ratio(2.0 * hits, predicted + actual)
+    if average != "macro":
+        return float(per_class[1]) if per_class.size > 1 else 0.0
+    return float(per_class[(predicted + actual) > 0].mean())
+
+
+def correctness_estimate(
+    name: str, correct: int, n: int, *, confidence_level: float = 0.95
+) -> MetricEstimate:
+    """`metric_estimate` of accuracy or the error rate from ``correct`` of ``n`` examples.
+
+    >>> est = correctness_estimate("error_rate", 3, 4)
+    >>> est.statistic, est.method
+    (0.25, 'clopper-pearson')
+    """
+    found = check_choice(name, "metric", CORRECTNESS_METRICS)
+    level = check_confidence(confidence_level, "confidence_level")
+    hits = correct if found == "accuracy" else n - correct
+    ci = clopper_pearson_interval(hits, n, level)
+    return MetricEstimate(hits / n, ci, n, "clopper-pearson")
+
+
+def confusion_estimate(
+    name: str,
+    table: Any,
+    *,
+    confidence_level: float = 0.95,
+    n_resamples: int = 1000,
+    rng: Any = None,
+) -> MetricEstimate:
+    """`metric_estimate` of a confusion metric from its [true, predicted] counts.
+
+    The same value, interval and random draws as `metric_estimate` on the examples the
+    counts come from (trailing all-zero classes are ignored), without the examples.
+
+    >>> est = confusion_estimate("recall", [[5, 1], [2, 6]], rng=0)
+    >>> est.statistic, est.method
+    (0.75, 'count bootstrap')
+    """
+    found = check_choice(name, "metric", CONFUSION_METRICS)
+    level = check_confidence(confidence_level, "confidence_level")
+    counts = as_array(table, "table", ndim=2).astype(np.int64, copy=False)
+    value = _confusion_value(found, counts)
+    size = _extent(counts)
+    boot = bootstrap_counts(
+        counts[:size, :size],
+        confusion_statistic(found),
+        n_resamples=n_resamples,
+        confidence=level,
+        rng=rng,
+    )
+    return MetricEstimate(value, boot.ci, int(counts.sum()), "count bootstrap")
+
+
+def paired_confusion(
+    name: str, joint: Any, *, n_resamples: int = 1000, rng: Any = None
+) -> PairedResult:
+    """`paired_difference` of a confusion metric from the joint (true, candidate, baseline)
+    counts: the same result and random draws, without the examples.
+
+    >>> joint = np.zeros((2, 2, 2), dtype=int)
+    >>> joint[1, 1, 0], joint[0, 0, 0], joint[1, 1, 1] = 3, 5, 4
+    >>> res = paired_confusion("recall", joint, rng=0)
+    >>> res.candidate, res.baseline, round(res.statistic, 4)
+    (1.0, 0.5714285714285714, 0.4286)
+    """
+    found = check_choice(name, "metric", CONFUSION_METRICS)
+    counts = as_array(joint, "joint", ndim=3).astype(np.int64, copy=False)
+    value_cand = _confusion_value(found, counts.sum(axis=2))
+    value_base = _confusion_value(found, counts.sum(axis=1))
+    size = _extent(counts)
+    se = _joint_standard_error(found, counts[:size, :size, :size], n_resamples, rng)
+    return _paired_result(value_cand, value_base, se, int(counts.sum()), "count bootstrap")
+
+
+def _joint_standard_error(name: str, joint: np.ndarray, n_resamples: int, rng: Any) -> float:
+    stat = confusion_statistic(name)
+    return bootstrap_counts(
+        joint,
+        lambda t: stat(t.sum(axis=-1)) - stat(t.sum(axis=-2)),
+        n_resamples=n_resamples,
+        rng=rng,
+    ).standard_error
+
+
+def _paired_result(cand: float, base: float, se: float, n: int, method: str) -> PairedResult:
+    difference = cand - base
+    if not math.isfinite(se):
+        pvalue = math.nan
+    else:
+        pvalue = normal_pvalue(difference, se, 0.0, alternative="two-sided")
+    return PairedResult(difference, pvalue, se, cand, base, n, method)
+
+
 def mean_standard_error(values: np.ndarray) -> float:
     """The bootstrap standard error of a mean, exactly: ``sqrt(sum((x - mean)**2)) / n``.
 
@@ -265,9 +392,7 @@ def metric_estimate(
     if found.name in CORRECTNESS_METRICS and get_metric(found.name) is found:
         truth, guess = classification_inputs(y, y_pred)
         correct = int(np.count_nonzero(guess == truth))
-        hits = correct if found.name == "accuracy" else n - correct
-        ci = clopper_pearson_interval(hits, n, level)
-        return MetricEstimate(hits / n, ci, n, "clopper-pearson")
+        return correctness_estimate(found.name, correct, n, confidence_level=level)
     if found.name == "roc_auc":
         return MetricEstimate(found(y, y_pred), delong_ci(y, y_pred, confidence=level), n, "delong")
     if found.count_based and found.name in CONFUSION_METRICS:
@@ -290,89 +415,6 @@ def metric_estimate(
         return MetricEstimate(mean, ci, n, "mean with its exact bootstrap se")
     boot_rows = bootstrap_rows(found, y, y_pred, n_resamples=n_resamples, confidence=level, rng=rng)
     return MetricEstimate(boot_rows.estimate, boot_rows.ci, n, "row bootstrap")
-
-
-def _mcnemar_two_sided(b: int, c: int) -> float:
-    """``scipy.stats.binomtest(b, b + c).pvalue`` in O(1): the binomial at 1/2 is symmetric.
-
-    The two-sided p-value is ``2 * P(X <= min(b, c))`` (capped at 1), which needs one call to
-    the regularized incomplete beta function instead of binomtest's search over the pmf.
-    """
-    if b + c == 0:
-        return 1.0
-    from scipy.special import bdtr
-
-    return min(1.0, 2.0 * float(bdtr(min(b, c), b + c, 0.5)))
-
-
-def _discordant_bounds(b: Any, c: Any, n: Any, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of ``(pi_b - pi_c)``, each failing with probability <= level.
-
-    ``pi_b - pi_c = pi_d * (2 p - 1)`` with ``pi_d`` the disagreement rate and ``p`` the
-    share of disagreements won by the model that raises the metric. ``p`` gets an exact
-    Clopper-Pearson bound given the ``b + c`` disagreements (tail ``level / 2``) and
-    ``pi_d`` a two-sided Clopper-Pearson interval (tails ``level / 4``): by the union bound
-    each end of the product holds with probability >= ``1 - level``. Vectorized.
-    """
-    b, c = np.asarray(b, dtype=np.float64), np.asarray(c, dtype=np.float64)
-    p_low, p_high = clopper_pearson(b, b + c, 1.0 - level)
-    d_low, d_high = clopper_pearson(b + c, n, 1.0 - level / 2.0)
-    low_share, high_share = 2.0 * p_low - 1.0, 2.0 * p_high - 1.0
-    low = np.minimum(d_low * low_share, d_high * low_share)
-    high = np.maximum(d_low * high_share, d_high * high_share)
-    return low, high
-
-
-def discordant_interval(b: int, c: int, n: int, confidence: float = 0.95) -> ConfidenceInterval:
-    """An exact conditional interval of a paired accuracy difference ``(b - c) / n``.
-
-    ``b`` counts the examples only the first model gets right, ``c`` those only the second
-    gets right, ``n`` all examples. Unlike the Wald interval of paired proportions, which
-    covers about 87% at n = 100 when the models disagree on 3 examples, each end holds
-    with probability at least ``(1 + confidence) / 2`` at every n and every number of
-    disagreements (it is conservative: see `_discordant_bounds`).
-
-    Raises:
-        InvalidInput: for negative or non-integer counts, ``b + c > n`` or a confidence
-            outside (0, 1).
-
-    >>> [round(x, 4) for x in discordant_interval(3, 0, 100)]
-    [-0.0551, 0.1028]
-    """
-    n = check_int(n, "n", minimum=1)
-    b, c = check_int(b, "b"), check_int(c, "c")
-    if b + c > n:
-        raise InvalidInput(f"'b + c' must be <= n={n} (got {b + c})")
-    level = check_confidence(confidence)
-    low, high = _discordant_bounds(b, c, n, (1.0 - level) / 2.0)
-    return ConfidenceInterval(float(low), float(high))
-
-
-def discordant_pvalue(b: int, c: int, n: int, limit: float, *, below: bool) -> float:
-    """One-sided p-value that ``(pi_b - pi_c)`` is below (or above) ``limit``, exactly.
-
-    The smallest level at which the one-sided bound of `discordant_interval`'s method
-    excludes ``limit`` (found by bisection), so a test at ``alpha / 2`` agrees with the
-    two-sided ``1 - alpha`` interval.
-
-    >>> round(discordant_pvalue(0, 10, 200, -0.01, below=True), 4)
-    0.0725
-    """
-
-    def shown(level: float) -> bool:
-        low, high = _discordant_bounds(b, c, n, level)
-        return bool(high < limit) if below else bool(low > limit)
-
-    if not shown(1.0):
-        return 1.0
-    lo, hi = 0.0, 1.0  # not shown at lo, shown at hi
-    for _ in range(50):
-        mid = (lo + hi) / 2.0
-        if shown(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def paired_correctness(
@@ -412,7 +454,7 @@ def paired_correctness(
     if name == "error_rate":  # the error rate is 1 - accuracy: mirror everything
         cand, base, b, c = 1.0 - cand, 1.0 - base, base_only, cand_only
     statistic = paired.difference if name == "accuracy" else -paired.difference
-    pvalue = _mcnemar_two_sided(b, c)
+    pvalue = mcnemar_two_sided(b, c)
     method = "exact conditional (discordant pairs)" if exact else "paired proportions"
     return PairedResult(
         statistic, pvalue, paired.standard_error, cand, base, n, method, (b, c), exact=exact
@@ -482,13 +524,7 @@ def paired_difference(
         # table[true, candidate, baseline] (the candidate-vs-baseline confusion within each
         # true class): each model's own confusion matrix is a margin of it.
         joint = sliced_confusion(truth, size, lc, lb, size)
-        stat = confusion_statistic(found.name)
-        se = bootstrap_counts(
-            joint,
-            lambda t: stat(t.sum(axis=-1)) - stat(t.sum(axis=-2)),
-            n_resamples=n_resamples,
-            rng=rng,
-        ).standard_error
+        se = _joint_standard_error(found.name, joint, n_resamples, rng)
         method = "count bootstrap"
     elif found.per_example is not None:
         per_example = found.per_example
@@ -502,9 +538,4 @@ def paired_difference(
 
         se = bootstrap_rows(gain, y, cand, base, n_resamples=n_resamples, rng=rng).standard_error
         method = "row bootstrap"
-    difference = value_cand - value_base
-    if not math.isfinite(se):
-        pvalue = math.nan
-    else:
-        pvalue = normal_pvalue(difference, se, 0.0, alternative="two-sided")
-    return PairedResult(difference, pvalue, se, value_cand, value_base, n, method)
+    return _paired_result(value_cand, value_base, se, n, method)

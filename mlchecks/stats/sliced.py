@@ -25,6 +25,7 @@ import numpy as np
 from mlchecks._dask import is_dask, lazy_array
 from mlchecks._validate import as_array, as_int64, as_labels, check_int, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._rows import all_finite
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, METRICS, Metric, get_metric
 
 __all__ = [
@@ -260,20 +261,6 @@ def _confusion_by_slice(
     return None if table is None else table.reshape(slices, classes, classes)
 
 
-def _all_finite(array: np.ndarray) -> bool:
-    """True when a 1-D array has no NaN or infinity, checked block by block."""
-    if array.dtype.kind not in "fc":
-        return True
-    flags = np.empty(min(len(array), _BLOCK_ROWS), dtype=np.bool_)
-    for start in range(0, len(array), _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, len(array))
-        block = flags[: stop - start]
-        np.isfinite(array[start:stop], out=block)
-        if not block.all():
-            return False
-    return True
-
-
 @attrs.frozen(eq=False)
 class SliceCodes:
     """One slicing, encoded: an integer code per example and a name per code.
@@ -420,7 +407,7 @@ def _sum(codes: np.ndarray, n_slices: int, values: Any = None) -> np.ndarray:
     weights = None
     if values is not None:
         weights = as_array(values, "values", ndim=1, min_size=0, finite=False)
-        if not _all_finite(weights):
+        if not all_finite(weights):
             as_array(values, "values", ndim=1, min_size=0)  # raises, naming the first one
         if len(weights) != len(codes):
             raise InvalidInput(
@@ -521,6 +508,9 @@ def slice_groups(codes: Any, n_slices: int) -> tuple[np.ndarray, np.ndarray]:
     counts = _sum(codes, n_slices)
     offsets = np.zeros(n_slices + 1, dtype=np.intp)
     np.cumsum(counts, out=offsets[1:])
+    # A stable sort has one answer; on 8- or 16-bit keys numpy's is a radix sort, O(n).
+    if n_slices <= 1 << 16:
+        codes = codes.astype(np.uint8 if n_slices <= 1 << 8 else np.uint16)
     return np.argsort(codes, kind="stable"), offsets
 
 

@@ -1083,3 +1083,86 @@ class TestTasksAndClasses:
         """An unknown task names the choices."""
         with pytest.raises(InvalidInput, match="'task' must be one of"):
             QualityCheck(labels=[0], predictions=[0], metric_limits={"accuracy": 0.5}, task="x")
+
+
+def probability_models(
+    n: int, seed: int, dtype: type = np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Binary labels, 9 slices of uneven size, and two models' (n, 2) probabilities."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    codes = np.minimum(rng.geometric(0.25, n) - 1, 8)
+    logit = (2 * y - 1) * 1.5 + rng.normal(0, 1, n)
+    models = []
+    for noise in (0.0, 0.3):
+        p1 = 1 / (1 + np.exp(-(logit + rng.normal(0, noise + 1e-9, n))))
+        models.append(np.stack([1 - p1, p1], axis=1).astype(dtype))
+    return y, codes, models[0], models[1]
+
+
+class TestQualityCheckOnePass:
+    """The check's one pass over the rows gives the per-example statistics of every slice."""
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_slice_rows_equal_the_per_example_statistics(self, dtype: type) -> None:
+        """Accuracy and ROC AUC rows equal paired_difference on the slice's rows bit for bit,
+        log loss to the rounding of its sums."""
+        from mlchecks.stats.paired import paired_difference
+
+        y, codes, cand, base = probability_models(20_000, 5, dtype)
+        names = {"accuracy": 0.01, "roc_auc": 0.01, "log_loss": 0.02, "brier": 0.02}
+        result = QualityCheck(
+            labels=y,
+            predictions=cand,
+            baseline_predictions=base,
+            slices=codes,
+            max_regression=names,
+            slice_min_size=10,
+        ).run()
+        checked = 0
+        for row in result.details["table"]:
+            if row["verdict"] == "skipped":
+                continue
+            rows = slice(None) if row["slice"] == "all" else codes == int(row["slice"][6:])
+            ref = paired_difference(row["metric"], y[rows], cand[rows], base[rows])
+            got = (row["candidate"], row["baseline"], row["difference"])
+            want = (ref.candidate, ref.baseline, ref.statistic)
+            if row["metric"] in ("accuracy", "roc_auc"):
+                assert want == got
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-11)
+            if row["metric"] == "roc_auc":
+                assert tuple(ref.confidence_interval(0.95)) == (row["ci_low"], row["ci_high"])
+            checked += 1
+        assert checked == 4 * 10
+
+    def test_an_out_of_range_probability_raises_as_before(self) -> None:
+        """Probabilities outside [0, 1] take the per-example path and raise its error."""
+        y, codes, cand, base = probability_models(2_000, 1)
+        cand = cand.astype(np.float64)
+        cand[3] = [-0.5, 1.5]
+        with pytest.raises(InvalidInput, match="probabilities in \\[0, 1\\]"):
+            QualityCheck(
+                labels=y,
+                predictions=cand,
+                baseline_predictions=base,
+                slices=codes,
+                max_regression={"log_loss": 0.01},
+            ).run()
+
+    def test_read_only_memory_mapped_inputs(self, tmp_path: Any) -> None:
+        """Read-only memory-mapped predictions give the same table as in-memory ones."""
+        y, codes, cand, base = probability_models(5_000, 2)
+        path = tmp_path / "cand.npy"
+        np.save(path, cand)
+        mapped = np.load(path, mmap_mode="r")
+        settings: dict[str, Any] = {
+            "labels": y,
+            "baseline_predictions": base,
+            "slices": codes,
+            "metric_limits": {"accuracy": 0.5, "f1": 0.5, "log_loss": 1.0},
+            "max_regression": {"accuracy": 0.01, "f1": 0.01, "log_loss": 0.01},
+        }
+        one = QualityCheck(predictions=cand, **settings).run(Context(seed=3))
+        two = QualityCheck(predictions=mapped, **settings).run(Context(seed=3))
+        assert one.details["table"] == two.details["table"]

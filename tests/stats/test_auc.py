@@ -144,3 +144,50 @@ class TestDeLongCI:
         """One class: no AUC at all."""
         with pytest.raises(InvalidInput, match="got 0 positives and 4 negatives"):
             delong_ci([0, 0, 0, 0], [0.1, 0.2, 0.3, 0.4])
+
+
+def rankdata_components(
+    scores: np.ndarray, positive: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The components from three scipy rankdata calls (the implementation before 0.3)."""
+    m, n = int(positive.sum()), int((~positive).sum())
+    pos, neg = scores[positive], scores[~positive]
+    overall = scipy.stats.rankdata(np.concatenate([pos, neg]))
+    v10 = (overall[:m] - scipy.stats.rankdata(pos)) / n
+    v01 = 1.0 - (overall[m:] - scipy.stats.rankdata(neg)) / m
+    return float(np.clip(v10.mean(), 0.0, 1.0)), v10, v01
+
+
+class TestComponents:
+    """One sort gives the rankdata components bit for bit."""
+
+    @pytest.mark.parametrize("kind", ["distinct", "integers", "rounded", "signed zeros"])
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_components_equal_rankdata_bit_for_bit(self, kind: str, dtype: type) -> None:
+        """AUC, V10 and V01 equal those from scipy.stats.rankdata exactly, ties included."""
+        from mlchecks.stats.auc import _components
+
+        rng = np.random.default_rng(len(kind))
+        for size in (2, 3, 17, 500):
+            scores = {
+                "distinct": rng.random(size),
+                "integers": rng.integers(0, 4, size).astype(float),
+                "rounded": np.round(rng.normal(size=size), 1),
+                "signed zeros": np.where(rng.random(size) < 0.5, -0.0, 0.0),
+            }[kind].astype(dtype)
+            positive = np.arange(size) % 3 == 0
+            m, n = int(positive.sum()), size - int(positive.sum())
+            expected = rankdata_components(scores.astype(np.float64), positive)
+            got = _components(scores, positive, m, n)
+            assert expected[0] == got[0]
+            np.testing.assert_array_equal(expected[1], got[1])
+            np.testing.assert_array_equal(expected[2], got[2])
+
+    def test_float32_scores_are_ranked_as_their_float64_values(self) -> None:
+        """delong on float32 scores equals delong on the same scores as float64."""
+        y, a, b = tied_data(3, n=400)
+        low = delong(y, a.astype(np.float32), b.astype(np.float32))
+        high = delong(
+            y, a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64)
+        )
+        assert low == high

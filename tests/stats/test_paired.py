@@ -14,11 +14,14 @@ from mlchecks.stats.metrics import f1, log_loss
 from mlchecks.stats.paired import (
     MetricEstimate,
     PairedResult,
+    confusion_estimate,
     confusion_statistic,
+    correctness_estimate,
     discordant_interval,
     discordant_pvalue,
     mean_standard_error,
     metric_estimate,
+    paired_confusion,
     paired_correctness,
     paired_difference,
 )
@@ -324,3 +327,50 @@ class TestDiscordantInterval:
         """More disagreements than examples is an error naming the counts."""
         with pytest.raises(InvalidInput, match="'b \\+ c' must be <= n=5"):
             discordant_interval(4, 3, 5)
+
+
+class TestFromCounts:
+    """The count-based estimates equal the per-example ones, draws included."""
+
+    @pytest.mark.parametrize("name", ["precision", "recall", "f1", "f1_macro", "recall_macro"])
+    def test_paired_confusion_equals_paired_difference(self, name: str) -> None:
+        """paired_confusion on the joint counts gives paired_difference's result bit for bit."""
+        y, cand, base = labels_and_models(n=3_000, seed=4)
+        if not name.endswith("macro"):
+            y, cand, base = y % 2, cand % 2, base % 2
+        joint = np.zeros((3, 3, 3), dtype=np.int64)
+        np.add.at(joint, (y, cand, base), 1)
+        expected = paired_difference(name, y, cand, base, n_resamples=200, rng=1)
+        got = paired_confusion(name, joint, n_resamples=200, rng=1)
+        assert expected == got
+
+    def test_paired_confusion_rejects_classes_above_one_for_binary(self) -> None:
+        """A binary F1 on three classes raises the metric's own message."""
+        y, cand, base = labels_and_models(n=300)
+        joint = np.zeros((3, 3, 3), dtype=np.int64)
+        np.add.at(joint, (y, cand, base), 1)
+        with pytest.raises(InvalidInput) as expected:
+            paired_difference("f1", y, cand, base)
+        with pytest.raises(InvalidInput) as got:
+            paired_confusion("f1", joint)
+        assert str(expected.value) == str(got.value)
+
+    @pytest.mark.parametrize("name", ["precision", "f1", "precision_macro"])
+    def test_confusion_estimate_equals_metric_estimate(self, name: str) -> None:
+        """confusion_estimate on [true, predicted] counts equals metric_estimate."""
+        y, cand, _ = labels_and_models(n=2_000, seed=7)
+        if not name.endswith("macro"):
+            y, cand = y % 2, cand % 2
+        table = np.zeros((4, 4), dtype=np.int64)  # a trailing empty class is ignored
+        np.add.at(table, (y, cand), 1)
+        expected = metric_estimate(name, y, cand, confidence_level=0.9, n_resamples=150, rng=3)
+        got = confusion_estimate(name, table, confidence_level=0.9, n_resamples=150, rng=3)
+        assert expected == got
+
+    def test_correctness_estimate_equals_metric_estimate(self) -> None:
+        """correctness_estimate equals metric_estimate for accuracy and the error rate."""
+        y, cand, _ = labels_and_models(n=500)
+        for name in ("accuracy", "error_rate"):
+            expected = metric_estimate(name, y, cand)
+            got = correctness_estimate(name, int(np.count_nonzero(y == cand)), len(y))
+            assert expected == got

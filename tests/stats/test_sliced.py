@@ -397,3 +397,87 @@ class TestChunkedCounts:
         assert [2.0, 1.0] == sliced_sum([0, 1, 0], 2, [1, 1, 1]).tolist()
         with pytest.raises(InvalidInput, match="'y_pred' must be array-like"):
             sliced_metric("accuracy", [0, 1], 2, [0, 1], [[0], [0, 1]])
+
+
+@pytest.mark.parametrize("k", [1, 3, 300, 70_000])
+def test_slice_groups_is_the_stable_argsort(k: int) -> None:
+    """slice_groups gives numpy's stable argsort of the codes, whatever their dtype."""
+    rng = np.random.default_rng(k)
+    codes = rng.integers(0, k, 80_000)
+    order, offsets = slice_groups(codes, k)
+    np.testing.assert_array_equal(np.argsort(codes, kind="stable"), order)
+    np.testing.assert_array_equal(np.bincount(codes, minlength=k).cumsum(), offsets[1:])
+
+
+class TestJointCounts:
+    """The blocked joint counts equal a bincount of the predicted labels."""
+
+    @pytest.mark.parametrize("c", [2, 3, 10])
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_joint_counts_match_predicted_labels(self, c: int, dtype: type) -> None:
+        """Tables per slicing (and the correctness counts) equal np.add.at on argmax labels."""
+        from mlchecks.stats._joint import joint_counts
+        from mlchecks.stats.metrics import predicted_labels
+
+        rng = np.random.default_rng(c)
+        n, k = 150_000, 7
+        y = rng.integers(0, c, n)
+        cand = rng.random((n, c)).astype(dtype)
+        cand[::5, 0] = cand[::5, -1]  # ties: the first maximum wins
+        base = np.asfortranarray(rng.random((n, c)).astype(dtype))[::1]
+        codes = rng.integers(0, k, n)
+        pc, pb = predicted_labels(cand), predicted_labels(base)
+        expected = np.zeros((k, c, c, c), dtype=np.int64)
+        np.add.at(expected, (codes, y, pc, pb), 1)
+        tables = joint_counts([codes, None], [k, 1], y, cand, base, c)
+        assert tables is not None
+        np.testing.assert_array_equal(expected, tables[0])
+        np.testing.assert_array_equal(expected.sum(axis=0), tables[1][0])
+        right = joint_counts([codes], [k], y, cand, base, c, joint=False)
+        assert right is not None
+        want = np.zeros((k, 2, 2), dtype=np.int64)
+        np.add.at(want, (codes, (pc == y).astype(int), (pb == y).astype(int)), 1)
+        np.testing.assert_array_equal(want, right[0])
+
+    def test_joint_counts_take_labels_and_probabilities_of_class_one(self) -> None:
+        """1-D probabilities (p > 0.5) and 1-D labels are predicted classes as they are."""
+        from mlchecks.stats._joint import joint_counts
+
+        y = np.array([0, 1, 1, 0, 1])
+        prob = np.array([0.2, 0.5, 0.9, 0.7, 0.6])
+        labels = np.array([0, 1, 0, 0, True]).astype(bool)
+        table = joint_counts([None], [1], y, prob, labels, 2)
+        assert table is not None
+        expected = np.zeros((2, 2, 2), dtype=np.int64)
+        np.add.at(expected, (y, (prob > 0.5).astype(int), labels.astype(int)), 1)
+        np.testing.assert_array_equal(expected, table[0][0])
+
+    def test_joint_counts_decline_what_they_do_not_take(self) -> None:
+        """Out-of-range labels or probabilities, or too large a table, give None."""
+        from mlchecks.stats._joint import joint_counts
+
+        y = np.array([0, 1])
+        assert joint_counts([None], [1], y, np.array([0.2, 1.5]), np.array([0, 1]), 2) is None
+        assert joint_counts([None], [1], np.array([0, 2]), np.array([0, 1]), y, 2) is None
+        assert joint_counts([None], [1], y, np.array([0, 3]), y, 2) is None
+        assert joint_counts([np.zeros(2, dtype=int)], [10_000], y, y, y, 100) is None
+
+
+def test_mean_terms_equal_whole_array_moments() -> None:
+    """Blocked, merged moments equal whole-array sums and squared deviations to rounding."""
+    from mlchecks.stats._joint import mean_terms
+
+    rng = np.random.default_rng(0)
+    n, k = 300_000, 13
+    a, b = rng.exponential(size=n), rng.exponential(size=n)
+    codes = rng.integers(0, k, n)
+    overall, sliced = mean_terms(lambda r: (a[r], b[r]), n, [codes], [k])
+    d = a - b
+    assert overall[0][0] == n
+    np.testing.assert_allclose(overall[1][0], a.sum(), rtol=1e-12)
+    np.testing.assert_allclose(overall[4][0], np.square(a - a.mean()).sum(), rtol=1e-12)
+    np.testing.assert_allclose(overall[6][0], np.square(d - d.mean()).sum(), rtol=1e-12)
+    for s in (0, 5, 12):
+        part = d[codes == s]
+        np.testing.assert_allclose(sliced[5][s], part.mean(), rtol=1e-12)
+        np.testing.assert_allclose(sliced[6][s], np.square(part - part.mean()).sum(), rtol=1e-12)
