@@ -11,7 +11,6 @@ names and the names of metrics that are not built in never appear in them; they 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,16 +19,14 @@ import numpy as np
 
 from mlchecks._dask import is_dask, take_rows
 from mlchecks._fields import held, held_or_none
-from mlchecks._text import fmt, listing, signed
+from mlchecks._text import fmt, listing
 from mlchecks._validate import as_labels
 from mlchecks.checks._repro_lazy import NOT_LAZY, is_lazy, prepare_lazy, read_lazy, same_lazy
+from mlchecks.checks._repro_metrics import compare_metrics
 from mlchecks.checks._repro_pass import Chunk, Plan, Summary, Table, block_classes
 from mlchecks.checks._repro_slices import (
     compare_slices,
-    is_builtin,
     is_correctness,
-    metric_part,
-    pvalue_text,
 )
 from mlchecks.checks._repro_tasks import (
     DEFAULT_METRICS,
@@ -45,7 +42,6 @@ from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
 from mlchecks.stats.compare import PredictionComparison, as_predictions
-from mlchecks.stats.inference import mcnemar_exact_counts, tost_paired_accuracy_counts
 from mlchecks.stats.metrics import Metric, predicted_labels
 
 if TYPE_CHECKING:
@@ -84,30 +80,6 @@ def _classifiable(predictions: np.ndarray) -> bool:
     except InvalidInput:
         return False
     return True
-
-
-def _paired_mean_tost(
-    moments: tuple[int, float, float], margin: float, alpha: float
-) -> tuple[float, tuple[float, float], float, bool]:
-    """TOST on the mean of paired per-example differences (t distribution, n - 1 df).
-
-    ``moments``: their count, mean and sum of squared deviations from the mean. Returns
-    (mean difference, (1 - 2 alpha) CI, TOST p-value, equivalent).
-    """
-    from scipy.stats import t as student
-
-    n, mean, squares = moments
-    sd = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
-    se = sd / math.sqrt(n)
-    if se == 0.0:
-        inside = abs(mean) < margin
-        return mean, (mean, mean), 0.0 if inside else 1.0, inside
-    df = n - 1
-    half = float(student.ppf(1.0 - alpha, df)) * se
-    low, high = mean - half, mean + half
-    p_low = float(student.sf((mean + margin) / se, df))
-    p_high = float(student.cdf((mean - margin) / se, df))
-    return mean, (low, high), max(p_low, p_high), -margin < low and high < margin
 
 
 @attrs.define
@@ -186,7 +158,7 @@ class Evaluation:
         if self.task == "multilabel":
             label_accuracies(self)
         self._compare_predictions(comparisons)
-        self._compare_metrics()
+        compare_metrics(self)
         compare_slices(self)
         compare_trajectories(self)
         spread(self)
@@ -551,119 +523,3 @@ class Evaluation:
         return Finding(name, Status.FAIL, c.max_abs_diff, "== 0", message)
 
     # ---- aggregate metrics
-
-    def _compare_metrics(self) -> None:
-        names = [m.name for m in self.metrics if m.name in self.skipped]
-        for p in self.prepared:
-            names.extend(k for k in p.values if k not in names)
-        for name in names:
-            present = [p for p in self.prepared if name in p.values]
-            if len(present) < len(self.prepared):
-                missing = [p.name for p in self.prepared if name not in p.values]
-                reason = self.skipped.get(name, "")
-                self.out.note(
-                    f"metric.{metric_part(name)}",
-                    Status.WARN,
-                    f"{name} is missing from run(s) {', '.join(map(repr, missing))}, so it "
-                    f"is not compared" + (f": {reason}" if reason else ""),
-                )
-                continue
-            self._compare_metric(name)
-
-    def _compare_metric(self, name: str) -> None:
-        judged: list[tuple[int, Finding, dict[str, Any]]] = []
-        for k, (i, j) in enumerate(self.pairs):
-            atol = self.check.metric_margin(name, self.prepared[i].values[name])
-            finding, row = self._metric_pair(name, i, j, atol)
-            self.out.details["pairs"][k].setdefault("metrics", {})[name] = row
-            judged.append((k, finding, row))
-        k, finding, row = max(judged, key=lambda t: (t[1].status, abs(t[2]["difference"]), -t[0]))
-        self.out.add(finding)
-        if is_builtin(name):
-            self.out.metric(f"metric.{name}.difference", row["difference"])
-
-    def _metric_pair(
-        self, name: str, i: int, j: int, atol: float
-    ) -> tuple[Finding, dict[str, Any]]:
-        a, b = self.prepared[i], self.prepared[j]
-        va, vb = a.values[name], b.values[name]
-        difference = va - vb
-        row: dict[str, Any] = {"a": va, "b": vb, "difference": difference}
-        pair = self.pair_label(i, j)
-        key = f"metric.{metric_part(name)}"
-        values = f"{name} of {pair} ({fmt(va)} vs {fmt(vb)})"
-        if self.exact or atol == 0.0:
-            same = va == vb or (math.isnan(va) and math.isnan(vb))
-            row["test"] = "exact"
-            if same:
-                return Finding(key, Status.PASS, 0.0, "== 0", f"{values} is identical"), row
-            message = f"{values} differs by {signed(difference)}; exact equality is required"
-            return Finding(key, Status.FAIL, difference, "== 0", message), row
-        level = f"{round(100 * (1 - 2 * self.check.alpha))}%"
-        test = self._metric_test(name, a, b, atol)
-        limit = f"|difference| < {fmt(atol)}"
-        if test is None:
-            row["test"] = "none"
-            ok = abs(difference) <= atol
-            verdict = "within" if ok else "beyond"
-            message = (
-                f"{values} differs by {signed(difference)}, {verdict} the tolerance "
-                f"{fmt(atol)} (no per-example values for a test)"
-            )
-            status = Status.PASS if ok else Status.FAIL
-            return Finding(key, status, difference, f"<= {fmt(atol)}", message), row
-        row.update(test)
-        difference = test["difference"]
-        row["difference"] = difference
-        ci = test["ci"]
-        extra = (
-            f", exact McNemar p {pvalue_text(test['mcnemar_pvalue'])}"
-            if "mcnemar_pvalue" in test
-            else ""
-        )
-        stats = (
-            f"{fmt(va)} vs {fmt(vb)}; difference {signed(difference)}, {level} CI "
-            f"[{fmt(ci[0])}, {fmt(ci[1])}]{extra}; TOST p {pvalue_text(test['pvalue'])}"
-        )
-        if test["equivalent"]:
-            message = f"{name} of {pair} is equivalent within ±{fmt(atol)} ({stats})"
-            return Finding(key, Status.PASS, difference, limit, message), row
-        message = (
-            f"{name} of {pair} is not shown equivalent within ±{fmt(atol)} at alpha "
-            f"{self.check.alpha:g} ({stats})"
-        )
-        return Finding(key, Status.FAIL, difference, limit, message), row
-
-    def _metric_test(
-        self, name: str, a: Prepared, b: Prepared, atol: float
-    ) -> dict[str, Any] | None:
-        alpha = self.check.alpha
-        metric = next((m for m in self.metrics if m.name == name), None)
-        i, j = self.prepared.index(a), self.prepared.index(b)
-        if metric is not None and metric in a.counted and metric in b.counted:
-            only_a, only_b = (int(v) for v in self.table.get("only", i, j))
-            n = self.table.n
-            if name == "error_rate":
-                only_a, only_b = only_b, only_a
-            tost = tost_paired_accuracy_counts(only_a, only_b, n, margin=atol, alpha=alpha)
-            mcnemar = mcnemar_exact_counts(only_a, only_b, n)
-            return {
-                "test": "tost_paired_accuracy",
-                "difference": tost.difference,
-                "ci": [tost.ci.low, tost.ci.high],
-                "pvalue": tost.pvalue,
-                "equivalent": tost.equivalent,
-                "mcnemar_pvalue": mcnemar.pvalue,
-                "discordant": [only_a, only_b],
-            }
-        moments = self.table.moments.get((name, i, j))
-        if moments is not None:
-            mean, ci, pvalue, equivalent = _paired_mean_tost(moments, atol, alpha)
-            return {
-                "test": "tost_paired_mean",
-                "difference": mean,
-                "ci": list(ci),
-                "pvalue": pvalue,
-                "equivalent": equivalent,
-            }
-        return None

@@ -34,6 +34,7 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._rows import argmax_rows
 from mlchecks.stats.compare import Comparer
 
 if TYPE_CHECKING:
@@ -126,11 +127,12 @@ class Table:
         return out
 
 
-def block_classes(block: np.ndarray) -> np.ndarray:
-    """The predicted class of each row of a block (as `predicted_labels`, unvalidated)."""
+def block_classes(block: np.ndarray, *, finite: bool = False) -> np.ndarray:
+    """The predicted class of each row of a block (as `predicted_labels`, unvalidated);
+    ``finite``: the caller knows the block holds no NaN."""
     if block.ndim == 2:
-        classes: np.ndarray = block.argmax(axis=1)
-        return classes
+        dtype = np.uint8 if block.shape[1] <= 256 else np.intp
+        return argmax_rows(block, finite=finite, dtype=dtype)
     if block.dtype.kind == "f":
         return block > 0.5
     return block
@@ -273,7 +275,8 @@ class Summary:
             for r in plan.scored:
                 predictions = chunk.predictions[r]
                 assert predictions is not None
-                correct[r] = np.equal(block_classes(predictions), chunk.truth)
+                classes = block_classes(predictions, finite=self.whole is not None)
+                correct[r] = np.equal(classes, chunk.truth)
         self._counts(correct, chunk)
         terms: dict[tuple[int, str], np.ndarray] = {}
         for r, metric in list(self.termed):
