@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from mlchecks._chunks import is_chunks, spill
 from mlchecks._fields import renamed, tolerance
 from mlchecks._labels import check_label_range, encode_labels, infer_task, unique_classes
 from mlchecks._validate import as_array, describe, is_numeric, raw_labels, to_array
@@ -292,16 +293,30 @@ def _predictions(value: Any, name: str) -> np.ndarray:
     return as_array(value, name, ndim=(1, 2), finite=False)
 
 
+def _rows(value: Any, name: str) -> Any:
+    """An iterator of chunks, written to a temporary file and memory-mapped; else as given."""
+    return spill(value, name) if is_chunks(value) else value
+
+
 def to_predictions(value: Any) -> np.ndarray | None:
-    return None if value is None else _predictions(value, "predictions")
+    return None if value is None else _predictions(_rows(value, "predictions"), "predictions")
 
 
 def to_baseline(value: Any) -> np.ndarray | None:
-    return None if value is None else _predictions(value, "baseline_predictions")
+    if value is None:
+        return None
+    return _predictions(_rows(value, "baseline_predictions"), "baseline_predictions")
 
 
 def to_labels(value: Any) -> np.ndarray | None:
-    return None if value is None else raw_labels(value, "labels")
+    return None if value is None else raw_labels(_rows(value, "labels"), "labels")
+
+
+def to_slices(value: Any) -> Any:
+    """Slice ids as given, with iterators of chunks (also in a mapping) memory-mapped."""
+    if isinstance(value, Mapping):
+        return {key: _rows(v, f"slices[{key!r}]") for key, v in value.items()}
+    return _rows(value, "slices")
 
 
 def to_classes(value: Any) -> np.ndarray | None:

@@ -79,6 +79,7 @@ from mlchecks.checks._quality_inputs import (
     to_max_regression,
     to_metric_limits,
     to_predictions,
+    to_slices,
 )
 from mlchecks.checks._quality_judge import (
     PairedTest,
@@ -121,6 +122,12 @@ __all__ = ["GoldenSet", "QualityCheck"]
 @attrs.frozen(kw_only=True, eq=False)
 class QualityCheck:
     """Validate model quality before serving: golden examples, metric limits, no regression.
+
+    Labels, predictions, baseline predictions and slice ids may be larger than memory:
+    memory-mapped arrays (``np.load(path, mmap_mode="r")``) are read in place, and
+    iterators of chunks (batches from an inference loop) are written to an unlinked
+    temporary file as they arrive and memory-mapped; the result is that of the same data
+    in memory.
 
     Args:
         labels: (n,) true labels of any dtype (strings too: see ``classes``) or regression
@@ -194,7 +201,7 @@ class QualityCheck:
         default=None, validator=optional(callable_field)
     )
     inputs: Any = None
-    slices: Any = None
+    slices: Any = attrs.field(default=None, converter=to_slices)
     baseline_predictions: np.ndarray | None = attrs.field(default=None, converter=to_baseline)
     golden: GoldenSet | None = _fields.instance(GoldenSet, "a GoldenSet", optional=True)
     metric_limits: Mapping[str, Floor] = attrs.field(factory=dict, converter=to_metric_limits)
