@@ -205,12 +205,7 @@ def confusion_statistic(name: str) -> Callable[[np.ndarray], np.ndarray]:
         hits = np.diagonal(tables, axis1=-2, axis2=-1)
         predicted = tables.sum(axis=-2)
         actual = tables.sum(axis=-1)
-        if base == "precision":
-            per_class = _ratio(hits, predicted)
-        elif base == "recall":
-            per_class = _ratio(hits, actual)
-        else:
-            per_class = _ratio(2 * hits, predicted + actual)
+        per_class = _per_class(base, hits, predicted, actual)
         if average != "macro":
             if per_class.shape[-1] < 2:
                 return np.zeros(per_class.shape[:-1])
@@ -220,6 +215,17 @@ def confusion_statistic(name: str) -> Callable[[np.ndarray], np.ndarray]:
         return _ratio((per_class * support).sum(axis=-1), support.sum(axis=-1))
 
     return statistic
+
+
+def _per_class(
+    base: str, hits: np.ndarray, predicted: np.ndarray, actual: np.ndarray
+) -> np.ndarray:
+    """Per-class precision, recall or F1 (``base``) from the counts of each class."""
+    if base == "precision":
+        return _ratio(hits, predicted)
+    if base == "recall":
+        return _ratio(hits, actual)
+    return _ratio(2 * hits, predicted + actual)
 
 
 def _extent(table: np.ndarray) -> int:
@@ -246,12 +252,7 @@ def _confusion_value(name: str, table: np.ndarray) -> float:
     table = table[:size, :size]
     hits = np.diagonal(table).astype(np.int64)
     predicted, actual = table.sum(axis=0), table.sum(axis=1)
-    if base == "precision":
-        per_class = _ratio(hits, predicted)
-    elif base == "recall":
-        per_class = _ratio(hits, actual)
-    else:
-        per_class = _ratio(2.0 * hits, predicted + actual)
+    per_class = _per_class(base, hits, predicted, actual)
     if average != "macro":
         return float(per_class[1]) if per_class.size > 1 else 0.0
     return float(per_class[(predicted + actual) > 0].mean())
