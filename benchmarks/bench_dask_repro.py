@@ -54,6 +54,34 @@ def local(x: Any) -> np.ndarray:
     return np.concatenate([np.asarray(part) for part in dask.compute(*x.to_delayed().ravel())])
 
 
+def both_ways(runs: list[Any], rows: int) -> tuple[Any, Any]:
+    """The check on the first ``rows`` rows of Dask runs: on Dask, and in memory."""
+    from mlchecks.checks import ReproducibilityCheck, TrainingRun
+
+    head = [
+        TrainingRun(
+            predictions=r.predictions[:rows],
+            labels=r.labels[:rows],
+            slices=r.slices["slice"].codes[:rows],
+            name=r.name,
+        )
+        for r in runs
+    ]
+    lazy = ReproducibilityCheck(runs=head).run()
+    memory = ReproducibilityCheck(
+        runs=[
+            TrainingRun(
+                predictions=local(r.predictions),
+                labels=local(r.labels),
+                slices=local(r.slices["slice"].codes),
+                name=r.name,
+            )
+            for r in head
+        ]
+    ).run()
+    return lazy, memory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, default=1e8)
@@ -64,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     import distributed
 
-    from mlchecks.checks import ReproducibilityCheck, TrainingRun
+    from mlchecks.checks import ReproducibilityCheck
 
     n, rows, sub = int(args.rows), int(args.chunk), int(args.subsample)
     commit = subprocess.run(
@@ -89,27 +117,7 @@ def main() -> None:
         start = time.perf_counter()
         full = ReproducibilityCheck(runs=runs).run()
         elapsed = time.perf_counter() - start
-        half = [
-            TrainingRun(
-                predictions=r.predictions[:sub],
-                labels=r.labels[:sub],
-                slices=r.slices["slice"].codes[:sub],
-                name=r.name,
-            )
-            for r in runs
-        ]
-        lazy = ReproducibilityCheck(runs=half).run()
-        memory = ReproducibilityCheck(
-            runs=[
-                TrainingRun(
-                    predictions=local(r.predictions),
-                    labels=local(r.labels),
-                    slices=local(r.slices["slice"].codes),
-                    name=r.name,
-                )
-                for r in half
-            ]
-        ).run()
+        lazy, memory = both_ways(runs, sub)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     same = [(f.name, f.status) for f in lazy.findings] == [
         (f.name, f.status) for f in memory.findings

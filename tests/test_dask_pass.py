@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 from mlchecks import Status
 from mlchecks.checks import ReproducibilityCheck, TrainingRun
@@ -27,6 +28,8 @@ da = pytest.importorskip(
     "dask.array", reason="dask is not installed (pip install 'dask[distributed]')"
 )
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+#: The data the workers generate, and the subsample read to the client, as the benchmark's.
+bench = load_benchmark("bench_dask_repro")
 
 
 @pytest.fixture(scope="module")
@@ -201,57 +204,16 @@ def test_what_dask_arrays_cannot_do_is_refused_clearly() -> None:
         ReproducibilityCheck(runs=runs, classes=["x", "y"]).run()
 
 
-def _generated(n: int, rows: int, seed: int) -> list[TrainingRun]:
-    """Two runs whose data the workers generate chunk by chunk (never on the client)."""
-    rs = da.random.RandomState(seed)
-    raw = rs.random_sample((n, 2), chunks=(rows, 2)).astype(np.float32)
-    p = raw / raw.sum(axis=1, keepdims=True)
-    noise = rs.normal(scale=1e-6, size=(n, 2), chunks=(rows, 2)).astype(np.float32)
-    jittered = p * (1 + noise)
-    q = jittered / jittered.sum(axis=1, keepdims=True)
-    y = rs.randint(0, 2, size=n, chunks=rows)
-    slices = rs.randint(0, 100, size=n, chunks=rows)
-    return [
-        TrainingRun(predictions=p, labels=y, slices=slices, name="a"),
-        TrainingRun(predictions=q, labels=y, slices=slices, name="b"),
-    ]
-
-
-def _local(x: Any) -> np.ndarray:
-    """A Dask array's values on the client, chunk by chunk (not gathered on one worker)."""
-    return np.concatenate([np.asarray(part) for part in dask.compute(*x.to_delayed().ravel())])
-
-
 @pytest.mark.slow
 def test_twenty_million_rows_on_workers_that_cannot_hold_them(client: Any) -> None:
     """2e7 rows (640 MB of predictions, labels and slices) on two workers of 400 MB: the
     check runs, and a 1e7-row subsample gives the same result in memory and on Dask."""
     n, rows = 20_000_000, 1_000_000
-    runs = _generated(n, rows, seed=5)
+    runs = bench.generated(n, rows, seed=5)
     full = ReproducibilityCheck(runs=runs).run()
     assert full.error is None, full.error
     assert full.details["runs"][0]["n_examples"] == n
-    half = [
-        TrainingRun(
-            predictions=r.predictions[: n // 2],  # type: ignore[index]
-            labels=r.labels[: n // 2],  # type: ignore[index]
-            slices=r.slices["slice"].codes[: n // 2],  # type: ignore[index]
-            name=r.name,
-        )
-        for r in runs
-    ]
-    lazy = ReproducibilityCheck(runs=half).run()
-    memory = ReproducibilityCheck(
-        runs=[
-            TrainingRun(
-                predictions=_local(r.predictions),
-                labels=_local(r.labels),
-                slices=_local(r.slices["slice"].codes),  # type: ignore[index]
-                name=r.name,
-            )
-            for r in half
-        ]
-    ).run()
+    lazy, memory = bench.both_ways(runs, n // 2)
     assert_same_result(lazy, memory)
     assert full.status is lazy.status
     assert [(f.name, f.status) for f in full.findings] == [
