@@ -219,3 +219,32 @@ def test_twenty_million_rows_on_workers_that_cannot_hold_them(client: Any) -> No
     assert [(f.name, f.status) for f in full.findings] == [
         (f.name, f.status) for f in lazy.findings
     ]
+
+
+def test_numpy_predictions_with_dask_labels_and_slices_give_the_in_memory_result() -> None:
+    """Mixed inputs: the numpy arrays are chunked like the Dask ones (local scheduler)."""
+    data = _data(6_000, 3, "fault", seed=8)
+    memory = ReproducibilityCheck(runs=_runs(data, None)).run()
+    mixed = [
+        TrainingRun(
+            predictions=data[name],
+            labels=_lazy(data["y"], 1_000),
+            slices=_lazy(data["slices"], 1_500),
+            name=name,
+        )
+        for name in ("a", "b")
+    ]
+    assert_same_result(ReproducibilityCheck(runs=mixed).run(), memory)
+
+
+def test_dask_slices_that_the_pass_does_not_read() -> None:
+    """Without labels there are no sliced metrics: the Dask slice ids are never read."""
+    data = _data(3_000, 2, "fault", seed=9)
+    runs = [
+        TrainingRun(predictions=data[name], slices=_lazy(data["slices"], 500), name=name)
+        for name in ("a", "b")
+    ]
+    result = ReproducibilityCheck(runs=runs).run()
+    assert result.error is None, result.error
+    assert result.status is Status.FAIL
+    assert result.metrics["churn"] > 0

@@ -183,6 +183,11 @@ def read_lazy(ev: Evaluation, plan: Plan, summary: Summary) -> None:
         *(codes.codes for codes in slicings.values()),
     ]
     lazy = [x for x in columns if x is not None and is_dask(x)]
+    if not lazy:  # only arrays the pass does not read are Dask arrays (say, unused labels)
+        n_runs = len(predictions)
+        labels, truth = columns[n_runs], columns[n_runs + 1]
+        summary.read(Chunk(0, tuple(predictions), labels, truth, tuple(columns[n_runs + 2 :])))
+        return
     rows = lazy[0].chunks[0]
     blocks: list[list[Any]] = []
     for x in columns:
