@@ -318,8 +318,8 @@ def raw_labels(value: Any, name: str = "labels") -> np.ndarray:
         raise InvalidInput(f"'{name}' must be class labels (got {describe(array)}: {what})")
     if kind == "O":
         array = _hashable_names(array, name)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = int(np.count_nonzero(~np.isfinite(array)))
+    if array.dtype.kind == "f" and not all_finite(array):
+        bad = non_finite(array)[0]
         raise InvalidInput(f"'{name}' must be finite (got {bad} NaN or infinite values)")
     return array
 

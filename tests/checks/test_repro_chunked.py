@@ -76,7 +76,8 @@ def test_memory_mapped_npy_files_give_the_in_memory_result(tmp_path: Path) -> No
 
 
 def test_an_iterator_is_read_one_chunk_at_a_time() -> None:
-    """Consuming 80 MB of chunks allocates a few chunks' worth (1.6 MB each), not the whole."""
+    """Consuming 80 MB of chunks allocates about two chunks' worth (1.6 MB each), not the
+    whole: writing them, then checking the memory map block by block."""
     rng = np.random.default_rng(3)
     chunk = rng.random((100_000, 2)).astype(np.float64)
 
@@ -92,7 +93,7 @@ def test_an_iterator_is_read_one_chunk_at_a_time() -> None:
         tracemalloc.stop()
     assert run.predictions is not None
     assert run.predictions.shape == (5_000_000, 2)
-    assert peak < 8 * chunk.nbytes, peak
+    assert peak < 3 * chunk.nbytes, peak  # the batch and its bytes on the way to the file
 
 
 @pytest.mark.parametrize(
