@@ -70,7 +70,7 @@ def spill(chunks: Iterator[Any], name: str, ndim: tuple[int, ...] = (1, 2)) -> n
                     f"{where} must have the dtype and row shape of chunk 0 ({dtype}, rows of "
                     f"shape {row_shape}) (got {describe(array)})"
                 )
-            file.write(np.ascontiguousarray(array).tobytes())
+            np.ascontiguousarray(array).tofile(file)  # no bytes copy of the chunk
             rows += len(array)
         if dtype is None or rows == 0:
             raise InvalidInput(f"'{name}' must not be empty (got an iterator of no rows)")

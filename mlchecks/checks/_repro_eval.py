@@ -23,7 +23,7 @@ from mlchecks._text import fmt, listing
 from mlchecks._validate import as_labels
 from mlchecks.checks._repro_lazy import NOT_LAZY, is_lazy, prepare_lazy, read_lazy, same_lazy
 from mlchecks.checks._repro_metrics import compare_metrics
-from mlchecks.checks._repro_pass import Chunk, Plan, Summary, Table, block_classes
+from mlchecks.checks._repro_pass import Chunk, Plan, Summary, Table
 from mlchecks.checks._repro_slices import (
     compare_slices,
     is_correctness,
@@ -41,6 +41,7 @@ from mlchecks.checks._runs import TrainingRun
 from mlchecks.conditions import AtMost
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Finding, Result, Status
+from mlchecks.stats._rows import block_classes
 from mlchecks.stats.compare import PredictionComparison, as_predictions
 from mlchecks.stats.metrics import Metric, predicted_labels
 

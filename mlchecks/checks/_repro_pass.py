@@ -34,13 +34,14 @@ import attrs
 import numpy as np
 
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._rows import argmax_rows
+from mlchecks.stats._joint import merge_moments
+from mlchecks.stats._rows import block_classes
 from mlchecks.stats.compare import Comparer
 
 if TYPE_CHECKING:
     from mlchecks.stats.metrics import Metric
 
-__all__ = ["Chunk", "Plan", "Summary", "Table", "block_classes"]
+__all__ = ["Chunk", "Plan", "Summary", "Table"]
 
 #: Values (rows x classes) of one run per block: every block's arrays stay in L2.
 _BLOCK_VALUES = 1 << 18
@@ -54,15 +55,9 @@ Moments = tuple[int, float, float]
 
 
 def _merge_moments(a: Moments, b: Moments) -> Moments:
-    """Count, mean and sum of squared deviations of two parts, combined exactly."""
-    n_a, mean_a, m2_a = a
-    n_b, mean_b, m2_b = b
-    n = n_a + n_b
-    if n_a == 0 or n_b == 0:
-        return a if n_b == 0 else b
-    delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    return n, mean, m2_a + m2_b + delta * delta * (n_a * n_b / n)
+    """The moments of two disjoint parts (`merge_moments`), as Python numbers."""
+    n, mean, m2 = merge_moments(a, b)
+    return int(n), float(mean), float(m2)
 
 
 class Table:
@@ -127,17 +122,6 @@ class Table:
         return out
 
 
-def block_classes(block: np.ndarray, *, finite: bool = False) -> np.ndarray:
-    """The predicted class of each row of a block (as `predicted_labels`, unvalidated);
-    ``finite``: the caller knows the block holds no NaN."""
-    if block.ndim == 2:
-        dtype = np.uint8 if block.shape[1] <= 256 else np.intp
-        return argmax_rows(block, finite=finite, dtype=dtype)
-    if block.dtype.kind == "f":
-        return block > 0.5
-    return block
-
-
 @attrs.frozen
 class Plan:
     """What a pass reads and sums, decided before it starts (it pickles, for workers).
@@ -187,6 +171,11 @@ class Chunk:
     truth: np.ndarray | None
     slices: tuple[np.ndarray, ...]
 
+    @property
+    def size(self) -> int:
+        """The number of rows."""
+        return len(next(a for a in (self.labels, *self.predictions) if a is not None))
+
     def rows(self, low: int, high: int) -> Chunk:
         """Rows ``low:high`` of this chunk (positions within it)."""
         return Chunk(
@@ -230,8 +219,7 @@ class Summary:
 
     def read(self, chunk: Chunk) -> None:
         """Add the rows of ``chunk`` (which follow every row read so far)."""
-        size = len(next(iter(a for a in (chunk.labels, *chunk.predictions) if a is not None)))
-        step = self.plan.block_rows
+        size, step = chunk.size, self.plan.block_rows
         for low in range(0, size, step):
             self._block(chunk.rows(low, min(low + step, size)) if size > step else chunk)
 
@@ -263,8 +251,7 @@ class Summary:
                         f"slicing {name!r} has slice ids outside 0..{k - 1} in the rows from "
                         f"example {chunk.start:,}"
                     )
-        m = len(next(iter(a for a in (chunk.labels, *chunk.predictions) if a is not None)))
-        table.n += m
+        table.n += chunk.size
         for k, i, j, labelled in plan.compared:
             a, b = chunk.predictions[i], chunk.predictions[j]
             assert a is not None

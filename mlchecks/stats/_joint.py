@@ -26,12 +26,20 @@ the results equal those of whole-array sums up to the rounding of the sums.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from mlchecks.stats._rows import argmax_rows
+from mlchecks.stats._rows import block_classes
 
-__all__ = ["MAX_JOINT_CELLS", "Moments", "joint_counts", "mean_terms", "predicted_block"]
+__all__ = [
+    "MAX_JOINT_CELLS",
+    "Moments",
+    "joint_counts",
+    "mean_terms",
+    "merge_moments",
+    "predicted_block",
+]
 
 #: Joint tables up to this many cells (slices times classes cubed) take the blocked pass.
 MAX_JOINT_CELLS = 1 << 22
@@ -48,21 +56,17 @@ def predicted_block(block: np.ndarray, n_classes: int) -> np.ndarray | None:
     (the caller then takes its general path, which raises the documented error).
     """
     if block.ndim == 2:
-        if block.shape[1] > n_classes:
-            return None
-        return argmax_rows(block, finite=True, dtype=np.uint8 if n_classes <= 256 else np.intp)
+        return block_classes(block, finite=True) if block.shape[1] <= n_classes else None
     if n_classes < 2:
         return None
     if block.dtype.kind == "f":
-        if not (float(block.min()) >= 0.0 and float(block.max()) <= 1.0):
+        inside = float(block.min()) >= 0.0 and float(block.max()) <= 1.0
+        return block_classes(block) if inside else None
+    if block.dtype.kind in "iu":
+        low, high = int(block.min()), int(block.max())
+        if low < 0 or high >= n_classes:
             return None
-        return (block > 0.5).view(np.uint8)
-    if block.dtype.kind == "b":
-        return block.view(np.uint8)
-    low, high = int(block.min()), int(block.max())
-    if low < 0 or high >= n_classes:
-        return None
-    return block
+    return block_classes(block)
 
 
 def _block_key(
@@ -153,17 +157,26 @@ def joint_counts(
 Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _merge(total: Moments, block: Moments) -> Moments:
-    """Chan et al.'s update of per-slice moments with those of one more block."""
-    n_a, n_b = total[0], block[0]
+def merge_moments(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """Chan et al.'s update: the count, mean and sum of squared deviations from the mean of
+    two disjoint parts, from those of each part (numbers, or arrays of them per slice).
+
+    >>> merge_moments((2, 1.0, 0.5), (1, 4.0, 0.0))
+    (3, np.float64(2.0), np.float64(6.5))
+    """
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
     n = n_a + n_b
-    share = np.divide(n_b, n, out=np.zeros(len(n), dtype=np.float64), where=n > 0)
-    merged = [n, total[1] + block[1], total[2] + block[2]]
-    for i in (3, 5):
-        delta = block[i] - total[i]
-        merged.append(total[i] + delta * share)
-        merged.append(total[i + 1] + block[i + 1] + delta * delta * n_a * share)
-    return (merged[0], merged[1], merged[2], merged[3], merged[4], merged[5], merged[6])
+    share = np.divide(n_b, n, out=np.zeros(np.shape(n), dtype=np.float64), where=np.greater(n, 0))
+    delta = np.subtract(mean_b, mean_a)
+    return n, mean_a + delta * share, m2_a + m2_b + delta * delta * n_a * share
+
+
+def _merge(total: Moments, block: Moments) -> Moments:
+    """Per-slice moments merged with those of one more block."""
+    n, mean_c, m2_c = merge_moments((total[0], total[3], total[4]), (block[0], block[3], block[4]))
+    _, mean_d, m2_d = merge_moments((total[0], total[5], total[6]), (block[0], block[5], block[6]))
+    return (n, total[1] + block[1], total[2] + block[2], mean_c, m2_c, mean_d, m2_d)
 
 
 def _block_moments(

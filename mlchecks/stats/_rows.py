@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
+    "block_classes",
     "BLOCK_VALUES",
     "COLUMNWISE_MAX",
     "RowScan",
@@ -411,3 +412,25 @@ def log_loss_terms(picked: np.ndarray, eps: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- memo
+
+
+def block_classes(block: np.ndarray, *, finite: bool = False) -> np.ndarray:
+    """The predicted class of each row of a block, as `predicted_labels` gives it, unvalidated.
+
+    (m, C) scores: the first maximum of each row (`argmax_rows`; ``finite``: the caller
+    knows there is no NaN). (m,) floats: 1 where ``p > 0.5``. (m,) booleans or integers:
+    the labels. Classes come as small integers (uint8 where they fit), not int64.
+
+    >>> block_classes(np.array([[0.2, 0.8], [0.5, 0.5]])).tolist()
+    [1, 0]
+    >>> block_classes(np.array([0.7, 0.5])).tolist()
+    [1, 0]
+    """
+    if block.ndim == 2:
+        dtype = np.uint8 if block.shape[1] <= 256 else np.intp
+        return argmax_rows(block, finite=finite, dtype=dtype)
+    if block.dtype.kind == "f":
+        return (block > 0.5).view(np.uint8)
+    if block.dtype.kind == "b":
+        return block.view(np.uint8)
+    return block

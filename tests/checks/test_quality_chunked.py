@@ -85,6 +85,27 @@ def test_memory_mapped_npy_files_give_the_in_memory_result(tmp_path: Path) -> No
     assert mapped == memory
 
 
+def test_a_regression_fails_from_chunks_as_in_memory() -> None:
+    """The planted fault: the candidate is the worse model (5% of rows shifted a class)."""
+    d = _data(20_000, 3, seed=3)
+    memory = _result(
+        labels=d["y"],
+        predictions=d["base"],
+        baseline_predictions=d["p"],
+        slices={"region": d["region"]},
+    )
+    chunked = _result(
+        labels=chunks(d["y"], 3_000),
+        predictions=chunks(d["base"], 2_500),
+        baseline_predictions=chunks(d["p"], 4_096),
+        slices={"region": chunks(d["region"], 999)},
+    )
+    assert chunked == memory
+    assert chunked["status"] == "fail"
+    failed = {f["name"] for f in chunked["findings"] if f["status"] == "fail"}
+    assert "regression.accuracy" in failed
+
+
 def test_a_bad_chunk_is_named() -> None:
     with pytest.raises(InvalidInput, match="'baseline_predictions' chunk 1 must have the dtype"):
         QualityCheck(

@@ -52,7 +52,11 @@ def test_iterators_of_chunks_give_the_in_memory_result() -> None:
         )
         for k in "ab"
     ]
-    assert _result_of(chunked) == _result_of(memory)
+    result = _result_of(chunked)
+    assert result == _result_of(memory)
+    # The planted fault (3% of rows moved to another class) fails from chunks as in memory.
+    assert result["status"] == "fail"
+    assert result["metrics"]["churn"] > 0.01
     assert not chunked[0].predictions.flags.writeable  # type: ignore[union-attr]
 
 
