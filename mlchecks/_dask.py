@@ -16,7 +16,7 @@ import numpy as np
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 
-__all__ = ["compute", "dask_module", "is_dask", "lazy_array", "take_rows"]
+__all__ = ["compute", "dask_module", "is_dask", "lazy_array", "row_blocks", "take_rows"]
 
 
 def is_dask(value: object) -> bool:
@@ -81,3 +81,26 @@ def take_rows(array: Any, rows: np.ndarray) -> np.ndarray:
         out[order] = taken
         return out
     return np.asarray(array[rows])
+
+
+def row_blocks(columns: list[Any]) -> tuple[list[int], list[list[Any]]]:
+    """The same chunks of rows of every column, as delayed numpy blocks.
+
+    ``columns`` are Dask arrays, numpy arrays or None, of equal length, at least one a
+    Dask array; all are cut where the first Dask array's row chunks end (a 2-D array's
+    columns stay together). Returns each chunk's first row and, per column, its blocks
+    (None for a None column).
+    """
+    da = dask_module("dask.array")
+    rows = next(x for x in columns if x is not None and is_dask(x)).chunks[0]
+    blocks: list[list[Any]] = []
+    for x in columns:
+        if x is None:
+            blocks.append([None] * len(rows))
+            continue
+        x = x if is_dask(x) else da.from_array(x, chunks=(rows, *x.shape[1:]))
+        x = x.rechunk((rows,) + ((-1,) if x.ndim == 2 else ()))
+        pieces = x.to_delayed()
+        blocks.append(list(pieces[:, 0] if x.ndim == 2 else pieces))
+    starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int).tolist()
+    return starts, blocks

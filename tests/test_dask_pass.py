@@ -8,18 +8,17 @@ data, which they generate themselves.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from _benchmarks import load_benchmark
+from _dask_cluster import assert_same_result, local_client, refuse_whole_arrays
 
 from mlchecks import Status
 from mlchecks.checks import ReproducibilityCheck, TrainingRun
 from mlchecks.exceptions import InvalidInput
-from mlchecks.result import Result
 
 pytestmark = pytest.mark.integration
 
@@ -35,58 +34,14 @@ bench = load_benchmark("bench_dask_repro")
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     """A client of a two-process Dask cluster on 127.0.0.1 with 400 MB per worker."""
-    with (
-        distributed.LocalCluster(
-            processes=True,
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            memory_limit="400MB",
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
+    with local_client("400MB") as c:
         yield c
 
 
 @pytest.fixture(autouse=True)
 def no_array_computed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check must never turn a Dask array into one numpy array on the client."""
-
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"a Dask array of shape {self.shape} was read whole")
-
-    monkeypatch.setattr(da.Array, "__array__", refuse)
-
-
-def assert_same_result(lazy: Result, memory: Result) -> None:
-    """Equal verdicts: statuses, findings and every number up to the rounding of sums."""
-    assert lazy.error is None, lazy.error
-    assert lazy.status is memory.status
-    assert [(f.name, f.status) for f in lazy.findings] == [
-        (f.name, f.status) for f in memory.findings
-    ]
-    _same(lazy.metrics, memory.metrics, "metrics")
-    _same(lazy.details, memory.details, "details")
-
-
-def _same(a: Any, b: Any, path: str) -> None:
-    if isinstance(b, dict):
-        assert isinstance(a, dict), path
-        assert a.keys() == b.keys(), path
-        for key in b:
-            _same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(b, list | tuple):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _same(x, y, f"{path}[{i}]")
-    elif isinstance(b, float) and isinstance(a, float):
-        if math.isnan(b):
-            assert math.isnan(a), path
-        else:
-            assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
-    else:
-        assert a == b, path
+    refuse_whole_arrays(monkeypatch)
 
 
 def _lazy(x: np.ndarray, rows: int) -> Any:

@@ -37,7 +37,7 @@ from mlchecks.stats.paired import (
     paired_correctness,
     paired_difference,
 )
-from mlchecks.stats.sliced import SliceCodes, slice_groups, sliced_confusion
+from mlchecks.stats.sliced import SliceCodes, slice_groups, sliced_confusion, sliced_sum
 
 __all__ = ["Evaluation"]
 
@@ -47,6 +47,8 @@ MEAN_METRICS = ("log_loss", "brier")
 #: so that a row at the boundary takes the general path, which decides it exactly.
 _SUM_TOLERANCE = 1e-3 * (1.0 - 1e-9)
 _MEAN_METHOD = "paired mean with its exact bootstrap se"
+#: What one pass gives: joint counts per slicing, and per mean metric its moments.
+Summaries = tuple[dict[str | None, np.ndarray] | None, dict[str, dict[str | None, Any] | None]]
 
 
 def _n_classes(labels: np.ndarray, *predictions: np.ndarray | None) -> int | None:
@@ -82,6 +84,8 @@ class Evaluation:
         metrics: the names of the metrics the check will ask about.
         n_resamples: bootstrap resamples.
         rng: the check's generator; draws happen in the order of the calls.
+        n_classes: the class count of the joint table when the rows are a part of the
+            evaluation set (a chunk of Dask arrays); None: from the rows.
     """
 
     def __init__(
@@ -94,14 +98,15 @@ class Evaluation:
         metrics: list[str],
         n_resamples: int,
         rng: np.random.Generator,
+        n_classes: int | None = None,
     ) -> None:
         self.labels, self.candidate, self.baseline = labels, candidate, baseline
         self.slicings = slicings
         self.n_resamples, self.rng = n_resamples, rng
         self.n = len(labels)
-        self._classes = (
-            _n_classes(labels, candidate, baseline) if task == "classification" else None
-        )
+        if n_classes is None and task == "classification":
+            n_classes = _n_classes(labels, candidate, baseline)
+        self._classes = n_classes if task == "classification" else None
         self._need_joint = any(name in CONFUSION_METRICS for name in metrics)
         self._joint: dict[str | None, np.ndarray] | None = None
         self._moments: dict[str, dict[str | None, Any] | None] = {}
@@ -159,6 +164,23 @@ class Evaluation:
         out: dict[str | None, Any] = dict(zip(names, found[1:], strict=True))
         out[None] = found[0]
         return out
+
+    def summaries(self, mean_metrics: list[str]) -> Summaries:
+        """The joint counts and the moments of ``mean_metrics``' terms (None off the pass)."""
+        return self._tables(), {name: self._mean_moments(name) for name in mean_metrics}
+
+    def use(self, summaries: Summaries) -> None:
+        """Answer from ``summaries`` (of every row, merged from parts) instead of the rows."""
+        self._joint, self._moments = summaries[0], dict(summaries[1])
+
+    def slice_counts(self, slicing: str) -> np.ndarray:
+        """The number of examples in each slice of ``slicing``."""
+        if self._joint is not None:  # already counted (always, on Dask arrays)
+            table = self._joint[slicing]
+            counts: np.ndarray = table.reshape(len(table), -1).sum(axis=1)
+            return counts
+        codes = self.slicings[slicing]
+        return sliced_sum(codes.codes, codes.n_slices)
 
     # ------------------------------------------------------------------ questions
 

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 
 from mlchecks._chunks import is_chunks, spill
+from mlchecks._dask import is_dask, lazy_array
 from mlchecks._fields import renamed, tolerance
 from mlchecks._labels import check_label_range, encode_labels, infer_task, unique_classes
 from mlchecks._validate import as_array, describe, is_numeric, raw_labels, to_array
@@ -23,6 +24,7 @@ from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
 from mlchecks.stats.metrics import METRICS, Metric, get_metric
+from mlchecks.stats.sliced import lazy_slices
 
 __all__ = [
     "Floor",
@@ -298,25 +300,40 @@ def _rows(value: Any, name: str) -> Any:
     return spill(value, name) if is_chunks(value) else value
 
 
+def _model_outputs(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if is_dask(value):  # kept lazy: read on the workers (`_quality_lazy`)
+        lazy: np.ndarray = lazy_array(value, name, ndim=(1, 2))
+        return lazy
+    return _predictions(_rows(value, name), name)
+
+
 def to_predictions(value: Any) -> np.ndarray | None:
-    return None if value is None else _predictions(_rows(value, "predictions"), "predictions")
+    return _model_outputs(value, "predictions")
 
 
 def to_baseline(value: Any) -> np.ndarray | None:
-    if value is None:
-        return None
-    return _predictions(_rows(value, "baseline_predictions"), "baseline_predictions")
+    return _model_outputs(value, "baseline_predictions")
 
 
 def to_labels(value: Any) -> np.ndarray | None:
+    if is_dask(value):
+        lazy: np.ndarray = lazy_array(value, "labels", ndim=(1,))
+        return lazy
     return None if value is None else raw_labels(_rows(value, "labels"), "labels")
 
 
+def _slicing(value: Any, name: str) -> Any:
+    return lazy_slices(value, name) if is_dask(value) else _rows(value, name)
+
+
 def to_slices(value: Any) -> Any:
-    """Slice ids as given, with iterators of chunks (also in a mapping) memory-mapped."""
+    """Slice ids as given, with iterators of chunks (also in a mapping) memory-mapped and
+    Dask ids kept lazy."""
     if isinstance(value, Mapping):
-        return {key: _rows(v, f"slices[{key!r}]") for key, v in value.items()}
-    return _rows(value, "slices")
+        return {key: _slicing(v, f"slices[{key!r}]") for key, v in value.items()}
+    return _slicing(value, "slices")
 
 
 def to_classes(value: Any) -> np.ndarray | None:

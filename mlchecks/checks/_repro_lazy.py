@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlchecks._dask import compute, dask_module, is_dask
+from mlchecks._dask import compute, dask_module, is_dask, row_blocks
 from mlchecks._labels import scores_task
 from mlchecks.checks._repro_pass import Chunk, Plan, Summary
 from mlchecks.exceptions import InvalidInput
@@ -173,7 +173,7 @@ def _chunk(plan: Plan, start: int, arrays: tuple[Any, ...]) -> dict[str, Any]:
 
 def read_lazy(ev: Evaluation, plan: Plan, summary: Summary) -> None:
     """Read every chunk of rows on the workers and merge the partials into ``summary``."""
-    dask, da = dask_module(), dask_module("dask.array")
+    dask = dask_module()
     predictions = [p.predictions for p in ev.prepared]
     slicings = ev.slices if plan.slicings and ev.slices is not None else {}
     columns: list[Any] = [
@@ -188,19 +188,9 @@ def read_lazy(ev: Evaluation, plan: Plan, summary: Summary) -> None:
         labels, truth = columns[n_runs], columns[n_runs + 1]
         summary.read(Chunk(0, tuple(predictions), labels, truth, tuple(columns[n_runs + 2 :])))
         return
-    rows = lazy[0].chunks[0]
-    blocks: list[list[Any]] = []
-    for x in columns:
-        if x is None:
-            blocks.append([None] * len(rows))
-            continue
-        x = x if is_dask(x) else da.from_array(x, chunks=(rows, *x.shape[1:]))
-        x = x.rechunk((rows,) + ((-1,) if x.ndim == 2 else ()))
-        pieces = x.to_delayed()
-        blocks.append(list(pieces[:, 0] if x.ndim == 2 else pieces))
-    starts = np.concatenate([[0], np.cumsum(rows)[:-1]])
+    starts, blocks = row_blocks(columns)
     tasks = [
-        dask.delayed(_chunk)(plan, int(start), (len(predictions), *(b[k] for b in blocks)))
+        dask.delayed(_chunk)(plan, start, (len(predictions), *(b[k] for b in blocks)))
         for k, start in enumerate(starts)
     ]
     for partial in compute(*tasks):

@@ -14,11 +14,11 @@ import attrs
 import numpy as np
 
 from mlchecks._chunks import is_chunks, spill
-from mlchecks._dask import compute, is_dask, lazy_array
+from mlchecks._dask import is_dask, lazy_array
 from mlchecks._fields import name_field
 from mlchecks._validate import as_array, check_same_length, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats.sliced import MAX_EMPTY_SLICES, SliceCodes, encode_slicings
+from mlchecks.stats.sliced import SliceCodes, encode_slicings, lazy_slices
 
 __all__ = [
     "TrainingRun",
@@ -85,28 +85,11 @@ def classes_converter(value: Any) -> np.ndarray | None:
     return classes
 
 
-def _lazy_slices(value: Any, name: str) -> SliceCodes:
-    """Dask slice ids ``0..k-1`` (k at most the number of examples) as codes, like in memory."""
-    codes = lazy_array(value, name, ndim=(1,))
-    if codes.dtype.kind not in "iu":
-        raise InvalidInput(
-            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got "
-            f"{codes.dtype}); encode other slice labels first"
-        )
-    low, high = (int(v) for v in compute(codes.min(), codes.max()))
-    if low < 0 or high >= max(len(codes), MAX_EMPTY_SLICES):
-        raise InvalidInput(
-            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got ids from "
-            f"{low} to {high}); encode sparse or negative ids first"
-        )
-    return SliceCodes(codes, tuple(str(i) for i in range(high + 1)))
-
-
 def _optional_slices(value: Any) -> dict[str, SliceCodes] | None:
     if value is None:
         return None
     if is_dask(value):
-        return {"slice": _lazy_slices(value, "slices")}
+        return {"slice": lazy_slices(value, "slices")}
     if is_chunks(value):
         value = spill(value, "slices", ndim=(1,))
     if isinstance(value, Mapping):
@@ -117,7 +100,7 @@ def _optional_slices(value: Any) -> dict[str, SliceCodes] | None:
 def _slicing(value: Any, name: str) -> Any:
     """One slicing of a mapping: Dask ids kept lazy, chunks spilled, others as given."""
     if is_dask(value):
-        return _lazy_slices(value, name)
+        return lazy_slices(value, name)
     return spill(value, name, ndim=(1,)) if is_chunks(value) else value
 
 

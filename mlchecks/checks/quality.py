@@ -91,6 +91,7 @@ from mlchecks.checks._quality_judge import (
     slice_finding,
     summary,
 )
+from mlchecks.checks._quality_lazy import is_lazy, lazy_evaluation, lazy_facts, refuse_lazy
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.conditions import AtMost, NoWorseThan
 from mlchecks.exceptions import InvalidInput
@@ -105,7 +106,6 @@ from mlchecks.stats.paired import (
 from mlchecks.stats.sliced import (
     SliceCodes,
     encode_slicings,
-    sliced_sum,
 )
 
 __all__ = ["GoldenSet", "QualityCheck"]
@@ -127,7 +127,10 @@ class QualityCheck:
     memory-mapped arrays (``np.load(path, mmap_mode="r")``) are read in place, and
     iterators of chunks (batches from an inference loop) are written to an unlinked
     temporary file as they arrive and memory-mapped; the result is that of the same data
-    in memory.
+    in memory. Dask arrays stay on the workers that hold them: each chunk of rows is
+    counted there and only the tables travel (classification with integer class labels,
+    and the metrics of the one pass: accuracy, error rate, precision, recall, F1, log
+    loss, Brier score).
 
     Args:
         labels: (n,) true labels of any dtype (strings too: see ``classes``) or regression
@@ -266,6 +269,8 @@ class QualityCheck:
             if n is None:
                 raise InvalidInput("'slices' need 'labels' (slices are of the evaluation examples)")
             object.__setattr__(self, "_slicings", encode_slicings(self.slices, n))
+        if is_lazy(self, self._slicings):
+            refuse_lazy(self)
 
     def _check_margins(self) -> None:
         """Reject a zero margin under a non-inferiority test: it can never pass."""
@@ -311,34 +316,45 @@ class QualityCheck:
                 b.add(self._judge_golden(b, deadline))
             predictions = None if self.labels is None else self._candidate_predictions(deadline)
         if predictions is not None and self.labels is not None:
-            problem = self._prediction_problem(predictions, "predictions")
-            if problem is None and self.baseline_predictions is not None:
-                problem = self._prediction_problem(
-                    self.baseline_predictions, "baseline_predictions"
-                )
+            models = {
+                "predictions": predictions,
+                "baseline_predictions": self.baseline_predictions,
+            }
+            lazy = is_lazy(self, self._slicings)
+            facts = lazy_facts(self.labels, models) if lazy else {}
+            problem = None
+            for what, values in models.items():
+                if problem is None and values is not None:
+                    bad = facts.get((what, "bad"), 0) if lazy else None
+                    problem = self._prediction_problem(values, what, bad)
             if problem is not None:
                 b.add(problem)
             else:
-                coded = task_inputs(
-                    self.task,
-                    self.class_list(),
-                    self.labels,
-                    predictions,
-                    self.baseline_predictions,
-                )
+                metrics = [*self.metric_limits, *self.max_regression, *self.max_improvement]
+                rng = ctx.rng("quality")
+                if lazy:
+                    coded, evaluation = lazy_evaluation(self, facts, self._slicings, metrics, rng)
+                else:
+                    coded = task_inputs(
+                        self.task,
+                        self.class_list(),
+                        self.labels,
+                        predictions,
+                        self.baseline_predictions,
+                    )
+                    evaluation = Evaluation(
+                        coded.labels,
+                        coded.predictions,
+                        coded.baseline,
+                        self._slicings,
+                        coded.task,
+                        metrics,
+                        self.n_resamples,
+                        rng,
+                    )
                 b.detail("task", coded.task)
                 if coded.classes is not None:
                     b.detail("classes", coded.classes.tolist())
-                evaluation = Evaluation(
-                    coded.labels,
-                    coded.predictions,
-                    coded.baseline,
-                    self._slicings,
-                    coded.task,
-                    [*self.metric_limits, *self.max_regression, *self.max_improvement],
-                    self.n_resamples,
-                    ctx.rng("quality"),
-                )
                 self._judge_limits(evaluation, b, rows)
                 if coded.baseline is not None:
                     self._judge_baseline(evaluation, b, rows)
@@ -374,7 +390,11 @@ class QualityCheck:
         assert predictions is not None
         return predictions
 
-    def _prediction_problem(self, predictions: np.ndarray, what: str) -> Finding | None:
+    def _prediction_problem(
+        self, predictions: np.ndarray, what: str, bad: int | None = None
+    ) -> Finding | None:
+        """A FAIL for predictions of the wrong shape or with NaN rows (``bad``: their
+        number, when known), else None."""
         assert self.labels is not None
         n = len(self.labels)
         if predictions.ndim not in (1, 2) or len(predictions) != n:
@@ -386,17 +406,17 @@ class QualityCheck:
                 f"{what} have shape {predictions.shape} but there are {n:,} labels: the "
                 "model must return one prediction per evaluation example",
             )
-        if not all_finite(predictions):  # NaN rows: the model's fault, judged not raised
+        if bad is None and not all_finite(predictions):
             bad = int(np.count_nonzero(~np.isfinite(predictions).reshape(n, -1).all(axis=1)))
-            if bad:
-                return Finding(
-                    what,
-                    Status.FAIL,
-                    float(bad),
-                    "0 non-finite rows",
-                    f"{bad:,} of {n:,} {what} rows contain NaN or infinity: the model "
-                    "produces invalid outputs, so no metric can be judged",
-                )
+        if bad:  # NaN rows: the model's fault, judged not raised
+            return Finding(
+                what,
+                Status.FAIL,
+                float(bad),
+                "0 non-finite rows",
+                f"{bad:,} of {n:,} {what} rows contain NaN or infinity: the model "
+                "produces invalid outputs, so no metric can be judged",
+            )
         return None
 
     def _judge_golden(self, b: ResultBuilder, deadline: Deadline) -> Finding:
@@ -523,7 +543,7 @@ class QualityCheck:
     def _slice_tests(self, evaluation: Evaluation) -> list[PairedTest]:
         tests: list[PairedTest] = []
         for slicing, codes in self._slicings.items():
-            counts = sliced_sum(codes.codes, codes.n_slices)
+            counts = evaluation.slice_counts(slicing)
             for name, condition in self.max_regression.items():
                 for code in np.flatnonzero(counts).tolist():
                     label = f"{slicing}={codes.names[code]}"

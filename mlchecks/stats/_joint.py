@@ -38,6 +38,7 @@ __all__ = [
     "joint_counts",
     "mean_terms",
     "merge_moments",
+    "merge_terms",
     "predicted_block",
 ]
 
@@ -172,8 +173,8 @@ def merge_moments(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> tuple[Any
     return n, mean_a + delta * share, m2_a + m2_b + delta * delta * n_a * share
 
 
-def _merge(total: Moments, block: Moments) -> Moments:
-    """Per-slice moments merged with those of one more block."""
+def merge_terms(total: Moments, block: Moments) -> Moments:
+    """Per-slice `Moments` (of `mean_terms`) merged with those of the rows that follow."""
     n, mean_c, m2_c = merge_moments((total[0], total[3], total[4]), (block[0], block[3], block[4]))
     _, mean_d, m2_d = merge_moments((total[0], total[5], total[6]), (block[0], block[5], block[6]))
     return (n, total[1] + block[1], total[2] + block[2], mean_c, m2_c, mean_d, m2_d)
@@ -236,5 +237,5 @@ def mean_terms(
         diff = tc - tb
         for i, k in enumerate(sizes):
             codes = None if i == 0 else slicings[i - 1][start:stop]
-            totals[i] = _merge(totals[i], _block_moments(codes, k, tc, tb, diff))
+            totals[i] = merge_terms(totals[i], _block_moments(codes, k, tc, tb, diff))
     return totals
