@@ -5,7 +5,8 @@ preceded by an HTML comment ``<!-- no-test -->`` is shown but not run (for snipp
 a live external system). A block preceded by ``<!-- server -->`` needs a running model server:
 the server's own tests run it against the server they start (`tests/serving/_pages.py`), and
 `test_server_pages_are_run` checks that a test does. A block followed directly by a
-```` ```text ```` block must print exactly that text.
+```` ```text ```` block must print exactly that text, and a ``print(...)`` with a comment
+after it must print what the comment says (`_doc_outputs`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _doc_outputs import run_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -53,9 +55,8 @@ def test_code_blocks_run(
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, (code, shown) in enumerate(zip(blocks(page), outputs(page), strict=True), start=1):
-        compiled = compile(code, f"{page.relative_to(ROOT)}[block {number}]", "exec")
         capsys.readouterr()
-        exec(compiled, namespace)
+        run_checked(code, f"{page.relative_to(ROOT)}[block {number}]", namespace)
         if shown is not None:  # the page shows what the block prints: exactly that
             assert shown == capsys.readouterr().out, f"block {number}"
     assert os.getcwd() == str(tmp_path)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from _doc_outputs import run_checked
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_BLOCK = re.compile(r"<!-- server -->\s*```python\n(.*?)```", re.S)
 
@@ -41,7 +43,7 @@ def run_server_blocks(
     for number, code in enumerate(blocks, start=1):
         for old, new in replacements.items():
             code = code.replace(old, new)
-        exec(compile(code, f"{page}[server block {number}]", "exec"), scope)
+        run_checked(code, f"{page}[server block {number}]", scope)
     return scope
 
 
@@ -55,7 +57,7 @@ def run_block(code: str, where: str, scope: dict[str, Any], expected: str | None
     what it prints must be exactly that."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, where, "exec"), scope)
+        run_checked(code, where, scope)
     if expected is not None:
         assert printed.getvalue() == expected, f"{where} printed:\n{printed.getvalue()}"
 
