@@ -78,3 +78,14 @@ def test_server_pages_are_run() -> None:
     tests = "\n".join(p.read_text() for p in (ROOT / "tests" / "serving").glob("test_*.py"))
     pages = [p for p in PAGES if "<!-- server -->" in p.read_text()]
     assert [] == [str(p.relative_to(ROOT)) for p in pages if p.name not in tests]
+
+
+@pytest.mark.parametrize(
+    "page", sorted((ROOT / "docs" / "checks").glob("*.md")), ids=lambda p: p.name
+)
+def test_check_pages_end_with_the_way_to_your_own_system(page: Path) -> None:
+    """Every check page ends with links to plugging in a trainer, a server, and the servers."""
+    last = page.read_text().rstrip().splitlines()[-1]
+    wanted = ["plug_in_your_trainer.md", "plug_in_your_server.md"]
+    wanted += [f"servers/{p.name}" for p in sorted((ROOT / "docs" / "servers").glob("*.md"))]
+    assert [w for w in wanted if w not in last] == []
