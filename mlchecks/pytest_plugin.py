@@ -1,15 +1,11 @@
-"""The mlchecks pytest plugin (registered through the ``pytest11`` entry point).
+"""How the mlchecks pytest plugin (`mlchecks_pytest`) explains failed assertions.
 
-It costs nothing when unused: it imports nothing beyond what ``import mlchecks`` does,
-defers the rest to the hooks and the fixture, and `pytest_assertrepr_compare` returns None
-at once unless an assertion compares a `Status`, `Result` or `SuiteResult`.
+The plugin loads this module only when a failed assertion compares mlchecks objects:
 
 - A failed ``assert result.status == Status.PASS`` shows the text report of ``result``
   (found among the asserting function's local values) instead of two enum reprs.
 - Its lines are stripped of escape sequences and control characters, and URL passwords
   are hidden, whatever the checks' names and messages hold.
-- ``pytest --mlchecks-seed N`` sets the seed of the ``mlchecks_context`` fixture, and the
-  header of the run says which seed it used.
 """
 
 from __future__ import annotations
@@ -17,27 +13,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from mlchecks._text import printable, redact
-from mlchecks._version import package_version
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from mlchecks.check import Context
     from mlchecks.result import Result, Status
     from mlchecks.suite import SuiteResult
 
-__all__ = [
-    "mlchecks_context",
-    "pytest_addoption",
-    "pytest_assertrepr_compare",
-    "pytest_report_header",
-]
+__all__ = ["explain_comparison"]
 
 # Frames of these packages sit between the failing assert and the hook.
-_MACHINERY = ("_pytest.", "pluggy.", "pytest.", __name__)
+_MACHINERY = ("_pytest.", "pluggy.", "pytest.", "mlchecks_pytest", __name__)
 _MAX_FRAMES = 40
 
 _MEANING = {
@@ -49,39 +34,16 @@ _MEANING = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--mlchecks-seed``, the seed of the ``mlchecks_context`` fixture."""
-    group = parser.getgroup("mlchecks")
-    group.addoption(
-        "--mlchecks-seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="root seed of the mlchecks_context fixture (default: 0)",
-    )
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    """``mlchecks <version> (--mlchecks-seed=N)``: what reproduces the run."""
-    seed = config.getoption("mlchecks_seed", default=0)
-    return f"mlchecks {package_version()} (--mlchecks-seed={seed})"
-
-
-@pytest.fixture
-def mlchecks_context(request: pytest.FixtureRequest, tmp_path: Path) -> Context:
-    """A `Context` with the ``--mlchecks-seed`` seed and the test's ``tmp_path`` as workdir."""
-    from mlchecks.check import Context
-
-    return Context(seed=request.config.getoption("mlchecks_seed"), workdir=tmp_path)
-
-
-def pytest_assertrepr_compare(
-    config: pytest.Config, op: str, left: object, right: object
-) -> list[str] | None:
+def explain_comparison(op: str, left: object, right: object) -> list[str] | None:
     """Readable lines for failed comparisons of `Status`, `Result` and `SuiteResult`.
 
-    Returns None (pytest's own explanation) for anything else, without importing mlchecks:
-    no mlchecks object can exist before ``mlchecks.result`` is imported.
+    Returns None (pytest's own explanation) for anything else.
+
+    >>> from mlchecks import Status
+    >>> explain_comparison("==", Status.FAIL, "pass")[1]
+    'a Status never equals a string: compare with Status.PASS, or compare status.value with the string'
+    >>> explain_comparison("==", 1, 2) is None
+    True
     """
     result_module = sys.modules.get("mlchecks.result")
     if result_module is None:

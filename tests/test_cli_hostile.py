@@ -12,7 +12,7 @@ import pytest
 
 from mlchecks import Result, Status, Suite
 from mlchecks.cli import _emit, main
-from mlchecks.pytest_plugin import pytest_assertrepr_compare
+from mlchecks_pytest import pytest_assertrepr_compare
 from mlchecks.testing import StaticCheck
 
 SECRET = "hunter2"

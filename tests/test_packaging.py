@@ -39,7 +39,8 @@ class TestPackaging:
         assert "mlchecks/checks/canary.py" in names
         assert not [n for n in names if n.startswith("tests/")]
         assert "mlchecks = mlchecks.cli:main" in text
-        assert "mlchecks = mlchecks.pytest_plugin" in text
+        assert "mlchecks = mlchecks_pytest" in text
+        assert "mlchecks_pytest/__init__.py" in names
 
     def test_sdist_holds_tests_docs_and_examples(self, dist: Path) -> None:
         """The sdist is enough to run the tests and read the docs."""

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from mlchecks import __version__
-from mlchecks.pytest_plugin import pytest_assertrepr_compare
+from mlchecks_pytest import pytest_assertrepr_compare
 from mlchecks.result import Finding, Result, Status
 
 SUITE_MODULE = """
@@ -222,13 +222,24 @@ class TestAssertreprCompareHook:
 
 
 class TestPluginExtras:
-    """The report header and the mlchecks_context fixture."""
+    """The seed line at the end of a run and the mlchecks_context fixture."""
 
-    def test_report_header(self, pytester: pytest.Pytester) -> None:
-        """The header names the mlchecks version and the seed."""
+    def test_the_seed_is_reported_when_given(self, pytester: pytest.Pytester) -> None:
+        """With --mlchecks-seed the end of the run names the mlchecks version and the seed."""
         pytester.makepyfile("def test_nothing():\n    pass\n")
         result = pytester.runpytest("--mlchecks-seed", "11")
-        result.stdout.fnmatch_lines([f"mlchecks {__version__} (--mlchecks-seed=11)"])
+        result.stdout.fnmatch_lines(
+            [f"mlchecks {__version__}: --mlchecks-seed=11 (0 tests used mlchecks_context)"]
+        )
+
+    def test_the_seed_is_reported_when_the_fixture_is_used(
+        self, pytester: pytest.Pytester
+    ) -> None:
+        pytester.makepyfile("def test_context(mlchecks_context):\n    pass\n")
+        result = pytester.runpytest()
+        result.stdout.fnmatch_lines(
+            [f"mlchecks {__version__}: --mlchecks-seed=0 (1 test used mlchecks_context)"]
+        )
 
     def test_context_fixture(self, pytester: pytest.Pytester) -> None:
         """mlchecks_context has the option's seed and the test's tmp_path as workdir."""
@@ -251,7 +262,28 @@ def test_context(mlchecks_context, tmp_path):
 
 
 class TestImportCost:
-    """Importing mlchecks does not import pytest."""
+    """Importing mlchecks does not import pytest; an unrelated pytest session costs nothing."""
+
+    def test_a_session_that_uses_no_mlchecks_feature_loads_nothing_of_it(
+        self, pytester: pytest.Pytester
+    ) -> None:
+        """The plugin is loaded, yet mlchecks and numpy are not, and nothing is printed."""
+        pytester.makepyfile(
+            """
+import sys
+
+def test_unrelated():
+    assert [1, 2] == [1, 2]
+
+def test_nothing_of_mlchecks_was_imported():
+    loaded = [m for m in ("mlchecks", "numpy", "scipy", "attrs") if m in sys.modules]
+    assert loaded == []
+"""
+        )
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(["plugins:*mlchecks-*"])  # the plugin was loaded
+        assert [line for line in result.outlines if line.startswith("mlchecks ")] == []
 
     def test_import_mlchecks_does_not_import_pytest(self) -> None:
         """A fresh interpreter that imports mlchecks has no pytest module loaded."""
