@@ -9,14 +9,25 @@ compute the few numbers the check needs up front in one `dask.compute`.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlchecks._validate import describe
 from mlchecks.exceptions import InvalidInput
 
-__all__ = ["compute", "dask_module", "is_dask", "lazy_array", "row_blocks", "take_rows"]
+if TYPE_CHECKING:
+    from mlchecks.stats.sliced import SliceCodes
+
+__all__ = [
+    "compute",
+    "dask_module",
+    "is_dask",
+    "lazy_array",
+    "lazy_slices",
+    "row_blocks",
+    "take_rows",
+]
 
 
 def is_dask(value: object) -> bool:
@@ -104,3 +115,28 @@ def row_blocks(columns: list[Any]) -> tuple[list[int], list[list[Any]]]:
         blocks.append(list(pieces[:, 0] if x.ndim == 2 else pieces))
     starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int).tolist()
     return starts, blocks
+
+
+def lazy_slices(value: Any, name: str) -> SliceCodes:
+    """Dask slice ids ``0..k-1`` as codes, like integer ids in memory (slice ``i`` is named
+    ``str(i)``); the codes stay lazy, their range is computed on the workers.
+
+    Raises:
+        InvalidInput: naming ``name``, for ids that are not integers ``0..k-1`` (with ``k``
+            at most the number of examples, or `MAX_EMPTY_SLICES`).
+    """
+    from mlchecks.stats.sliced import MAX_EMPTY_SLICES, SliceCodes
+
+    codes = lazy_array(value, name, ndim=(1,))
+    if codes.dtype.kind not in "iu":
+        raise InvalidInput(
+            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got "
+            f"{codes.dtype}); encode other slice labels first"
+        )
+    low, high = (int(v) for v in compute(codes.min(), codes.max()))
+    if low < 0 or high >= max(len(codes), MAX_EMPTY_SLICES):
+        raise InvalidInput(
+            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got ids from "
+            f"{low} to {high}); encode sparse or negative ids first"
+        )
+    return SliceCodes(codes, tuple(str(i) for i in range(high + 1)))

@@ -19,13 +19,16 @@ UNKNOWN = "0.0.0+unknown"
 def package_version() -> str:
     """The installed distribution's version (`UNKNOWN` when mlchecks is not installed).
 
+    The distribution is ``mlchecks-infra`` (the name ``mlchecks`` on PyPI belongs to an
+    unrelated project); the import name is ``mlchecks``.
+
     `importlib.metadata` costs about 50 ms to import, so it loads here, on first use, not
     with ``import mlchecks``.
     """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("mlchecks")
+        return version("mlchecks-infra")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return UNKNOWN
 

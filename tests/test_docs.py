@@ -49,7 +49,7 @@ def test_code_blocks_run(
     missing = sorted(m for m in needs if importlib.util.find_spec(m) is None)
     if missing:
         pytest.skip(
-            f"{page.name} needs {', '.join(missing)} (pip install 'mlchecks[{missing[0]}]')"
+            f"{page.name} needs {', '.join(missing)} (pip install 'mlchecks-infra[{missing[0]}]')"
         )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -89,3 +89,40 @@ def test_check_pages_end_with_the_way_to_your_own_system(page: Path) -> None:
     wanted = ["plug_in_your_trainer.md", "plug_in_your_server.md"]
     wanted += [f"servers/{p.name}" for p in sorted((ROOT / "docs" / "servers").glob("*.md"))]
     assert [w for w in wanted if w not in last] == []
+
+
+INSTALL = re.compile(r"pip install ([^`\n#]*)")
+#: The distribution's name on PyPI (`mlchecks` there is an unrelated project).
+DISTRIBUTION = "mlchecks-infra"
+
+
+def _extras() -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return set(project["optional-dependencies"])
+
+
+@pytest.mark.parametrize(
+    "page",
+    [*PAGES, *sorted((ROOT / "mlchecks").rglob("*.py")), *sorted((ROOT / "examples").glob("*"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_install_lines_install_this_project(page: Path) -> None:
+    """Every ``pip install`` line names this project as ``mlchecks-infra`` (or a checkout,
+    ``.``), with extras that exist; the bare name ``mlchecks`` installs someone else's."""
+    if page.is_dir():
+        return
+    known = _extras()
+    wrong = []
+    for line in INSTALL.findall(page.read_text(errors="replace")):
+        for word in line.replace("'", '"').split():
+            word = word.strip('"')
+            name, _, extras = word.partition("[")
+            if name in ("mlchecks", "mlchecks[") or word.startswith("mlchecks["):
+                wrong.append(word)
+            elif name in (DISTRIBUTION, ".", "-e."):
+                unknown = set(extras.rstrip("]").split(",")) - known - {""}
+                if unknown:
+                    wrong.append(word)
+    assert wrong == []

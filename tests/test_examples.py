@@ -157,7 +157,7 @@ class TestMLServerCanaryRollback:
 
 
 @pytest.mark.integration
-@requires("torch", "torch is not installed (pip install 'mlchecks[torch]')")
+@requires("torch", "torch is not installed (pip install 'mlchecks-infra[torch]')")
 class TestPyTorchTrainingScript:
     def test_training_script_passes_its_checks(self, tmp_path: Path) -> None:
         """The preflight checks pass, the model trains, and the quality gate lets it export."""

@@ -30,7 +30,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TestPackaging:
     def test_wheel_holds_the_package_and_its_marker(self, dist: Path) -> None:
         """The wheel ships every module, py.typed and the console script and pytest plugin."""
-        (wheel,) = dist.glob("mlchecks-*.whl")
+        (wheel,) = dist.glob("mlchecks_infra-*.whl")
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
             entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -44,20 +44,21 @@ class TestPackaging:
 
     def test_sdist_holds_tests_docs_and_examples(self, dist: Path) -> None:
         """The sdist is enough to run the tests and read the docs."""
-        (sdist,) = dist.glob("mlchecks-*.tar.gz")
+        (sdist,) = dist.glob("mlchecks_infra-*.tar.gz")
         with tarfile.open(sdist) as archive:
             names = archive.getnames()
         for part in ("tests/test_suite.py", "docs/index.md", "examples/custom_check.py"):
             assert any(n.endswith(part) for n in names), part
 
-    def test_installed_wheel_runs_the_demo(self, dist: Path, tmp_path: Path) -> None:
-        """A fresh virtual environment with only the wheel (and its dependencies) runs the demo."""
-        (wheel,) = dist.glob("mlchecks-*.whl")
+    def test_the_distribution_name_installs_this_project(self, dist: Path, tmp_path: Path) -> None:
+        """In a fresh virtual environment, the docs' install line (the distribution name with
+        an extra, found among the built wheels) installs this project: it runs the demo."""
         env = tmp_path / "venv"
         venv.create(env, with_pip=True)
         python = env / "bin" / "python"
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+            [str(python), "-m", "pip", "install", "--quiet", "--find-links", str(dist)]
+            + ["mlchecks-infra[progress]"],
             check=True,
             capture_output=True,
             text=True,

@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 
 from mlchecks._chunks import is_chunks, spill
-from mlchecks._dask import is_dask, lazy_array
+from mlchecks._dask import is_dask, lazy_array, lazy_slices
 from mlchecks._fields import renamed, tolerance
 from mlchecks._labels import check_label_range, encode_labels, infer_task, unique_classes
 from mlchecks._validate import as_array, describe, is_numeric, raw_labels, to_array
@@ -24,7 +24,6 @@ from mlchecks.conditions import AtLeast, AtMost, Between, NoWorseThan
 from mlchecks.exceptions import InvalidInput
 from mlchecks.result import Status
 from mlchecks.stats.metrics import METRICS, Metric, get_metric
-from mlchecks.stats.sliced import lazy_slices
 
 __all__ = [
     "Floor",

@@ -14,11 +14,11 @@ import attrs
 import numpy as np
 
 from mlchecks._chunks import is_chunks, spill
-from mlchecks._dask import is_dask, lazy_array
+from mlchecks._dask import is_dask, lazy_array, lazy_slices
 from mlchecks._fields import name_field
 from mlchecks._validate import as_array, check_same_length, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats.sliced import SliceCodes, encode_slicings, lazy_slices
+from mlchecks.stats.sliced import SliceCodes, encode_slicings
 
 __all__ = [
     "TrainingRun",

@@ -1,6 +1,6 @@
 """Keras 3 adapter: `KerasTrainer` wraps a compiled ``keras.Model`` as a `Trainer`.
 
-Install with ``pip install "mlchecks[keras]"``. Keras runs on its PyTorch backend here (no
+Install with ``pip install "mlchecks-infra[keras]"``. Keras runs on its PyTorch backend here (no
 TensorFlow needed): set the environment variable ``KERAS_BACKEND=torch`` before Keras is
 first imported. Keras is imported only when a `KerasTrainer` is built.
 
@@ -47,7 +47,7 @@ def _import_keras() -> Any:
         import keras
     except ImportError as exc:  # pragma: no cover - keras is installed where this is tested
         raise MissingDependency(
-            'KerasTrainer needs Keras 3: pip install "mlchecks[keras]"'
+            'KerasTrainer needs Keras 3: pip install "mlchecks-infra[keras]"'
         ) from exc
     return keras
 

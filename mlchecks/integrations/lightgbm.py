@@ -1,6 +1,6 @@
 """LightGBM adapter: `LightGBMTrainer` drives ``lightgbm.train`` as a `Trainer`, rounds as steps.
 
-Install with ``pip install "mlchecks[lightgbm]"``; LightGBM is imported only when a
+Install with ``pip install "mlchecks-infra[lightgbm]"``; LightGBM is imported only when a
 `LightGBMTrainer` is built, so importing this module costs nothing.
 
 Each `train_step` adds ``rounds_per_step`` boosting rounds to the current booster with
@@ -41,7 +41,7 @@ def _import_lightgbm() -> Any:
         import lightgbm
     except ImportError as exc:
         raise MissingDependency(
-            'LightGBMTrainer needs LightGBM: pip install "mlchecks[lightgbm]"'
+            'LightGBMTrainer needs LightGBM: pip install "mlchecks-infra[lightgbm]"'
         ) from exc
     return lightgbm
 

@@ -1,7 +1,7 @@
 """PyTorch Lightning adapter: `LightningTrainer` drives a ``LightningModule`` through its
 ``Trainer`` one optimizer step at a time.
 
-Install with ``pip install "mlchecks[lightning]"`` (the ``lightning`` package; the older
+Install with ``pip install "mlchecks-infra[lightning]"`` (the ``lightning`` package; the older
 ``pytorch_lightning`` package works too). Lightning is imported only when a
 `LightningTrainer` is built.
 
@@ -71,7 +71,7 @@ def _import_lightning() -> Any:
             import pytorch_lightning as pl  # type: ignore[no-redef]
         except ImportError as exc:  # pragma: no cover - installed where this is tested
             raise MissingDependency(
-                'LightningTrainer needs Lightning: pip install "mlchecks[lightning]"'
+                'LightningTrainer needs Lightning: pip install "mlchecks-infra[lightning]"'
             ) from exc
     return pl
 

@@ -4,7 +4,7 @@ A "step" is ``partial_fit`` on one batch for estimators that learn incrementally
 on the batches seen so far for those that do not (forests, boosting, ``Pipeline``), or a
 ``warm_start`` growth of an ensemble (see `SklearnTrainer`).
 
-Install with ``pip install "mlchecks[sklearn]"``; scikit-learn is imported only when a
+Install with ``pip install "mlchecks-infra[sklearn]"``; scikit-learn is imported only when a
 loss is computed, so importing this module costs nothing.
 
 >>> import numpy as np
@@ -48,7 +48,7 @@ def _import_sklearn() -> Any:
         import sklearn.metrics
     except ImportError as exc:  # pragma: no cover - scikit-learn is installed where tested
         raise MissingDependency(
-            'SklearnTrainer needs scikit-learn: pip install "mlchecks[sklearn]"'
+            'SklearnTrainer needs scikit-learn: pip install "mlchecks-infra[sklearn]"'
         ) from exc
     return sklearn
 

@@ -1,6 +1,6 @@
 """PyTorch adapter: `TorchTrainer` wraps a module, optimizer and loss as a `Trainer`.
 
-Install with ``pip install "mlchecks[torch]"``; torch is imported only when a
+Install with ``pip install "mlchecks-infra[torch]"``; torch is imported only when a
 `TorchTrainer` is built, so importing this module costs nothing.
 
 `record_run` trains any `Trainer` over batches and returns the
@@ -48,7 +48,7 @@ def _import_torch() -> Any:
         import torch
     except ImportError as exc:  # pragma: no cover - torch is installed where this is tested
         raise MissingDependency(
-            'TorchTrainer needs PyTorch: pip install "mlchecks[torch]"'
+            'TorchTrainer needs PyTorch: pip install "mlchecks-infra[torch]"'
         ) from exc
     return torch
 

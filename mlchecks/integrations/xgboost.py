@@ -1,6 +1,6 @@
 """XGBoost adapter: `XGBoostTrainer` drives ``xgboost.train`` as a `Trainer`, rounds as steps.
 
-Install with ``pip install "mlchecks[xgboost]"`` (or ``pip install xgboost-cpu`` for the
+Install with ``pip install "mlchecks-infra[xgboost]"`` (or ``pip install xgboost-cpu`` for the
 CPU-only wheel); XGBoost is imported only when an `XGBoostTrainer` is built, so importing
 this module costs nothing.
 
@@ -42,7 +42,7 @@ def _import_xgboost() -> Any:
         import xgboost
     except ImportError as exc:
         raise MissingDependency(
-            'XGBoostTrainer needs XGBoost: pip install "mlchecks[xgboost]"'
+            'XGBoostTrainer needs XGBoost: pip install "mlchecks-infra[xgboost]"'
         ) from exc
     return xgboost
 

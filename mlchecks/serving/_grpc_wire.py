@@ -47,7 +47,7 @@ __all__ = [
 PROTO = Path(__file__).resolve().parent / "proto" / "open_inference.proto"
 #: The gRPC service every V2 server answers (Triton, MLServer, KServe).
 SERVICE = "inference.GRPCInferenceService"
-INSTALL = 'pip install "mlchecks[grpc]"'
+INSTALL = 'pip install "mlchecks-infra[grpc]"'
 
 # The typed-contents field of each datatype (FP16 has none: it travels raw).
 _CONTENTS = {

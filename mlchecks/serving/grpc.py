@@ -4,7 +4,7 @@ gRPC is the default transport of Triton, MLServer and KServe. `V2GrpcEndpoint` h
 constructor, methods and semantics of `mlchecks.serving.V2Endpoint` (the HTTP client), so
 either works wherever the other does: in `V2Deployment`, `V2ModelsDeployment`,
 `CanaryCheck` and `RollbackCheck`. It needs the ``grpc`` extra
-(``pip install "mlchecks[grpc]"``: grpcio and grpcio-tools); importing
+(``pip install "mlchecks-infra[grpc]"``: grpcio and grpcio-tools); importing
 `mlchecks.serving` does not import them.
 
 The messages come from ``proto/open_inference.proto`` (written from the public

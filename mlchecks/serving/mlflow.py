@@ -36,7 +36,7 @@ from mlchecks.protocols import Response
 
 __all__ = ["MLflowDeployment", "MLflowEndpoint"]
 
-_INSTALL = 'pip install "mlchecks[mlflow]"'
+_INSTALL = 'pip install "mlchecks-infra[mlflow]"'
 
 
 def _require_mlflow(who: str) -> None:

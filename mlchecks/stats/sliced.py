@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mlchecks._dask import compute, is_dask, lazy_array
+from mlchecks._dask import is_dask, lazy_array
 from mlchecks._validate import as_array, as_int64, as_labels, check_int, describe, raw_labels
 from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._rows import all_finite
@@ -32,7 +32,6 @@ __all__ = [
     "SliceCodes",
     "encode_slices",
     "encode_slicings",
-    "lazy_slices",
     "slice_groups",
     "sliced_accuracy",
     "sliced_confusion",
@@ -381,29 +380,6 @@ def encode_slicings(slices: Any, n: int | None = None) -> dict[str, SliceCodes]:
             out[key] = encode_slices(value, n, name=f"slices[{key!r}]")
         return out
     return {"slice": encode_slices(slices, n)}
-
-
-def lazy_slices(value: Any, name: str) -> SliceCodes:
-    """Dask slice ids ``0..k-1`` as codes, like integer ids in memory (slice ``i`` is named
-    ``str(i)``); the codes stay lazy, their range is computed on the workers.
-
-    Raises:
-        InvalidInput: naming ``name``, for ids that are not integers ``0..k-1`` (with ``k``
-            at most the number of examples, or `MAX_EMPTY_SLICES`).
-    """
-    codes = lazy_array(value, name, ndim=(1,))
-    if codes.dtype.kind not in "iu":
-        raise InvalidInput(
-            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got "
-            f"{codes.dtype}); encode other slice labels first"
-        )
-    low, high = (int(v) for v in compute(codes.min(), codes.max()))
-    if low < 0 or high >= max(len(codes), MAX_EMPTY_SLICES):
-        raise InvalidInput(
-            f"'{name}' must be integer slice ids 0..k-1 when it is a Dask array (got ids from "
-            f"{low} to {high}); encode sparse or negative ids first"
-        )
-    return SliceCodes(codes, tuple(str(i) for i in range(high + 1)))
 
 
 def sliced_sum(codes: Any, n_slices: int, values: Any = None) -> np.ndarray:

@@ -141,7 +141,7 @@ class TestReportInChromium:
             assert "<svg" in section, f"no figure in the {name} section"
             assert "<figcaption>" in section
             assert "could not be drawn" not in section
-        assert "install <code>mlchecks[plot]</code>" not in dom
+        assert "install <code>mlchecks-infra[plot]</code>" not in dom
 
     def test_failing_check_is_the_fault(self, reports: dict[str, tuple[SuiteResult, Path]]) -> None:
         """The failing case fails exactly the check its fault targets."""

@@ -617,7 +617,7 @@ class TestWithoutMatplotlib:
         page = suite_to_html(SuiteResult(results=results, name="no plots"))
         assert "<svg" not in page
         assert 2 == page.count(PLOT_NOTE)
-        assert "install <code>mlchecks[plot]</code> for figures" in page
+        assert "install <code>mlchecks-infra[plot]</code> for figures" in page
         assert "<table>" in page
         assert "slice.regression.accuracy" in page
         assert "region=east" in page

@@ -32,7 +32,7 @@ from mlchecks.result import Status
 from mlchecks.serving import V2Deployment, V2Error, V2GrpcEndpoint, V2ModelsDeployment
 from mlchecks.serving._grpc_wire import SERVICE
 
-grpc = pytest.importorskip("grpc", reason='grpcio is not installed (pip install "mlchecks[grpc]")')
+grpc = pytest.importorskip("grpc", reason='grpcio is not installed (pip install "mlchecks-infra[grpc]")')
 
 TYPED = {
     "fp32": np.array([[0.5, -1.25], [3.0, 1e-3]], dtype=np.float32),
@@ -215,7 +215,7 @@ class TestConstruction:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
         )
         assert 0 == done.returncode, done.stderr
-        assert 'pip install "mlchecks[grpc]"' in done.stdout
+        assert 'pip install "mlchecks-infra[grpc]"' in done.stdout
 
 
 # ------------------------------------------------------------------ stand-in server

@@ -24,7 +24,7 @@ Each figure reads its data through one accessor in its module (`loss_curves`,
 Importing this package does not import matplotlib: each function imports it when it
 draws, renders with `matplotlib.figure.Figure` (never pyplot, so the user's backend and
 open figures are untouched) inside `matplotlib.rc_context`, and returns a note asking to
-install ``mlchecks[plot]`` when matplotlib is missing. A result without the data a figure
+install ``mlchecks-infra[plot]`` when matplotlib is missing. A result without the data a figure
 needs gets no figure. Every string from a check is escaped: matplotlib escapes text inside
 the SVG, captions go through `html.escape`, and a ``$`` in a name is escaped so it never
 starts math text.

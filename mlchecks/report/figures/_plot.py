@@ -51,7 +51,7 @@ __all__ = [
 
 #: What the report shows in place of figures when matplotlib is not installed.
 PLOT_NOTE = (
-    '<p class="mlc-muted">Figures need matplotlib: install <code>mlchecks[plot]</code> '
+    '<p class="mlc-muted">Figures need matplotlib: install <code>mlchecks-infra[plot]</code> '
     "for figures.</p>"
 )
 
