@@ -351,7 +351,7 @@ def score_table(result: SuiteResult) -> str:
     ]
     for row in score_rows(result.results, score):
         lines.append(f"{row.test}  {row.title:<{width}}  {row.points:>6.1f}  {row.how}")
-    lines.append(f"Total: {score.total:g} / {score.maximum:g}. {score.reading}")
+    lines.append(f"Total: {score.total:g} / {score.maximum:g} rubric tests. {score.reading}")
     return "\n".join(lines)
 
 

@@ -123,25 +123,43 @@ def _points(value: Any) -> dict[int, float]:
     return out
 
 
+def _failing(value: Any) -> tuple[int, ...]:
+    """``MLTestScore.failing``: rubric tests 1..7 whose automated checks did not pass."""
+    try:
+        if isinstance(value, str | bytes | Mapping):
+            raise TypeError
+        items = list(value)
+    except TypeError:
+        raise InvalidInput(
+            f"'failing' must be a list of rubric tests 1..7 (got {_shown(value)})"
+        ) from None
+    return tuple(sorted({_test_number(v, "failing") for v in items}))
+
+
 @attrs.frozen
 class MLTestScore:
     """The infrastructure section of the ML Test Score.
 
     Each rubric test earns 1.0 when an automated check for it ran and passed, 0.5 when it
     is declared done by hand (``Suite(..., manual={3: "runbook link"})``), and 0 otherwise.
+    The paper's reading of the total applies to a system whose checks pass: while a check
+    fails (``failing``), the reading says so instead of praising the total.
 
     >>> score = MLTestScore.from_results(
-    ...     [Result("repro", Status.PASS, rubric=1), Result("canary", Status.FAIL, rubric=6)],
+    ...     [Result("repro", Status.PASS, rubric=1), Result("quality", Status.PASS, rubric=4)],
     ...     manual={7: "rollback runbook"},
     ... )
     >>> score.points[1], score.points[6], score.points[7], score.total
-    (1.0, 0.0, 0.5, 1.5)
-    >>> score.reading
-    "There's been a first pass at basic productionization, but additional investment may be needed."
+    (1.0, 0.0, 0.5, 2.5)
+    >>> print(score.reading)
+    Reasonably tested, but it's possible that more of those tests and procedures may be automated.
+    >>> print(MLTestScore.from_results([Result("canary", Status.FAIL, rubric=6)]).reading)
+    Rubric test 6 failed: fix it first; the total counts only tests whose checks pass.
     """
 
     points: Mapping[int, float] = attrs.field(converter=_points)
     manual: Mapping[int, str] = attrs.field(factory=dict, converter=manual_tests)
+    failing: tuple[int, ...] = attrs.field(default=(), converter=_failing)
 
     @classmethod
     def from_results(
@@ -161,7 +179,8 @@ class MLTestScore:
                 points[test] = 0.5
             else:
                 points[test] = 0.0
-        return cls(points=points, manual=manual)
+        failing = tuple(t for t in RUBRIC_TESTS if t in ran and not all(r.passed for r in ran[t]))
+        return cls(points=points, manual=manual, failing=failing)
 
     @property
     def total(self) -> float:
@@ -175,7 +194,12 @@ class MLTestScore:
 
     @property
     def reading(self) -> str:
-        """The paper's reading of the total."""
+        """The paper's reading of the total, or what failed while a check fails."""
+        if self.failing:
+            tests = ", ".join(str(t) for t in self.failing)
+            failed = f"Rubric test{'s' if len(self.failing) > 1 else ''} {tests} failed"
+            them = "them" if len(self.failing) > 1 else "it"
+            return f"{failed}: fix {them} first; the total counts only tests whose checks pass."
         total = self.total
         for upper, words in _READINGS:
             if total <= upper:
@@ -190,16 +214,19 @@ class MLTestScore:
             "total": self.total,
             "maximum": self.maximum,
             "reading": self.reading,
+            "failing": list(self.failing),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MLTestScore:
         """Rebuild from `MLTestScore.to_dict` output."""
         points = {int(k): float(v) for k, v in data["points"].items()}
-        return cls(points=points, manual={int(k): v for k, v in data.get("manual", {}).items()})
+        manual = {int(k): v for k, v in data.get("manual", {}).items()}
+        return cls(points=points, manual=manual, failing=tuple(data.get("failing", ())))
 
     def __str__(self) -> str:
-        return f"ML Test Score (infrastructure): {self.total:g} / {self.maximum:g}. {self.reading}"
+        total = f"{self.total:g} / {self.maximum:g} rubric tests"
+        return f"ML Test Score (infrastructure): {total}. {self.reading}"
 
 
 class ScoreRow(NamedTuple):

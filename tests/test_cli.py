@@ -361,7 +361,7 @@ class TestScore:
         assert "1.0  automated: passing_check (PASS)" in out
         assert "0.0  automated: failing_check (FAIL)" in out
         assert "not covered" in out
-        assert out.strip().splitlines()[-1].startswith("Total: 1 / 7. ")
+        assert out.strip().splitlines()[-1].startswith("Total: 1 / 7 rubric tests. ")
 
     def test_score_as_json(self, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """``--json`` prints MLTestScore.to_dict() as JSON."""
@@ -382,7 +382,7 @@ class TestScore:
         assert 0 == main(["score", str(path)])
         out = capsys.readouterr().out
         assert "0.5  done by hand: runbook" in out
-        assert "Total: 1.5 / 7." in out
+        assert "Total: 1.5 / 7 rubric tests." in out
 
     def test_missing_file_exits_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A file that cannot be read is one line."""
@@ -499,7 +499,7 @@ class TestDemo:
         assert [(None, 3)] == demo.calls
         out = capsys.readouterr().out
         assert "reproducibility" in out
-        assert "Total: 2 / 7." in out
+        assert "Total: 2 / 7 rubric tests." in out
 
     def test_fault_is_passed_to_build_suite(
         self, demo: FakeDemo, capsys: pytest.CaptureFixture[str]

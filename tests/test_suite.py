@@ -481,3 +481,18 @@ class TestSuiteHolds:
             result = Suite(checks).run(executor=pool, fail_fast=True, progress=False)
         assert Status.ERROR == result.results[0].status
         assert result.results[1].status in (Status.SKIP, Status.PASS)
+
+
+def test_the_score_reading_never_praises_a_failing_system() -> None:
+    """6 / 7 with a failing check reads as a failure to fix, not 'exceptional'."""
+    results = [Result(f"c{t}", Status.PASS, rubric=t) for t in range(1, 8)]
+    passing = MLTestScore.from_results(results)
+    assert passing.reading.startswith("Exceptional")
+    assert str(passing).startswith("ML Test Score (infrastructure): 7 / 7 rubric tests.")
+    results[3] = Result("quality", Status.FAIL, rubric=4)
+    results.append(Result("canary_2", Status.ERROR, rubric=6))
+    failing = MLTestScore.from_results(results)
+    assert failing.total == 5.0
+    assert failing.failing == (4, 6)
+    assert failing.reading.startswith("Rubric tests 4, 6 failed: fix them first")
+    assert MLTestScore.from_dict(failing.to_dict()) == failing

@@ -202,22 +202,25 @@ def fmt_duration(seconds: float) -> str:
 
 
 def counts_phrase(statuses: Iterable[Status]) -> str:
-    """How many checks ended in each status, in words.
+    """How many checks ran and how many ended in each status, in words.
 
     >>> counts_phrase([Status.PASS, Status.FAIL, Status.ERROR, Status.ERROR])
-    '1 passed, 1 failed, 2 errors'
+    '4 checks: 1 passed, 1 failed, 2 errors'
+    >>> counts_phrase([Status.PASS])
+    '1 check: 1 passed'
     >>> counts_phrase([])
     'no checks'
     """
     counts = dict.fromkeys(STATUS_ORDER, 0)
     for status in statuses:
         counts[status] += 1
+    total = sum(counts.values())
     parts = []
     for status, n in counts.items():
         if n:
             one, many = _COUNT_WORDS[status]
             parts.append(f"{n} {one if n == 1 else many}")
-    return ", ".join(parts) or "no checks"
+    return f"{total} check{'s' if total > 1 else ''}: {', '.join(parts)}" if parts else "no checks"
 
 
 def rubric_label(result: Result) -> str:

@@ -151,10 +151,10 @@ def suite_to_text(sr: SuiteResult, color: bool = False) -> str:
     >>> from mlchecks.testing import StaticCheck
     >>> sr = Suite([StaticCheck("repro", Status.PASS, rubric=1, summary="churn 0")], name="demo")
     >>> print(suite_to_text(sr.run(progress=False)))  # doctest: +ELLIPSIS
-    mlchecks suite 'demo': PASS (1 passed) in ...s
+    mlchecks suite 'demo': PASS (1 check: 1 passed) in ...s
       PASS   repro    rubric 1  churn 0
-    ML Test Score (infrastructure): 1 / 7. Not totally untested, but it is worth considering the
-    possibility of serious holes in reliability.
+    ML Test Score (infrastructure): 1 / 7 rubric tests. Not totally untested, but it is worth
+    considering the possibility of serious holes in reliability.
     """
     sr = scrubbed_suite(sr, terminal=True)
     results = sr.results

@@ -95,7 +95,8 @@ class TestSuiteToText:
         """The first line names the suite, its status and how many checks ended how."""
         first = suite_to_text(mixed_result).splitlines()[0]
         assert first.startswith(
-            "mlchecks suite 'demo': ERROR (1 passed, 1 warning, 1 failed, 1 error, 1 skipped) in "
+            "mlchecks suite 'demo': ERROR (5 checks: 1 passed, 1 warning, 1 failed, 1 error, "
+            "1 skipped) in "
         )
 
     def test_one_row_per_check_with_its_status(
@@ -136,8 +137,9 @@ class TestSuiteToText:
         """The score and the paper's reading close the report, then the manual tests."""
         text = suite_to_text(mixed_result)
         score = mixed_result.score
-        assert f"ML Test Score (infrastructure): {score.total:g} / 7." in text
+        assert f"ML Test Score (infrastructure): {score.total:g} / 7 rubric tests." in text
         assert " ".join(text.split()).count(score.reading) == 1
+        assert score.reading.startswith("Rubric test 4 failed: fix it first")  # no praise
         assert text.splitlines()[-1].startswith("Done by hand: test 3: pipeline runbook")
 
     def test_lines_fit_100_columns(self, mixed_result: SuiteResult) -> None:
@@ -175,4 +177,4 @@ class TestSuiteToText:
         """An empty suite reports no checks and a zero score."""
         text = suite_to_text(SuiteResult([], name="empty"))
         assert text.startswith("mlchecks suite 'empty': PASS (no checks) in ")
-        assert "ML Test Score (infrastructure): 0 / 7." in text
+        assert "ML Test Score (infrastructure): 0 / 7 rubric tests." in text
