@@ -23,18 +23,31 @@ the mean is what a long record costs, amortized work included), the cost of a *f
 ``monitor.evidence()`` at every ``--every`` requests (what a progress line or a ``/status``
 request pays: mean and largest) and at the end, and the end's intervals one by one.
 
+With ``--baseline REV`` the same requests also go to the monitor of git revision ``REV``
+(its ``mlchecks`` copied under another name into a temporary directory and imported
+beside the current one), the two interleaved in one process (baseline first in odd
+repeats, current first in even ones); the table then has a row per version.
+
 Run: ``python benchmarks/bench_canary_bookkeeping.py [--requests 20000 100000]
-[--modes split routed shadow] [--every 1000] [--repeats 3]``
+[--modes split routed shadow] [--every 1000] [--repeats 3] [--baseline REV]``
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
 import os
 import platform
+import re
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,16 +55,37 @@ import numpy as np
 from mlchecks.checks._canary_policy import CanaryMonitor, CanaryPolicy
 
 MODES = ("split", "routed", "shadow")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def policy(mode: str, n: int) -> CanaryPolicy:
+def policy(mode: str, n: int, policy_class: Any = CanaryPolicy) -> Any:
     """The monitor's settings in ``mode`` (the checks' defaults, labels tested)."""
     common: dict[str, Any] = {"n_candidate_requests": n + 1, "max_accuracy_drop": 0.05}
     if mode == "split":
-        return CanaryPolicy(traffic_fraction=0.05, **common)
+        return policy_class(traffic_fraction=0.05, **common)
     if mode == "routed":
-        return CanaryPolicy(traffic_fraction=None, tail_window=20_000, **common)
-    return CanaryPolicy(traffic_fraction=0.5, mode="shadow", **common)
+        return policy_class(traffic_fraction=None, tail_window=20_000, **common)
+    return policy_class(traffic_fraction=0.5, mode="shadow", **common)
+
+
+def baseline_classes(rev: str, into: str) -> tuple[Any, Any]:
+    """`CanaryMonitor` and `CanaryPolicy` of git revision ``rev``: its ``mlchecks`` package
+    extracted into ``into`` as ``mlchecks_baseline`` (imports rewritten) and imported."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "mlchecks"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    package = Path(into) / "mlchecks_baseline"
+    (Path(into) / "mlchecks").rename(package)
+    pattern = re.compile(r"\bmlchecks\b")
+    for path in package.rglob("*.py"):
+        path.write_text(pattern.sub("mlchecks_baseline", path.read_text()))
+    sys.path.insert(0, into)
+    module = importlib.import_module("mlchecks_baseline.checks._canary_policy")
+    return module.CanaryMonitor, module.CanaryPolicy
 
 
 def requests(mode: str, n: int, seed: int = 0) -> list[tuple[Any, ...]]:
@@ -129,10 +163,14 @@ def floor_feeder(mode: str) -> Callable[[tuple[Any, ...]], Any]:
     )
 
 
-def run(mode: str, n: int, every: int) -> dict[str, Any]:
-    """One pass: per-request times, evidence times every ``every`` requests and at the end."""
+def run(mode: str, n: int, every: int, classes: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """One pass: per-request times, evidence times every ``every`` requests and at the end.
+
+    ``classes``: the `CanaryMonitor` and `CanaryPolicy` to time (default: the current ones).
+    """
     items = requests(mode, n)
-    monitor = CanaryMonitor(policy(mode, n))
+    monitor_class, policy_class = classes or (CanaryMonitor, CanaryPolicy)
+    monitor = monitor_class(policy(mode, n, policy_class))
     feed, floor = feeder(mode, monitor), floor_feeder(mode)
     clock = time.perf_counter_ns
     per_request = np.empty(n)
@@ -180,37 +218,56 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", help="also time the monitor of this git revision")
     args = parser.parse_args()
+    versions: dict[str, tuple[Any, Any] | None] = {"current": None}
+    if args.baseline:
+        scratch = tempfile.mkdtemp(prefix="canary-baseline-")
+        versions = {args.baseline: baseline_classes(args.baseline, scratch), "current": None}
     print(
         f"{platform.python_implementation()} {platform.python_version()}, numpy "
         f"{np.__version__}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
     )
     print(
-        "| mode | requests | per request mean | median | p99 | floor (call) | "
+        "| mode | version | requests | per request mean | median | p99 | floor (call) | "
         f"evidence every {args.every:,} (mean / max) | evidence at end | "
         "latency interval at end |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in args.requests:
         for mode in args.modes:
-            runs = [run(mode, n, args.every) for _ in range(args.repeats)]
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in versions}
+            for repeat in range(args.repeats):
+                names = list(versions) if repeat % 2 == 0 else list(versions)[::-1]
+                for name in names:
+                    runs[name].append(run(mode, n, args.every, versions[name]))
+            for name, done in runs.items():
 
-            def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
-                return float(statistics.median(r[key] for r in runs))
+                def med(key: str, done: list[dict[str, Any]] = done) -> float:
+                    return float(statistics.median(r[key] for r in done))
 
-            print(
-                f"| {mode} | {n:,} | {med('mean'):.1f} µs | {med('median'):.1f} µs | "
-                f"{med('p99'):.1f} µs | {med('floor'):.2f} µs | "
-                f"{med('look_mean') / 1e3:.2f} / {med('look_max') / 1e3:.1f} ms | "
-                f"{med('evidence') / 1e3:.1f} ms | {med('latency_ratio_interval') / 1e3:.1f} ms |",
-                flush=True,
+                print(
+                    f"| {mode} | {name} | {n:,} | {med('mean'):.1f} µs | "
+                    f"{med('median'):.1f} µs | {med('p99'):.1f} µs | {med('floor'):.2f} µs | "
+                    f"{med('look_mean') / 1e3:.2f} / {med('look_max') / 1e3:.1f} ms | "
+                    f"{med('evidence') / 1e3:.1f} ms | "
+                    f"{med('latency_ratio_interval') / 1e3:.1f} ms |",
+                    flush=True,
+                )
+            last = runs["current"][-1]
+            same = all(
+                r[key] == last[key]
+                for done in runs.values()
+                for r in done
+                for key in last
+                if key.endswith("_value") or key == "shift_rejected"
             )
-            last = runs[-1]
             print(
-                f"|   | intervals at end: latency {last['latency_ratio_interval_value']}, "
+                f"|   |   | intervals at end: latency {last['latency_ratio_interval_value']}, "
                 f"accuracy drop {last['accuracy_drop_interval_value']}, disagreement "
                 f"{last['disagreement_interval_value']}; shift tolerated "
-                f"{last['shift_rejected']}; load {os.getloadavg()[0]:.2f} | | | | | | | |",
+                f"{last['shift_rejected']}; the same in every run and version: {same}; "
+                f"load {os.getloadavg()[0]:.2f} | | | | | | | |",
                 flush=True,
             )
 

@@ -23,7 +23,13 @@ from mlchecks.checks._canary_settings import (
     log_ratio,
     pair_code,
 )
-from mlchecks.checks._canary_shift import JS_SCALE, shift_exceeds, shift_interval
+from mlchecks.checks._canary_shift import (
+    JS_SCALE,
+    ClassCounts,
+    psi_exceeds,
+    shift_exceeds,
+    shift_interval,
+)
 from mlchecks.checks._canary_tail import TailTest
 from mlchecks.stats._running_cs import RunningConfidenceSequence
 from mlchecks.stats.intervals import ConfidenceInterval
@@ -153,10 +159,11 @@ class CanaryMonitor:
         self.candidate_errors = 0
         self.baseline_errors = 0
         self.differences: array[float] = self._latency_cs.values  # clipped log-latency ratios
-        self.candidate_labels: dict[int, int] = {}
-        self.baseline_labels: dict[int, int] = {}
+        self._bound = cfg.bound
+        self.classes = ClassCounts()  # each version's predicted classes
         self._n_labelled = 0  # label counts changes; the size gate judged them at _gate_at
         self._gate_at = -1
+        self._gate_level = cfg.shift_gate_alpha
         self.decision: Decision = "continue"
         self._log_threshold = math.log(cfg.evalue_threshold)  # every test fails at this
         self.reasons: tuple[str, ...] = ()
@@ -201,8 +208,7 @@ class CanaryMonitor:
                 self._add_difference(latency_s, self._last_baseline)
                 self._last_baseline = None
         if label is not None:
-            counts = self.candidate_labels if candidate else self.baseline_labels
-            counts[int(label)] = counts.get(int(label), 0) + 1
+            self.classes.add(int(label), 0 if candidate else 1)
             self._n_labelled += 1
             self.shift.update(int(label), bool(candidate))
         return self._decide()
@@ -248,8 +254,8 @@ class CanaryMonitor:
                 self.tail.observe_pair(float(candidate_latency_s), float(baseline_latency_s))
         if candidate_label is not None and baseline_label is not None:
             c, b = int(candidate_label), int(baseline_label)
-            self.candidate_labels[c] = self.candidate_labels.get(c, 0) + 1
-            self.baseline_labels[b] = self.baseline_labels.get(b, 0) + 1
+            self.classes.add(c, 0)
+            self.classes.add(b, 1)
             self._n_labelled += 1
             if c != b:
                 self.shift.update(pair_code(c, b), c < b)
@@ -260,11 +266,11 @@ class CanaryMonitor:
             if isinstance(disagree, bool):
                 self.n_disagreed += disagree
                 if self.disagreement is not None:
-                    self.disagreement.update(disagree)
+                    self.disagreement.push(disagree)
             else:
                 self.n_disagreed += float(disagree)
                 if self.disagreement is not None:
-                    self.disagreement.update_fraction(float(disagree))
+                    self.disagreement.push_fraction(float(disagree))
         return self._decide()
 
     def observe_outcome(self, *, candidate: bool, wrong: float) -> Decision:
@@ -288,27 +294,51 @@ class CanaryMonitor:
         else:
             mine.append(wrong)
             del mine[:-64]  # only recent outcomes wait for a partner
-        return self._decide() if self.decision == "continue" else self.decision
+        return self._decide_outcome()
 
     def observe_outcome_pair(self, *, candidate_wrong: float, baseline_wrong: float) -> Decision:
         """Record both versions' outcomes on one labelled mirrored request (shadow mode)."""
-        for arm, wrong in enumerate((candidate_wrong, baseline_wrong)):
-            self.labelled[arm] += 1
-            self.wrong[arm] += wrong
+        labelled, wrong = self.labelled, self.wrong
+        labelled[0] += 1
+        labelled[1] += 1
+        wrong[0] += candidate_wrong
+        wrong[1] += baseline_wrong
         self._add_outcomes(candidate_wrong, baseline_wrong)
-        return self._decide() if self.decision == "continue" else self.decision
+        return self._decide_outcome()
+
+    def _decide_outcome(self) -> Decision:
+        """`_decide` after an outcome: only the accuracy test and the labelled count moved
+        since the last decision (every other change decides at once), so while the
+        accuracy test's bound is below the threshold and no PASS is due, nothing changes."""
+        if self.decision != "continue":
+            return self.decision
+        cfg, test = self.config, self.accuracy
+        if (test is None or test.log_evalue_bound < self._log_threshold) and (
+            self.n_candidate < cfg.n_candidate_requests or self.labelled[0] < cfg.n_candidate_labels
+        ):
+            return self.decision
+        return self._decide()
 
     def _add_outcomes(self, candidate_wrong: float, baseline_wrong: float) -> None:
         difference = float(candidate_wrong) - float(baseline_wrong)
         self._accuracy_cs.add(difference)
         if self.accuracy is not None:
-            self.accuracy.update(difference)
+            self.accuracy.push(difference)
 
     def _add_difference(self, candidate_s: float, baseline_s: float) -> None:
-        value = log_ratio(candidate_s, baseline_s, self.config.bound)
+        value = log_ratio(candidate_s, baseline_s, self._bound)
         self._latency_cs.add(value)
-        self.latency.update(value)
-        self.latency_within.update(value)
+        self.latency.push(value)
+        self.latency_within.push(value)
+
+    def _shift_gate(self) -> tuple[str, ...]:
+        """The limits the shift is shown to exceed (`CanaryPolicy.shift_limits_crossed`)."""
+        cfg, counts = self.config, self.classes
+        if cfg.max_psi is None or cfg.max_js is not None:
+            return cfg.shift_limits_crossed(*counts.counts)
+        cand, base = counts.counts
+        crossed = psi_exceeds(cand, base, counts.totals, cfg.max_psi, self._gate_level)
+        return ("max_psi",) if crossed else ()
 
     def _decide(self) -> Decision:
         cfg = self.config
@@ -316,24 +346,25 @@ class CanaryMonitor:
         reasons = []
         if self.errors.log_evalue >= threshold:
             reasons.append("errors")
-        if self.latency.log_evalue >= threshold:
+        # the betting tests' e-values are computed only when their bound is at the threshold
+        latency = self.latency
+        if latency.log_evalue_bound >= threshold <= latency.log_evalue:
             reasons.append("latency")
-        if self.tail is not None and self.tail.log_evalue >= threshold:
+        if self.tail is not None and self.tail.test.log_evalue >= threshold:
             reasons.append("tail")
         if self.shift.log_evalue >= threshold:
             if self._gate_at != self._n_labelled:  # the gate depends on the counts only
                 self._gate_at = self._n_labelled
-                keys = sorted(self.candidate_labels.keys() | self.baseline_labels.keys())
-                cand = [float(self.candidate_labels.get(k, 0)) for k in keys]
-                base = [float(self.baseline_labels.get(k, 0)) for k in keys]
-                self.shift_crossed = cfg.shift_limits_crossed(cand, base)
+                self.shift_crossed = self._shift_gate()
             if self.shift_crossed:
                 reasons.append("shift")
             else:
                 self.shift_tolerated = True
-        if self.disagreement is not None and self.disagreement.log_evalue >= threshold:
+        rate = self.disagreement
+        if rate is not None and rate.log_evalue_bound >= threshold <= rate.log_evalue:
             reasons.append("disagreement")
-        if self.accuracy is not None and self.accuracy.log_evalue >= threshold:
+        accuracy = self.accuracy
+        if accuracy is not None and accuracy.log_evalue_bound >= threshold <= accuracy.log_evalue:
             reasons.append("accuracy")
         if reasons:
             self.decision, self.reasons = "fail", tuple(reasons)
@@ -357,12 +388,21 @@ class CanaryMonitor:
             math.nan if self.accuracy is None else self.accuracy.log_evalue,
         )
 
+    @property
+    def candidate_labels(self) -> dict[int, int]:
+        """The candidate's count of each class it predicted."""
+        return self.classes.as_dict(0)
+
+    @property
+    def baseline_labels(self) -> dict[int, int]:
+        """The baseline's count of each class it predicted."""
+        return self.classes.as_dict(1)
+
     def label_counts(self) -> tuple[list[int], np.ndarray, np.ndarray]:
         """The classes seen so far and each version's counts of them."""
-        keys = sorted(set(self.candidate_labels) | set(self.baseline_labels))
-        cand = np.array([self.candidate_labels.get(k, 0) for k in keys], dtype=np.float64)
-        base = np.array([self.baseline_labels.get(k, 0) for k in keys], dtype=np.float64)
-        return keys, cand, base
+        counts = self.classes
+        cand, base = (np.array(c, dtype=np.float64) for c in counts.counts)
+        return list(counts.classes), cand, base
 
     @property
     def psi(self) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -65,13 +65,17 @@ class Trickle:
     stride: int = 1
     examples: list[dict[str, Any]] = attrs.Factory(list)  # mirrored requests that disagree
 
-    def track(self, log_evalues: tuple[float, ...]) -> None:
+    def track(self, log_evalues: tuple[float, ...] | Callable[[], tuple[float, ...]]) -> None:
         """Keep the tests' log e-values after request ``consumed``: every request, then
         every other one (and so on) once `MAX_TRACKED` are kept, so memory stays bounded
-        on a long record."""
+        on a long record.
+
+        ``log_evalues`` may be the monitor's `CanaryMonitor.log_evalues` itself, called only
+        for a request that is kept (the e-values of the betting tests are computed when
+        read)."""
         if self.consumed % self.stride:
             return
-        self.trajectory.append(log_evalues)
+        self.trajectory.append(log_evalues() if callable(log_evalues) else log_evalues)
         self.trajectory_requests.append(self.consumed)
         if len(self.trajectory) >= MAX_TRACKED:
             self.trajectory[:] = self.trajectory[1::2]

@@ -9,8 +9,10 @@ test on the true effect size: ``n_eff * PSI`` is close to a noncentral chi-squar
 
 from __future__ import annotations
 
+import bisect
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from scipy.stats import chi2, ncx2
 
 from mlchecks.stats.sequential import PSI_SMOOTHING
 
-__all__ = ["JS_SCALE", "shift_exceeds", "shift_interval"]
+__all__ = ["JS_SCALE", "ClassCounts", "psi_exceeds", "shift_exceeds", "shift_interval"]
 
 
 #: ``n_eff * JS_SCALE * JS`` (base 2) is on the scale of ``n_eff * PSI``: both are close to
@@ -121,6 +123,85 @@ def _shift_statistic_1d(
         effect = JS_SCALE * min(1.0, max(0.0, js))
     stat = n_eff * effect
     return (0.0 if math.isnan(stat) else min(stat, sys.float_info.max)), df, n_eff
+
+
+def psi_exceeds(
+    candidate: list[float],
+    baseline: list[float],
+    totals: Sequence[float],
+    limit: float,
+    alpha: float,
+) -> bool:
+    """`shift_exceeds` for the PSI of one pair of count vectors whose classes were all seen.
+
+    The canary's size gate after every request once the shift test has rejected: the same
+    floating-point steps as `shift_exceeds`, without its conversions, given each vector's
+    total (``_sum`` of integer counts, which is exact).
+
+    >>> psi_exceeds([1500.0, 1000.0], [1000.0, 1500.0], (2500.0, 2500.0), 0.1, 0.01)
+    True
+    """
+    n_c, n_b = totals
+    k = len(candidate)
+    df = float(max(k - 1, 0))
+    stat = n_eff = 0.0
+    if n_c > 0 and n_b > 0:
+        n_eff = n_c * n_b / (n_c + n_b)
+        s = PSI_SMOOTHING
+        den_c, den_b = n_c + s * k, n_b + s * k
+        log = math.log
+        terms = []
+        for c, b in zip(candidate, baseline, strict=True):
+            p, q = (c + s) / den_c, (b + s) / den_b
+            terms.append((p - q) * log(p / q))
+        stat = n_eff * _sum(terms)
+        stat = 0.0 if math.isnan(stat) else min(stat, sys.float_info.max)
+    null = max(n_eff * limit, 1e-12)
+    # At or below its mean a noncentral chi-square's tail is above 1/4: no test needed.
+    if not (df > 0 and (stat > df + null or alpha >= 0.25)):
+        return False
+    return bool(float(ncx2.sf(stat, df, null)) <= alpha)
+
+
+class ClassCounts:
+    """Each version's counts of predicted classes, as float vectors in class order.
+
+    What the size gate reads after every request, kept up to date one label at a time (a
+    new class, rare, is inserted in order).
+
+    >>> counts = ClassCounts()
+    >>> counts.add(2, 0); counts.add(0, 1); counts.add(2, 1)
+    >>> counts.classes, counts.counts, counts.totals
+    ([0, 2], ([0.0, 1.0], [1.0, 1.0]), [1.0, 2.0])
+    """
+
+    __slots__ = ("_index", "classes", "counts", "totals")
+
+    def __init__(self) -> None:
+        self.classes: list[int] = []
+        self.counts: tuple[list[float], list[float]] = ([], [])  # (candidate, baseline)
+        self.totals = [0.0, 0.0]
+        self._index: dict[int, int] = {}
+
+    def add(self, label: int, arm: int) -> None:
+        """Count one ``label`` of ``arm`` (0: the candidate, 1: the baseline)."""
+        i = self._index.get(label)
+        if i is None:
+            i = self._insert(label)
+        self.counts[arm][i] += 1.0
+        self.totals[arm] += 1.0
+
+    def _insert(self, label: int) -> int:
+        i = bisect.bisect(self.classes, label)
+        self.classes.insert(i, label)
+        for counts in self.counts:
+            counts.insert(i, 0.0)
+        self._index = {c: j for j, c in enumerate(self.classes)}
+        return i
+
+    def as_dict(self, arm: int) -> dict[int, int]:
+        """One version's counts by class (the classes it predicted)."""
+        return {c: int(n) for c, n in zip(self.classes, self.counts[arm], strict=True) if n}
 
 
 def shift_exceeds(

@@ -135,19 +135,24 @@ class RunningQuantile:
 
     def add(self, x: float) -> None:
         """Add one value (and drop the oldest beyond ``window``)."""
-        low = self._heaps[0]
-        if self._live[0] and x <= -low[0]:
+        low, high = self._heaps
+        live = self._live
+        if live[0] and x <= -low[0]:
             heapq.heappush(low, -x)
-            self._live[0] += 1
+            live[0] += 1
         else:
-            heapq.heappush(self._heaps[1], x)
-            self._live[1] += 1
+            heapq.heappush(high, x)
+            live[1] += 1
         order = self._order
         if order is not None:
             order.append(x)
             if self.window is not None and len(order) > self.window:
                 self._remove(order.popleft())
-        self._balance()
+        # one value in: at most one top moves (no loop, no pruning without a window)
+        n = live[0] + live[1]
+        target = min(n - 1, int(self.quantile * n)) + 1
+        if live[0] != target or self._dead[0] or self._dead[1]:
+            self._balance()
 
     def _remove(self, x: float) -> None:
         """Delete one copy of ``x`` (lazily) from the heap that holds it."""
@@ -259,10 +264,10 @@ class TailTest:
 
     def observe(self, latency_s: float, *, candidate: bool) -> bool:
         """Record one split-mode request's latency; True when it was slow."""
-        threshold = self.threshold_s
+        pooled = self._pooled
         slow = False
-        if not math.isnan(threshold):
-            slow = latency_s > threshold
+        if len(pooled) >= self.warmup:  # `threshold_s` is not NaN
+            slow = latency_s > pooled.value
             self.n_judged[0 if candidate else 1] += 1
             if slow:
                 c, b = self.n_slow
@@ -271,31 +276,29 @@ class TailTest:
                 self.test.observe(bool(candidate), slow)
             elif slow:
                 self.test.update(bool(candidate))
-        self._pool(float(latency_s))
+        pooled.add(float(latency_s))
         return slow
 
     def observe_pair(self, candidate_s: float, baseline_s: float) -> bool:
         """Record one mirrored pair's latencies; True when exactly one of them was slow."""
-        threshold = self.threshold_s
+        pooled = self._pooled
         decisive = False
-        if not math.isnan(threshold):
+        if len(pooled) >= self.warmup:  # `threshold_s` is not NaN
+            threshold = pooled.value
             c_slow, b_slow = candidate_s > threshold, baseline_s > threshold
-            self.n_judged[0] += 1
-            self.n_judged[1] += 1
-            c, b = self.n_slow
-            self.n_slow = (c + c_slow, b + b_slow)
-            if c_slow != b_slow:
-                decisive = True
-                assert isinstance(self.test, ShareTest)  # pairs have a known share, 1/2
-                self.test.update(bool(c_slow))
-        self._pool(float(candidate_s))
-        self._pool(float(baseline_s))
+            judged = self.n_judged
+            judged[0] += 1
+            judged[1] += 1
+            if c_slow or b_slow:
+                c, b = self.n_slow
+                self.n_slow = (c + c_slow, b + b_slow)
+                if c_slow != b_slow:
+                    decisive = True
+                    assert isinstance(self.test, ShareTest)  # pairs have a known share, 1/2
+                    self.test.update(bool(c_slow))
+        pooled.add(float(candidate_s))
+        pooled.add(float(baseline_s))
         return decisive
-
-    def _pool(self, latency_s: float) -> None:
-        """Add one latency to the pool the threshold is read from (dropping the oldest
-        beyond ``window``): O(log n), not the O(n) of a sorted list."""
-        self._pooled.add(latency_s)
 
     @property
     def log_evalue(self) -> float:

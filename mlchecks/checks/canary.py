@@ -446,7 +446,7 @@ class CanaryCheck(TrickleSettings):
             else:
                 first = bool(rng.random() < 0.5)
                 self._shadow(session, request, row, first, monitor, run, reader)
-            run.track(monitor.log_evalues())
+            run.track(monitor.log_evalues)
             if run.decided(monitor.decision, self.n_candidate_requests):
                 break
             if run.consumed >= self.budget_requests:

@@ -281,7 +281,7 @@ class CanaryWatch:
                 self._outcome(arm, label, item.label)
             else:
                 self._label(item.request_id, item.label, counted=False)
-        self.trickle.track(self.monitor.log_evalues())
+        self.trickle.track(self.monitor.log_evalues)
         return self._stopped()
 
     def _stopped(self) -> Decision:

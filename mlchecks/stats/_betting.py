@@ -19,7 +19,12 @@ from scipy.special import logsumexp
 from mlchecks._text import fmt
 from mlchecks._validate import as_array, as_counts, check_int, check_open_unit, describe
 from mlchecks.exceptions import InvalidInput
-from mlchecks.stats._evalue import CountTest, OnlineTest, Sided, check_alternative
+from mlchecks.stats._evalue import (
+    Sided,
+    WealthTest,
+    check_alternative,
+    log_mean_exp,
+)
 from mlchecks.stats.intervals import ConfidenceInterval
 
 __all__ = [
@@ -35,32 +40,6 @@ __all__ = [
 #: The largest bet of `betting_log_evalues`, as a fraction of the bet that could lose
 #: everything on one observation.
 _MAX_BET = 0.9
-
-
-def log_mean_exp(values: list[float]) -> float:
-    """``log(mean(exp(values)))`` of a few floats, with `math` (no array, no scipy).
-
-    The online tests call it after every observation on their handful of bets, where
-    `scipy.special.logsumexp` costs a hundred times more than the arithmetic. Eight values
-    are summed in numpy's pairwise order, so the result is the array version's up to the
-    last bit of each `exp`.
-
-    >>> round(log_mean_exp([0.0, math.log(3.0)]), 12) == round(math.log(2.0), 12)
-    True
-    >>> log_mean_exp([-math.inf, -math.inf])
-    -inf
-    """
-    top = max(values)
-    if top - top:  # inf or NaN (-inf: every wealth is 0), as scipy's
-        return top if not math.isnan(top) else math.nan
-    exp = math.exp
-    terms = [exp(v - top) for v in values]
-    if len(terms) == 8:
-        a, b, c, d, e, f, g, h = terms
-        total = ((a + b) + (c + d)) + ((e + f) + (g + h))
-    else:
-        total = sum(terms)
-    return top + math.log(total / len(terms))
 
 
 def _bets(null_mean: float, low: float, high: float, alternative: str, n_bets: int) -> np.ndarray:
@@ -138,8 +117,12 @@ def betting_log_evalues(
     return np.asarray(logsumexp(wealth, axis=1) - math.log(bets.size), dtype=np.float64)
 
 
-class BettingTest(OnlineTest):
+class BettingTest(WealthTest):
     """Online `betting_log_evalues`.
+
+    `update` adds an observation and returns ``log E``; `push` only adds it (8 logarithms),
+    and ``log_evalue`` is computed when read (see `WealthTest`): the canary pushes three
+    of these per request and reads an e-value only when its bound is at the threshold.
 
     >>> test = BettingTest(0.0, low=-1.0, high=1.0)
     >>> for _ in range(20):
@@ -148,17 +131,7 @@ class BettingTest(OnlineTest):
     True
     """
 
-    __slots__ = (
-        "_bet_list",
-        "_log_wealth",
-        "alternative",
-        "bets",
-        "high",
-        "log_evalue",
-        "low",
-        "n",
-        "null_mean",
-    )
+    __slots__ = ("_bet_list", "_greater", "alternative", "bets", "high", "low", "n", "null_mean")
 
     def __init__(
         self,
@@ -171,27 +144,53 @@ class BettingTest(OnlineTest):
     ) -> None:
         self.low, self.high = _check_bounds(low, high)
         self.alternative: Sided = check_alternative(alternative, ("greater", "less"))  # type: ignore[assignment]
+        self._greater = self.alternative == "greater"
         self.null_mean = float(null_mean)
         self.bets = _bets(self.null_mean, self.low, self.high, self.alternative, _n_bets(n_bets))
         self._bet_list = self.bets.tolist()  # floats: one observation costs a few µs
-        self._log_wealth = [0.0] * self.bets.size
+        self._start(self.bets.size)
         self.n = 0
-        self.log_evalue = 0.0
 
     def update(self, x: float) -> float:
         """Add one observation in ``[low, high]``; return ``log E``."""
+        self.push(x)
+        return self.log_evalue
+
+    def push(self, x: float) -> None:
+        """Add one observation in ``[low, high]`` (``log_evalue`` is computed when read).
+
+        >>> test = BettingTest(0.0, low=-1.0, high=1.0)
+        >>> test.push(0.5)
+        >>> round(test.log_evalue, 4), round(test.log_evalue_bound, 4)
+        (0.1062, 0.3716)
+        """
         value = float(x)
         if not self.low <= value <= self.high:
             raise InvalidInput(f"'x' must lie in [{fmt(self.low)}, {fmt(self.high)}] (got {x!r})")
-        excess = value - self.null_mean if self.alternative == "greater" else self.null_mean - value
+        excess = value - self.null_mean if self._greater else self.null_mean - value
         log1p = math.log1p
-        self._log_wealth = wealth = [
-            w + log1p(excess * lam)
-            for w, lam in zip(self._log_wealth, self._bet_list, strict=False)
-        ]
+        wealth = self._log_wealth
+        if len(wealth) == 8:  # unrolled: half the time of the loop
+            w0, w1, w2, w3, w4, w5, w6, w7 = wealth
+            b0, b1, b2, b3, b4, b5, b6, b7 = self._bet_list
+            wealth = [
+                w0 + log1p(excess * b0),
+                w1 + log1p(excess * b1),
+                w2 + log1p(excess * b2),
+                w3 + log1p(excess * b3),
+                w4 + log1p(excess * b4),
+                w5 + log1p(excess * b5),
+                w6 + log1p(excess * b6),
+                w7 + log1p(excess * b7),
+            ]
+        else:
+            wealth = [
+                w + log1p(excess * lam) for w, lam in zip(wealth, self._bet_list, strict=True)
+            ]
+        self._log_wealth = wealth
+        self.log_evalue_bound = max(wealth)
+        self._stale = True
         self.n += 1
-        self.log_evalue = log_mean_exp(wealth)
-        return self.log_evalue
 
     def __repr__(self) -> str:
         return (
@@ -443,8 +442,11 @@ def rate_confidence_sequence(
     return _invert(log_evalue, a, 0.0, 1.0)
 
 
-class RateTest(CountTest):
+class RateTest(WealthTest):
     """Online `rate_log_evalues`: feed 0/1 outcomes one at a time with `update`.
+
+    `push` and `push_fraction` add an outcome without computing ``log E``, which is
+    computed when read (see `WealthTest`).
 
     Args:
         null_rate: the boundary of the null, in (0, 1).
@@ -458,21 +460,45 @@ class RateTest(CountTest):
     (5, 4, 0.8, True)
     """
 
-    __slots__ = ("_hit", "_log_wealth", "_miss", "null_rate")
+    __slots__ = ("_hit", "_miss", "alternative", "hits", "n", "null_rate")
 
     def __init__(
         self, null_rate: float, *, alternative: Sided = "greater", n_bets: int = 8
     ) -> None:
-        super().__init__(check_alternative(alternative, ("greater", "less")))
+        self.alternative: Any = check_alternative(alternative, ("greater", "less"))
+        self.n = 0
+        self.hits: float = 0
         self.null_rate = check_open_unit(null_rate, "null_rate")
         hit, miss = _rate_factors(self.null_rate, self.alternative, _n_bets(n_bets))
         self._hit, self._miss = hit.tolist(), miss.tolist()  # floats: a few µs an outcome
-        self._log_wealth = [0.0] * hit.size
+        self._start(hit.size)
 
-    def _next_log_evalue(self, hit: bool) -> float:
+    def update(self, hit: bool) -> float:
+        """Add one outcome (True for a hit); return ``log E``."""
+        self.push(hit)
+        return self.log_evalue
+
+    def push(self, hit: bool) -> None:
+        """Add one outcome (True for a hit); ``log_evalue`` is computed when read.
+
+        >>> test = RateTest(0.1)
+        >>> test.push(True)
+        >>> round(test.log_evalue, 3), test.n
+        (1.104, 1)
+        """
+        self.n += 1
+        self.hits += bool(hit)
         step = self._hit if hit else self._miss
-        self._log_wealth = [w + f for w, f in zip(self._log_wealth, step, strict=True)]
-        return log_mean_exp(self._log_wealth)
+        wealth = self._log_wealth
+        if len(wealth) == 8:  # unrolled: half the time of the loop
+            w0, w1, w2, w3, w4, w5, w6, w7 = wealth
+            s0, s1, s2, s3, s4, s5, s6, s7 = step
+            wealth = [w0 + s0, w1 + s1, w2 + s2, w3 + s3, w4 + s4, w5 + s5, w6 + s6, w7 + s7]
+        else:
+            wealth = [w + f for w, f in zip(wealth, step, strict=True)]
+        self._log_wealth = wealth
+        self.log_evalue_bound = max(wealth)
+        self._stale = True
 
     def update_fraction(self, fraction: float) -> float:
         """Add one outcome in [0, 1], such as the share of a batch's rows that are hits;
@@ -487,20 +513,34 @@ class RateTest(CountTest):
         >>> round(test.update_fraction(0.75), 3), test.hits
         (0.58, 0.75)
         """
+        self.push_fraction(fraction)
+        return self.log_evalue
+
+    def push_fraction(self, fraction: float) -> None:
+        """`update_fraction` without computing ``log E`` (computed when read).
+
+        >>> test = RateTest(0.1)
+        >>> test.push_fraction(0.75)
+        >>> round(test.log_evalue, 3)
+        0.58
+        """
         x = float(fraction)
         if not 0.0 <= x <= 1.0:
             raise InvalidInput(f"'fraction' must be in [0, 1] (got {fraction!r})")
         self.n += 1
         self.hits += x
-        self._log_wealth = [
+        self._log_wealth = wealth = [
             w + (x * h + (1.0 - x) * m)
             for w, h, m in zip(self._log_wealth, self._hit, self._miss, strict=True)
         ]
-        self.log_evalue = log_mean_exp(self._log_wealth)
-        return self.log_evalue
+        self.log_evalue_bound = max(wealth)
+        self._stale = True
 
-    def _settings(self) -> str:
-        return f"null_rate={fmt(self.null_rate)}"
+    def __repr__(self) -> str:
+        return (
+            f"RateTest(null_rate={fmt(self.null_rate)}, alternative={self.alternative!r}, "
+            f"n={self.n}, hits={self.hits}, evalue={fmt(self.evalue)})"
+        )
 
     @property
     def rate(self) -> float:

@@ -150,8 +150,9 @@ class RoutedRateTest(OnlineTest):
 
     def observe(self, candidate: bool, event: bool) -> float:
         """Add one request (which version served it, whether the event happened); ``log E``."""
-        c, b = self.n_events
-        self.n_events = (c + bool(event), b) if candidate else (c, b + bool(event))
+        if event:
+            c, b = self.n_events
+            self.n_events = (c + 1, b) if candidate else (c, b + 1)
         for head, members in self._blocks.add(bool(candidate), bool(event)):
             self._update(head, sum(members), len(members) + 1)
         return self.log_evalue
