@@ -20,6 +20,7 @@ HEAVY = (
     "lightgbm",
     "lightning",
     "keras",
+    "numba",
 )
 
 

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mlchecks.checks._repro_fused import MAX_RUNS, FusedBlocks
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats import _fused
 from mlchecks.stats._joint import merge_moments
 from mlchecks.stats._rows import block_classes
 from mlchecks.stats.compare import Comparer
@@ -105,7 +107,10 @@ class Table:
         mean = float(values.mean())
         centered = values - mean
         np.square(centered, out=centered)  # not np.dot: BLAS threads cost more than this
-        part = (int(values.size), mean, float(centered.sum()))
+        self.add_part(key, (int(values.size), mean, float(centered.sum())))
+
+    def add_part(self, key: tuple[Hashable, ...], part: Moments) -> None:
+        """Fold the moments (count, mean, sum of squared deviations) of a part into ``key``."""
         held = self.moments.get(key)
         self.moments[key] = part if held is None else _merge_moments(held, part)
 
@@ -203,6 +208,11 @@ class Summary:
         #: (run, metric name) -> why its terms could not be computed.
         self.failed: dict[tuple[int, str], str] = {}
         settings = plan.compare
+        #: The compiled path (`FusedBlocks`), when the kernels are installed and pay.
+        self.fused: FusedBlocks | None = None
+        kernels = _fused.kernels(plan.n) if len(plan.scored) <= MAX_RUNS else None
+        if kernels is not None:
+            self.fused = FusedBlocks(plan, kernels)
         self.comparers = {
             k: Comparer(
                 plan.n,
@@ -222,6 +232,8 @@ class Summary:
         size, step = chunk.size, self.plan.block_rows
         for low in range(0, size, step):
             self._block(chunk.rows(low, min(low + step, size)) if size > step else chunk)
+        if self.fused is not None:
+            self.fused.flush(self.table)
 
     def partial(self) -> dict[str, Any]:
         """What was read, as small plain values (the table, failures, comparison totals)."""
@@ -257,6 +269,8 @@ class Summary:
             assert a is not None
             assert b is not None
             self.comparers[k].block(a, b, chunk.truth if labelled else None, chunk.start)
+        if self.fused is not None and self.fused.block(self, chunk):
+            return
         correct: dict[int, np.ndarray] = {}
         if chunk.truth is not None:
             for r in plan.scored:
