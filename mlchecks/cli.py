@@ -181,7 +181,8 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     (
         "demo",
         "run every check on the embedded demo ML system",
-        "Run the seven checks on the embedded demo system and print the report and the ML "
+        "Run the eight checks of the seven rubric tests (test 2 has two: loss_decreases and "
+        "checkpoint_restore) on the embedded demo system and print the report and the ML "
         "Test Score. With --fault, inject a named fault that the matching check must catch.",
         "Exit codes: 0 passed, 1 a check failed or errored (expected with --fault), 2 usage error.",
     ),

@@ -88,13 +88,17 @@ class _OneSided:
         """The limit in words, as reports print it."""
         return f"{self._symbol} {fmt(self.value)}"
 
-    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
-        """A `Finding` for ``observed``: PASS, or this condition's severity."""
+    def judge(self, name: str, observed: float, *, context: str = "", unit: str = "") -> Finding:
+        """A `Finding` for ``observed``: PASS, or this condition's severity; ``unit`` (such
+        as ``"s"``) follows the numbers in its limit and message."""
         ok = self.holds(observed)
         verb = self._verbs[0] if ok else self._verbs[1]
-        message = f"{name} {fmt(observed)} {verb} the {self._bound} {fmt(self.value)}{context}"
+        u = f" {unit}" if unit else ""
+        message = (
+            f"{name} {fmt(observed)}{u} {verb} the {self._bound} {fmt(self.value)}{u}{context}"
+        )
         status = Status.PASS if ok else self.severity
-        return Finding(name, status, observed, self.describe(), message)
+        return Finding(name, status, observed, self.describe() + u, message)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; `condition_from_dict` inverts it."""
@@ -157,13 +161,16 @@ class Between:
         """The limit in words."""
         return f"in [{fmt(self.low)}, {fmt(self.high)}]"
 
-    def judge(self, name: str, observed: float, *, context: str = "") -> Finding:
-        """A `Finding` for ``observed``."""
+    def judge(self, name: str, observed: float, *, context: str = "", unit: str = "") -> Finding:
+        """A `Finding` for ``observed``; ``unit`` follows the numbers, as in `AtMost.judge`."""
         ok = self.holds(observed)
         where = "inside" if ok else "outside"
-        message = f"{name} {fmt(observed)} is {where} the range {self.describe()[3:]}{context}"
+        u = f" {unit}" if unit else ""
+        message = (
+            f"{name} {fmt(observed)}{u} is {where} the range {self.describe()[3:]}{u}{context}"
+        )
         status = Status.PASS if ok else self.severity
-        return Finding(name, status, observed, self.describe(), message)
+        return Finding(name, status, observed, self.describe() + u, message)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""

@@ -75,15 +75,17 @@ class ResultBuilder:
         *,
         message: str | None = None,
         context: str = "",
+        unit: str = "",
     ) -> Finding | None:
         """Judge ``observed`` against ``condition`` and record the finding.
 
         ``message`` replaces the condition's own sentence (the status and limit stay the
-        condition's); a None condition (a limit switched off) records nothing.
+        condition's); ``unit`` (``"s"``) follows the numbers of the limit; a None condition
+        (a limit switched off) records nothing.
         """
         if condition is None:
             return None
-        finding = condition.judge(name, observed, context=context)
+        finding = condition.judge(name, observed, context=context, unit=unit)
         if message is not None:
             finding = attrs.evolve(finding, message=message)
         return self.add(finding)

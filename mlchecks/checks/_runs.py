@@ -239,12 +239,12 @@ def check_compatible(runs: Sequence[TrainingRun], names: Sequence[str]) -> None:
 
 
 def display_names(runs: Sequence[TrainingRun], seeds: Sequence[int] | None) -> list[str]:
-    """The runs' names in reports: ``"seed 3"`` for an unnamed trained run, ``"#2"`` added
-    to names that repeat."""
+    """The runs' names in reports: ``"seed 3"`` for an unnamed trained run, and
+    ``"seed 3, run 2"`` for names that repeat (the second run of the same seed)."""
     base = []
     for i, run in enumerate(runs):
         if seeds is not None and run.name == "run":
             base.append(f"seed {seeds[i]}")
         else:
             base.append(run.name)
-    return [f"{b}#{i + 1}" if base.count(b) > 1 else b for i, b in enumerate(base)]
+    return [f"{b}, run {i + 1}" if base.count(b) > 1 else b for i, b in enumerate(base)]

@@ -277,7 +277,9 @@ class PipelineCheck:
         bad = [f for f in b.findings if f.status >= Status.FAIL]
         served = " and the serving path agrees with training" if self.holdout else ""
         return b.result(
-            summary=f"{bad[0].message} (and {len(bad) - 1} more problems)" if bad[1:] else None,
+            summary=f"{bad[0].message} (and {plural(len(bad) - 1, 'more problem')})"
+            if bad[1:]
+            else None,
             pass_summary=f"all {len(run.reports)} stages ran and met their contracts{served}",
         )
 

@@ -472,7 +472,7 @@ class RollbackCheck:
                 f"{fmt(limit.value)} s; first response from it after p50 "
                 f"{_ms(first_p50)})"
             )
-        b.judge("rollback_time", limit, all_p99, message=message)
+        b.judge("rollback_time", limit, all_p99, message=message, unit="s")
         worst_failed = max(failed)
         allowed = held(self.max_failed_requests)
         if allowed.holds(worst_failed):
@@ -493,7 +493,8 @@ class RollbackCheck:
             "longest_gap_s",
             held_or_none(self.max_gap_s),
             longest_gap,
-            context=" (the longest time without a successful response, s)",
+            context=" (the longest time without a successful response)",
+            unit="s",
         )
 
     def _judge_after(self, b: ResultBuilder, after: tuple[int, int, int], known_good: str) -> None:

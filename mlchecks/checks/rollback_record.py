@@ -500,7 +500,7 @@ class RollbackRecordCheck:
                     f"rollback command, more than max_rollback_s {fmt(bound.value)} s: "
                     f"{_versions_text(others)}"
                 )
-            b.judge("record.switch", bound, switch.switch_s, message=message)
+            b.judge("record.switch", bound, switch.switch_s, message=message, unit="s")
             return
         if not bound.holds(switch.switch_s):
             b.metric("record.switch_s", math.inf)
@@ -510,7 +510,7 @@ class RollbackRecordCheck:
                 f"{fmt(switch.observed_s)} s after the command, never shows only version "
                 f"{good!r}, so the switch took more than max_rollback_s {fmt(bound.value)} s"
             )
-            b.judge("record.switch", bound, math.inf, message=message)
+            b.judge("record.switch", bound, math.inf, message=message, unit="s")
             return
         if switch.last_other is None:
             where = f"the log ends {fmt(switch.observed_s)} s after the rollback command"

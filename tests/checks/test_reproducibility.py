@@ -375,7 +375,7 @@ class TestTrainCallable:
             )
         assert Status.PASS == result.status, str(result)
         assert 2 == executor.submitted
-        assert ["seed 0#1", "seed 0#2"] == [r["name"] for r in result.details["runs"]]
+        assert ["seed 0, run 1", "seed 0, run 2"] == [r["name"] for r in result.details["runs"]]
         assert [0, 0] == [r["seed"] for r in result.details["runs"]]
 
     def test_seeds_default_to_the_context_seed(self) -> None:
@@ -391,7 +391,7 @@ class TestTrainCallable:
         result = check.run(Context(seed=7))
         assert [7, 7] == seen
         assert [7, 7] == [r["seed"] for r in result.details["runs"]]
-        assert ["seed 7#1", "seed 7#2"] == [r["name"] for r in result.details["runs"]]
+        assert ["seed 7, run 1", "seed 7, run 2"] == [r["name"] for r in result.details["runs"]]
         assert (0, 0) == check.resolved_seeds(Context())
         assert (3, 4) == ReproducibilityCheck(make_run=make_run, seeds=(3, 4)).resolved_seeds(
             Context(seed=7)
