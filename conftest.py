@@ -16,6 +16,8 @@ collect_ignore = [
         ("keras", "mlchecks/integrations/keras.py"),
         ("xgboost", "mlchecks/integrations/xgboost.py"),
         ("lightgbm", "mlchecks/integrations/lightgbm.py"),
+        ("grpc", "mlchecks/serving/grpc.py"),
+        ("mlflow", "mlchecks/serving/mlflow.py"),
     )
     if importlib.util.find_spec(module) is None
 ]

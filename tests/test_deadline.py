@@ -385,6 +385,7 @@ class TestUserCodeDeadline:
         assert Status.ERROR == result.status
         assert "while make_run(0)" in result.summary
 
+    @pytest.mark.slow
     def test_a_suite_on_threads_does_not_deadlock(self) -> None:
         """A training check in a Suite on threads (holding the RNG lock) runs its user code
         on the deadline's worker without waiting for that lock."""

@@ -22,7 +22,22 @@ from _doc_outputs import run_checked
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 # Pages that need these skip without them (CI has them all).
-OPTIONAL = ("torch", "mlflow", "xgboost", "lightgbm", "lightning", "keras", "sklearn")
+OPTIONAL = (
+    "torch",
+    "mlflow",
+    "xgboost",
+    "lightgbm",
+    "lightning",
+    "keras",
+    "sklearn",
+    "dask",
+    "distributed",
+    "matplotlib",
+)
+#: The extra that installs a package, where its name differs.
+EXTRA = {"matplotlib": "plot", "distributed": "dask"}
+#: A page whose code needs a package it does not import says so: ``<!-- needs matplotlib -->``.
+NEEDS = re.compile(r"<!-- needs (\w+) -->")
 BLOCK = re.compile(
     r"(<!-- (?:no-test|server) -->\s*)?```python\n(.*?)```(?:\s*```text\n(.*?)```)?", re.S
 )
@@ -45,11 +60,14 @@ def test_code_blocks_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The page's Python blocks execute without error, in a scratch directory."""
-    needs = {m for m in OPTIONAL if re.search(rf"^\s*(import|from) {m}\b", page.read_text(), re.M)}
+    text = page.read_text()
+    needs = {m for m in OPTIONAL if re.search(rf"^\s*(import|from) {m}\b", text, re.M)}
+    needs |= set(NEEDS.findall(text))
     missing = sorted(m for m in needs if importlib.util.find_spec(m) is None)
     if missing:
         pytest.skip(
-            f"{page.name} needs {', '.join(missing)} (pip install 'mlchecks-infra[{missing[0]}]')"
+            f"{page.name} needs {', '.join(missing)} "
+            f"(pip install 'mlchecks-infra[{EXTRA.get(missing[0], missing[0])}]')"
         )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from _benchmarks import load_benchmark
 
+pytestmark = pytest.mark.slow  # the simulation takes minutes on 2 cores
+
 sim = load_benchmark("verdicts_canary_judge")
 DOC = (Path(__file__).parents[2] / "docs" / "canary_platforms.md").read_text()
 
