@@ -17,15 +17,23 @@ from mlchecks.result import Result
 
 
 @contextmanager
-def local_client(memory_limit: str = "400MB") -> Iterator[Any]:
-    """A client of a two-process Dask cluster on 127.0.0.1, each worker with one thread."""
-    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+def local_client(memory_limit: str | None = "400MB", *, daemon: bool = True) -> Iterator[Any]:
+    """A client of a two-process Dask cluster on 127.0.0.1, each worker with one thread
+    (``daemon=False``: workers that may start processes of their own)."""
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')"
+    )
+    import dask
+
     with (
+        dask.config.set({"distributed.worker.daemon": daemon}),
         distributed.LocalCluster(
             processes=True,
             n_workers=2,
             threads_per_worker=1,
             host="127.0.0.1",
+            # Not None: that still binds the HTTP server to port 8787 and warns (an error
+            # here) when the port is taken; port 0 is any free port.
             dashboard_address="127.0.0.1:0",
             memory_limit=memory_limit,
         ) as cluster,

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 import pytest
+from _dask_cluster import local_client
 
 from mlchecks import Context, Status, Suite
 from mlchecks.checks.reproducibility import ReproducibilityCheck, TrainingRun
@@ -44,30 +45,14 @@ def train_reporting_pid(seed: int, fault: str | None = None) -> TrainingRun:
 
 def trained_in(result: Any) -> set[int]:
     """The process ids that trained the runs of a reproducibility result."""
-    return {int(run["name"].split("#")[0].removeprefix("pid ")) for run in result.details["runs"]}
+    names = [run["name"].split(",")[0] for run in result.details["runs"]]  # "pid 7, run 2"
+    return {int(name.removeprefix("pid ")) for name in names}
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    """A client of a two-process Dask cluster on 127.0.0.1."""
-    distributed = pytest.importorskip(
-        "distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')"
-    )
-    import dask
-
-    with (
-        dask.config.set({"distributed.worker.daemon": False}),
-        distributed.LocalCluster(
-            processes=True,
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            # Not None: that still binds the HTTP server to port 8787 and warns (an error
-            # here) when the port is taken; port 0 is any free port.
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    """A client of a two-process Dask cluster on 127.0.0.1 whose workers may start processes."""
+    with local_client(None, daemon=False) as client:
         yield client
 
 

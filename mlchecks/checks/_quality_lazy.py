@@ -141,17 +141,8 @@ def lazy_evaluation(
     n_classes = _n_classes(facts, models)
     labels = labels if labels.dtype.kind in "iu" else labels.astype(np.int64)
     coded = TaskInputs("classification", labels, candidate, baseline, None)
-    evaluation = Evaluation(
-        labels,
-        candidate,
-        baseline,
-        slicings,
-        "classification",
-        metrics,
-        check.n_resamples,
-        rng,
-        n_classes=n_classes,
-    )
+    evaluation = _evaluation((labels, candidate, baseline), slicings, metrics, n_classes, rng)
+    evaluation.n_resamples = check.n_resamples
     settings = {
         "n_classes": n_classes,
         "metrics": metrics,
@@ -214,16 +205,9 @@ def _chunk(settings: dict[str, Any], start: int, arrays: list[Any]) -> Summaries
         for (name, names), c in zip(settings["slicings"], codes, strict=True)
     }
     metrics: list[str] = settings["metrics"]
-    evaluation = Evaluation(
-        labels,
-        candidate,
-        baseline,
-        slicings,
-        "classification",
-        metrics,
-        100,
-        np.random.default_rng(0),  # nothing is drawn: only the pass runs here
-        n_classes=settings["n_classes"],
+    # Nothing is drawn on a worker: only the pass runs there.
+    evaluation = _evaluation(
+        (labels, candidate, baseline), slicings, metrics, settings["n_classes"], None
     )
     means = [name for name in dict.fromkeys(metrics) if name in MEAN_METRICS]
     joint, moments = evaluation.summaries(means)
@@ -248,6 +232,29 @@ def _chunk(settings: dict[str, Any], start: int, arrays: list[Any]) -> Summaries
                 f"within 1e-3 {where}"
             )
     return joint, moments
+
+
+def _evaluation(
+    arrays: tuple[Any, Any, Any],
+    slicings: dict[str, SliceCodes],
+    metrics: list[str],
+    n_classes: int,
+    rng: np.random.Generator | None,
+) -> Evaluation:
+    """The `Evaluation` of a classification on labels, candidate and baseline ``arrays``."""
+    labels, candidate, baseline = arrays
+    generator = rng if rng is not None else np.random.default_rng(0)
+    return Evaluation(
+        labels,
+        candidate,
+        baseline,
+        slicings,
+        "classification",
+        metrics,
+        100,
+        generator,
+        n_classes=n_classes,
+    )
 
 
 def _merged(parts: tuple[Summaries, ...]) -> Summaries:
