@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from mlchecks._validate import as_labels
+from mlchecks.stats._auc_tables import RankTable, rank_tables
 from mlchecks.stats._joint import joint_counts, mean_terms
+from mlchecks.stats.auc import table_auc, table_delong, table_delong_ci
 from mlchecks.stats.intervals import normal_interval
 from mlchecks.stats.metrics import CORRECTNESS_METRICS, predicted_labels
 from mlchecks.stats.paired import (
@@ -113,6 +115,7 @@ class Evaluation:
         self._groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._correct: dict[str | None, np.ndarray] = {}
         self._right: tuple[np.ndarray, np.ndarray] = (labels, labels)
+        self._ranks: dict[bool, dict[str | None, RankTable] | None] = {}
 
     # ------------------------------------------------------------------ one pass
 
@@ -182,6 +185,25 @@ class Evaluation:
         codes = self.slicings[slicing]
         return sliced_sum(codes.codes, codes.n_slices)
 
+    def _rank_tables(self, *, paired: bool) -> dict[str | None, RankTable] | None:
+        """ROC AUC's midrank tables per slicing (key None: all examples), of the candidate
+        and the baseline (``paired``) or of the candidate alone (all examples only); None
+        when the labels or the scores are not what `roc_auc` takes (the general path then
+        raises its error)."""
+        if paired not in self._ranks:
+            cand = _binary_scores(self.candidate)
+            base = _binary_scores(self.baseline) if paired else None
+            names = [*self.slicings] if paired else []
+            slicings: list[tuple[np.ndarray | None, int]] = [(None, 1)]
+            slicings += [(self.slicings[s].codes, self.slicings[s].n_slices) for s in names]
+            labels_ok = self.labels.ndim == 1 and self.labels.dtype.kind in "biu" and self.n > 0
+            found = None
+            if labels_ok and cand is not None and (base is not None or not paired):
+                found = rank_tables(self.labels, cand, base, slicings)
+            keys: list[str | None] = [None, *names]
+            self._ranks[paired] = None if found is None else dict(zip(keys, found, strict=True))
+        return self._ranks[paired]
+
     # ------------------------------------------------------------------ questions
 
     def estimate(self, name: str, confidence: float) -> MetricEstimate:
@@ -200,6 +222,11 @@ class Evaluation:
                 n_resamples=self.n_resamples,
                 rng=self.rng,
             )
+        ranks = self._rank_tables(paired=False) if name == "roc_auc" else None
+        if ranks is not None and min(_class_counts(ranks[None], 0)) >= 2:
+            table = ranks[None]
+            ci = table_delong_ci(table, 0, confidence)
+            return MetricEstimate(table_auc(table)[0], ci, self.n, "delong")
         moments = self._mean_moments(name)
         if moments is not None:
             count, sum_c, _, _, m2_c, _, _ = (float(v[0]) for v in moments[None])
@@ -243,6 +270,20 @@ class Evaluation:
                 return paired_confusion(name, joint, n_resamples=self.n_resamples, rng=self.rng)
             right = _correctness(joint) if self._need_joint else joint
             return paired_correctness(right, metric=name, exact=slicing is not None)
+        ranks = self._rank_tables(paired=True) if name == "roc_auc" else None
+        if ranks is not None:
+            res = table_delong(ranks[slicing], code)
+            n = sum(_class_counts(ranks[slicing], code))
+            return PairedResult(
+                res.difference,
+                res.pvalue,
+                res.standard_error,
+                res.auc_a,
+                res.auc_b,
+                n,
+                "delong",
+                bounds=(-1.0, 1.0),
+            )
         moments = self._mean_moments(name)
         if moments is not None:
             count, sum_c, sum_b, _, _, _, m2_d = (float(v[code]) for v in moments[slicing])
@@ -278,6 +319,20 @@ class Evaluation:
                 codes, k = self.slicings[slicing].codes, self.slicings[slicing].n_slices
             self._correct[slicing] = sliced_confusion(codes, k, *self._right, 2)
         return self._correct[slicing]
+
+
+def _binary_scores(values: np.ndarray | None) -> np.ndarray | None:
+    """What ROC AUC ranks: (n,) float scores, or column 1 of (n, 2) ones (a view)."""
+    if values is None or values.dtype not in (np.float32, np.float64):
+        return None
+    if values.ndim == 2 and values.shape[1] == 2:
+        return values[:, 1]
+    return values if values.ndim == 1 else None
+
+
+def _class_counts(table: RankTable, code: int) -> tuple[int, int]:
+    """The positives and negatives of one slice of a midrank table."""
+    return int(table.positive[0][code]), int(table.negative[0][code])
 
 
 def _correctness(joint: np.ndarray) -> np.ndarray:

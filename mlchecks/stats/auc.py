@@ -10,8 +10,11 @@ AUC difference gets a paired test.
 The components come from midranks (Sun and Xu, 2014): with ``T`` the midrank of a score
 among all examples and ``Tx``/``Ty`` its midrank among positives/negatives only,
 ``V10 = (T - Tx) / n`` and ``V01 = 1 - (T - Ty) / m``. One sort per model gives all three
-midranks' differences: O(N log N) time and O(N) memory instead of the O(m * n) pairwise
-comparison.
+midranks' differences (`mlchecks.stats._auc_tables.rank_tables`, which also gives them per
+slice without sorting again): O(N log N) time and O(N) memory instead of the O(m * n)
+pairwise comparison. The AUC is the exact Mann-Whitney ``U`` over ``m * n``, rounded once
+(the value of `mlchecks.stats.metrics.roc_auc`, bit for bit); the variances are sums of
+squared deviations of exact integers, equal to the components' to rounding.
 
 >>> y = [0, 0, 1, 1, 0, 1]
 >>> roc_auc_midrank(y, [0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
@@ -27,6 +30,7 @@ import numpy as np
 
 from mlchecks._validate import as_array, as_labels, check_same_length
 from mlchecks.exceptions import InvalidInput
+from mlchecks.stats._auc_tables import RankTable, rank_tables
 from mlchecks.stats.inference import normal_pvalue
 from mlchecks.stats.intervals import ConfidenceInterval, check_confidence, z_value
 
@@ -51,7 +55,8 @@ class DeLongResult(NamedTuple):
 
 def _scores(value: Any, name: str) -> np.ndarray:
     # Only the order of the scores matters: float32 and float64 are sorted as they are
-    # (the same order as their exact float64 values), anything else as float64.
+    # (the same order as their exact float64 values), anything else as float64. Column 1
+    # of (n, 2) probabilities stays a view (the sort reads it block by block).
     scores = as_array(value, name, ndim=(1, 2))
     if scores.dtype not in (np.float32, np.float64):
         scores = as_array(scores, name, dtype=np.float64)
@@ -61,62 +66,110 @@ def _scores(value: Any, name: str) -> np.ndarray:
                 f"'{name}' must be (n,) scores or (n, 2) probabilities (got {scores.shape[1]} "
                 "columns); ROC AUC here is binary"
             )
-        scores = np.ascontiguousarray(scores[:, 1])
+        scores = scores[:, 1]
     return scores
 
 
-def _split(y_true: Any, scores: np.ndarray, minimum: int) -> tuple[np.ndarray, int, int]:
+def _class_counts_error(m: int, n: int, minimum: int) -> InvalidInput:
+    what = "DeLong's variance" if minimum > 1 else "ROC AUC"
+    return InvalidInput(
+        f"'y_true' must contain at least {minimum} positive and {minimum} negative "
+        f"example{'s' if minimum > 1 else ''} for {what} (got {m} positives and "
+        f"{n} negatives)"
+    )
+
+
+def _table(y_true: Any, a: np.ndarray, b: np.ndarray | None, minimum: int) -> RankTable:
+    """The midrank table of all examples, after checking the labels and class counts."""
     labels = as_labels(y_true, "y_true", n_classes=2)
-    check_same_length(y_true=labels, scores=scores)
-    positive = labels == 1
-    m = int(np.count_nonzero(positive))
+    check_same_length(y_true=labels, scores=a)
+    m = int(np.count_nonzero(labels))
     n = labels.size - m
     if m < minimum or n < minimum:
-        what = "DeLong's variance" if minimum > 1 else "ROC AUC"
-        raise InvalidInput(
-            f"'y_true' must contain at least {minimum} positive and {minimum} negative "
-            f"example{'s' if minimum > 1 else ''} for {what} (got {m} positives and "
-            f"{n} negatives)"
-        )
-    return positive, m, n
+        raise _class_counts_error(m, n, minimum)
+    tables = rank_tables(labels, a, b, [(None, 1)])
+    assert tables is not None  # the labels are 0 and 1
+    return tables[0]
 
 
-def _components(
-    scores: np.ndarray, positive: np.ndarray, m: int, n: int
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """The AUC and DeLong's structural components V10 (per positive) and V01 (per negative).
+def _counts(table: RankTable, code: int) -> tuple[int, int]:
+    return int(table.positive[0][code]), int(table.negative[0][code])
 
-    One sort gives every midrank difference the components need: for a positive,
-    ``T - Tx`` is the number of negatives below it plus half of those tied with it; for a
-    negative, ``T - Ty`` the same count of positives. These are exact half-integers, so
-    the components equal those from three `scipy.stats.rankdata` calls bit for bit.
+
+def table_auc(table: RankTable, code: int = 0) -> tuple[float, float | None]:
+    """The AUC of model a (and of model b) in slice ``code`` of a `rank_tables` table.
+
+    ``U / (m * n)`` with the Mann-Whitney ``U`` exact, rounded once: the value of
+    `mlchecks.stats.metrics.roc_auc`, bit for bit.
+
+    >>> from mlchecks.stats._auc_tables import rank_tables
+    >>> y, s = np.array([0, 1, 1, 0]), np.array([0.5, 0.5, 0.2, 0.9])
+    >>> table_auc(rank_tables(y, s, None, [(None, 1)])[0])
+    (0.125, None)
     """
-    order = np.argsort(scores)
-    ordered = scores[order]
-    size = len(scores)
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    ends = np.append(starts[1:], size)
-    negatives = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(~positive[order], out=negatives[1:])
-    neg_before, neg_tied = negatives[starts], negatives[ends] - negatives[starts]
-    pos_before, pos_tied = starts - neg_before, (ends - starts) - neg_tied
-    # Per tie group: a positive's count of negatives below (ties half), and a negative's
-    # count of positives below (ties half); then back to the examples' order.
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    below = np.empty(size, dtype=np.float64)
-    below[order] = np.where(
-        positive[order],
-        (neg_before + neg_tied / 2.0)[group],
-        (pos_before + pos_tied / 2.0)[group],
-    )
-    v10 = below[positive] / n
-    v01 = 1.0 - below[~positive] / m
-    auc = float(np.clip(v10.mean(), 0.0, 1.0))
-    return auc, v10, v01
+    m, n = _counts(table, code)
+    auc_a = (int(table.u_a[code]) / 2.0) / (m * n)
+    if table.u_b is None:
+        return auc_a, None
+    return auc_a, (int(table.u_b[code]) / 2.0) / (m * n)
 
 
-def _variance(v10: np.ndarray, v01: np.ndarray) -> float:
-    return float(np.var(v10, ddof=1) / v10.size + np.var(v01, ddof=1) / v01.size)
+def _variance(table: RankTable, code: int) -> float:
+    """``var(V10) / m + var(V01) / n`` of the table's kept values (twice the components'
+    numerators: ``V10 = below / n``, ``V01 = 1 - below / m``)."""
+    m, n = _counts(table, code)
+    m2_pos, m2_neg = float(table.positive[2][code]), float(table.negative[2][code])
+    return (m2_pos / (4.0 * n * n)) / (m - 1) / m + (m2_neg / (4.0 * m * m)) / (n - 1) / n
+
+
+def table_delong(table: RankTable, code: int = 0, confidence: float = 0.95) -> DeLongResult:
+    """`delong` in slice ``code`` of a two-model `rank_tables` table.
+
+    Raises:
+        InvalidInput: for fewer than 2 positives or negatives in the slice.
+
+    >>> from mlchecks.stats._auc_tables import rank_tables
+    >>> y = np.array([0, 0, 1, 1, 0, 1])
+    >>> a, b = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9]), np.array([0.3, 0.1, 0.2, 0.6, 0.5, 0.4])
+    >>> round(table_delong(rank_tables(y, a, b, [(None, 1)])[0]).difference, 4)
+    0.2222
+    """
+    m, n = _counts(table, code)
+    if m < 2 or n < 2:
+        raise _class_counts_error(m, n, 2)
+    auc_a, auc_b = table_auc(table, code)
+    assert auc_b is not None
+    difference = auc_a - auc_b
+    se = math.sqrt(_variance(table, code))
+    if se > 0.0:
+        statistic = difference / se
+    else:
+        statistic = 0.0 if difference == 0.0 else math.copysign(math.inf, difference)
+    pvalue = normal_pvalue(difference, se, 0.0, alternative="two-sided")
+    half = z_value(confidence) * se
+    ci = ConfidenceInterval(max(-1.0, difference - half), min(1.0, difference + half))
+    return DeLongResult(auc_a, auc_b, difference, se, statistic, pvalue, ci)
+
+
+def table_delong_ci(
+    table: RankTable, code: int = 0, confidence: float = 0.95
+) -> ConfidenceInterval:
+    """`delong_ci` in slice ``code`` of a one-model `rank_tables` table.
+
+    Raises:
+        InvalidInput: for fewer than 2 positives or negatives in the slice.
+
+    >>> from mlchecks.stats._auc_tables import rank_tables
+    >>> y, s = np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])
+    >>> table_delong_ci(rank_tables(y, s, None, [(None, 1)])[0])
+    ConfidenceInterval(low=1.0, high=1.0)
+    """
+    m, n = _counts(table, code)
+    if m < 2 or n < 2:
+        raise _class_counts_error(m, n, 2)
+    auc = table_auc(table, code)[0]
+    half = z_value(confidence) * math.sqrt(_variance(table, code))
+    return ConfidenceInterval(max(0.0, auc - half), min(1.0, auc + half))
 
 
 def roc_auc_midrank(y_true: Any, scores: Any) -> float:
@@ -136,9 +189,7 @@ def roc_auc_midrank(y_true: Any, scores: Any) -> float:
     >>> roc_auc_midrank([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])
     0.875
     """
-    values = _scores(scores, "scores")
-    positive, m, n = _split(y_true, values, 1)
-    return _components(values, positive, m, n)[0]
+    return table_auc(_table(y_true, _scores(scores, "scores"), None, 1))[0]
 
 
 def delong_ci(y_true: Any, scores: Any, *, confidence: float = 0.95) -> ConfidenceInterval:
@@ -164,11 +215,7 @@ def delong_ci(y_true: Any, scores: Any, *, confidence: float = 0.95) -> Confiden
     (0.762, 0.818)
     """
     level = check_confidence(confidence)
-    values = _scores(scores, "scores")
-    positive, m, n = _split(y_true, values, 2)
-    auc, v10, v01 = _components(values, positive, m, n)
-    half = z_value(level) * math.sqrt(_variance(v10, v01))
-    return ConfidenceInterval(max(0.0, auc - half), min(1.0, auc + half))
+    return table_delong_ci(_table(y_true, _scores(scores, "scores"), None, 2), 0, level)
 
 
 def delong(y_true: Any, scores_a: Any, scores_b: Any, *, confidence: float = 0.95) -> DeLongResult:
@@ -201,16 +248,4 @@ def delong(y_true: Any, scores_a: Any, scores_b: Any, *, confidence: float = 0.9
     a = _scores(scores_a, "scores_a")
     b = _scores(scores_b, "scores_b")
     check_same_length(scores_a=a, scores_b=b)
-    positive, m, n = _split(y_true, a, 2)
-    auc_a, v10_a, v01_a = _components(a, positive, m, n)
-    auc_b, v10_b, v01_b = _components(b, positive, m, n)
-    difference = auc_a - auc_b
-    se = math.sqrt(_variance(v10_a - v10_b, v01_a - v01_b))
-    if se > 0.0:
-        statistic = difference / se
-    else:
-        statistic = 0.0 if difference == 0.0 else math.copysign(math.inf, difference)
-    pvalue = normal_pvalue(difference, se, 0.0, alternative="two-sided")
-    half = z_value(level) * se
-    ci = ConfidenceInterval(max(-1.0, difference - half), min(1.0, difference + half))
-    return DeLongResult(auc_a, auc_b, difference, se, statistic, pvalue, ci)
+    return table_delong(_table(y_true, a, b, 2), 0, level)

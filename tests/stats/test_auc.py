@@ -159,13 +159,16 @@ def rankdata_components(
 
 
 class TestComponents:
-    """One sort gives the rankdata components bit for bit."""
+    """One sort gives the rankdata components' sums exactly."""
 
     @pytest.mark.parametrize("kind", ["distinct", "integers", "rounded", "signed zeros"])
     @pytest.mark.parametrize("dtype", [np.float32, np.float64])
     def test_components_equal_rankdata_bit_for_bit(self, kind: str, dtype: type) -> None:
-        """AUC, V10 and V01 equal those from scipy.stats.rankdata exactly, ties included."""
-        from mlchecks.stats.auc import _components
+        """U equals the sum of rankdata's V10 numerators exactly, the AUC is U / (m n) as
+        `metrics.roc_auc` gives it, and the variance equals the components' to rounding."""
+        from mlchecks.stats._auc_tables import rank_tables
+        from mlchecks.stats.auc import table_auc
+        from mlchecks.stats.metrics import roc_auc
 
         rng = np.random.default_rng(len(kind))
         for size in (2, 3, 17, 500):
@@ -177,11 +180,17 @@ class TestComponents:
             }[kind].astype(dtype)
             positive = np.arange(size) % 3 == 0
             m, n = int(positive.sum()), size - int(positive.sum())
-            expected = rankdata_components(scores.astype(np.float64), positive)
-            got = _components(scores, positive, m, n)
-            assert expected[0] == got[0]
-            np.testing.assert_array_equal(expected[1], got[1])
-            np.testing.assert_array_equal(expected[2], got[2])
+            _, v10, v01 = rankdata_components(scores.astype(np.float64), positive)
+            table = rank_tables(positive.astype(int), scores, None, [(None, 1)])[0]  # type: ignore[index]
+            assert round(2 * (v10 * n).sum()) == table.u_a[0]
+            assert roc_auc(positive.astype(int), scores) == table_auc(table)[0]
+            if m > 1 and n > 1:
+                expected = np.var(v10, ddof=1), np.var(v01, ddof=1)
+                got = (
+                    table.positive[2][0] / (4.0 * n * n) / (m - 1),
+                    table.negative[2][0] / (4.0 * m * m) / (n - 1),
+                )
+                assert expected == pytest.approx(got, rel=1e-12, abs=1e-18)
 
     def test_float32_scores_are_ranked_as_their_float64_values(self) -> None:
         """delong on float32 scores equals delong on the same scores as float64."""

@@ -161,7 +161,8 @@ class TestPairedDifference:
         assert resampled.standard_error == pytest.approx(res.standard_error, rel=0.05)
 
     def test_count_bootstrap_agrees_with_the_row_bootstrap(self) -> None:
-        """Resampling the paired confusion counts gives the row bootstrap's standard error."""
+        """The delta method on the paired confusion counts gives the row bootstrap's
+        standard error."""
         y, cand, base = labels_and_models(n=3_000)
         res = paired_difference("f1_macro", y, cand, base, n_resamples=1000, rng=0)
         expected = f1(y, cand, average="macro") - f1(y, base, average="macro")
@@ -174,8 +175,8 @@ class TestPairedDifference:
             rng=1,
         )
         assert expected == pytest.approx(res.statistic)
-        assert "count bootstrap" == res.method
-        # Each standard error has about 2% Monte Carlo error at 1000 resamples.
+        assert "delta method (counts)" == res.method
+        # The row bootstrap's standard error has about 2% Monte Carlo error at 1000 resamples.
         assert by_rows.standard_error == pytest.approx(res.standard_error, rel=0.1)
 
     def test_other_metrics_use_the_paired_row_bootstrap(self) -> None:
