@@ -40,8 +40,8 @@ def explain_comparison(op: str, left: object, right: object) -> list[str] | None
     Returns None (pytest's own explanation) for anything else.
 
     >>> from mlchecks import Status
-    >>> explain_comparison("==", Status.FAIL, "pass")[1]
-    'a Status never equals a string: compare with Status.PASS, or compare status.value with the string'
+    >>> print(explain_comparison("==", Status.FAIL, "pass")[1].split(": ")[1])
+    compare with Status.PASS, or compare status.value with the string
     >>> explain_comparison("==", 1, 2) is None
     True
     """

@@ -12,8 +12,8 @@ import pytest
 
 from mlchecks import Result, Status, Suite
 from mlchecks.cli import _emit, main
-from mlchecks_pytest import pytest_assertrepr_compare
 from mlchecks.testing import StaticCheck
+from mlchecks_pytest import pytest_assertrepr_compare
 
 SECRET = "hunter2"
 URL = f"http://admin:{SECRET}@10.0.0.1:8080/v2"

@@ -57,8 +57,16 @@ class TestPackaging:
         venv.create(env, with_pip=True)
         python = env / "bin" / "python"
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--find-links", str(dist)]
-            + ["mlchecks-infra[progress]"],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--find-links",
+                str(dist),
+                "mlchecks-infra[progress]",
+            ],
             check=True,
             capture_output=True,
             text=True,

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from mlchecks import __version__
-from mlchecks_pytest import pytest_assertrepr_compare
 from mlchecks.result import Finding, Result, Status
+from mlchecks_pytest import pytest_assertrepr_compare
 
 SUITE_MODULE = """
 from mlchecks import Finding, Result, Status, Suite
@@ -232,9 +232,7 @@ class TestPluginExtras:
             [f"mlchecks {__version__}: --mlchecks-seed=11 (0 tests used mlchecks_context)"]
         )
 
-    def test_the_seed_is_reported_when_the_fixture_is_used(
-        self, pytester: pytest.Pytester
-    ) -> None:
+    def test_the_seed_is_reported_when_the_fixture_is_used(self, pytester: pytest.Pytester) -> None:
         pytester.makepyfile("def test_context(mlchecks_context):\n    pass\n")
         result = pytester.runpytest()
         result.stdout.fnmatch_lines(

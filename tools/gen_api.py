@@ -23,10 +23,16 @@ MODULES = {
     "mlchecks.demo": "The embedded demo ML system and its planted faults.",
     "mlchecks.integrations": "Trainers from your own training code (any framework).",
     "mlchecks.integrations.torch": 'PyTorch adapter (`pip install "mlchecks-infra[torch]"`).',
-    "mlchecks.integrations.sklearn": 'scikit-learn adapter (`pip install "mlchecks-infra[sklearn]"`).',
+    "mlchecks.integrations.sklearn": (
+        'scikit-learn adapter (`pip install "mlchecks-infra[sklearn]"`).'
+    ),
     "mlchecks.integrations.xgboost": 'XGBoost adapter (`pip install "mlchecks-infra[xgboost]"`).',
-    "mlchecks.integrations.lightgbm": 'LightGBM adapter (`pip install "mlchecks-infra[lightgbm]"`).',
-    "mlchecks.integrations.lightning": 'Lightning adapter (`pip install "mlchecks-infra[lightning]"`).',
+    "mlchecks.integrations.lightgbm": (
+        'LightGBM adapter (`pip install "mlchecks-infra[lightgbm]"`).'
+    ),
+    "mlchecks.integrations.lightning": (
+        'Lightning adapter (`pip install "mlchecks-infra[lightning]"`).'
+    ),
     "mlchecks.integrations.keras": 'Keras 3 adapter (`pip install "mlchecks-infra[keras]"`).',
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"

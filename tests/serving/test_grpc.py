@@ -32,7 +32,9 @@ from mlchecks.result import Status
 from mlchecks.serving import V2Deployment, V2Error, V2GrpcEndpoint, V2ModelsDeployment
 from mlchecks.serving._grpc_wire import SERVICE
 
-grpc = pytest.importorskip("grpc", reason='grpcio is not installed (pip install "mlchecks-infra[grpc]")')
+grpc = pytest.importorskip(
+    "grpc", reason='grpcio is not installed (pip install "mlchecks-infra[grpc]")'
+)
 
 TYPED = {
     "fp32": np.array([[0.5, -1.25], [3.0, 1e-3]], dtype=np.float32),
