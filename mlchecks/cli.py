@@ -341,7 +341,7 @@ def score_table(result: SuiteResult) -> str:
     5  The model allows debugging by observing a single example or batch              0.0  not covered
     6  Models are tested via a canary process before entering production serving      0.0  not covered
     7  Models can be rolled back to a previous serving version                        0.5  done by hand: runbook
-    Total: 1.5 / 7. There's been a first pass at basic productionization, but additional investment may be needed.
+    Total: 1.5 / 7 rubric tests. There's been a first pass at basic productionization, but additional investment may be needed.
     """  # noqa: E501
     result = scrubbed_suite(result, terminal=True)  # names and notes on one line each
     score = result.score

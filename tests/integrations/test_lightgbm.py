@@ -140,7 +140,7 @@ class TestTrainingChecks:
 def test_missing_lightgbm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without LightGBM, building the trainer raises ImportError with the install command."""
     monkeypatch.setitem(sys.modules, "lightgbm", None)
-    with pytest.raises(ImportError, match=r'pip install "mlchecks\[lightgbm\]"'):
+    with pytest.raises(ImportError, match=r'pip install "mlchecks-infra\[lightgbm\]"'):
         LightGBMTrainer(PARAMS)
 
 

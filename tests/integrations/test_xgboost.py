@@ -141,7 +141,7 @@ class TestTrainingChecks:
 def test_missing_xgboost_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without XGBoost, building the trainer raises ImportError with the install command."""
     monkeypatch.setitem(sys.modules, "xgboost", None)
-    with pytest.raises(ImportError, match=r'pip install "mlchecks\[xgboost\]"'):
+    with pytest.raises(ImportError, match=r'pip install "mlchecks-infra\[xgboost\]"'):
         XGBoostTrainer(PARAMS)
 
 

@@ -75,7 +75,7 @@ class TestConstruction:
     def test_missing_mlflow_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without mlflow the error is an ImportError giving the install command."""
         monkeypatch.setitem(sys.modules, "mlflow", None)
-        with pytest.raises(MissingDependency, match=r'pip install "mlchecks\[mlflow\]"'):
+        with pytest.raises(MissingDependency, match=r'pip install "mlchecks-infra\[mlflow\]"'):
             MLflowDeployment("m")
         with pytest.raises(ImportError, match="MLflowEndpoint needs mlflow"):
             MLflowEndpoint("m")
