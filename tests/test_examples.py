@@ -142,7 +142,7 @@ class TestMLServerCanaryRollback:
         """Against a real MLServer the healthy candidate passes the canary and rolls back."""
         done = run_example("mlserver_canary_rollback.py", cwd=tmp_path, timeout=240)
         assert 0 == done.returncode, explain(done)
-        assert "PASS (2 passed)" in done.stdout.splitlines()[0]
+        assert "PASS (2 checks: 2 passed)" in done.stdout.splitlines()[0]
         assert "rolled back to version '1' 3 times" in done.stdout
 
     @pytest.mark.slow
