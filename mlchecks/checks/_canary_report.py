@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 
 from mlchecks._fields import held, held_or_none
-from mlchecks._text import fmt
+from mlchecks._text import fmt, plural
 from mlchecks.checks._canary_policy import TESTS, CanaryMonitor, shift_interval
 from mlchecks.checks._result import ResultBuilder
 from mlchecks.checks._series import even_indices, quantile_sample, significant
@@ -553,7 +553,7 @@ def summary(
         head = bad[0]
         if head.name == "trickle":  # the verdict line; the test's own message says more
             head = next((f for f in bad if f.name.startswith("trickle.")), head)
-        more = f" (and {len(bad) - 1} more failed conditions)" if len(bad) > 1 else ""
+        more = f" (and {plural(len(bad) - 1, 'more failed condition')})" if len(bad) > 1 else ""
         return head.message + more
     caveat = (
         " (split mode compares class mixes; mode='shadow' compares predictions)" if note else ""
@@ -563,7 +563,12 @@ def summary(
         return warn[0].message + caveat
     trickle = next((f for f in findings if f.name == "trickle" and f.status is Status.PASS), None)
     if trickle is not None:
-        return f"version {candidate!r} passed {passed}: {trickle.message}{caveat}"
+        live = f" over {int(trickle.observed):,} live requests" if trickle.observed else ""
+        return (
+            f"Version {candidate!r} did no worse than the current version{live}. It passed "
+            f"{passed}: {trickle.message}{caveat}."
+        )
     return (
-        f"version {candidate!r} loads, serves production inputs and matches its offline predictions"
+        f"Version {candidate!r} loads, serves production inputs and matches its offline "
+        "predictions."
     )

@@ -291,6 +291,7 @@ class CheckpointRestoreCheck:
                 observed=step,
                 limit="save(path) succeeds",
             )
+            b.lead("save", "Saving a checkpoint failed")
             return b.result()
         restored = runs.restored
         assert restored is not None
@@ -307,6 +308,7 @@ class CheckpointRestoreCheck:
                 f"load(path) raised {restored.load_error} on the checkpoint written after step {c}",
                 limit="load(path) succeeds",
             )
+            b.lead("load", f"Loading the checkpoint written after step {c} failed")
             return b.result()
         b.note(
             "load",
@@ -338,6 +340,8 @@ class CheckpointRestoreCheck:
                 observed=restored.train_error_step,
                 limit=_SAME,
             )
+            b.lead("losses_after_restore", "Training failed after restoring the checkpoint")
+            _lead(b, c, len(runs.at_restore), plan.n_steps)
             return b.result()
         self._judge_losses(b, runs.reference, restored, c)
         _judge_finite(b, {"reference": runs.reference, "restored": restored.losses}, c)
@@ -355,11 +359,12 @@ class CheckpointRestoreCheck:
                 f"uninterrupted run's in {n} of {plural(n_entries, 'entry', 'entries')}"
             ),
         )
+        _lead(b, c, len(runs.at_restore), plan.n_steps)
         return b.result(
             pass_summary=(
-                f"training {_CRASH[self.crash_mode]} after the checkpoint at step {c}, was "
+                f"Training {_CRASH[self.crash_mode]} after the checkpoint at step {c}, was "
                 f"restored with load() and continued to step {plan.n_steps} exactly like the "
-                f"uninterrupted run: every loss and all {n_entries} state entries equal"
+                f"uninterrupted run: every loss and all {n_entries} state entries equal."
             )
         )
 
@@ -438,6 +443,32 @@ class CheckpointRestoreCheck:
         b.note(
             "step_counter", status, message, observed=observed, limit=f"== {expected.tolist()!r}"
         )
+
+
+def _lead(b: ResultBuilder, c: int, n_entries: int, n_steps: int) -> None:
+    """Open each failing finding with a plain sentence: what the restore got wrong."""
+    differing = int(b.metrics.get("restored_state.n_differing", 0))
+    b.lead(
+        "deterministic_prefix",
+        "Training gives different losses even without a restore, so the restore cannot be judged",
+    )
+    b.lead(
+        "restored_state",
+        f"The checkpoint written after step {c} did not bring back {differing} of "
+        f"{plural(n_entries, 'state entry', 'state entries')}",
+    )
+    b.lead("step_counter", f"The checkpoint written after step {c} did not restore the step count")
+    b.lead(
+        "losses_after_restore",
+        f"Training resumed from the checkpoint at step {c} did not continue like the "
+        "uninterrupted run",
+    )
+    b.lead("loss_finite", "Training diverged")
+    b.lead(
+        "final_state",
+        f"After {n_steps} training steps the restored run ends in a different state from the "
+        "uninterrupted run",
+    )
 
 
 def _judge_finite(b: ResultBuilder, runs: Mapping[str, Sequence[float]], restore_step: int) -> None:

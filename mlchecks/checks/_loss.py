@@ -93,15 +93,20 @@ def _trend_verdict(trend: LossTrend, alpha: float, *, fewest: int, hint: str) ->
             )
         test = f"{slope} > alpha {alpha}"
         more = f"{needs}; run more steps (for information: {blocks}, p = {trend.pvalue:.3g})"
+    start, end = fmt(trend.block_means[0]), fmt(trend.block_means[-1])
+    steps = f"{trend.n_steps:,} training steps"
     if trend.statistic < 0.0:
         # The block means go down, but not consistently enough to show a decrease: a lack
         # of evidence, not evidence that training does not work.
         return (
             Status.WARN,
-            f"inconclusive: the block means go down ({means}) but {test}; {more}" + hint,
+            f"The loss went down over {steps}, from about {start} to about {end}, but too "
+            f"unsteadily to be sure it is training. Inconclusive: the block means go down "
+            f"({means}) but {test}; {more}" + hint,
         )
     return Status.FAIL, (
-        f"the loss shows no downward trend: its block means do not go down ({blocks}; "
+        f"The loss did not go down over {steps}: about {start} at the start, {end} at the "
+        f"end. The loss shows no downward trend: its block means do not go down ({blocks}; "
         f"{means}), and {test}" + hint
     )
 
@@ -117,18 +122,18 @@ def _pass_summary(metrics: Mapping[str, float], overfit: bool) -> str | None:
         if not all(k in metrics for k in keys):
             return None
         return (
-            f"repeating one batch for {int(metrics['n_steps'])} steps took the loss from "
-            f"{fmt(metrics['loss.first'])} to {fmt(metrics['loss.overfit_final'])} (mean of "
-            f"the last steps; {metrics['loss.overfit_ratio']:.2g} of the first loss)"
+            f"Repeating one batch for {int(metrics['n_steps'])} training steps took the loss "
+            f"from {fmt(metrics['loss.first'])} to {fmt(metrics['loss.overfit_final'])} (mean "
+            f"of the last steps; {metrics['loss.overfit_ratio']:.2g} of the first loss)."
         )
     keys = ("loss.first", "loss.last", "n_steps", "loss.relative_drop", "trend.tau")
     if not all(k in metrics for k in (*keys, "trend.pvalue")):
         return None
     return (
-        f"the loss fell from {fmt(metrics['loss.first'])} to {fmt(metrics['loss.last'])} "
-        f"over {int(metrics['n_steps'])} steps ({metrics['loss.relative_drop']:.0%} lower; "
-        f"Kendall tau {metrics['trend.tau']:.2f} on block means, "
-        f"p = {metrics['trend.pvalue']:.2g})"
+        f"The loss went down over {int(metrics['n_steps'])} training steps, from "
+        f"{fmt(metrics['loss.first'])} to {fmt(metrics['loss.last'])} "
+        f"({metrics['loss.relative_drop']:.0%} lower). Kendall tau "
+        f"{metrics['trend.tau']:.2f} on block means, p = {metrics['trend.pvalue']:.2g}."
     )
 
 
@@ -291,8 +296,8 @@ class LossDecreasesCheck:
             b.note(
                 "loss_finite",
                 Status.FAIL,
-                f"the loss is {losses[bad_step]} at step {bad_step} of {n} (the first "
-                f"non-finite loss, steps counted from 0): training diverged{after}",
+                f"Training diverged: the loss is {losses[bad_step]} at step {bad_step} of {n} "
+                f"(the first non-finite loss, steps counted from 0){after}.",
                 observed=bad_step,
                 limit="finite",
             )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlchecks.checks.quality import QualityCheck
 
 __all__ = [
+    "LEADS",
     "PairedTest",
     "ci_text",
     "higher_is_better",
@@ -26,6 +27,8 @@ __all__ = [
     "judge_test",
     "limit_finding",
     "margin",
+    "plain_change",
+    "plain_where",
     "regression_message",
     "row",
     "slice_finding",
@@ -34,6 +37,13 @@ __all__ = [
 ]
 
 _NAN_CI = ConfidenceInterval(math.nan, math.nan)
+
+# Plain sentences for the findings whose messages do not open with one of their own.
+LEADS = {
+    "golden": "The candidate gives other answers than expected on golden examples",
+    "predictions": "The candidate's predictions cannot be scored",
+    "baseline_predictions": "The current model's predictions cannot be scored",
+}
 
 
 def ci_text(ci: ConfidenceInterval) -> str:
@@ -171,7 +181,25 @@ def limit_finding(
             f"{name} is inconclusive against the limit {condition.describe()}: its confidence "
             f"interval includes the limit{context}; more examples narrow the interval",
         )
+    if judged.status is not Status.PASS:
+        lead = _plain_limit(name, condition, value, shown_bad)
+        message = judged.message
+        judged = attrs.evolve(judged, message=f"{lead} {message[:1].upper()}{message[1:]}")
     return attrs.evolve(judged, name=f"limit.{name}")
+
+
+def _plain_limit(name: str, condition: Floor, value: float, shown_bad: bool) -> str:
+    """The plain sentence that opens a failing or inconclusive metric limit."""
+    if isinstance(condition, AtLeast):
+        what, limit = "too low", f"the minimum {fmt(condition.value)}"
+    elif isinstance(condition, AtMost):
+        what, limit = "too high", f"the maximum {fmt(condition.value)}"
+    else:
+        what = "outside its range"
+        limit = f"the range [{fmt(condition.low)}, {fmt(condition.high)}]"
+    if shown_bad:
+        return f"The candidate's {name} is {what}: {fmt(value)}, against {limit}."
+    return f"It is not clear yet whether the candidate's {name}, {fmt(value)}, meets {limit}."
 
 
 def unreachable_floor(alpha: float, floor: float, n: int, method: str) -> str:
@@ -294,6 +322,8 @@ def regression_message(check: QualityCheck, test: PairedTest, ok: bool, shown_wo
     else:
         p_text = f"{kind} p = {test.pvalue:.3g}"
     allowed = f"the allowed {word} of {fmt(test.margin)}"
+    if not ok:
+        head = f"{plain_change(test, shown_worse)} {head[:1].upper()}{head[1:]}"
     if shown_worse:
         return f"{head}: a {word} beyond {allowed} is statistically shown ({p_text})"
     if ok and test.kind == "noninferiority":
@@ -304,6 +334,36 @@ def regression_message(check: QualityCheck, test: PairedTest, ok: bool, shown_wo
         f"{head}: a {word} beyond {allowed} cannot be ruled out ({p_text}); the comparison "
         "is inconclusive, so more evaluation examples or a wider margin are needed"
     )
+
+
+def plain_where(label: str) -> str:
+    """``" in region east"`` for the slice ``"region=east"``; ``""`` overall."""
+    if not label:
+        return ""
+    if label.count("=") == 1 and ", " not in label:
+        name, value = label.split("=")
+        return f" in {name} {value}"
+    return f" in slice {label}"
+
+
+def plain_change(test: PairedTest, shown_worse: bool) -> str:
+    """The plain sentence that opens a failing or inconclusive comparison.
+
+    It says what changed in the system's terms, without the statistics that follow it:
+    ``"The candidate is less accurate in region east: 58% of examples right, against 84%
+    for the current model."``
+    """
+    paired = test.paired
+    assert paired is not None
+    where = plain_where(test.label)
+    the = "The" if shown_worse else "It is not clear yet whether the"
+    if test.metric == "accuracy":
+        what = f"{the} candidate is less accurate{where}"
+        values = f"{paired.candidate:.0%} of examples right, against {paired.baseline:.0%}"
+    else:
+        what = f"{the} candidate's {test.metric} is worse{where}"
+        values = f"{fmt(paired.candidate)}, against {fmt(paired.baseline)}"
+    return f"{what}: {values} for the current model."
 
 
 def improvement(
@@ -320,7 +380,8 @@ def improvement(
         message = f"{change}, no improvement beyond max_improvement {fmt(bound.value)}"
     else:
         message = (
-            f"{change}, an improvement beyond max_improvement {fmt(bound.value)}: "
+            f"The candidate is suspiciously better than the current model. {change[:1].upper()}"
+            f"{change[1:]}, an improvement beyond max_improvement {fmt(bound.value)}: "
             "a jump this large is more often label leakage or an evaluation bug than a "
             "better model"
         )
@@ -329,6 +390,20 @@ def improvement(
         row("improvement", name, "all", paired.n, "point estimate", judged.status, paired, ci=ci)
     )
     return attrs.evolve(judged, message=message)
+
+
+def _plain_pass(kinds: list[str], rows: list[dict[str, Any]], slices: int) -> str:
+    """The plain sentence that opens a passing summary: what the candidate was shown to be."""
+    if "regression" in kinds:
+        metrics = sorted({r["metric"] for r in rows if r["kind"] == "regression"})
+        names = " and ".join([", ".join(metrics[:-1]), metrics[-1]] if metrics[1:] else metrics)
+        where = f", overall and in {plural(slices, 'slice')}" if slices else ""
+        return f"The candidate is no worse than the current model in {names}{where}."
+    if "limit" in kinds:
+        return "The candidate meets every metric limit."
+    if "golden" in kinds:
+        return "The candidate gives the expected answer on every golden example."
+    return "The candidate shows no suspicious improvement."
 
 
 def summary(findings: list[Finding], rows: list[dict[str, Any]]) -> str | None:
@@ -348,7 +423,10 @@ def summary(findings: list[Finding], rows: list[dict[str, Any]]) -> str | None:
             "improvement": "no suspicious improvement",
         }
         parts = [held[k] for k in kinds if k in held]
-        return "; ".join(parts) if parts else None
+        if not parts:
+            return None
+        text = "; ".join(parts)
+        return f"{_plain_pass(kinds, rows, slices)} {text[:1].upper()}{text[1:]}."
     worst = max(bad, key=lambda f: f.status)
     others = [f.name for f in bad if f is not worst]
     if not others:

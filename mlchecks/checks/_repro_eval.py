@@ -175,6 +175,8 @@ class Evaluation:
         return self.out.result(summary=self._summary())
 
     def _summary(self) -> str:
+        runs = listing([p.name for p in self.prepared])
+        _lead(self.out, runs)
         findings = self.out.findings
         bad = [f for f in findings if f.status in (Status.FAIL, Status.ERROR)]
         if bad:
@@ -183,11 +185,11 @@ class Evaluation:
             return f"{bad[0].message}{tail}"
         if all(f.status is Status.SKIP for f in findings):
             return findings[0].message
-        names = ", ".join(repr(p.name) for p in self.prepared)
         how = "are identical" if self.exact else "agree within tolerance"
         warned = [f.name for f in findings if f.status is Status.WARN]
         tail = f" (warnings: {', '.join(warned)})" if warned else ""
-        return f"runs {names} {how} in {len(findings)} checked conditions{tail}"
+        same = "nearly the same results" if warned else "the same results"
+        return f"Runs {runs} gave {same}: they {how} in {len(findings)} checked conditions{tail}."
 
     def pair_label(self, i: int, j: int) -> str:
         """``"run 'a' and run 'b'"`` for the pair of runs ``i`` and ``j``."""
@@ -524,3 +526,29 @@ class Evaluation:
         return Finding(name, Status.FAIL, c.max_abs_diff, "== 0", message)
 
     # ---- aggregate metrics
+
+
+def _lead(out: ResultBuilder, runs: str) -> None:
+    """Open each failing finding with a plain sentence: what differs between ``runs``."""
+    churn, wrong = out.metrics.get("churn"), out.metrics.get("correctness_churn")
+    leads = {
+        "churn": f"Runs {runs} predict different classes"
+        + ("" if churn is None else f" for {churn:.1%} of examples"),
+        "correctness_churn": f"Runs {runs} get different examples right"
+        + ("" if wrong is None else f" ({wrong:.1%} of examples right in one, wrong in another)"),
+        "prediction.fraction_beyond_tol": f"Runs {runs} make different predictions",
+        "prediction.max_abs_diff": f"Runs {runs} make different predictions",
+        "first_divergence": f"Runs {runs} have different training losses",
+        "same_data": f"Runs {runs} cannot be compared because they did not record the same data",
+        "same_labels": f"Runs {runs} cannot be compared because they were scored on other labels",
+        "same_slices": f"Runs {runs} cannot be compared because their slices differ",
+    }
+    # Only a failure's message opens the summary; warnings keep their own wording.
+    names = {f.name for f in out.findings if f.status.severity >= Status.FAIL.severity}
+    for name in names:
+        if name.startswith("metric."):
+            leads[name] = f"Runs {runs} report different metrics"
+        elif name.startswith(("slice.", "slices.")):
+            leads[name] = f"Runs {runs} give different results in some slices"
+        if name in leads:
+            out.lead(name, leads[name])

@@ -102,6 +102,23 @@ class ResultBuilder:
         """Record a finding judged by the check's own logic (not a single condition)."""
         return self.add(Finding(name, status, observed, limit, message))
 
+    def lead(self, name: str, sentence: str) -> None:
+        """Open the message of each WARN, FAIL or ERROR finding ``name`` with ``sentence``.
+
+        ``sentence`` says what happened in plain words, without statistics (no final full
+        stop); the finding's own message, with its figures and tests, follows after a
+        colon. PASS and SKIP findings are left as they are.
+
+        >>> b = ResultBuilder("loss")
+        >>> _ = b.note("loss_finite", Status.FAIL, "the loss is nan at step 3")
+        >>> b.lead("loss_finite", "Training diverged")
+        >>> b.findings[0].message
+        'Training diverged: the loss is nan at step 3'
+        """
+        for i, f in enumerate(self.findings):
+            if f.name == name and f.status.severity >= Status.WARN.severity:
+                self.findings[i] = attrs.evolve(f, message=f"{sentence}: {f.message}")
+
     @property
     def status(self) -> Status:
         """The worst status recorded so far (PASS with no findings)."""

@@ -20,6 +20,7 @@ from mlchecks.conditions import Between
 from mlchecks.result import Status
 
 __all__ = [
+    "LEADS",
     "judge_example",
     "judge_finite_table",
     "judge_frozen",
@@ -33,6 +34,25 @@ __all__ = [
     "judge_trainable",
     "judge_update_ratio",
 ]
+
+# What each failing finding means, in plain words; its message with the figures follows.
+LEADS = {
+    "loss_finite": "Training on one batch gave a loss that is not a number",
+    "state_finite": "Training on one batch filled the model with values that are not numbers",
+    "gradients_finite": "Training on one batch gave gradients that are not numbers",
+    "activations_finite": "The model computes values that are not numbers on one batch",
+    "outputs_finite": "The model predicts values that are not numbers",
+    "trainable_changed": "A part of the model that should learn did not change in training",
+    "frozen_unchanged": "A part of the model that should stay fixed changed in training",
+    "frozen_parameters": "Part of the model gets no gradient but is not declared frozen",
+    "update_ratio": "One training step changed some weights by too little or too much",
+    "prediction_changed": "One training step did not change the model's predictions",
+    "predict_stateless": "Predicting changed the model",
+    "single_example": "The model cannot predict a single example",
+    "single_vs_batch": "An example predicted alone gets another answer than inside a batch",
+    "example_step": "Training on a single example broke the model",
+    "trainer_restored": "The check could not put your trainer back as it was",
+}
 
 Rows = Mapping[str, dict[str, Any]]
 

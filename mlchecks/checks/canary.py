@@ -79,6 +79,7 @@ from mlchecks._validate import (
 from mlchecks.check import Context
 from mlchecks.checks._canary_agreement import offline_rows
 from mlchecks.checks._canary_fields import TrickleSettings
+from mlchecks.checks._canary_leads import lead
 from mlchecks.checks._canary_outputs import LabelReader, Row, brief, offline_field
 from mlchecks.checks._canary_policy import CanaryMonitor, CanaryPolicy
 from mlchecks.checks._canary_probe import judge_metadata, judge_probes
@@ -341,6 +342,7 @@ class CanaryCheck(TrickleSettings):
             finally:
                 b.details.update(session.restore(unload=self.unload))
         note = b.details.get("trickle", {}).get("note")
+        lead(b, self.candidate)
         return b.result(summary=summary(b.findings, self.candidate, note))
 
     # --------------------------------------------------------------------- stage 0

@@ -51,6 +51,7 @@ from mlchecks._text import fmt
 from mlchecks._validate import describe, non_empty_string
 from mlchecks.check import Context
 from mlchecks.checks._canary_fields import TrickleSettings
+from mlchecks.checks._canary_leads import lead
 from mlchecks.checks._canary_outputs import Row
 from mlchecks.checks._canary_policy import TESTS, CanaryMonitor, Decision
 from mlchecks.checks._canary_report import Trickle, report_trickle, summary
@@ -443,6 +444,7 @@ class CanaryWatch:
         report_trickle(judge, self.monitor, self.trickle, b)
         note = b.details.get("trickle", {}).get("note")
         passed = "the canary on the traffic's record"
+        lead(b, judge.candidate)
         result = b.result(summary=summary(b.findings, judge.candidate, note, passed=passed))
         return attrs.evolve(result, duration_s=time.perf_counter() - self._started)
 

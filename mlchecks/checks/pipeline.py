@@ -111,6 +111,21 @@ def _flag(default: bool) -> Any:
     return flag(default)
 
 
+# What each failing finding means, in plain words; its message with the figures follows.
+_LEADS = {
+    "stage.errors": "A stage of the pipeline crashed",
+    "stage.contracts": "A stage of the pipeline produced output that breaks its contract",
+    "end_to_end": "The held-out rows could not be prepared for serving",
+    "serving_features": "The serving feature code failed on some rows",
+    "training_serving_skew": "Serving computes different features from training",
+    "serving.deploy": "Deploying the trained model failed",
+    "serving.load": "The server did not load the trained model",
+    "serving.errors": "Requests to the served model failed",
+    "serving.version": "The server answered from another version than the one deployed",
+    "served_vs_offline": ("The served model predicts differently from the same model run offline"),
+}
+
+
 @renamed({"examples": "n_examples"})
 @attrs.frozen
 class PipelineCheck:
@@ -274,13 +289,15 @@ class PipelineCheck:
                 progress("pipeline: serving the held-out rows")
                 self._end_to_end(b, run.outputs, deadline)
         b.metric("duration_s", time.perf_counter() - start)
+        for name, sentence in _LEADS.items():
+            b.lead(name, sentence)
         bad = [f for f in b.findings if f.status >= Status.FAIL]
         served = " and the serving path agrees with training" if self.holdout else ""
         return b.result(
             summary=f"{bad[0].message} (and {plural(len(bad) - 1, 'more problem')})"
             if bad[1:]
             else None,
-            pass_summary=f"all {len(run.reports)} stages ran and met their contracts{served}",
+            pass_summary=f"All {len(run.reports)} stages ran and met their contracts{served}.",
         )
 
     # ------------------------------------------------------------------ end to end

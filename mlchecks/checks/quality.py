@@ -82,6 +82,7 @@ from mlchecks.checks._quality_inputs import (
     to_slices,
 )
 from mlchecks.checks._quality_judge import (
+    LEADS,
     PairedTest,
     improvement,
     judge_test,
@@ -359,6 +360,8 @@ class QualityCheck:
                 if coded.baseline is not None:
                     self._judge_baseline(evaluation, b, rows)
         b.detail("table", rows)
+        for name, sentence in LEADS.items():
+            b.lead(name, sentence)
         return b.result(summary=summary(b.findings, rows))
 
     def class_list(self) -> np.ndarray | None:

@@ -232,6 +232,7 @@ class RollbackCheck:
                 "roll back to as known_good=..."
             )
             b.note("known_good", Status.FAIL, message)
+            _lead(b, "", self.candidate)
             return b.result()
         b.detail("known_good", known_good)
         repeats: list[Repeat] = []
@@ -531,19 +532,41 @@ class RollbackCheck:
         )
 
     def _summary(self, b: ResultBuilder, repeats: Sequence[Repeat], good: str) -> str | None:
+        _lead(b, good, self.candidate)
         bad = [f for f in b.findings if f.status >= Status.FAIL]
         if bad:
-            more = f" (and {len(bad) - 1} more failed conditions)" if len(bad) > 1 else ""
+            more = f" (and {plural(len(bad) - 1, 'more failed condition')})" if len(bad) > 1 else ""
             return bad[0].message + more
         if b.status is not Status.PASS or not repeats:
             return None
         failed = sum(r.failed for r in repeats)
         worst = max(r.all_s for r in repeats)
         return (
-            f"rolled back to version {good!r} {plural(len(repeats), 'time')} under load with "
+            f"Rolled back to version {good!r} {plural(len(repeats), 'time')} under load with "
             f"{failed} failed requests; every response came from {good!r} within {_ms(worst)} "
-            "of the command in the slowest rollback"
+            "of the command in the slowest rollback."
         )
+
+
+def _lead(b: ResultBuilder, good: str, candidate: str) -> None:
+    """Open each failing finding with a plain sentence: what went wrong in the rollback."""
+    stuck = not math.isfinite(b.metrics.get("rollback.p99_s", 0.0))
+    for name, sentence in {
+        "known_good": "There is no earlier version to roll back to",
+        "deploy": "The candidate never went live, so no rollback could be tried",
+        "attribution": "The check cannot tell the two versions' answers apart",
+        "references": f"The predictions of version {good!r} could not be recorded",
+        "rollback_time": f"After the rollback, live traffic kept getting answers from the "
+        f"candidate {candidate!r}"
+        if stuck
+        else f"Rolling back to version {good!r} took longer than allowed",
+        "failed_requests": f"Requests failed while rolling back to version {good!r}",
+        "longest_gap_s": "Live traffic went unanswered for too long during a rollback",
+        "predictions_after_rollback": f"After the rollback, the service does not answer like "
+        f"version {good!r}",
+        "restore": "The check could not put the deployment back as it was",
+    }.items():
+        b.lead(name, sentence)
 
 
 def _ms(seconds: float) -> str:

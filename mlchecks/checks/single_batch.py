@@ -287,6 +287,8 @@ class SingleBatchCheck:
         if probe.example is not None:
             judge.judge_example(b, probe.example)
         note_restored(b, changed)
+        for name, sentence in judge.LEADS.items():
+            b.lead(name, sentence)
         ratios = ""
         if "update_ratio.min" in b.metrics and "update_ratio.max" in b.metrics:
             ratios = (
@@ -295,11 +297,11 @@ class SingleBatchCheck:
             )
         return b.result(
             pass_summary=(
-                f"one batch and one example went through training and prediction: "
+                f"One batch and one example went through training and prediction: "
                 f"{plural(len(trainable), 'trainable tensor')} updated{ratios}"
                 + (f", {n_frozen} frozen unchanged" if n_frozen else "")
                 + f" ({len(table)} state entries judged); "
                 "state, gradients, activations and outputs finite; each example predicted "
-                "alone equals its prediction in the batch"
+                "alone equals its prediction in the batch."
             )
         )

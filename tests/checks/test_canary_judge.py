@@ -68,7 +68,10 @@ class TestVerdicts:
             "trickle.accuracy",
             "trickle",
         } == set(findings(result))
-        assert result.summary.startswith("version 'v2' passed the canary on the traffic's record")
+        assert result.summary.startswith(
+            "Version 'v2' did no worse than the current version over 2,319 live requests. "
+            "It passed the canary on the traffic's record"
+        )
         assert result.metrics["trickle.candidate.n_requests"] == 500
 
     def test_twice_the_errors_fail_naming_errors(self) -> None:
@@ -78,7 +81,8 @@ class TestVerdicts:
         result = CanaryJudge("v1", "v2", records=log, n_candidate_requests=4000).run()
         assert result.status is Status.FAIL
         assert findings(result)["trickle.errors"] is Status.FAIL
-        assert result.summary.startswith("the candidate fails more often than the baseline")
+        assert result.summary.startswith("Version 'v2' failed 69 of 1,852 live requests")
+        assert ": the candidate fails more often than the baseline" in result.summary
 
     def test_slower_candidate_fails_on_latency(self) -> None:
         result = CanaryJudge("v1", "v2", records=split_log(latency=(1.5, 1.0))).run()

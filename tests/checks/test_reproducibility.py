@@ -274,11 +274,16 @@ class TestRecordedGpuRuns:
         churn = result.finding("churn")
         assert (Status.FAIL, 0.1565) == (churn.status, churn.observed)
         assert (
+            "Runs 'gpu_nondet_seed0_a' and 'gpu_nondet_seed0_b' predict different classes for "
+            "15.7% of examples: "
             "churn 0.1565 exceeds the maximum 0.01 (90% CI 0.1505 to 0.1626): 1,565 of 10,000 "
             "predictions changed class "
             "between run 'gpu_nondet_seed0_a' and run 'gpu_nondet_seed0_b'"
         ) == churn.message
-        assert result.summary.startswith("churn 0.1565 exceeds the maximum 0.01")
+        assert result.summary.startswith(
+            "Runs 'gpu_nondet_seed0_a' and 'gpu_nondet_seed0_b' predict different classes for "
+            "15.7% of examples: churn 0.1565 exceeds the maximum 0.01"
+        )
         assert 0.0718 == result.metrics["correctness_churn"]
         assert Status.FAIL == result.finding("correctness_churn").status
 
@@ -322,6 +327,7 @@ class TestRecordedGpuRuns:
         divergence = result.finding("first_divergence")
         assert (Status.FAIL, 0.0) == (divergence.status, divergence.observed)
         assert divergence.message.startswith(
+            "Runs 'gpu_nondet_seed0_a' and 'gpu_nondet_seed0_b' have different training losses: "
             "runs 'gpu_nondet_seed0_a' and 'gpu_nondet_seed0_b' first differ at step 0: "
             "parameter hashes differ from step 0"
         )
@@ -329,6 +335,7 @@ class TestRecordedGpuRuns:
         predictions = result.finding("prediction.max_abs_diff")
         assert Status.FAIL == predictions.status
         assert (
+            "Runs 'gpu_nondet_seed0_a' and 'gpu_nondet_seed0_b' make different predictions: "
             "predictions differ on 10,000 of 10,000 examples between run 'gpu_nondet_seed0_a' and "
             "run 'gpu_nondet_seed0_b', first at example 0; the largest difference is 0.4297 at "
             "example 2648"
@@ -659,10 +666,16 @@ class TestSlices:
         result = ReproducibilityCheck(runs, max_churn=1.0, metric_atol=1.0).run()
         summary = result.finding("slices.accuracy")
         assert (Status.FAIL, 1.0) == (summary.status, summary.observed)
-        assert summary.message.startswith("1 of 4 region slices differ in accuracy beyond 0.02")
+        assert summary.message.startswith(
+            "Runs 'a' and 'b' give different results in some slices: "
+            "1 of 4 region slices differ in accuracy beyond 0.02"
+        )
         slice_finding = result.finding("slice.accuracy")
         assert Status.FAIL == slice_finding.status
-        assert slice_finding.message.startswith("accuracy in region slice '2' is ")
+        assert slice_finding.message.startswith(
+            "Runs 'a' and 'b' give different results in some slices: "
+            "accuracy in region slice '2' is "
+        )
         assert "beyond the slice tolerance 0.02 (Holm-adjusted p" in slice_finding.message
         flagged = {
             r["slice"]
