@@ -9,7 +9,7 @@ first; the finding's own message, with its tests and e-values, follows.
 >>> _ = b.note("load", Status.FAIL, "load('2') raised KeyError")
 >>> lead(b, "2")
 >>> b.findings[0].message
-"Version '2' did not load on the server. load('2') raised KeyError"
+"Version '2' did not load on the server: load('2') raised KeyError"
 """
 
 from __future__ import annotations
