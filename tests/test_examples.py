@@ -143,7 +143,7 @@ class TestMLServerCanaryRollback:
         done = run_example("mlserver_canary_rollback.py", cwd=tmp_path, timeout=240)
         assert 0 == done.returncode, explain(done)
         assert "PASS (2 checks: 2 passed)" in done.stdout.splitlines()[0]
-        assert "rolled back to version '1' 3 times" in done.stdout
+        assert "Rolled back to version '1' 3 times" in done.stdout
 
     @pytest.mark.slow
     def test_skewed_candidate_fails_the_canary(self, tmp_path: Path) -> None:
