@@ -28,6 +28,9 @@ from mlchecks.report.figures import (
 )
 from mlchecks.report.html import FIGURES, register_figure, result_to_html, suite_to_html
 
+# The figures are drawn with matplotlib (the `plot` extra); the core test run goes without.
+pytest.importorskip("matplotlib", reason='figures need matplotlib: pip install ".[plot]"')
+
 XSS = "<script>alert(1)</script>"
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 MAX_SVG_BYTES = 150_000
