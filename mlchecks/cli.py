@@ -282,12 +282,26 @@ def _execute(suite: Suite, args: argparse.Namespace) -> SuiteResult:
     return suite.run(context, fail_fast=args.fail_fast, progress=progress)
 
 
+#: Said on stderr when the HTML report went without its figures (matplotlib is missing).
+_PLOT_WARNING = 'figures need matplotlib: pip install "mlchecks-infra[plot]"'
+
+
+def _warn_without_figures(html: str) -> None:
+    """One line on stderr when ``html`` shows the install note in place of its figures."""
+    from mlchecks.report.figures import PLOT_NOTE
+
+    if PLOT_NOTE in html:
+        _emit(f"{PROG}: warning: {_PLOT_WARNING}", sys.stderr)
+
+
 def _write_reports(result: SuiteResult, args: argparse.Namespace) -> None:
     for option, method, _ in _REPORTS:
         path = getattr(args, option)
         if path is None:
             continue
         text: str = getattr(result, method)()
+        if option == "html":
+            _warn_without_figures(text)
         if path == "-":
             _emit(text, report=True)
             continue

@@ -17,22 +17,25 @@ the same class replaces the built-in one. `FIGURES` holds only registered functi
 
 from __future__ import annotations
 
-import html
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlchecks._text import redact
 from mlchecks.exceptions import InvalidInput
 from mlchecks.report._format import (
-    clean,
     counts_phrase,
     fmt_duration,
-    fmt_value,
     is_scalar,
     rubric_label,
     scrubbed_result,
     scrubbed_suite,
+)
+from mlchecks.report._html_tables import (
+    esc,
+    key_value_table,
+    observed_cell,
+    render,
+    size_label,
+    table,
 )
 from mlchecks.result import Finding, Result, Status
 from mlchecks.score import score_rows
@@ -60,9 +63,6 @@ FIGURES: dict[str, FigureFunction] = {}
 # module in their kind), while a user's class keeps its full qualified name.
 _PACKAGE = "mlchecks"
 
-_MAX_ROWS = 50
-_MAX_JSON_CHARS = 20_000
-
 _STYLE = """
 .mlc{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
 font-size:14px;line-height:1.45;max-width:72em}
@@ -79,9 +79,17 @@ font:600 .8em/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;text-alig
 .mlc th,.mlc td{border:1px solid rgba(127,127,127,.35);padding:.15em .5em;text-align:left;
 vertical-align:top}
 .mlc th{background:rgba(127,127,127,.12)}
-.mlc td.mlc-num{text-align:right;font-variant-numeric:tabular-nums}
+.mlc td.mlc-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.mlc td code{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.9em}
+.mlc td>.mlc-scroll{margin:0}
+.mlc-scroll{max-width:100%;overflow-x:auto;margin:.3em 0}
+.mlc details.mlc-sub .mlc-scroll{max-height:32em;overflow-y:auto}
+.mlc-scroll>table{margin:0}
+.mlc-values{font:.9em/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+overflow-wrap:anywhere;max-height:10em;overflow:auto;background:rgba(127,127,127,.1);
+padding:.3em .5em;border-radius:4px;margin:.3em 0}
 .mlc details.mlc-check{border:1px solid rgba(127,127,127,.35);border-left:4px solid #6e7781;
-border-radius:4px;margin:.4em 0;padding:.3em .6em}
+border-radius:4px;margin:.4em 0;padding:.3em .6em;min-width:0;overflow-x:auto}
 .mlc details.mlc-check.mlc-s-pass{border-left-color:#1a7f37}
 .mlc details.mlc-check.mlc-s-warn{border-left-color:#9a6700}
 .mlc details.mlc-check.mlc-s-fail{border-left-color:#cf222e}
@@ -181,98 +189,11 @@ def register_figure(kind: type | str, fn: FigureFunction) -> FigureFunction:
 
 def _esc(value: object) -> str:
     # The results are scrubbed already; a figure function's error text is not.
-    return html.escape(clean(redact(str(value))), quote=True)
+    return esc(value)
 
 
 def _badge(status: Status) -> str:
     return f'<span class="mlc-badge mlc-{status.value}">{status.label}</span>'
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _cell(value: Any) -> str:
-    """One table cell: scalars formatted (numbers right-aligned), nested values as JSON."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return f"<td>{_esc(fmt_value(value))}</td>"
-    if isinstance(value, int | float):
-        return f'<td class="mlc-num" title="{_esc(value)}">{_esc(fmt_value(value))}</td>'
-    return f"<td><code>{_esc(_json(value))}</code></td>"
-
-
-def _more(total: int, shown: int, unit: str) -> str:
-    if total <= shown:
-        return ""
-    return f'<p class="mlc-muted">{total - shown} more {unit} not shown.</p>'
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], total: int) -> str:
-    """A table from already-rendered ``<td>`` cells, with a note when rows were left out."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = []
-    for shown, cells in enumerate(rows):
-        if shown >= _MAX_ROWS:
-            break
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    return table + _more(total, len(body), "rows")
-
-
-def _key_value_table(items: Mapping[str, Any], header: tuple[str, str]) -> str:
-    rows = ([f"<td>{_esc(k)}</td>", _cell(v)] for k, v in items.items())
-    return _table(header, rows, len(items))
-
-
-def _columns(records: Sequence[Mapping[str, Any]]) -> list[str] | None:
-    """The shared keys of a list of dicts, or None when they are not same-keyed."""
-    if not records or not all(isinstance(r, Mapping) for r in records):
-        return None
-    first = list(records[0])
-    keys = set(first)
-    if not first or any(set(r) != keys for r in records):
-        return None
-    return first
-
-
-def _pre_json(value: Any) -> str:
-    text = _json(value)
-    if len(text) > _MAX_JSON_CHARS:
-        cut = len(text) - _MAX_JSON_CHARS
-        text = f"{text[:_MAX_JSON_CHARS]} ... ({cut} more characters)"
-    return f"<pre>{_esc(text)}</pre>"
-
-
-def _render(value: Any) -> str:
-    """Render one drill-down value generically (see the module docstring)."""
-    if is_scalar(value):
-        return f"<p><code>{_esc(fmt_value(value))}</code></p>"
-    if isinstance(value, Mapping):
-        if all(is_scalar(v) for v in value.values()):
-            return _key_value_table(value, ("key", "value"))
-        columns = _columns(list(value.values()))
-        if columns is not None:
-            rows = (
-                [f"<td>{_esc(k)}</td>", *(_cell(v[c]) for c in columns)] for k, v in value.items()
-            )
-            return _table(["key", *columns], rows, len(value))
-        return _pre_json(value)
-    if isinstance(value, list):
-        columns = _columns(value)
-        if columns is not None:
-            rows = ([_cell(r[c]) for c in columns] for r in value)
-            return _table(columns, rows, len(value))
-        if all(is_scalar(v) for v in value):
-            return _pre_json(value[:_MAX_ROWS]) + _more(len(value), _MAX_ROWS, "items")
-    return _pre_json(value)
-
-
-def _size(value: Any) -> str:
-    if not isinstance(value, list | Mapping):
-        return ""
-    n = len(value)
-    unit = ("row" if n == 1 else "rows") if isinstance(value, list) else "entry"
-    return f" ({n} {'entries' if unit == 'entry' and n != 1 else unit})"
 
 
 def _details(details: Mapping[str, Any]) -> list[str]:
@@ -281,14 +202,14 @@ def _details(details: Mapping[str, Any]) -> list[str]:
     scalars = {k: v for k, v in details.items() if is_scalar(v)}
     parts = ["<h4>Details</h4>"]
     if scalars:
-        parts.append(_key_value_table(scalars, ("key", "value")))
+        parts.append(key_value_table(scalars, ("key", "value")))
     for key, value in details.items():
         if key in scalars:
             continue
         parts.append(
             f'<details class="mlc-sub"><summary>{_esc(key)}'
-            f'<span class="mlc-muted">{_esc(_size(value))}</span></summary>'
-            f"{_render(value)}</details>"
+            f'<span class="mlc-muted">{_esc(size_label(value))}</span></summary>'
+            f"{render(value, key)}</details>"
         )
     return parts
 
@@ -300,7 +221,7 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
         [
             f"<td>{_badge(f.status)}</td>",
             f"<td>{_esc(f.name)}</td>",
-            _cell(f.observed),
+            observed_cell(f.observed, f.limit),
             f"<td>{_esc(f.limit)}</td>",
             f"<td>{_esc(f.message)}</td>",
         ]
@@ -308,13 +229,13 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
         for f in sorted(findings, key=lambda f: f.status is Status.PASS)
     )
     header = ("status", "name", "observed", "limit", "message")
-    return ["<h4>Findings</h4>", _table(header, rows, len(findings))]
+    return ["<h4>Findings</h4>", table(header, rows, len(findings))]
 
 
 def _metrics(metrics: Mapping[str, float]) -> list[str]:
     if not metrics:
         return []
-    return ["<h4>Metrics</h4>", _key_value_table(metrics, ("metric", "value"))]
+    return ["<h4>Metrics</h4>", key_value_table(metrics, ("metric", "value"))]
 
 
 def _figure_function(result: Result) -> FigureFunction | None:
@@ -397,7 +318,7 @@ def _score(sr: SuiteResult) -> str:
         f"<h3>ML Test Score (infrastructure): {score.total:g} / {score.maximum:g}</h3>"
         f"<p>{_esc(score.reading)}</p>"
         '<details class="mlc-sub"><summary>Points per rubric test</summary>'
-        + _table(("test", "description", "points", "how"), rows, len(rows))
+        + table(("test", "description", "points", "how"), rows, len(rows))
         + "</details>"
     )
 

@@ -42,6 +42,9 @@ KIND = {
     "canary": "CanaryCheck",
     "rollback": "RollbackCheck",
     "single_batch": "SingleBatchCheck",
+    "loss_decreases": "LossDecreasesCheck",
+    "checkpoint_restore": "CheckpointRestoreCheck",
+    "pipeline": "PipelineCheck",
 }
 
 _CACHE: dict[tuple[str | None, str], Result] = {}
@@ -264,13 +267,158 @@ class TestSingleBatchFigures:
         assert "Every measurable ratio is inside the band." in caption
 
 
+class TestLossDecreasesFigures:
+    def test_loss_curve_with_block_means(self) -> None:
+        """The healthy demo's losses by step, with the block means the check judges."""
+        fragments = drawn("loss_decreases")
+        assert_figures(fragments, 1)
+        (caption,) = captions(fragments)
+        assert caption.startswith("Training loss at each of 100 steps (thin line) and its mean")
+        assert "over each block of 10 consecutive steps" in caption
+        assert "the mean loss fell from 1.043 in the first block to 0.6189 in the last." in caption
+        assert ">block mean<" in fragments[0]
+
+    def test_diverged_training_marks_the_first_nonfinite_step(self) -> None:
+        """A loss that becomes inf is marked at its step and the caption says it diverged."""
+        result = Result(
+            "loss_decreases",
+            Status.FAIL,
+            metrics={"loss.first_nonfinite_step": 3.0},
+            details={"losses": [1.0, 0.9, 0.8, "Infinity", "NaN"]},
+        )
+        fragments = figures.loss_figures(result)
+        assert_figures(fragments, 1)
+        assert "first non-finite loss (step 3)" in fragments[0]
+        (caption,) = captions(fragments)
+        assert "stops being a number at step 3 (marked): training diverged there" in caption
+
+    def test_long_runs_are_thinned(self) -> None:
+        """100,000 steps are drawn as at most 1,000 points, the first non-finite one kept."""
+        from mlchecks.report.figures._training import _thin
+
+        losses = np.ones(100_000)
+        chosen = _thin(losses, keep=54_321.0)
+        assert chosen.size <= 1001
+        assert {0, 54_321, 99_999} <= set(chosen.tolist())
+
+
+class TestCheckpointFigures:
+    def test_restored_run_lies_on_the_reference(self) -> None:
+        """The healthy restore: one panel, the crash and restore step marked and named."""
+        fragments = drawn("checkpoint_restore")
+        assert_figures(fragments, 1)
+        assert "crash and restore at step 20" in fragments[0]
+        assert "|loss difference|" not in fragments[0]
+        (caption,) = captions(fragments)
+        assert "killed (SIGKILL) after 20 steps, then restored from the checkpoint at step 20" in (
+            caption
+        )
+        assert "The restored run's 20 losses lie on the reference's" in caption
+
+    def test_forgotten_optimizer_state_shows_the_difference(self) -> None:
+        """A restore that loses state: the first differing step and the difference from 0."""
+        result = demo("checkpoint_restore", "checkpoint_forgets_optimizer_state")
+        step = int(result.metrics["first_loss_difference_step"])
+        fragments = figures.checkpoint_figures(result)
+        assert_figures(fragments, 1)
+        assert f"first difference (step {step})" in fragments[0]
+        assert "|loss difference|" in fragments[0]
+        (caption,) = captions(fragments)
+        assert f"first differs from the reference's at step {step}" in caption
+
+    def test_crash_after_the_last_checkpoint(self) -> None:
+        """With checkpoint_every, the crash and the restore are two marks."""
+        result = Result(
+            "checkpoint_restore",
+            Status.PASS,
+            metrics={"crash_at": 7.0, "restore_step": 5.0},
+            details={
+                "reference_losses": [1.0 / (k + 1) for k in range(10)],
+                "restored_losses": [1.0 / (k + 1) for k in range(5, 10)],
+                "restore_step": 5,
+            },
+        )
+        (fragment,) = figures.checkpoint_figures(result)
+        assert "crash after 7 steps" in fragment
+        assert "restore at step 5" in fragment
+
+
+class TestPipelineFigures:
+    def test_stage_timeline(self) -> None:
+        """Every stage and serving step is a bar labelled with its duration and a unit."""
+        result = demo("pipeline")
+        fragments = drawn("pipeline")
+        assert_figures(fragments, 1)
+        names = [r["stage"] for r in result.details["stages"]]
+        names += [r["step"] for r in result.details["serving_steps"]]
+        for name in names:
+            assert f">{name}<" in fragments[0], name
+        assert re.search(r"> [\d.]+ (ms|\u00b5s|s)<", fragments[0])
+        (caption,) = captions(fragments)
+        assert "Here every stage ran and met its contract." in caption
+
+    def test_broken_stages_are_named(self) -> None:
+        """A stage that raised and the ones skipped after it are named in the caption."""
+        stages = [
+            {"stage": "load", "status": "ok", "duration_s": 0.5},
+            {"stage": "clean", "status": "violated", "duration_s": 0.25},
+            {"stage": "fit", "status": "failed", "duration_s": 0.125},
+            {"stage": "export", "status": "skipped", "duration_s": 0.0},
+        ]
+        result = Result("pipeline", Status.FAIL, details={"stages": stages})
+        (fragment,) = figures.pipeline_figures(result)
+        (caption,) = captions([fragment])
+        assert "(875 ms in all; the slowest, 'load', took 500 ms)" in caption
+        assert "Here 'clean' ran, contract broken; 'fit' raised; 'export' skipped." in caption
+        assert "> 125 ms (failed)<" in fragment
+
+
+class TestLossDifferenceAxis:
+    def test_identical_runs_axis_starts_at_zero(self) -> None:
+        """An absolute difference that is 0 everywhere is drawn on an axis from 0, not below."""
+        import matplotlib.figure
+
+        drawn_axes: list[tuple[float, float]] = []
+        original = matplotlib.figure.Figure.savefig
+
+        def spy(fig: matplotlib.figure.Figure, *args: Any, **kwargs: Any) -> None:
+            drawn_axes.extend(ax.get_ylim() for ax in fig.axes if "difference" in ax.get_ylabel())
+            original(fig, *args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(matplotlib.figure.Figure, "savefig", spy)
+            reproducibility_figures(demo("reproducibility"))
+            figures.checkpoint_figures(demo("checkpoint_restore", "checkpoint_forgets_rng"))
+        assert len(drawn_axes) == 2
+        for low, high in drawn_axes:
+            assert 0.0 <= low < high
+
+
 def largest_details() -> dict[str, dict[str, Any]]:
     """Details at the bounds the checks keep (500 points, 30 slices, 3 metrics)."""
     rng = np.random.default_rng(1)
     n = 500
     lanes = ("candidate", "known_good", "failed", "other")
     steps = np.linspace(0, 99_999, n).round().tolist()
+    stage_rows = [
+        {"stage": f"stage {k}", "status": ("ok", "violated", "failed", "skipped")[k % 4]}
+        | {"duration_s": float(rng.uniform(0, 2)), "violations": ["rows_out >= 1"] * (k % 2)}
+        for k in range(60)
+    ]
     return {
+        "loss_decreases": {
+            "losses": rng.uniform(0, 2, size=100_000).tolist(),
+            "block_means": rng.uniform(0, 2, size=10).tolist(),
+        },
+        "checkpoint_restore": {
+            "reference_losses": rng.uniform(0, 2, size=100_000).tolist(),
+            "restored_losses": rng.uniform(0, 2, size=50_000).tolist(),
+            "restore_step": 50_000,
+        },
+        "pipeline": {
+            "stages": stage_rows,
+            "serving_steps": [{"step": "requests", "duration_s": 0.5}],
+        },
         "reproducibility": {
             "losses": {
                 "steps": steps,
@@ -436,6 +584,21 @@ DEGENERATE: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("single_batch", {"tensors": [{"name": "w", "update_ratio": 1e-3}]}),
+    ("loss_decreases", {"losses": [1.0]}),
+    ("loss_decreases", {"losses": [1.0, "NaN", "Infinity"], "block_means": [1.0, 2.0, 3.0, 4.0]}),
+    ("loss_decreases", {"losses": ["NaN", "NaN"]}),
+    ("checkpoint_restore", {"reference_losses": [1.0], "restored_losses": [], "restore_step": 1}),
+    (
+        "checkpoint_restore",
+        {"reference_losses": [1.0, 0.5], "restored_losses": [0.5, 9.0], "restore_step": 1},
+    ),
+    ("checkpoint_restore", {"reference_losses": [1.0, "NaN"], "restore_step": "oops"}),
+    (
+        "checkpoint_restore",
+        {"reference_losses": [1.0, 1.0], "restored_losses": ["NaN"], "restore_step": 1},
+    ),
+    ("pipeline", {"stages": [{"stage": "only", "status": "mystery", "duration_s": "NaN"}]}),
+    ("pipeline", {"stages": [{"stage": "a", "duration_s": 0.0}, {"stage": 3}, "junk"]}),
 ]
 
 

@@ -159,15 +159,68 @@ class TestSuiteToHtml:
         assert '<tr><td>auc</td><td class="mlc-num" title="nan">nan</td></tr>' in part
 
     def test_details_render_generically(self, mixed_result: SuiteResult) -> None:
-        """Rows become tables, mappings key/value tables, nested values JSON in <pre>."""
+        """Rows become tables, mappings key/value tables, lists of values a line of values."""
         part = section(suite_to_html(mixed_result), "quality")
         assert "<th>slice</th><th>accuracy</th><th>n</th>" in part
         assert part.count('<tr><td class="mlc-num" title=') >= 50
         assert "10 more rows not shown." in part
         assert '<tr><td>p99</td><td class="mlc-num" title="0.25">0.25</td></tr>' in part
-        assert "<pre>[3,17,42]</pre>" in part
-        assert "<pre>{&quot;runs&quot;:[{&quot;seed&quot;:0," in part
+        assert '<div class="mlc-values">3, 17, 42</div>' in part
         assert "<tr><td>device</td><td>cpu</td></tr>" in part
+        # {"runs": [{"seed": 0, "hashes": [...]}], "note": None}: a table holding a table.
+        assert (
+            "<tr><td>runs</td><td>"
+            '<div class="mlc-scroll"><table><thead><tr><th>seed</th><th>hashes</th></tr></thead>'
+            '<tbody><tr><td class="mlc-num" title="0">0</td><td>a1, b2</td></tr>'
+        ) in part
+        assert "<pre>" not in part
+
+    def test_every_table_scrolls_inside_its_card(self, mixed_result: SuiteResult) -> None:
+        """Each table sits in a scrolling box, so a wide table never overflows its card."""
+        text = suite_to_html(mixed_result)
+        assert text.count("<table>") == text.count('<div class="mlc-scroll"><table>')
+        assert ".mlc-scroll{max-width:100%;overflow-x:auto;" in text
+        assert ".mlc details.mlc-sub .mlc-scroll{max-height:32em;overflow-y:auto}" in text
+
+    def test_durations_have_units(self) -> None:
+        """Keys ending in _s are seconds: shown scaled with their unit, exact value as title."""
+        stages = [
+            {"stage": "fit", "status": "ok", "duration_s": 0.00669, "violations": []},
+            {"stage": "train", "status": "violated", "duration_s": 2.5, "violations": ["x < 0"]},
+        ]
+        result = Result(
+            "pipeline",
+            Status.PASS,
+            metrics={"latency.p50_s": 2.15e-05, "n_requests": 100.0},
+            details={"stages": stages, "duration_s": 12.0, "timeline": {"t_s": [0.0, 0.25]}},
+        )
+        text = result_to_html(result)
+        assert "<th>stage</th><th>status</th><th>duration_s</th><th>violations</th>" in text
+        assert '<td class="mlc-num" title="0.00669">6.69 ms</td><td></td>' in text
+        assert '<td class="mlc-num" title="2.5">2.5 s</td><td>x &lt; 0</td>' in text
+        assert (
+            '<tr><td>latency.p50_s</td><td class="mlc-num" title="2.15e-05">21.5 \u00b5s<' in text
+        )
+        assert '<tr><td>n_requests</td><td class="mlc-num" title="100.0">100</td>' in text
+        assert '<tr><td>duration_s</td><td class="mlc-num" title="12.0">12 s</td>' in text
+        assert '<th>t_s</th></tr></thead><tbody><tr><td class="mlc-num" title="0.0">0 s<' in text
+
+    def test_series_become_columns(self) -> None:
+        """A mapping of equally long lists is a table with a column per list."""
+        series = {"t_s": [0.001, 0.002], "outcome": ["candidate", "known_good"], "repeat": 2}
+        text = result_to_html(Result("rollback", Status.PASS, details={"timeline": series}))
+        assert '<tr><td>repeat</td><td class="mlc-num" title="2">2</td></tr>' in text
+        assert "<th>t_s</th><th>outcome</th>" in text
+        assert '<td class="mlc-num" title="0.002">2 ms</td><td>known_good</td>' in text
+
+    def test_irregular_nesting_falls_back_to_json(self) -> None:
+        """Structures that are no table (lists of lists, deep mixed nesting) stay compact JSON."""
+        deep = {"a": {"b": {"c": [1, {"d": 2}]}}}
+        text = result_to_html(
+            Result("x", Status.PASS, details={"grid": [[1, 2], [3]], "deep": deep})
+        )
+        assert "<pre>[[1,2],[3]]</pre>" in text
+        assert "<td><code>{&quot;c&quot;:[1,{&quot;d&quot;:2}]}</code></td>" in text
 
     def test_long_tables_are_capped(self) -> None:
         """A table of more than 50 rows shows 50 and says how many were left out."""

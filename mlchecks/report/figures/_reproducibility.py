@@ -198,7 +198,14 @@ def _loss_plan(curves: LossCurves) -> plot.Plan:
                 low.plot(steps, np.where(positive, gap, np.nan), color=plot.BLACK, linewidth=1.0)
                 low.set_ylim(min(bounds) / 3, max(bounds) * 3)
             else:
+                # No positive difference to put on a log scale: a linear axis from 0 (an
+                # absolute difference is never negative), up to the tolerance when there is one.
                 low.plot(steps, gap, color=plot.BLACK, linewidth=1.0)
+                if math.isfinite(tolerance) and tolerance > 0:
+                    low.axhline(tolerance, color=plot.GREY, linestyle=":", linewidth=1.2)
+                    low.set_ylim(0.0, tolerance * 1.5)
+                else:
+                    low.set_ylim(0.0, 1.0)
             low.set_ylabel("|loss difference|")
             low.set_title(f"|{plot.short(names[0], 20)} \u2212 {plot.short(names[1], 20)}|")
         axes[-1].set_xlabel("training step")
