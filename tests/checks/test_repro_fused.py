@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlchecks import Status
 from mlchecks.checks import ReproducibilityCheck, TrainingRun, _repro_pass
 from mlchecks.checks._repro_eval import Evaluation
 from mlchecks.checks._repro_pass import Summary, Table
@@ -278,3 +279,13 @@ class TestCompiledCheck:
         _assert_same(
             _tables(monkeypatch, runs, compiled=False), _tables(monkeypatch, runs, compiled=True)
         )
+
+
+@pytest.mark.usefixtures("numba_kernels")
+def test_a_planted_fault_fails_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun whose predictions change class on 30% of rows FAILs alike on both paths."""
+    runs = _runs(20_000, 3, seed=11)
+    numpy_side, compiled = _tables(monkeypatch, runs, False), _tables(monkeypatch, runs, True)
+    assert numpy_side[0].status is Status.FAIL
+    assert numpy_side[0].finding("churn").status is Status.FAIL
+    _assert_same(numpy_side, compiled)
