@@ -272,18 +272,8 @@ class Evaluation:
             return paired_correctness(right, metric=name, exact=slicing is not None)
         ranks = self._rank_tables(paired=True) if name == "roc_auc" else None
         if ranks is not None:
-            res = table_delong(ranks[slicing], code)
             n = sum(_class_counts(ranks[slicing], code))
-            return PairedResult(
-                res.difference,
-                res.pvalue,
-                res.standard_error,
-                res.auc_a,
-                res.auc_b,
-                n,
-                "delong",
-                bounds=(-1.0, 1.0),
-            )
+            return PairedResult.of_delong(table_delong(ranks[slicing], code), n)
         moments = self._mean_moments(name)
         if moments is not None:
             count, sum_c, sum_b, _, _, _, m2_d = (float(v[code]) for v in moments[slicing])

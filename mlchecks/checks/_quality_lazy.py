@@ -141,8 +141,9 @@ def lazy_evaluation(
     n_classes = _n_classes(facts, models)
     labels = labels if labels.dtype.kind in "iu" else labels.astype(np.int64)
     coded = TaskInputs("classification", labels, candidate, baseline, None)
-    evaluation = _evaluation((labels, candidate, baseline), slicings, metrics, n_classes, rng)
-    evaluation.n_resamples = check.n_resamples
+    evaluation = _evaluation(
+        (labels, candidate, baseline), slicings, metrics, n_classes, rng, check.n_resamples
+    )
     settings = {
         "n_classes": n_classes,
         "metrics": metrics,
@@ -205,7 +206,6 @@ def _chunk(settings: dict[str, Any], start: int, arrays: list[Any]) -> Summaries
         for (name, names), c in zip(settings["slicings"], codes, strict=True)
     }
     metrics: list[str] = settings["metrics"]
-    # Nothing is drawn on a worker: only the pass runs there.
     evaluation = _evaluation(
         (labels, candidate, baseline), slicings, metrics, settings["n_classes"], None
     )
@@ -239,9 +239,11 @@ def _evaluation(
     slicings: dict[str, SliceCodes],
     metrics: list[str],
     n_classes: int,
-    rng: np.random.Generator | None,
+    rng: np.random.Generator | None = None,
+    n_resamples: int = 100,
 ) -> Evaluation:
-    """The `Evaluation` of a classification on labels, candidate and baseline ``arrays``."""
+    """The `Evaluation` of a classification on labels, candidate and baseline ``arrays``
+    (no ``rng`` on a worker: nothing is drawn there, only the pass runs)."""
     labels, candidate, baseline = arrays
     generator = rng if rng is not None else np.random.default_rng(0)
     return Evaluation(
@@ -251,7 +253,7 @@ def _evaluation(
         slicings,
         "classification",
         metrics,
-        100,
+        n_resamples,
         generator,
         n_classes=n_classes,
     )

@@ -44,7 +44,7 @@ from mlchecks.exceptions import InvalidInput
 from mlchecks.stats._discordant import _discordant_bounds as _discordant_bounds
 from mlchecks.stats._discordant import discordant_interval, discordant_pvalue, mcnemar_two_sided
 from mlchecks.stats._metric_inputs import classification_inputs
-from mlchecks.stats.auc import delong, delong_ci
+from mlchecks.stats.auc import DeLongResult, delong, delong_ci
 from mlchecks.stats.inference import (
     mcnemar_exact_counts,
     normal_pvalue,
@@ -140,6 +140,27 @@ class PairedResult:
     discordant: tuple[int, int] | None = None
     bounds: tuple[float, float] = attrs.field(default=_UNBOUNDED, repr=False)
     exact: bool = False
+
+    @classmethod
+    def of_delong(cls, res: DeLongResult, n: int) -> PairedResult:
+        """The paired ROC AUC difference of a `delong` (or per-slice) result on ``n`` rows.
+
+        >>> from mlchecks.stats.auc import delong
+        >>> y = np.array([0, 0, 1, 1, 0, 1])
+        >>> r = PairedResult.of_delong(delong(y, y * 0.6 + 0.2, 1.0 - y * 0.5), 6)
+        >>> r.method, r.candidate, r.baseline
+        ('delong', 1.0, 0.0)
+        """
+        return cls(
+            res.difference,
+            res.pvalue,
+            res.standard_error,
+            res.auc_a,
+            res.auc_b,
+            n,
+            "delong",
+            bounds=(-1.0, 1.0),
+        )
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
         """The two-sided normal interval ``statistic ± z * standard_error``.
@@ -553,17 +574,7 @@ def paired_difference(
         )[0]
         return paired_correctness(table, metric=found.name)
     if found.name == "roc_auc":
-        res = delong(y, cand, base)
-        return PairedResult(
-            res.difference,
-            res.pvalue,
-            res.standard_error,
-            res.auc_a,
-            res.auc_b,
-            n,
-            "delong",
-            bounds=(-1.0, 1.0),
-        )
+        return PairedResult.of_delong(delong(y, cand, base), n)
     value_cand, value_base = found(y, cand), found(y, base)
     if found.count_based and found.name in CONFUSION_METRICS:
         truth = as_labels(y, "labels")
